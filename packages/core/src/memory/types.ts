@@ -1,0 +1,137 @@
+/**
+ * Guest-physical memory contracts: RAM backends, regions, the address space,
+ * the dirty log, and MMIO devices.
+ */
+
+/** Target page size in bytes (dirty-log and migration granularity). */
+export const PAGE_SIZE = 4096;
+/** log2(PAGE_SIZE). */
+export const PAGE_SHIFT = 12;
+
+/** Where a RAM region's bytes live. */
+export type RamBackendKind = "array" | "shared" | "synthetic";
+
+/**
+ * Storage behind a RAM/ROM region. `array` and `shared` expose `bytes` for
+ * direct (fast-path) access; `synthetic` (sparse) has `bytes === null` and is
+ * accessed only through the methods.
+ */
+export interface RamBackend {
+  readonly kind: RamBackendKind;
+  /** Size in bytes (a multiple of PAGE_SIZE). */
+  readonly size: number;
+  /** The bytes, for backends that store them; null for sparse backends. */
+  readonly bytes: Uint8Array | null;
+  /** Copy `out.length` bytes starting at `offset` into `out`. */
+  read(offset: number, out: Uint8Array): void;
+  /** Copy `src` into the backend at `offset` (no dirty marking: the region does that). */
+  write(offset: number, src: Uint8Array): void;
+  /** True when the page is all zero bytes. */
+  isZeroPage(page: number): boolean;
+  /** Little-endian loads/stores (used when `bytes` is null). */
+  load(offset: number, size: 1 | 2 | 4): number;
+  store(offset: number, size: 1 | 2 | 4, value: number): void;
+}
+
+/**
+ * KVM-style dirty log of one RAM region: one bit per 4 KiB page, set by every
+ * guest store and VMM write while logging is on.
+ */
+export interface DirtyLog {
+  /** Pages covered. */
+  readonly pageCount: number;
+  /** The raw bitmap words (bit `p & 31` of word `p >>> 5` is page `p`). Stable identity: backends cache it. */
+  readonly words: Uint32Array;
+  /** True while logging is on. */
+  readonly logging: boolean;
+  /** Turn logging on (the bitmap starts clean). */
+  start(): void;
+  /** Turn logging off and clear the bitmap. */
+  stop(): void;
+  /** Mark the page holding byte `offset` (no-op when logging is off). */
+  markOffset(offset: number): void;
+  /** Mark every page touching `[offset, offset + length)` (no-op when logging is off). */
+  markRange(offset: number, length: number): void;
+  /**
+   * Fetch-and-clear: OR the log into `into` and clear the log. Returns how many
+   * pages were dirtied in the period (set in the log), KVM_GET_DIRTY_LOG style.
+   */
+  sync(into: DirtyBitmap): number;
+}
+
+/** A word-array page bitmap with fast scans (Math.clz32-style, never per-bit loops over clean words). */
+export interface DirtyBitmap {
+  readonly pageCount: number;
+  readonly words: Uint32Array;
+  get(page: number): boolean;
+  set(page: number): void;
+  clear(page: number): void;
+  /** Set every page. */
+  setAll(): void;
+  /** Clear every page. */
+  clearAll(): void;
+  /** Number of set pages. */
+  count(): number;
+  /** First set page at or after `from`, or -1. */
+  nextSet(from: number): number;
+}
+
+/** Context given to an MMIO access. */
+export interface MmioAccess {
+  /** vCPU index doing the access, or -1 for the VMM. */
+  readonly hartId: number;
+  /** Virtual time of the access (ns). */
+  readonly nowNs: number;
+}
+
+/** Plain-data device state (JSON-compatible), migrated in device sections. */
+export type DeviceState = Record<string, unknown>;
+
+/** A memory-mapped device. Offsets are relative to the region base. */
+export interface MmioDevice {
+  /** Unique id, also its migration section id (e.g. `uart0`). */
+  readonly id: string;
+  read(offset: number, size: 1 | 2 | 4, access: MmioAccess): number;
+  write(offset: number, size: 1 | 2 | 4, value: number, access: MmioAccess): void;
+  /** Save state as plain data. */
+  saveState(): DeviceState;
+  /** Restore from `saveState` output (validates; throws a clear error). */
+  loadState(state: DeviceState): void;
+}
+
+/** A RAM or ROM region. ROM is RAM the guest cannot store to. */
+export interface RamRegion {
+  readonly kind: "ram";
+  /** Block id (QEMU's idstr), e.g. `ram`. Unique in the address space. */
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  readonly readonly: boolean;
+  readonly backend: RamBackend;
+  readonly dirty: DirtyLog;
+}
+
+/** An MMIO region routed to a device. */
+export interface MmioRegion {
+  readonly kind: "mmio";
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  readonly device: MmioDevice;
+}
+
+export type MemoryRegion = RamRegion | MmioRegion;
+
+/** The guest-physical address space. Addresses are unsigned 32-bit numbers (0..2^32-1) for RV32 guests, larger for synthetic RAM. */
+export interface AddressSpace {
+  /** All regions sorted by base. */
+  readonly regions: readonly MemoryRegion[];
+  /** RAM/ROM regions in map order (migration iterates these). */
+  readonly ramRegions: readonly RamRegion[];
+  /** Region containing `addr`, or undefined. Fast (cached last hit, then binary search). */
+  find(addr: number): MemoryRegion | undefined;
+  /** VMM read of guest RAM (throws a clear error outside RAM). */
+  readBytes(addr: number, out: Uint8Array): void;
+  /** VMM write into guest RAM/ROM (marks the dirty log; throws a clear error outside RAM). */
+  writeBytes(addr: number, src: Uint8Array): void;
+}
