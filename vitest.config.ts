@@ -1,3 +1,4 @@
+import "./tools/node20-polyfills";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -11,7 +12,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
-    setupFiles: ["reflect-metadata"],
+    setupFiles: ["reflect-metadata", "./tools/node20-polyfills.ts"],
     benchmark: {
       include: ["bench/**/*.bench.ts", "packages/*/bench/**/*.bench.ts", "plugins/*/bench/**/*.bench.ts"],
     },

@@ -1,1 +1,30 @@
-export {};
+/**
+ * @ferry/cli — the `ferry` command: guest-config loading (YAML + zod), `ferry run`,
+ * `ferry config check|schema`, and the pieces other commands build on.
+ */
+export * from "./config";
+export {
+  type Command,
+  COMMON_OPTIONS,
+  type OptionSpec,
+  type ParsedArgs,
+  parseCommandArgs,
+  UsageError,
+  writeJson,
+} from "./command";
+export { commands } from "./commands";
+export { configCommand, describeConfig } from "./commands/config";
+export { runCommand } from "./commands/run";
+export { ExitCode, type ExitCodeValue } from "./exit-codes";
+export { type CapturedIo, captureIo, type CliIo, processIo } from "./io";
+export { main } from "./main";
+export {
+  buildGuestMachine,
+  classifyRun,
+  type GuestMachine,
+  type GuestRunReport,
+  type GuestRunStatus,
+  readGuestElf,
+  type RunGuestOptions,
+  runGuest,
+} from "./run/run-guest";

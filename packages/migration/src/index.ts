@@ -1,1 +1,23 @@
-export {};
+/**
+ * @ferry/migration — live migration of ferry machines: the plugin API and tokens, the capability &
+ * parameter registry, the migration thread and state machine, the stream format (writer, push
+ * reader, RAM record registry), transports (link, file, tcp/unix), the incoming side, snapshots
+ * and query-migrate statistics.
+ */
+export type { DependencyContainer } from "tsyringe";
+export * from "./errors";
+export * from "./incoming";
+export * from "./manager";
+export * from "./plugin";
+export * from "./registry";
+export * from "./snapshot";
+export * from "./stats";
+export * from "./stream/constants";
+export * from "./stream/reader";
+export * from "./stream/records";
+export * from "./stream/writer";
+export * from "./thread";
+export * from "./transport/file";
+export * from "./transport/link";
+export * from "./transport/socket";
+export * from "./transport/types";

@@ -48,7 +48,9 @@ export interface DirtyLog {
   start(): void;
   /** Turn logging off and clear the bitmap. */
   stop(): void;
-  /** Mark the page holding byte `offset` (no-op when logging is off). */
+  /** Mark page `page` (no-op when logging is off). Works for regions larger than 4 GiB. */
+  markPage(page: number): void;
+  /** Mark the page holding byte `offset` (no-op when logging is off). Offsets may exceed 2^32 (use division, not shifts). */
   markOffset(offset: number): void;
   /** Mark every page touching `[offset, offset + length)` (no-op when logging is off). */
   markRange(offset: number, length: number): void;

@@ -1,0 +1,40 @@
+/** Guest programs shared by the RISC-V interpreter benchmarks (encoded with the test assembler). */
+import { A } from "../packages/riscv/test/asm";
+
+/** Registers by ABI name. */
+const t0 = 5;
+const t1 = 6;
+const t2 = 7;
+const a0 = 10;
+const a1 = 11;
+const a2 = 12;
+
+/** An endless ALU + branch loop (no memory accesses besides instruction fetch). */
+export const computeLoop: readonly number[] = [
+  A.lui(t0, 0x10000), // t0 = 0x10000000 iterations
+  A.addi(a0, 0, 0),
+  // loop:
+  A.add(a0, a0, t0),
+  A.xori(a1, a0, 0x55),
+  A.slli(a2, a1, 3),
+  A.sub(a0, a0, a2),
+  A.addi(t0, t0, -1),
+  A.bne(t0, 0, -20),
+  A.jal(0, -28),
+];
+
+/**
+ * An endless store-heavy loop: sweeps 256 KiB from RAM base + 1 MiB with `sw`, one store per
+ * three instructions, and starts over.
+ */
+export const storeLoop: readonly number[] = [
+  // outer:
+  A.lui(t0, 0x80100), // t0 = 0x80100000
+  A.lui(t1, 0x80140), // t1 = 0x80140000 (end)
+  // inner:
+  A.sw(t0, t0, 0),
+  A.addi(t0, t0, 4),
+  A.bne(t0, t1, -8),
+  A.addi(t2, t2, 1),
+  A.jal(0, -24),
+];

@@ -1,0 +1,22 @@
+/** Guest-config loading: YAML + zod validation, units, `--set` overrides, JSON schema. */
+export { type ConfigIssue, ConfigError, formatIssue } from "./errors";
+export { describeFound, loadConfig, type ParseConfigOptions, parseConfigText } from "./load";
+export { type ConfigOverride, OverrideError, parseOverride } from "./overrides";
+export {
+  bandwidthSchema,
+  configInputSchema,
+  configJsonSchema,
+  configSchema,
+  durationSchema,
+  type FerryConfig,
+  MAX_GUEST_ARGS,
+  type ParameterValue,
+  sizeSchema,
+} from "./schema";
+export {
+  formatSize,
+  parseBandwidth,
+  parseDuration,
+  parseSize,
+  UnitError,
+} from "./units";

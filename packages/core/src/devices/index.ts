@@ -1,0 +1,4 @@
+export * from "./clint";
+export * from "./finisher";
+export * from "./uart";
+export * from "./validate";

@@ -1,0 +1,4 @@
+export * from "./address-space";
+export * from "./bitmap";
+export * from "./dirty-log";
+export * from "./ram";

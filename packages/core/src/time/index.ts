@@ -1,0 +1,2 @@
+export * from "./realtime";
+export * from "./virtual";

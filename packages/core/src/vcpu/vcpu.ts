@@ -1,0 +1,492 @@
+/**
+ * The KVM-style vCPU run loop, driven by a Scheduler: one scheduler event runs one slice.
+ */
+import { InvalidArgumentError, hex } from "../errors";
+import type { AddressSpace, MmioAccess } from "../memory/types";
+import type { Scheduler, Timer } from "../time/types";
+import { notifyAsyncWake } from "../time/virtual";
+import {
+  ExitReason,
+  createVcpuRun,
+  type ExitReasonCode,
+  type InterruptLineCode,
+  type PreRunHook,
+  type PreRunInfo,
+  type VcpuCore,
+  type VcpuRun,
+} from "./types";
+
+/** Lifecycle state of a vCPU: created → running ↔ paused → stopped. */
+export type VcpuState = "created" | "running" | "paused" | "stopped";
+
+/** What a running vCPU is doing between scheduler events. */
+export type VcpuActivity = "idle" | "scheduled" | "in-slice" | "throttled" | "halted";
+
+/** What the vCPU asks of its machine. */
+export interface VcpuHost {
+  /** Answer a hypercall; the result goes to the guest's return register. */
+  hypercall(vcpu: Vcpu, nr: number, args: Int32Array): number;
+  /** A device requested shutdown/reset during this vCPU's MMIO access. */
+  systemEvent(vcpu: Vcpu, kind: "shutdown" | "reset", code: number, atNs: number): void;
+  /** The vCPU stopped on an internal error. */
+  error(vcpu: Vcpu, message: string, atNs: number): void;
+}
+
+/** Options of {@link createVcpu}. */
+export interface VcpuOptions {
+  /** vCPU (hart) index. */
+  readonly index: number;
+  /** The backend engine for this vCPU. */
+  readonly core: VcpuCore;
+  readonly scheduler: Scheduler;
+  /** Address space used to route MMIO exits. */
+  readonly memory: AddressSpace;
+  /** Virtual ns of guest time per scheduler event (default 100_000). */
+  readonly sliceNs?: number;
+  readonly host: VcpuHost;
+}
+
+/** Per-vCPU statistics (virtual ns). */
+export interface VcpuStats {
+  /** Guest work retired (`core.workDone`). */
+  readonly workDone: number;
+  /** Time spent executing guest code. */
+  readonly runningNs: number;
+  /** Time spent sleeping because pre-run hooks asked to (throttling). */
+  readonly throttledNs: number;
+  /** Time spent halted (WFI) waiting for an interrupt. */
+  readonly haltedNs: number;
+  /** Slices run. */
+  readonly slices: number;
+  /** Exits from `core.run`. */
+  readonly exits: number;
+}
+
+/** Default slice length (ns). */
+export const DEFAULT_SLICE_NS = 100_000;
+/** Exits in a row without consumed time after which the vCPU is declared stuck. */
+const MAX_ZERO_PROGRESS_EXITS = 1_000_000;
+/** Linux's ENOSYS, returned for unhandled hypercalls. */
+export const ENOSYS_RESULT = -38;
+
+/**
+ * One vCPU: runs its {@link VcpuCore} in slices, handles exits, hooks, kicks, halts and pauses.
+ * See docs/core.md for the loop.
+ */
+export class Vcpu {
+  /** vCPU index (hart id). */
+  readonly index: number;
+  /** The backend engine. */
+  readonly core: VcpuCore;
+  /** The shared run structure (KVM's `kvm_run`). */
+  readonly run: VcpuRun = createVcpuRun();
+  /** Slice length (virtual ns). */
+  readonly sliceNs: number;
+  private readonly scheduler: Scheduler;
+  private readonly memory: AddressSpace;
+  private readonly host: VcpuHost;
+  private stateValue: VcpuState = "created";
+  private activityValue: VcpuActivity = "idle";
+  private timer: Timer | null = null;
+  private timerAt = 0;
+  private throttleEnd = 0;
+  private haltStart = 0;
+  private resumeDelay = 0;
+  private pauseRequested = false;
+  private pauseWaiters: Array<() => void> = [];
+  private hooks: readonly PreRunHook[] = [];
+  private readonly info: { vcpuIndex: number; nowNs: number };
+  private readonly access: { hartId: number; nowNs: number };
+  private pendingEvent: "shutdown" | "reset" | null = null;
+  private pendingCode = 0;
+  private readonly sliceFn = (): void => this.slice(false);
+  /** After a completed hook sleep the guest is entered without asking the hooks again. */
+  private readonly afterSleepFn = (): void => this.slice(true);
+  private runningNs = 0;
+  private throttledNs = 0;
+  private haltedNs = 0;
+  private slices = 0;
+  private exits = 0;
+
+  constructor(opts: VcpuOptions) {
+    const sliceNs = opts.sliceNs ?? DEFAULT_SLICE_NS;
+    if (!(sliceNs > 0) || !Number.isFinite(sliceNs)) {
+      throw new InvalidArgumentError(`sliceNs must be a positive number of ns, got ${sliceNs}`);
+    }
+    this.index = opts.index;
+    this.core = opts.core;
+    this.scheduler = opts.scheduler;
+    this.memory = opts.memory;
+    this.host = opts.host;
+    this.sliceNs = sliceNs;
+    this.info = { vcpuIndex: opts.index, nowNs: 0 };
+    this.access = { hartId: opts.index, nowNs: 0 };
+  }
+
+  /** Lifecycle state. */
+  get state(): VcpuState {
+    return this.stateValue;
+  }
+
+  /** What the vCPU is doing right now. */
+  get activity(): VcpuActivity {
+    return this.activityValue;
+  }
+
+  /** Statistics so far (a fresh object). */
+  stats(): VcpuStats {
+    let halted = this.haltedNs;
+    if (this.activityValue === "halted" && this.stateValue === "running") {
+      halted += Math.max(0, this.scheduler.now() - this.haltStart);
+    }
+    let throttled = this.throttledNs;
+    if (this.activityValue === "throttled") {
+      throttled -= Math.max(0, this.throttleEnd - this.scheduler.now());
+    }
+    return {
+      workDone: this.core.workDone,
+      runningNs: this.runningNs,
+      throttledNs: throttled,
+      haltedNs: halted,
+      slices: this.slices,
+      exits: this.exits,
+    };
+  }
+
+  /**
+   * Register a pre-run hook (called before every guest entry; returns ns to sleep first).
+   * Returns a function that removes it.
+   */
+  addPreRunHook(hook: PreRunHook): () => void {
+    if (typeof hook !== "function") {
+      throw new InvalidArgumentError(`pre-run hook must be a function, got ${typeof hook}`);
+    }
+    this.hooks = [...this.hooks, hook];
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      const i = this.hooks.indexOf(hook);
+      if (i >= 0) this.hooks = [...this.hooks.slice(0, i), ...this.hooks.slice(i + 1)];
+    };
+  }
+
+  /** Start running (created → running): the first slice runs now. */
+  start(): void {
+    if (this.stateValue !== "created") return;
+    this.stateValue = "running";
+    this.schedule(this.scheduler.now());
+  }
+
+  /**
+   * Make the vCPU leave the guest and re-run its hooks now (QEMU's `qemu_cpu_kick`): sets
+   * `run.immediateExit`, wakes a halted vCPU, and ends a hook sleep early.
+   */
+  kick(): void {
+    this.run.immediateExit = true;
+    if (this.stateValue !== "running") return;
+    if (this.activityValue === "halted") this.wake();
+    else if (this.activityValue === "throttled") {
+      const now = this.scheduler.now();
+      this.throttledNs -= Math.max(0, this.throttleEnd - now);
+      this.cancelTimer();
+      this.schedule(now);
+    }
+  }
+
+  /** Raise or lower an interrupt line; a halted vCPU wakes when the core wants to. */
+  setInterrupt(line: InterruptLineCode, level: boolean): void {
+    this.core.setInterrupt(line, level);
+    if (
+      level &&
+      this.activityValue === "halted" &&
+      this.stateValue === "running" &&
+      this.core.wantsWake()
+    ) {
+      this.wake();
+    }
+  }
+
+  /** Ask the loop to end the current slice with a system event (called by devices). */
+  requestSystemEvent(kind: "shutdown" | "reset", code: number): void {
+    this.pendingEvent = kind;
+    this.pendingCode = code;
+  }
+
+  /** Pause: resolves once the vCPU is out of the guest. */
+  pause(): Promise<void> {
+    if (this.stateValue !== "running") return Promise.resolve();
+    if (this.activityValue === "in-slice") {
+      this.pauseRequested = true;
+      return new Promise((resolve) => this.pauseWaiters.push(resolve));
+    }
+    this.suspend(this.scheduler.now());
+    return Promise.resolve();
+  }
+
+  /** Resume a paused vCPU (or start a created one). */
+  resume(): void {
+    if (this.stateValue === "created") {
+      this.start();
+      return;
+    }
+    if (this.stateValue !== "paused") return;
+    this.stateValue = "running";
+    const now = this.scheduler.now();
+    if (this.activityValue === "halted") {
+      this.haltStart = now;
+      if (this.core.wantsWake()) this.wake();
+    } else {
+      this.schedule(now + this.resumeDelay);
+    }
+  }
+
+  /** Stop for good. */
+  stop(): void {
+    if (this.stateValue === "stopped") return;
+    if (this.activityValue === "halted" && this.stateValue === "running") {
+      this.haltedNs += Math.max(0, this.scheduler.now() - this.haltStart);
+    }
+    this.stateValue = "stopped";
+    this.cancelTimer();
+    if (this.activityValue !== "in-slice") this.activityValue = "idle";
+    this.flushPauseWaiters();
+  }
+
+  private flushPauseWaiters(): void {
+    this.pauseRequested = false;
+    const waiters = this.pauseWaiters;
+    if (waiters.length === 0) return;
+    this.pauseWaiters = [];
+    for (const w of waiters) w();
+    notifyAsyncWake(this.scheduler);
+  }
+
+  private suspend(now: number): void {
+    if (this.activityValue === "scheduled") {
+      this.resumeDelay = Math.max(0, this.timerAt - now);
+      this.activityValue = "idle";
+    } else if (this.activityValue === "throttled") {
+      this.throttledNs -= Math.max(0, this.throttleEnd - now);
+      this.resumeDelay = 0;
+      this.activityValue = "idle";
+    } else if (this.activityValue === "halted") {
+      this.haltedNs += Math.max(0, now - this.haltStart);
+    } else {
+      this.resumeDelay = Math.max(0, this.timerAt - now);
+      this.activityValue = "idle";
+    }
+    this.cancelTimer();
+    this.stateValue = "paused";
+    this.flushPauseWaiters();
+  }
+
+  private cancelTimer(): void {
+    if (this.timer !== null) {
+      this.timer.cancel();
+      this.timer = null;
+    }
+  }
+
+  private schedule(atNs: number): void {
+    this.cancelTimer();
+    this.timerAt = atNs;
+    this.activityValue = "scheduled";
+    this.timer = this.scheduler.at(atNs, this.sliceFn);
+  }
+
+  private wake(): void {
+    const wakeAt = Math.max(this.scheduler.now(), this.haltStart);
+    this.haltedNs += wakeAt - this.haltStart;
+    this.schedule(wakeAt);
+  }
+
+  private throttle(atNs: number, sleepNs: number): void {
+    this.throttledNs += sleepNs;
+    this.throttleEnd = atNs + sleepNs;
+    this.cancelTimer();
+    this.timerAt = this.throttleEnd;
+    this.activityValue = "throttled";
+    this.timer = this.scheduler.at(this.throttleEnd, this.afterSleepFn);
+    if (this.pauseRequested) this.suspend(this.scheduler.now());
+  }
+
+  private runHooks(atNs: number): number {
+    const hooks = this.hooks;
+    if (hooks.length === 0) return 0;
+    this.info.nowNs = atNs;
+    const info: PreRunInfo = this.info;
+    let total = 0;
+    for (let i = 0; i < hooks.length; i++) {
+      const ns = hooks[i](info);
+      if (!(ns >= 0) || !Number.isFinite(ns)) {
+        throw new InvalidArgumentError(
+          `pre-run hook #${i} returned ${ns}; expected a finite number of ns >= 0`,
+        );
+      }
+      total += ns;
+    }
+    return total;
+  }
+
+  private fail(message: string, atNs: number): void {
+    this.stop();
+    this.activityValue = "idle";
+    this.run.exitReason = ExitReason.InternalError;
+    this.run.internalError = message;
+    this.host.error(this, message, atNs);
+  }
+
+  /**
+   * One slice: hooks (unless this event ends a hook sleep), then `core.run` until the budget is
+   * used, handling exits.
+   */
+  private slice(hooksDone: boolean): void {
+    this.timer = null;
+    if (this.stateValue !== "running") return;
+    const start = this.scheduler.now();
+    const run = this.run;
+    const core = this.core;
+    const budget = this.sliceNs;
+    let consumed = 0;
+    this.activityValue = "in-slice";
+    this.slices++;
+    try {
+      const sleep = hooksDone ? 0 : this.runHooks(start);
+      if (sleep > 0) {
+        this.throttle(start, sleep);
+        return;
+      }
+      run.immediateExit = false;
+      let stuck = 0;
+      while (consumed < budget) {
+        run.startNs = start + consumed;
+        run.exitReason = ExitReason.None;
+        run.consumedNs = 0;
+        core.run(run, budget - consumed);
+        const c = run.consumedNs;
+        if (!(c >= 0) || !Number.isFinite(c)) {
+          this.runningNs += consumed;
+          this.fail(`backend reported consumedNs = ${c}; expected >= 0`, start + consumed);
+          return;
+        }
+        consumed += c;
+        this.exits++;
+        const reason = run.exitReason as ExitReasonCode;
+        if (reason === ExitReason.Mmio) {
+          if (!this.handleMmio(start + consumed)) {
+            this.runningNs += consumed;
+            return;
+          }
+        } else if (reason === ExitReason.BudgetExhausted) {
+          if (c === 0) stuck++;
+          break;
+        } else if (reason === ExitReason.Halt) {
+          if (!core.wantsWake()) {
+            this.runningNs += consumed;
+            this.haltStart = start + consumed;
+            this.activityValue = "halted";
+            if (this.pauseRequested) this.suspend(this.scheduler.now());
+            return;
+          }
+        } else if (reason === ExitReason.Hypercall) {
+          core.completeHypercall(this.host.hypercall(this, run.hypercallNr, run.hypercallArgs));
+        } else if (reason === ExitReason.Kicked) {
+          run.immediateExit = false;
+          const s = this.runHooks(start + consumed);
+          if (s > 0) {
+            this.runningNs += consumed;
+            this.throttle(start + consumed, s);
+            return;
+          }
+        } else if (reason === ExitReason.InternalError) {
+          this.runningNs += consumed;
+          this.fail(run.internalError || "backend internal error", start + consumed);
+          return;
+        } else {
+          this.runningNs += consumed;
+          this.fail(`backend returned unknown exit reason ${reason}`, start + consumed);
+          return;
+        }
+        if (this.pendingEvent !== null) {
+          const kind = this.pendingEvent;
+          this.pendingEvent = null;
+          run.exitReason = ExitReason.SystemEvent;
+          run.systemEvent = kind;
+          run.systemEventCode = this.pendingCode;
+          this.host.systemEvent(this, kind, this.pendingCode, start + consumed);
+          break;
+        }
+        if (this.stateValue !== "running" || this.pauseRequested) break;
+        if (c === 0) {
+          if (++stuck > MAX_ZERO_PROGRESS_EXITS) {
+            this.runningNs += consumed;
+            this.fail(
+              `backend made no progress in ${MAX_ZERO_PROGRESS_EXITS} exits in a row`,
+              start + consumed,
+            );
+            return;
+          }
+        } else stuck = 0;
+      }
+      if (consumed === 0 && stuck > 0 && this.stateValue === "running") {
+        this.fail("backend exited with BudgetExhausted without consuming any time", start);
+        return;
+      }
+    } catch (e) {
+      this.runningNs += consumed;
+      this.fail(e instanceof Error ? e.message : String(e), start + consumed);
+      return;
+    }
+    this.runningNs += consumed;
+    const next = start + consumed;
+    if (this.stateValue !== "running") {
+      this.activityValue = "idle";
+      this.flushPauseWaiters();
+      return;
+    }
+    this.timerAt = next;
+    if (this.pauseRequested) {
+      this.suspend(this.scheduler.now());
+      return;
+    }
+    this.schedule(next);
+  }
+
+  private handleMmio(atNs: number): boolean {
+    const run = this.run;
+    const addr = run.mmioAddr;
+    const size = run.mmioSize;
+    const r = this.memory.find(addr);
+    const what = `MMIO ${run.mmioIsWrite ? "store" : "load"} of ${size} byte(s) at ${hex(addr)}`;
+    if (r === undefined || addr + size > r.base + r.size) {
+      this.fail(`${what}: no device or memory is mapped there`, atNs);
+      return false;
+    }
+    const offset = addr - r.base;
+    if (r.kind === "mmio") {
+      this.access.nowNs = atNs;
+      const access: MmioAccess = this.access;
+      if (run.mmioIsWrite) r.device.write(offset, size, run.mmioData, access);
+      else this.core.completeMmioRead(r.device.read(offset, size, access));
+      return true;
+    }
+    // A backend without a RAM fast path may route RAM through the loop.
+    if (run.mmioIsWrite) {
+      if (r.readonly) {
+        this.fail(`${what}: region "${r.name}" is read-only`, atNs);
+        return false;
+      }
+      r.backend.store(offset, size, run.mmioData);
+      if (r.dirty.logging) r.dirty.markOffset(offset);
+    } else {
+      this.core.completeMmioRead(r.backend.load(offset, size));
+    }
+    return true;
+  }
+}
+
+/** Build a vCPU (state `created`). */
+export function createVcpu(opts: VcpuOptions): Vcpu {
+  return new Vcpu(opts);
+}

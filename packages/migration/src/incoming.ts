@@ -1,0 +1,126 @@
+/**
+ * The incoming side: a paused destination machine (same config, not started) loads the stream
+ * and resumes only after EOF and a successful device-state load.
+ */
+import type { Scheduler } from "@ferry/core";
+import { MigrationError, StreamError } from "./errors";
+import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
+import { recordTypesOf } from "./manager";
+import { StreamReader, type ReceivedDeviceState } from "./stream/reader";
+import type { RamRecordRegistry } from "./stream/records";
+import type { IncomingTransport } from "./transport/types";
+
+/** Options of {@link incoming}. */
+export interface IncomingOptions {
+  /** The destination: built from the same config, paused (not started). */
+  readonly machine: MigratableMachine & { readonly scheduler?: Scheduler };
+  readonly transport: IncomingTransport;
+  /** Plugins whose codecs' record types to accept (default: base PAGE/ZERO only). */
+  readonly plugins?: readonly FerryPlugin[];
+  /** Record types to accept (overrides `plugins`). */
+  readonly records?: RamRecordRegistry;
+  /** Resume the machine after a successful load (default true). */
+  readonly resume?: boolean;
+}
+
+/** Outcome of an incoming migration. */
+export interface IncomingResult {
+  readonly status: "completed" | "failed";
+  /** The error when failed (a `StreamError` for bad streams). */
+  readonly error?: Error;
+  /** Stream bytes parsed. */
+  readonly bytes: number;
+  /** RAM records applied. */
+  readonly pages: number;
+  /** Virtual time when the machine resumed (completed only). */
+  readonly resumedAtNs?: number;
+}
+
+/** A running incoming migration. */
+export interface IncomingMigration {
+  /** `receiving` until it ends. */
+  readonly status: "receiving" | "completed" | "failed";
+  /** Resolves when it ends (never rejects). */
+  readonly done: Promise<IncomingResult>;
+}
+
+/** Rebuild a machine state object from device sections (each body is `{ [idstr]: value }`). */
+export function assembleMachineState(devices: readonly ReceivedDeviceState[]): object {
+  const state: Record<string, unknown> = {};
+  for (const d of devices) {
+    const keys = Object.keys(d.state);
+    if (keys.length !== 1 || keys[0] !== d.idstr || d.instance !== 0) {
+      throw new MigrationError(
+        `device section "${d.idstr}" instance ${d.instance} must hold exactly {"${d.idstr}": …}, found keys [${keys.join(", ")}]`,
+      );
+    }
+    state[d.idstr] = d.state[d.idstr];
+  }
+  return state;
+}
+
+/** Receive a migration into `machine`. */
+export function incoming(options: IncomingOptions): IncomingMigration {
+  const { machine, transport } = options;
+  const reader = new StreamReader({
+    blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
+    records: options.records ?? recordTypesOf(options.plugins ?? []),
+  });
+  let status: IncomingMigration["status"] = "receiving";
+  let settle: (r: IncomingResult) => void = () => {};
+  const done = new Promise<IncomingResult>((resolve) => {
+    settle = resolve;
+  });
+  const fail = (error: Error): void => {
+    if (status !== "receiving") return;
+    status = "failed";
+    transport.close();
+    settle({ status, error, bytes: reader.position, pages: reader.pages });
+  };
+  if (machine.state === "running") {
+    fail(new MigrationError("incoming: the destination machine must not be running (build it paused)"));
+    return { status, done };
+  }
+  transport.receive({
+    data(chunk) {
+      if (status !== "receiving") return;
+      try {
+        reader.push(chunk);
+      } catch (e) {
+        fail(e as Error);
+      }
+    },
+    end() {
+      if (status !== "receiving") return;
+      try {
+        reader.end();
+        const state = assembleMachineState(reader.devices);
+        try {
+          machine.loadState(state);
+        } catch (e) {
+          throw new StreamError(reader.position, `device state rejected: ${(e as Error).message}`);
+        }
+      } catch (e) {
+        fail(e as Error);
+        return;
+      }
+      status = "completed";
+      if (options.resume !== false) runMachine(machine);
+      settle({
+        status,
+        bytes: reader.position,
+        pages: reader.pages,
+        resumedAtNs: machine.scheduler?.now(),
+      });
+    },
+    error(err) {
+      fail(err);
+    },
+  });
+  return {
+    get status() {
+      return status;
+    },
+    done,
+  };
+}

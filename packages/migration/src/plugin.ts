@@ -1,0 +1,288 @@
+/**
+ * The plugin API: what a plugin is, the parts it binds into the tsyringe container, and the
+ * shared tokens. A plugin imports only `@ferry/migration` and `@ferry/core`.
+ *
+ * Parts are plain objects registered with `container.register(Token, { useValue })` or
+ * `{ useFactory: (c) => part }`. The framework resolves them from a fresh child container for
+ * every migration (factories run again, so per-migration state cannot leak), keeps only the
+ * parts whose `capability` is on (no `capability` = always active) and then calls their
+ * `create…(ctx)` / `run(session)` methods. Factories must be cheap and side-effect free.
+ */
+import type {
+  AddressSpace,
+  DirtyBitmap,
+  PreRunHook,
+  RamRegion,
+  Scheduler,
+  VcpuCore,
+} from "@ferry/core";
+import type { DependencyContainer, InjectionToken } from "tsyringe";
+import type { z } from "zod";
+import type { RamRecordType } from "./stream/records";
+import type { StreamWriter } from "./stream/writer";
+
+/** One capability a plugin adds (QEMU's names, e.g. `xbzrle`, `auto-converge`). */
+export interface CapabilityDef {
+  readonly name: string;
+  readonly description: string;
+  /** Default state (QEMU: all off). */
+  readonly default: boolean;
+  /** Capabilities that must also be on when this one is on. */
+  readonly requires?: readonly string[];
+  /** Capabilities that must be off when this one is on. */
+  readonly conflicts?: readonly string[];
+}
+
+/** A zod object schema of parameters; every field has a default. */
+export type ParameterSchema = z.ZodObject<z.ZodRawShape>;
+
+/** A migration plugin, as made by its factory (`precopy()`, `xbzrle({…})`). */
+export interface FerryPlugin {
+  /** Package-like name, e.g. `precopy`. */
+  readonly name: string;
+  /** Capabilities it adds (may be empty). */
+  readonly capabilities: readonly CapabilityDef[];
+  /** Its parameters (QEMU names, kebab-case keys) with defaults, or undefined. */
+  readonly parameters?: ParameterSchema;
+  /**
+   * RAM record types its codecs emit (flag bit + decoder). Destinations accept them whether or
+   * not the capability is on there, like QEMU.
+   */
+  readonly records?: readonly RamRecordType[];
+  /** Bind its parts under {@link MigrationStrategy}, {@link PageCodec}, {@link ConvergenceController}. */
+  register(container: DependencyContainer): void;
+}
+
+/** A vCPU as migration sees it (core's `Vcpu` fits): pre-run hooks and kick. */
+export interface MigratableVcpu {
+  /** Add a hook run before every guest entry; returns its remover. */
+  addPreRunHook(hook: PreRunHook): () => void;
+  /** End the current run early so hooks are re-evaluated at once. */
+  kick(): void;
+  /** The engine, when exposed (for work-done statistics). */
+  readonly core?: VcpuCore;
+}
+
+/** A machine as migration sees it (core's `Machine` fits). */
+export interface MigratableMachine {
+  /** Guest-physical memory; its `ramRegions` are the migrated RAM blocks. */
+  readonly memory: AddressSpace;
+  /** The vCPUs (for convergence controllers' hooks). */
+  readonly vcpus: readonly MigratableVcpu[];
+  /** Stop every vCPU (resolves when all are out of the guest). */
+  pause(): Promise<void> | void;
+  /** Let the vCPUs of a paused machine run again. */
+  resume(): void;
+  /** Start a created (never started) machine; used by the incoming side when present. */
+  start?(): void;
+  /** Lifecycle state (`created`, `running`, `paused`, `stopped`) when the machine reports one. */
+  readonly state?: string;
+  /** Every vCPU's and device's state as plain JSON-compatible data. */
+  saveState(): object;
+  /** Restore `saveState` output (validates; throws a clear error). */
+  loadState(state: object): void;
+}
+
+/**
+ * Let `machine` run: `start()` a created machine, `resume()` a paused one (machines that report no
+ * `state` are resumed). Returns false when it was in neither state.
+ */
+export function runMachine(machine: MigratableMachine): boolean {
+  if (machine.state === "created" && machine.start) {
+    machine.start();
+    return true;
+  }
+  if (machine.state === undefined || machine.state === "paused") {
+    machine.resume();
+    return true;
+  }
+  return false;
+}
+
+/** What every per-migration part is given. */
+export interface MigrationContext {
+  readonly machine: MigratableMachine;
+  readonly scheduler: Scheduler;
+  /** The RAM blocks migrated, in map order. */
+  readonly blocks: readonly RamRegion[];
+  /** Effective capabilities for this migration. */
+  readonly capabilities: Readonly<Record<string, boolean>>;
+  /** Effective parameters for this migration (validated, defaults applied). */
+  readonly parameters: Readonly<Record<string, unknown>>;
+}
+
+/** Statistics of one dirty-log sync, given to the `sync` event, codecs and controllers. */
+export interface SyncStats {
+  /** Virtual time of the sync (ns). */
+  readonly nowNs: number;
+  /** dirty-sync-count after this sync (1 = the setup sync). */
+  readonly syncCount: number;
+  /** Pages the guest dirtied since the previous sync (set in the log). */
+  readonly dirtyPagesPeriod: number;
+  /** `dirtyPagesPeriod × PAGE_SIZE`. */
+  readonly dirtyBytesPeriod: number;
+  /** Stream bytes written since the previous sync. */
+  readonly bytesSentPeriod: number;
+  /** Length of the period (ns). */
+  readonly periodNs: number;
+  /** Dirty rate in pages/s (QEMU-style estimate over periods of ≥ 1 s; 0 until known). */
+  readonly dirtyRate: number;
+  /** Dirty pages pending after the sync, in bytes. */
+  readonly remainingBytes: number;
+}
+
+/** Extra statistics a part contributes to query-migrate (a top-level field or a section). */
+export type StatsContribution = Readonly<Record<string, number | Readonly<Record<string, number>>>>;
+
+/**
+ * The page the codec chain is asked to encode. One object per migration, reused for every page
+ * (do not keep it).
+ */
+export interface PageRef {
+  /** The RAM block. */
+  block: RamRegion;
+  /** Index of the block in `MigrationContext.blocks`. */
+  blockIndex: number;
+  /** Page index inside the block. */
+  page: number;
+  /** Byte offset inside the block (`page × PAGE_SIZE`). */
+  offset: number;
+  /** Global page number across all blocks (cache keys). */
+  key: number;
+  /** Bytes holding the page content at `bytesOffset` (the RAM itself or a scratch copy). */
+  bytes: Uint8Array;
+  bytesOffset: number;
+}
+
+/** The per-migration source half of a codec. */
+export interface PageEncoder {
+  /**
+   * Encode the page or decline. To encode: `out.ramRecord(page.block, page.offset, flag)` then
+   * append the payload (`out.ensure(n)` + `out.buf`/`out.pos`, or `out.u8/be16/bytes`), and
+   * return true. Return false (having written nothing) to let the next codec try.
+   */
+  encode(page: PageRef, out: StreamWriter): boolean;
+  /** Called after each dirty-log sync. */
+  onSync?(stats: SyncStats): void;
+  /** Statistics to merge into query-migrate. */
+  stats?(): StatsContribution;
+  /** The migration ended (any outcome). */
+  dispose?(): void;
+}
+
+/**
+ * A page codec part. The chain is ordered by `order` (zero-page 0, xbzrle 100, …); the raw PAGE
+ * record is the built-in fallback. A codec that emits its own record type declares that type in
+ * its plugin's `records`, so destinations can decode it.
+ */
+export interface PageCodec {
+  readonly name: string;
+  /** Capability enabling it, or undefined for always. */
+  readonly capability?: string;
+  /** Position in the chain (lower first). */
+  readonly order: number;
+  /** How query-migrate counts its pages: zero pages are `duplicate`, raw are `normal`. */
+  readonly counts: "duplicate" | "normal" | "other";
+  /** Build the per-migration encoder (source side). */
+  createEncoder(ctx: MigrationContext): PageEncoder;
+}
+
+/** A convergence controller's per-migration instance. */
+export interface ConvergenceInstance {
+  /** Observe each sync's statistics; may add vCPU pre-run hooks and kick vCPUs. */
+  onSync(stats: SyncStats): void;
+  /** The migration ended (any outcome): remove every hook added. */
+  onEnd(status: MigrationStatus): void;
+  /** Statistics to merge into query-migrate (e.g. `cpu-throttle-percentage`). */
+  stats?(): StatsContribution;
+}
+
+/** A convergence controller part (auto-converge, dirty-limit, …). */
+export interface ConvergenceController {
+  readonly name: string;
+  /** Capability enabling it, or undefined for always. */
+  readonly capability?: string;
+  /** Build the per-migration instance. */
+  create(ctx: MigrationContext): ConvergenceInstance;
+}
+
+/** QEMU's migration states. */
+export type MigrationStatus =
+  | "none"
+  | "setup"
+  | "active"
+  | "device"
+  | "completed"
+  | "failed"
+  | "cancelling"
+  | "cancelled";
+
+/**
+ * What the framework gives a strategy: the migration thread's mechanisms. The strategy owns the
+ * policy (what to send when, when to switch over).
+ */
+export interface MigrationSession extends MigrationContext {
+  /** The stream writer (bytes go to the transport). */
+  readonly writer: StreamWriter;
+  /** Per-block migration dirty bitmaps (bit set = page still to send). */
+  readonly bitmaps: readonly DirtyBitmap[];
+  /** Current virtual time (ns). */
+  now(): number;
+  /** Setup: start dirty logging, mark every page dirty (first sync), send the RAM setup section, go `active`. */
+  setup(): void;
+  /** Sync the dirty log into the bitmaps (emits `sync`, informs codecs and controllers); returns pending dirty pages. */
+  syncDirtyLog(): number;
+  /** Pending dirty pages in the bitmaps. */
+  dirtyPages(): number;
+  /** QEMU's `threshold_size` in bytes (0 until a bandwidth was measured). */
+  thresholdBytes(): number;
+  /** Open a RAM PART section. */
+  beginRamPart(): void;
+  /** Close it: EOS + footer. */
+  endRamPart(): void;
+  /**
+   * Send the next dirty page after the cursor (wrapping once), clearing its bit. Returns false
+   * when no dirty page is left.
+   */
+  sendNextDirtyPage(): boolean;
+  /** True when the current 100 ms window's allowance (`max-bandwidth/10`) is used up. */
+  rateExceeded(): boolean;
+  /** Sleep out the window when over the allowance; every 100 ms update bandwidth and threshold. */
+  rateLimit(): Promise<void>;
+  /** Flush and wait while the transport is backed up (call every few pages). */
+  flow(): Promise<void>;
+  /**
+   * Switch over: state `device`, pause vCPUs, final sync, send all remaining pages ignoring the
+   * rate limit, then device/CPU state and EOF, and wait until everything is delivered.
+   */
+  complete(): Promise<void>;
+  /** Throw if the migration was cancelled or the transport failed. */
+  checkpoint(): void;
+}
+
+/** A strategy part: exactly one drives a migration. */
+export interface MigrationStrategy {
+  readonly name: string;
+  /** Capability selecting it, or undefined for the default (capability-free) strategy. */
+  readonly capability?: string;
+  /** Drive the migration to completion (`session.complete()`), or throw. */
+  run(session: MigrationSession): Promise<void>;
+}
+
+/** Token of {@link MigrationStrategy} parts. */
+export const MigrationStrategy: InjectionToken<MigrationStrategy> = "ferry:MigrationStrategy";
+/** Token of {@link PageCodec} parts (many). */
+export const PageCodec: InjectionToken<PageCodec> = "ferry:PageCodec";
+/** Token of {@link ConvergenceController} parts (many). */
+export const ConvergenceController: InjectionToken<ConvergenceController> =
+  "ferry:ConvergenceController";
+/**
+ * Token of the per-migration {@link MigrationContext}, bound in each migration's child container
+ * (source side only), so part factories can resolve it.
+ */
+export const MigrationContextToken: InjectionToken<MigrationContext> = "ferry:MigrationContext";
+
+/** Resolve every part registered under `token` (empty when none). */
+export function resolveParts<T>(container: DependencyContainer, token: InjectionToken<T>): T[] {
+  return container.isRegistered(token, true) ? container.resolveAll(token) : [];
+}

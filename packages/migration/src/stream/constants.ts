@@ -1,0 +1,57 @@
+/**
+ * Constants of the ferry migration stream (see docs/stream-format.md).
+ */
+import { PAGE_SIZE } from "@ferry/core";
+
+/** Stream magic: ASCII "FRRY" as a big-endian u32. */
+export const STREAM_MAGIC = 0x46525259;
+/** The only stream version this reader accepts and this writer produces. */
+export const STREAM_VERSION = 1;
+
+/** Section (framing) type bytes, QEMU savevm values. */
+export const SectionType = {
+  /** End of stream. */
+  EOF: 0x00,
+  /** First part of an iterative section (carries idstr, instance, version). */
+  START: 0x01,
+  /** A middle part of an iterative section. */
+  PART: 0x02,
+  /** The last part of an iterative section. */
+  END: 0x03,
+  /** A complete one-shot section (device state; carries idstr, instance, version). */
+  FULL: 0x04,
+  /** Section footer: `u8 0x7e` + `be32 section_id`. */
+  FOOTER: 0x7e,
+} as const;
+
+/** RAM record flags (low bits of the `be64(offset | flags)` record header), QEMU's values. */
+export const RamFlag = {
+  /** Zero page: one fill byte follows (must be 0). */
+  ZERO: 0x02,
+  /** Setup block list: total RAM in the offset bits, then per block `u8 len, idstr, be64 length`. */
+  MEM_SIZE: 0x04,
+  /** Raw page: PAGE_SIZE bytes follow. */
+  PAGE: 0x08,
+  /** End of this RAM section chunk. */
+  EOS: 0x10,
+  /** Same block as the previous record of this section (no idstr follows). */
+  CONTINUE: 0x20,
+  /** XBZRLE delta (owned by the xbzrle plugin): `u8 0x01, be16 len, data`. */
+  XBZRLE: 0x40,
+} as const;
+
+/** Mask of the flag bits inside a record header (everything below the page size). */
+export const RAM_FLAG_MASK = PAGE_SIZE - 1;
+/** Flag bits a codec plugin may claim for its own record type. */
+export const CODEC_FLAG_BITS: readonly number[] = [0x40, 0x80, 0x100, 0x200, 0x400, 0x800];
+
+/** Section idstr, instance and version of the RAM section (QEMU: "ram", 0, 4). */
+export const RAM_SECTION = { idstr: "ram", instance: 0, version: 4 } as const;
+/** Version of device-state sections. */
+export const DEVICE_SECTION_VERSION = 1;
+/** Largest device-state body accepted (bytes of JSON). */
+export const MAX_DEVICE_STATE_BYTES = 16 * 1024 * 1024;
+/** Largest RAM total or block length accepted (2^53 - page: stays exact in a float64). */
+export const MAX_RAM_BYTES = Number.MAX_SAFE_INTEGER - RAM_FLAG_MASK;
+/** 2^32, for be64 arithmetic. */
+export const TWO_POW_32 = 4294967296;

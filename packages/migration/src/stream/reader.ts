@@ -1,0 +1,505 @@
+/**
+ * The stream reader: a synchronous incremental push parser. `push(chunk)` parses every complete
+ * item and keeps the remainder; `end()` fails if the stream is incomplete. Every field is
+ * validated; RAM records are applied straight into the destination's RAM backends.
+ */
+import type { RamBackend } from "@ferry/core";
+import { PAGE_SIZE } from "@ferry/core";
+import { StreamError } from "../errors";
+import {
+  DEVICE_SECTION_VERSION,
+  MAX_DEVICE_STATE_BYTES,
+  MAX_RAM_BYTES,
+  RAM_FLAG_MASK,
+  RAM_SECTION,
+  RamFlag,
+  STREAM_MAGIC,
+  STREAM_VERSION,
+  SectionType,
+  TWO_POW_32,
+} from "./constants";
+import { createRamRecordRegistry, type RamRecordRegistry } from "./records";
+
+/** A destination RAM block (a core `RamRegion` fits). */
+export interface RamBlockTarget {
+  readonly name: string;
+  readonly size: number;
+  readonly backend: RamBackend;
+}
+
+/** A device-state section as received. */
+export interface ReceivedDeviceState {
+  readonly idstr: string;
+  readonly instance: number;
+  /** The parsed JSON object. */
+  readonly state: Record<string, unknown>;
+}
+
+/** Options of {@link StreamReader}. */
+export interface StreamReaderOptions {
+  /** Destination RAM blocks; the stream's block list must match them exactly (names and sizes). */
+  readonly blocks: readonly RamBlockTarget[];
+  /** Known RAM record types (default: the base PAGE and ZERO only). */
+  readonly records?: RamRecordRegistry;
+  /** Called for each device section as it completes (it is also kept in `devices`). */
+  readonly onDevice?: (device: ReceivedDeviceState) => void;
+  /** Largest device-state body accepted (default 16 MiB). */
+  readonly maxDeviceStateBytes?: number;
+}
+
+const enum St {
+  Header,
+  Section,
+  RamSetup,
+  MemList,
+  RamBody,
+  DeviceBody,
+  Footer,
+  Done,
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function be32(b: Uint8Array, p: number): number {
+  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
+
+interface BlockSlot {
+  readonly target: RamBlockTarget;
+  readonly name: Uint8Array;
+  readonly bytes: Uint8Array | null;
+  listed: boolean;
+}
+
+/** Synchronous incremental parser and loader of a ferry migration stream. */
+export class StreamReader {
+  /** Device sections received so far, in stream order. */
+  readonly devices: ReceivedDeviceState[] = [];
+  /** RAM records applied so far. */
+  pages = 0;
+  private state: St = St.Header;
+  private readonly records: RamRecordRegistry;
+  private readonly blocks: BlockSlot[];
+  private readonly onDevice: ((d: ReceivedDeviceState) => void) | undefined;
+  private readonly maxDevice: number;
+  private readonly scratch = new Uint8Array(PAGE_SIZE);
+  private rem = new Uint8Array(1 << 16);
+  private remLen = 0;
+  private consumed = 0;
+  private base = 0;
+  private failure: StreamError | null = null;
+  private readonly seenIds = new Set<number>();
+  private readonly seenDevices = new Set<string>();
+  private sectionId = -1;
+  private sectionType = 0;
+  private ramSectionId = -1;
+  private ramEnded = false;
+  private memRemaining = 0;
+  private curBlock: BlockSlot | null = null;
+
+  constructor(options: StreamReaderOptions) {
+    this.records = options.records ?? createRamRecordRegistry();
+    const enc = new TextEncoder();
+    this.blocks = options.blocks.map((target) => ({
+      target,
+      name: enc.encode(target.name),
+      bytes: target.backend.bytes,
+      listed: false,
+    }));
+    this.onDevice = options.onDevice;
+    this.maxDevice = options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
+  }
+
+  /** True once EOF was parsed (the stream is complete and valid). */
+  get done(): boolean {
+    return this.state === St.Done;
+  }
+
+  /** Bytes parsed so far (complete items). */
+  get position(): number {
+    return this.consumed;
+  }
+
+  /** Parse every complete item in `chunk` (copied if kept); throws `StreamError` on bad data. */
+  push(chunk: Uint8Array): void {
+    if (this.failure !== null) throw this.failure;
+    try {
+      this.pushInner(chunk);
+    } catch (e) {
+      this.failure =
+        e instanceof StreamError
+          ? e
+          : new StreamError(this.consumed, `internal reader error: ${(e as Error).message}`);
+      throw this.failure;
+    }
+  }
+
+  /** Declare the end of input: throws `StreamError` unless EOF was reached with nothing after it. */
+  end(): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.state !== St.Done || this.remLen !== 0) {
+      this.failure = new StreamError(
+        this.consumed,
+        `stream truncated: ${this.remLen} byte(s) of an incomplete item left, expected ${this.expecting()}`,
+      );
+      throw this.failure;
+    }
+  }
+
+  private expecting(): string {
+    switch (this.state) {
+      case St.Header:
+        return "the stream header";
+      case St.Section:
+        return "a section or EOF";
+      case St.RamSetup:
+        return "the MEM_SIZE record";
+      case St.MemList:
+        return "a RAM block list entry";
+      case St.RamBody:
+        return "a RAM record or EOS";
+      case St.DeviceBody:
+        return "a device-state body";
+      case St.Footer:
+        return "a section footer";
+      default:
+        return "nothing";
+    }
+  }
+
+  private pushInner(chunk: Uint8Array): void {
+    let off = 0;
+    while (this.remLen > 0 && off < chunk.length) {
+      const oldLen = this.remLen;
+      const take = Math.min(chunk.length - off, Math.max(1 << 16, oldLen));
+      this.appendRem(chunk, off, take);
+      off += take;
+      this.base = this.consumed;
+      const p = this.parse(this.rem, 0, this.remLen);
+      this.consumed += p;
+      if (p >= oldLen) {
+        off = off - take + (p - oldLen);
+        this.remLen = 0;
+      } else {
+        this.rem.copyWithin(0, p, this.remLen);
+        this.remLen -= p;
+      }
+    }
+    if (this.remLen === 0 && off < chunk.length) {
+      this.base = this.consumed - off;
+      const p = this.parse(chunk, off, chunk.length);
+      this.consumed += p - off;
+      if (p < chunk.length) this.appendRem(chunk, p, chunk.length - p);
+    }
+  }
+
+  private appendRem(src: Uint8Array, off: number, len: number): void {
+    const need = this.remLen + len;
+    if (need > this.rem.length) {
+      const grown = new Uint8Array(Math.max(need, this.rem.length * 2));
+      grown.set(this.rem.subarray(0, this.remLen));
+      this.rem = grown;
+    }
+    this.rem.set(src.subarray(off, off + len), this.remLen);
+    this.remLen = need;
+  }
+
+  private fail(pos: number, what: string): never {
+    throw new StreamError(this.base + pos, what);
+  }
+
+  /** Parse items in `buf[pos, end)`; returns the position of the first incomplete item. */
+  private parse(buf: Uint8Array, pos: number, end: number): number {
+    for (;;) {
+      const avail = end - pos;
+      switch (this.state) {
+        case St.Header: {
+          if (avail < 8) return pos;
+          const magic = be32(buf, pos);
+          if (magic !== STREAM_MAGIC) {
+            this.fail(pos, `bad magic 0x${magic.toString(16)}, expected 0x${STREAM_MAGIC.toString(16)}`);
+          }
+          const version = be32(buf, pos + 4);
+          if (version !== STREAM_VERSION) {
+            this.fail(pos + 4, `unsupported stream version ${version}, expected ${STREAM_VERSION}`);
+          }
+          pos += 8;
+          this.state = St.Section;
+          break;
+        }
+        case St.Section: {
+          const r = this.parseSection(buf, pos, end);
+          if (r < 0) return pos;
+          pos = r;
+          break;
+        }
+        case St.RamSetup:
+        case St.RamBody:
+          pos = this.parseRam(buf, pos, end);
+          if (this.state === St.RamSetup || this.state === St.RamBody) return pos;
+          break;
+        case St.MemList:
+          pos = this.parseMemList(buf, pos, end);
+          if (this.state === St.MemList) return pos;
+          break;
+        case St.DeviceBody: {
+          const r = this.parseDevice(buf, pos, end);
+          if (r < 0) return pos;
+          pos = r;
+          break;
+        }
+        case St.Footer: {
+          if (avail < 5) return pos;
+          if (buf[pos] !== SectionType.FOOTER) {
+            this.fail(pos, `expected section footer 0x7e, found 0x${buf[pos].toString(16)}`);
+          }
+          const id = be32(buf, pos + 1);
+          if (id !== this.sectionId) {
+            this.fail(pos + 1, `footer for section ${id}, expected section ${this.sectionId}`);
+          }
+          if (this.sectionType === SectionType.END && id === this.ramSectionId) this.ramEnded = true;
+          pos += 5;
+          this.state = St.Section;
+          break;
+        }
+        case St.Done:
+          if (avail > 0) this.fail(pos, `${avail} byte(s) of data after EOF`);
+          return pos;
+      }
+    }
+  }
+
+  /** Returns the position after the section header, or -1 when incomplete. */
+  private parseSection(buf: Uint8Array, pos: number, end: number): number {
+    const avail = end - pos;
+    if (avail < 1) return -1;
+    const type = buf[pos];
+    if (type === SectionType.EOF) {
+      if (this.ramSectionId < 0) this.fail(pos, "EOF before any RAM section");
+      if (!this.ramEnded) this.fail(pos, "EOF before the RAM section's END part");
+      this.state = St.Done;
+      return pos + 1;
+    }
+    if (type === SectionType.PART || type === SectionType.END) {
+      if (avail < 5) return -1;
+      const id = be32(buf, pos + 1);
+      if (this.ramSectionId < 0 || id !== this.ramSectionId) {
+        this.fail(pos + 1, `section part for unknown section id ${id}`);
+      }
+      if (this.ramEnded) this.fail(pos + 1, `section ${id} continued after its END part`);
+      this.sectionId = id;
+      this.sectionType = type;
+      this.curBlock = null;
+      this.state = St.RamBody;
+      return pos + 5;
+    }
+    if (type !== SectionType.START && type !== SectionType.FULL) {
+      this.fail(pos, `unknown section type 0x${type.toString(16)}`);
+    }
+    if (avail < 6) return -1;
+    const idlen = buf[pos + 5];
+    if (idlen === 0) this.fail(pos + 5, "empty section idstr");
+    const need = 6 + idlen + 8;
+    if (avail < need) return -1;
+    const id = be32(buf, pos + 1);
+    if (this.seenIds.has(id)) this.fail(pos + 1, `section id ${id} used twice`);
+    let idstr: string;
+    try {
+      idstr = utf8.decode(buf.subarray(pos + 6, pos + 6 + idlen));
+    } catch {
+      return this.fail(pos + 6, "section idstr is not valid UTF-8");
+    }
+    const instance = be32(buf, pos + 6 + idlen);
+    const version = be32(buf, pos + 10 + idlen);
+    this.seenIds.add(id);
+    this.sectionId = id;
+    this.sectionType = type;
+    if (type === SectionType.START) {
+      if (idstr !== RAM_SECTION.idstr) this.fail(pos + 6, `unknown iterative section "${idstr}"`);
+      if (this.ramSectionId >= 0) this.fail(pos, "second RAM section");
+      if (instance !== RAM_SECTION.instance || version !== RAM_SECTION.version) {
+        this.fail(
+          pos + 6 + idlen,
+          `RAM section instance ${instance} version ${version}, expected instance 0 version 4`,
+        );
+      }
+      this.ramSectionId = id;
+      this.curBlock = null;
+      this.state = St.RamSetup;
+    } else {
+      if (idstr === RAM_SECTION.idstr) this.fail(pos + 6, "RAM sent as a FULL section");
+      if (version !== DEVICE_SECTION_VERSION) {
+        this.fail(
+          pos + 10 + idlen,
+          `device section "${idstr}" version ${version}, expected ${DEVICE_SECTION_VERSION}`,
+        );
+      }
+      const key = `${idstr}\u0000${instance}`;
+      if (this.seenDevices.has(key)) {
+        this.fail(pos, `device section "${idstr}" instance ${instance} sent twice`);
+      }
+      this.seenDevices.add(key);
+      this.devIdstr = idstr;
+      this.devInstance = instance;
+      this.state = St.DeviceBody;
+    }
+    return pos + need;
+  }
+
+  private devIdstr = "";
+  private devInstance = 0;
+
+  private parseDevice(buf: Uint8Array, pos: number, end: number): number {
+    if (end - pos < 4) return -1;
+    const len = be32(buf, pos);
+    if (len > this.maxDevice) {
+      this.fail(pos, `device state of ${len} bytes exceeds the limit of ${this.maxDevice}`);
+    }
+    if (end - pos < 4 + len) return -1;
+    let state: unknown;
+    try {
+      state = JSON.parse(utf8.decode(buf.subarray(pos + 4, pos + 4 + len)));
+    } catch (e) {
+      return this.fail(
+        pos + 4,
+        `device "${this.devIdstr}" state is not valid JSON: ${(e as Error).message}`,
+      );
+    }
+    if (typeof state !== "object" || state === null || Array.isArray(state)) {
+      this.fail(pos + 4, `device "${this.devIdstr}" state must be a JSON object`);
+    }
+    const dev: ReceivedDeviceState = {
+      idstr: this.devIdstr,
+      instance: this.devInstance,
+      state: state as Record<string, unknown>,
+    };
+    this.devices.push(dev);
+    this.onDevice?.(dev);
+    this.state = St.Footer;
+    return pos + 4 + len;
+  }
+
+  private parseMemList(buf: Uint8Array, pos: number, end: number): number {
+    while (this.memRemaining > 0) {
+      if (end - pos < 1) return pos;
+      const len = buf[pos];
+      if (len === 0) this.fail(pos, "empty RAM block idstr in the block list");
+      if (end - pos < 9 + len) return pos;
+      const slot = this.findBlock(buf, pos + 1, len);
+      if (slot === null) this.fail(pos + 1, `unknown RAM block "${this.nameAt(buf, pos + 1, len)}"`);
+      if (slot.listed) this.fail(pos + 1, `RAM block "${slot.target.name}" listed twice`);
+      const hi = be32(buf, pos + 1 + len);
+      const length = hi * TWO_POW_32 + be32(buf, pos + 5 + len);
+      if (length !== slot.target.size) {
+        this.fail(
+          pos + 1 + len,
+          `RAM block "${slot.target.name}" length ${length}, destination has ${slot.target.size}`,
+        );
+      }
+      if (length > this.memRemaining) {
+        this.fail(pos + 1 + len, `RAM block lengths exceed the announced total`);
+      }
+      slot.listed = true;
+      this.memRemaining -= length;
+      pos += 9 + len;
+    }
+    for (const b of this.blocks) {
+      if (!b.listed) this.fail(pos, `destination RAM block "${b.target.name}" missing from the stream`);
+    }
+    this.state = St.RamBody;
+    this.memListDone = true;
+    return pos;
+  }
+
+  private memListDone = false;
+
+  private findBlock(buf: Uint8Array, pos: number, len: number): BlockSlot | null {
+    const blocks = this.blocks;
+    outer: for (let i = 0; i < blocks.length; i++) {
+      const name = blocks[i].name;
+      if (name.length !== len) continue;
+      for (let j = 0; j < len; j++) if (name[j] !== buf[pos + j]) continue outer;
+      return blocks[i];
+    }
+    return null;
+  }
+
+  private nameAt(buf: Uint8Array, pos: number, len: number): string {
+    return new TextDecoder("utf-8").decode(buf.subarray(pos, pos + len));
+  }
+
+  /** RAM records up to EOS. Returns the position of the first incomplete record (or after EOS). */
+  private parseRam(buf: Uint8Array, pos: number, end: number): number {
+    const records = this.records;
+    for (;;) {
+      if (end - pos < 8) return pos;
+      const hi = be32(buf, pos);
+      const lo = be32(buf, pos + 4);
+      const flags = lo & RAM_FLAG_MASK;
+      const addr = hi * TWO_POW_32 + (lo - flags);
+      if (flags === RamFlag.EOS) {
+        if (addr !== 0) this.fail(pos, `EOS record with non-zero offset ${addr}`);
+        if (this.state === St.RamSetup) this.fail(pos, "EOS before the MEM_SIZE block list");
+        this.state = St.Footer;
+        return pos + 8;
+      }
+      if (this.state === St.RamSetup) {
+        if (flags !== RamFlag.MEM_SIZE) {
+          this.fail(pos + 4, `expected MEM_SIZE record, found flags 0x${flags.toString(16)}`);
+        }
+        if (addr > MAX_RAM_BYTES) this.fail(pos, `RAM total ${addr} is too large`);
+        this.memRemaining = addr;
+        this.state = St.MemList;
+        return pos + 8;
+      }
+      if (this.sectionType === SectionType.START) {
+        this.fail(pos, "RAM page records in the setup section (expected EOS)");
+      }
+      if (!this.memListDone) this.fail(pos, "RAM page before the block list");
+      const rec = records.get(flags & ~RamFlag.CONTINUE);
+      if (rec === undefined) {
+        this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);
+      }
+      let p = pos + 8;
+      let slot: BlockSlot | null;
+      if ((flags & RamFlag.CONTINUE) !== 0) {
+        slot = this.curBlock;
+        if (slot === null) this.fail(pos + 4, "CONTINUE flag with no previous block in this section");
+      } else {
+        if (end - p < 1) return pos;
+        const len = buf[p];
+        if (len === 0) this.fail(p, "empty RAM block idstr");
+        if (end - p < 1 + len) return pos;
+        slot = this.findBlock(buf, p + 1, len);
+        if (slot === null) this.fail(p + 1, `unknown RAM block "${this.nameAt(buf, p + 1, len)}"`);
+        p += 1 + len;
+      }
+      if (addr >= slot.target.size) {
+        this.fail(pos, `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`);
+      }
+      let plen: number;
+      try {
+        plen = rec.payloadLength(buf, p, end - p);
+      } catch (e) {
+        return this.fail(p, `bad ${rec.name} record: ${(e as Error).message}`);
+      }
+      if (plen < 0 || end - p < plen) return pos;
+      try {
+        const bytes = slot.bytes;
+        if (bytes !== null) {
+          rec.decode(buf, p, plen, bytes, addr);
+        } else {
+          const scratch = this.scratch;
+          slot.target.backend.read(addr, scratch);
+          rec.decode(buf, p, plen, scratch, 0);
+          slot.target.backend.write(addr, scratch);
+        }
+      } catch (e) {
+        return this.fail(p, `bad ${rec.name} record: ${(e as Error).message}`);
+      }
+      this.curBlock = slot;
+      this.pages++;
+      pos = p + plen;
+    }
+  }
+}

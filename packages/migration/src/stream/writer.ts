@@ -1,0 +1,228 @@
+/**
+ * The stream writer: appends records into one large reusable buffer and hands full buffers to a
+ * sink. No allocation per page.
+ */
+import { MigrationError } from "../errors";
+import {
+  DEVICE_SECTION_VERSION,
+  RAM_SECTION,
+  RamFlag,
+  STREAM_MAGIC,
+  STREAM_VERSION,
+  SectionType,
+  TWO_POW_32,
+} from "./constants";
+
+/**
+ * Receives written bytes. The chunk is valid only during the call (the writer reuses its buffer):
+ * copy it if it must be kept.
+ */
+export type ChunkSink = (chunk: Uint8Array) => void;
+
+/** A RAM block as the writer names it. */
+export interface RamBlockInfo {
+  /** Block idstr (1..255 ASCII bytes). */
+  readonly name: string;
+  /** Length in bytes. */
+  readonly size: number;
+}
+
+const textEncoder = new TextEncoder();
+
+/** Encode an idstr as ASCII bytes, 1..255 long. */
+function idBytes(idstr: string): Uint8Array {
+  const b = textEncoder.encode(idstr);
+  if (b.length === 0 || b.length > 255) {
+    throw new MigrationError(`idstr must be 1..255 bytes, got ${b.length} ("${idstr}")`);
+  }
+  return b;
+}
+
+/**
+ * Big-endian stream writer (monomorphic hot-path class). `buf`/`pos` are public so codecs can
+ * write payloads in place after `ensure(n)`.
+ */
+export class StreamWriter {
+  /** The current buffer. */
+  buf: Uint8Array;
+  /** Write position in `buf`. */
+  pos = 0;
+  private flushed = 0;
+  private readonly sink: ChunkSink;
+  private lastBlock: RamBlockInfo | null = null;
+  private lastBlockId: Uint8Array = new Uint8Array(0);
+  private nextSectionId = 1;
+
+  /** `capacity`: buffer size; when it fills, the bytes go to `sink`. */
+  constructor(sink: ChunkSink, capacity = 1 << 20) {
+    this.sink = sink;
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** Total bytes written so far (flushed or buffered). */
+  get written(): number {
+    return this.flushed + this.pos;
+  }
+
+  /** Bytes in the buffer, not yet handed to the sink. */
+  get buffered(): number {
+    return this.pos;
+  }
+
+  /** Make room for `n` more bytes (flushing, or growing for a single large item). */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = new Uint8Array(n);
+  }
+
+  /** Hand the buffered bytes to the sink. */
+  flush(): void {
+    if (this.pos === 0) return;
+    const n = this.pos;
+    this.pos = 0;
+    this.flushed += n;
+    this.sink(this.buf.subarray(0, n));
+  }
+
+  /** Append a byte. */
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  /** Append a big-endian u16. */
+  be16(v: number): void {
+    this.ensure(2);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 8;
+    b[p + 1] = v;
+    this.pos = p + 2;
+  }
+
+  /** Append a big-endian u32. */
+  be32(v: number): void {
+    this.ensure(4);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+    this.pos = p + 4;
+  }
+
+  /** Append a big-endian u64 given as a non-negative safe integer. */
+  be64(v: number): void {
+    const hi = Math.floor(v / TWO_POW_32);
+    this.be32(hi);
+    this.be32(v - hi * TWO_POW_32);
+  }
+
+  /** Append `len` bytes of `src` from `off`. */
+  bytes(src: Uint8Array, off: number, len: number): void {
+    this.ensure(len);
+    this.buf.set(len === src.length && off === 0 ? src : src.subarray(off, off + len), this.pos);
+    this.pos += len;
+  }
+
+  /** Append `u8 len` + idstr. */
+  private idstr(id: Uint8Array): void {
+    this.u8(id.length);
+    this.bytes(id, 0, id.length);
+  }
+
+  /** Stream header: magic + version. */
+  header(): void {
+    this.be32(STREAM_MAGIC);
+    this.be32(STREAM_VERSION);
+  }
+
+  /** Open a START or FULL section; returns its new section id. */
+  sectionStart(type: 0x01 | 0x04, idstr: string, instance: number, version: number): number {
+    const id = this.nextSectionId++;
+    this.u8(type);
+    this.be32(id);
+    this.idstr(idBytes(idstr));
+    this.be32(instance);
+    this.be32(version);
+    this.lastBlock = null;
+    return id;
+  }
+
+  /** Open a PART or END section of an already started section. */
+  sectionContinue(type: 0x02 | 0x03, sectionId: number): void {
+    this.u8(type);
+    this.be32(sectionId);
+    this.lastBlock = null;
+  }
+
+  /** Section footer. */
+  footer(sectionId: number): void {
+    this.u8(SectionType.FOOTER);
+    this.be32(sectionId);
+  }
+
+  /** End-of-stream marker. */
+  eof(): void {
+    this.u8(SectionType.EOF);
+  }
+
+  /** RAM setup list: `be64(total | MEM_SIZE)` then per block `u8 len, idstr, be64 length`. */
+  ramMemSize(blocks: readonly RamBlockInfo[]): void {
+    let total = 0;
+    for (const b of blocks) total += b.size;
+    this.be64(total + RamFlag.MEM_SIZE);
+    for (const b of blocks) {
+      this.idstr(idBytes(b.name));
+      this.be64(b.size);
+    }
+  }
+
+  /** RAM end-of-section-chunk record. */
+  ramEos(): void {
+    this.be64(RamFlag.EOS);
+  }
+
+  /**
+   * Write a RAM record header for the page at byte `offset` of `block` with record flag `flag`
+   * (CONTINUE is added when the block is the previous record's). The payload follows.
+   */
+  ramRecord(block: RamBlockInfo, offset: number, flag: number): void {
+    if (block === this.lastBlock) {
+      this.be64(offset + (flag | RamFlag.CONTINUE));
+      return;
+    }
+    this.be64(offset + flag);
+    if (this.lastBlock === null || this.lastBlock.name !== block.name) {
+      this.lastBlockId = idBytes(block.name);
+    }
+    this.lastBlock = block;
+    this.idstr(this.lastBlockId);
+  }
+
+  /** A complete RAM section START with the block list (the setup chunk). Returns the section id. */
+  ramSetupSection(blocks: readonly RamBlockInfo[]): number {
+    const id = this.sectionStart(
+      SectionType.START,
+      RAM_SECTION.idstr,
+      RAM_SECTION.instance,
+      RAM_SECTION.version,
+    );
+    this.ramMemSize(blocks);
+    this.ramEos();
+    this.footer(id);
+    return id;
+  }
+
+  /** A FULL device-state section: `be32 len` + UTF-8 JSON of `state`. Returns the section id. */
+  deviceSection(idstr: string, instance: number, state: unknown): number {
+    const json = textEncoder.encode(JSON.stringify(state));
+    const id = this.sectionStart(SectionType.FULL, idstr, instance, DEVICE_SECTION_VERSION);
+    this.be32(json.length);
+    this.bytes(json, 0, json.length);
+    this.footer(id);
+    return id;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The in-process link transport in virtual time: a write occupies the link for
+ * `len / bandwidth` and is delivered `latency` later, in order.
+ */
+import type { Scheduler } from "@ferry/core";
+import { MigrationError } from "../errors";
+import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
+
+/** Options of {@link createLink}. */
+export interface LinkOptions {
+  readonly scheduler: Scheduler;
+  /** Link bandwidth in bytes/s (0 or Infinity = instant). */
+  readonly bandwidth: number;
+  /** One-way latency in ns. */
+  readonly latency: number;
+  /** Send buffer in bytes: the sender is backed up while more than this is untransmitted (default 1 MiB). */
+  readonly bufferBytes?: number;
+}
+
+/** Both ends of a link, plus a way to cut it (tests of dropped connections). */
+export interface Link {
+  readonly source: OutgoingTransport;
+  readonly destination: IncomingTransport;
+  /** Drop the connection: the sender's next operation fails, the receiver gets `error`. */
+  cut(reason?: Error): void;
+  /** Bytes delivered to the destination so far. */
+  readonly delivered: number;
+}
+
+/** Make a virtual-time link. */
+export function createLink(options: LinkOptions): Link {
+  const { scheduler, latency } = options;
+  if (!(options.bandwidth >= 0) || !(latency >= 0)) {
+    throw new MigrationError(
+      `link bandwidth and latency must be non-negative numbers, got ${options.bandwidth} B/s and ${latency} ns`,
+    );
+  }
+  const nsPerByte =
+    options.bandwidth === 0 || options.bandwidth === Number.POSITIVE_INFINITY
+      ? 0
+      : 1e9 / options.bandwidth;
+  const bufferNs = (options.bufferBytes ?? 1 << 20) * nsPerByte;
+  let busyUntil = 0;
+  let error: Error | null = null;
+  let ended = false;
+  let delivered = 0;
+  let handlers: IncomingHandlers | null = null;
+  const early: Array<() => void> = [];
+
+  const deliver = (fn: (h: IncomingHandlers) => void): void => {
+    if (error !== null) return;
+    if (handlers === null) early.push(() => fn(handlers!));
+    else fn(handlers);
+  };
+  const fail = (reason: Error): void => {
+    if (error !== null) return;
+    error = reason;
+    if (handlers !== null) handlers.error(reason);
+  };
+  const check = (): void => {
+    if (error !== null) throw error;
+  };
+
+  const source: OutgoingTransport = {
+    get error() {
+      return error;
+    },
+    get backedUp() {
+      return busyUntil - scheduler.now() > bufferNs;
+    },
+    write(chunk) {
+      check();
+      if (ended) throw new MigrationError("write after end of link stream");
+      const copy = chunk.slice();
+      busyUntil = Math.max(busyUntil, scheduler.now()) + copy.length * nsPerByte;
+      scheduler.at(busyUntil + latency, () =>
+        deliver((h) => {
+          delivered += copy.length;
+          h.data(copy);
+        }),
+      );
+    },
+    async drain() {
+      check();
+      const wait = busyUntil - bufferNs - scheduler.now();
+      if (wait > 0) await scheduler.sleep(wait);
+      check();
+    },
+    async end() {
+      check();
+      ended = true;
+      const at = Math.max(busyUntil, scheduler.now()) + latency;
+      scheduler.at(at, () => deliver((h) => h.end()));
+      await scheduler.sleep(at - scheduler.now());
+      check();
+    },
+    abort(reason) {
+      fail(reason);
+    },
+  };
+
+  const destination: IncomingTransport = {
+    receive(h) {
+      if (handlers !== null) throw new MigrationError("link destination is already receiving");
+      handlers = h;
+      for (const fn of early.splice(0)) fn();
+      if (error !== null) h.error(error);
+    },
+    close() {
+      fail(new MigrationError("link closed by the destination"));
+    },
+  };
+
+  return {
+    source,
+    destination,
+    cut: (reason) => fail(reason ?? new MigrationError("link connection dropped")),
+    get delivered() {
+      return delivered;
+    },
+  };
+}

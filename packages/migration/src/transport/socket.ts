@@ -1,0 +1,186 @@
+/**
+ * Stream transports over real sockets (node:net): TCP and unix-domain, for the
+ * RealtimeScheduler. A dropped connection breaks the transport with a clear error.
+ */
+import { type Server, type Socket, createConnection, createServer } from "node:net";
+import { MigrationError } from "../errors";
+import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
+
+/** The destination's acknowledgement byte, sent back after a successful load. */
+const ACK_BYTE = 0x06;
+
+/** Where to connect or listen: TCP host/port or a unix socket path. */
+export type SocketAddress = { readonly host?: string; readonly port: number } | { readonly path: string };
+
+function describe(addr: SocketAddress): string {
+  return "path" in addr ? `unix:${addr.path}` : `tcp:${addr.host ?? "127.0.0.1"}:${addr.port}`;
+}
+
+/** Wrap a connected socket as the sending end. */
+export function socketSink(socket: Socket, label = "socket"): OutgoingTransport {
+  let error: Error | null = null;
+  let ending = false;
+  let peerEnded = false;
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  const dropped = (why: string): void => {
+    if (error === null) error = new MigrationError(`${label}: connection dropped (${why})`);
+  };
+  let acked = false;
+  socket.on("data", (b: Buffer) => {
+    if (b.includes(ACK_BYTE)) acked = true;
+  });
+  socket.on("end", () => {
+    peerEnded = true;
+  });
+  socket.on("error", (e) => dropped(e.message));
+  socket.on("close", () => {
+    if (!(ending && peerEnded && acked)) dropped("closed by peer before acknowledging the stream");
+  });
+  const check = (): void => {
+    if (error !== null) throw error;
+  };
+  return {
+    get error() {
+      return error;
+    },
+    get backedUp() {
+      return socket.writableNeedDrain;
+    },
+    write(chunk) {
+      check();
+      socket.write(Buffer.from(chunk));
+    },
+    async drain() {
+      check();
+      if (!socket.writableNeedDrain) return;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          resolve();
+        };
+        socket.on("drain", done);
+        socket.on("close", done);
+      });
+      check();
+    },
+    async end() {
+      check();
+      // The receiver ends its side once it has read everything: wait for that.
+      ending = true;
+      socket.end();
+      await closed;
+      check();
+    },
+    abort(reason) {
+      if (error === null) error = reason;
+      socket.destroy();
+    },
+  };
+}
+
+/** Wrap a connected socket as the receiving end. */
+export function socketSource(socket: Socket, label = "socket"): IncomingTransport {
+  let handlers: IncomingHandlers | null = null;
+  let ended = false;
+  let failed = false;
+  return {
+    receive(h) {
+      handlers = h;
+      socket.on("data", (b: Buffer) => {
+        if (!failed) handlers!.data(b);
+      });
+      socket.on("end", () => {
+        ended = true;
+        if (failed) return;
+        handlers!.end();
+        // The stream was loaded (close() was not called): acknowledge it on the return path.
+        if (!failed) socket.end(Buffer.of(ACK_BYTE));
+      });
+      socket.on("error", (e) => {
+        if (!failed && !ended) {
+          failed = true;
+          handlers!.error(new MigrationError(`${label}: connection dropped (${e.message})`));
+        }
+      });
+      socket.on("close", () => {
+        if (!failed && !ended) {
+          failed = true;
+          handlers!.error(new MigrationError(`${label}: connection closed before end of stream`));
+        }
+      });
+      socket.resume();
+    },
+    close() {
+      failed = true;
+      socket.destroy();
+    },
+  };
+}
+
+/** Connect to a listening destination. */
+export function connectSocket(addr: SocketAddress): Promise<OutgoingTransport> {
+  return new Promise((resolve, reject) => {
+    const socket =
+      "path" in addr
+        ? createConnection({ path: addr.path })
+        : createConnection({ host: addr.host ?? "127.0.0.1", port: addr.port });
+    socket.once("error", (e) =>
+      reject(new MigrationError(`cannot connect to ${describe(addr)}: ${e.message}`)),
+    );
+    socket.once("connect", () => {
+      socket.removeAllListeners("error");
+      resolve(socketSink(socket, describe(addr)));
+    });
+  });
+}
+
+/** A listening destination endpoint. */
+export interface SocketListener {
+  /** The bound address (the actual port when 0 was asked). */
+  readonly address: SocketAddress;
+  /** Wait for the next connection. */
+  accept(): Promise<IncomingTransport>;
+  /** Stop listening. */
+  close(): Promise<void>;
+}
+
+/** Listen for one or more incoming migrations (port 0 picks a free port). */
+export function listenSocket(addr: SocketAddress): Promise<SocketListener> {
+  return new Promise((resolve, reject) => {
+    const queue: Socket[] = [];
+    const waiters: Array<(s: Socket) => void> = [];
+    const server: Server = createServer((s) => {
+      s.pause();
+      const w = waiters.shift();
+      if (w) w(s);
+      else queue.push(s);
+    });
+    server.once("error", (e) =>
+      reject(new MigrationError(`cannot listen on ${describe(addr)}: ${e.message}`)),
+    );
+    const onListening = (): void => {
+      const a = server.address();
+      const bound: SocketAddress =
+        "path" in addr
+          ? addr
+          : { host: addr.host ?? "127.0.0.1", port: typeof a === "object" && a ? a.port : addr.port };
+      const label = describe(bound);
+      resolve({
+        address: bound,
+        accept: () =>
+          new Promise<IncomingTransport>((res) => {
+            const wrap = (s: Socket): void => {
+              res(socketSource(s, label));
+            };
+            const s = queue.shift();
+            if (s) wrap(s);
+            else waiters.push(wrap);
+          }),
+        close: () => new Promise<void>((res) => server.close(() => res())),
+      });
+    };
+    if ("path" in addr) server.listen(addr.path, onListening);
+    else server.listen(addr.port, addr.host ?? "127.0.0.1", onListening);
+  });
+}

@@ -1,0 +1,1094 @@
+/**
+ * The RV32IMA + Zicsr interpreter core of one hart (a ferry {@link VcpuCore}).
+ *
+ * Hot path: instructions are pre-decoded into per-page slots of one `Int32Array`
+ * (`[raw, op, regs, imm]` per instruction). A slot is valid when its `raw` word
+ * still equals the word in RAM, so any write to code (guest stores, other harts,
+ * `AddressSpace.writeBytes` by the ELF loader or migration) is noticed on the
+ * next fetch without any invalidation bookkeeping on stores.
+ */
+import {
+  type AddressSpace,
+  ExitReason,
+  type ExitReasonCode,
+  InterruptLine,
+  type InterruptLineCode,
+  type RamRegion,
+  type VcpuContext,
+  type VcpuCore,
+  type VcpuRun,
+} from "@ferry/core";
+import {
+  Cause,
+  Csr,
+  MCAUSE_INTERRUPT,
+  MIE_MASK,
+  MIP_MEIP,
+  MIP_MSIP,
+  MIP_MTIP,
+  MISA_VALUE,
+  Priv,
+} from "./csr";
+import { DECODED_STRIDE, decodeInto, Op, ZERO_SINK } from "./decode";
+import { mulh, mulhsu, mulhu } from "./mul";
+import { type RiscvCpuState, validateRiscvState } from "./state";
+
+/** Options of one hart (set by {@link riscvBackend}). */
+export interface RiscvHartOptions {
+  /** Guest instructions per virtual microsecond (millions of instructions per virtual second). */
+  readonly mips: number;
+  /** ECALL from M-mode while `mtvec == 0` exits `Hypercall` instead of trapping (default true). */
+  readonly hypercalls: boolean;
+  /** Address of the riscv-tests `tohost` word to watch, or null. */
+  readonly tohost: number | null;
+  /** Maximum number of 4 KiB code pages kept decoded (the cache is flushed when full). */
+  readonly maxDecodedPages: number;
+}
+
+const PAGE_INTS = 1024 * DECODED_STRIDE;
+const TWO32 = 4294967296;
+
+/** Kinds of a pending MMIO load (how `completeMmioRead` extends the value). */
+const LoadKind = { Signed: 0, Unsigned: 1 } as const;
+
+/** One RV32IMA hart. A class so the hot object keeps one monomorphic shape. */
+export class RiscvHart implements VcpuCore {
+  /** x0..x31, plus index 32: the sink for writes to x0. */
+  readonly x = new Int32Array(33);
+  /** Program counter (signed 32-bit bit pattern). */
+  pc = 0;
+  /** Current privilege level (0 = U, 3 = M). */
+  priv: 0 | 3 = Priv.Machine;
+  /** mstatus.MIE, MPIE (0/1) and MPP (0 or 3). */
+  mstatusMie = 0;
+  mstatusMpie = 0;
+  mstatusMpp: 0 | 3 = 0;
+  mtvec = 0;
+  mepc = 0;
+  mcause = 0;
+  mtval = 0;
+  mscratch = 0;
+  mieReg = 0;
+  mip = 0;
+  mcounteren = 0;
+  /** mcycle = workDone + cycleOffset; minstret = workDone + instretOffset. */
+  cycleOffset = 0;
+  instretOffset = 0;
+  /** LR reservation: granule address (unsigned) or -1. Cleared at the end of every run. */
+  reservation = -1;
+  private retiredTotal = 0;
+
+  private readonly hartId: number;
+  private readonly memory: AddressSpace;
+  private readonly timebaseHz: number;
+  private readonly nsPerInstr: number;
+  private readonly hypercalls: boolean;
+  private readonly tohost: number;
+  private readonly maxSlots: number;
+
+  // Fast RAM region (the largest writable region with bytes).
+  private bound = false;
+  private boundRegions: readonly unknown[] | null = null;
+  private fast: RamRegion | null = null;
+  private fastBase = 0;
+  private fastSize = 0;
+  private m8: Uint8Array = new Uint8Array(0);
+  private s8: Int8Array = new Int8Array(0);
+  private m16: Uint16Array = new Uint16Array(0);
+  private s16: Int16Array = new Int16Array(0);
+  private m32: Int32Array = new Int32Array(0);
+  private dirtyWords: Uint32Array = new Uint32Array(0);
+  private logging = false;
+  private tohostOff = -1;
+
+  // Decode cache: pageSlot[page] = slot (0 = none); slot 0 is the scratch slot for slow fetches.
+  private pageSlot = new Int32Array(0);
+  private dec = new Int32Array(PAGE_INTS * 2);
+  private nextSlot = 1;
+
+  // Per-run scratch.
+  private stop = false;
+  private exit: ExitReasonCode = ExitReason.None;
+  private runRef: VcpuRun | null = null;
+  private runStartNs = 0;
+  private executed = 0;
+  private pendingLoadRd = -1;
+  private pendingLoadSize: 1 | 2 | 4 = 4;
+  private pendingLoadKind: number = LoadKind.Signed;
+
+  constructor(ctx: VcpuContext, options: RiscvHartOptions) {
+    this.hartId = ctx.hartId;
+    this.memory = ctx.memory;
+    this.timebaseHz = ctx.timebaseHz;
+    this.nsPerInstr = 1000 / options.mips;
+    this.hypercalls = options.hypercalls;
+    this.tohost = options.tohost === null ? -1 : options.tohost >>> 0;
+    this.maxSlots = Math.max(2, options.maxDecodedPages + 1);
+  }
+
+  /** Total instructions retired since creation. */
+  get workDone(): number {
+    return this.retiredTotal;
+  }
+
+  reset(entry: number, bootArg: number): void {
+    this.x.fill(0);
+    this.x[10] = this.hartId;
+    this.x[11] = bootArg | 0;
+    this.pc = entry | 0;
+    this.priv = Priv.Machine;
+    this.mstatusMie = 0;
+    this.mstatusMpie = 0;
+    this.mstatusMpp = 0;
+    this.mtvec = 0;
+    this.mepc = 0;
+    this.mcause = 0;
+    this.mtval = 0;
+    this.mscratch = 0;
+    this.mieReg = 0;
+    this.mcounteren = 0;
+    this.cycleOffset = -this.retiredTotal;
+    this.instretOffset = -this.retiredTotal;
+    this.reservation = -1;
+    this.pendingLoadRd = -1;
+  }
+
+  setInterrupt(line: InterruptLineCode, level: boolean): void {
+    const bit =
+      line === InterruptLine.MachineTimer
+        ? MIP_MTIP
+        : line === InterruptLine.MachineSoftware
+          ? MIP_MSIP
+          : MIP_MEIP;
+    this.mip = level ? this.mip | bit : this.mip & ~bit;
+  }
+
+  wantsWake(): boolean {
+    return (this.mip & this.mieReg) !== 0;
+  }
+
+  completeMmioRead(value: number): void {
+    const rd = this.pendingLoadRd;
+    if (rd < 0) return;
+    this.pendingLoadRd = -1;
+    const size = this.pendingLoadSize;
+    let v = value | 0;
+    if (size === 1) v = this.pendingLoadKind === LoadKind.Signed ? (v << 24) >> 24 : v & 0xff;
+    else if (size === 2)
+      v = this.pendingLoadKind === LoadKind.Signed ? (v << 16) >> 16 : v & 0xffff;
+    this.x[rd] = v;
+  }
+
+  completeHypercall(result: number): void {
+    this.x[10] = result | 0;
+  }
+
+  // ---------------------------------------------------------------- memory binding
+
+  /** Cache the fast RAM region's views (once, and again if the region list changes). */
+  private bindMemory(): void {
+    const regions = this.memory.regions;
+    if (this.bound && this.boundRegions === regions) return;
+    this.bound = true;
+    this.boundRegions = regions;
+    let best: RamRegion | null = null;
+    for (const r of this.memory.ramRegions) {
+      const b = r.backend.bytes;
+      if (r.readonly || b === null || (b.byteOffset & 3) !== 0 || (b.byteLength & 3) !== 0) continue;
+      if (r.base + r.size > TWO32) continue;
+      if (best === null || r.size > best.size) best = r;
+    }
+    this.fast = best;
+    if (best === null || best.backend.bytes === null) {
+      this.fastBase = 0;
+      this.fastSize = 0;
+      this.pageSlot = new Int32Array(0);
+      return;
+    }
+    const b = best.backend.bytes;
+    this.fastBase = best.base;
+    this.fastSize = best.size;
+    this.m8 = b;
+    this.s8 = new Int8Array(b.buffer, b.byteOffset, b.byteLength);
+    this.m16 = new Uint16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
+    this.s16 = new Int16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
+    this.m32 = new Int32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+    this.pageSlot = new Int32Array(Math.ceil(best.size / 4096));
+    this.nextSlot = 1;
+    const t = (this.tohost - best.base) >>> 0;
+    this.tohostOff = this.tohost >= 0 && t < best.size ? t : -1;
+  }
+
+  /** Give page `pg` of the fast region a decode slot (growing, or flushing when full). */
+  private allocSlot(pg: number): number {
+    if (this.nextSlot * PAGE_INTS >= this.dec.length) {
+      const slots = this.dec.length / PAGE_INTS;
+      if (slots < this.maxSlots) {
+        const grown = new Int32Array(Math.min(slots * 2, this.maxSlots) * PAGE_INTS);
+        grown.set(this.dec);
+        this.dec = grown;
+      } else {
+        this.pageSlot.fill(0);
+        this.nextSlot = 1;
+      }
+    }
+    const s = this.nextSlot++;
+    this.pageSlot[pg] = s;
+    return s;
+  }
+
+  // ---------------------------------------------------------------- run loop
+
+  run(run: VcpuRun, budgetNs: number): void {
+    run.retired = 0;
+    run.consumedNs = 0;
+    if (run.immediateExit) {
+      run.exitReason = ExitReason.Kicked;
+      return;
+    }
+    const nsPer = this.nsPerInstr;
+    const max = Math.floor(budgetNs / nsPer + 1e-9);
+    if (max <= 0) {
+      run.exitReason = ExitReason.BudgetExhausted;
+      return;
+    }
+    this.bindMemory();
+    this.runRef = run;
+    this.runStartNs = run.startNs;
+    this.stop = false;
+    this.exit = ExitReason.BudgetExhausted;
+    const fast = this.fast;
+    if (fast !== null) {
+      this.dirtyWords = fast.dirty.words;
+      this.logging = fast.dirty.logging;
+    }
+
+    const x = this.x;
+    const base = this.fastBase;
+    const size = this.fastSize;
+    const m8 = this.m8;
+    const s8 = this.s8;
+    const m16 = this.m16;
+    const s16 = this.s16;
+    const m32 = this.m32;
+    const dw = this.dirtyWords;
+    const logging = this.logging;
+    const watch = this.tohostOff;
+    const pageSlot = this.pageSlot;
+    let dec = this.dec;
+    let pc = this.pc;
+    let n = 0;
+
+    const irq = this.pendingInterrupt();
+    if (irq >= 0) pc = this.takeInterrupt(irq, pc);
+
+    loop: while (n < max) {
+      n++;
+      // ---- fetch
+      let di: number;
+      const foff = (pc - base) >>> 0;
+      if (foff < size) {
+        let s = pageSlot[foff >>> 12];
+        if (s === 0) {
+          s = this.allocSlot(foff >>> 12);
+          dec = this.dec;
+        }
+        di = (s << 12) | (foff & 0xffc);
+        const w = m32[foff >>> 2];
+        if (dec[di] !== w) decodeInto(dec, di, w);
+      } else {
+        this.executed = n;
+        const r = this.fetchSlow(pc);
+        dec = this.dec;
+        if (r < 0) {
+          pc = this.pc;
+          continue;
+        }
+        di = 0;
+      }
+      const regs = dec[di + 2];
+      const imm = dec[di + 3];
+      const rd = regs & 0xff;
+      const rs1 = (regs >>> 8) & 0xff;
+      const rs2 = regs >>> 16;
+      // ---- execute
+      switch (dec[di + 1]) {
+        case Op.ADDI:
+          x[rd] = (x[rs1] + imm) | 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.ADD:
+          x[rd] = (x[rs1] + x[rs2]) | 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.LW: {
+          const a = (x[rs1] + imm) | 0;
+          const off = (a - base) >>> 0;
+          if (off < size && (off & 3) === 0) {
+            x[rd] = m32[off >>> 2];
+            pc = (pc + 4) | 0;
+          } else {
+            this.executed = n;
+            pc = this.loadSlow(pc, a, 4, LoadKind.Signed, rd);
+            if (this.stop) break loop;
+          }
+          break;
+        }
+        case Op.SW: {
+          const a = (x[rs1] + imm) | 0;
+          const off = (a - base) >>> 0;
+          if (off < size && (off & 3) === 0) {
+            m32[off >>> 2] = x[rs2];
+            if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
+            pc = (pc + 4) | 0;
+            if (off === watch && this.tohostStore(x[rs2])) break loop;
+          } else {
+            this.executed = n;
+            pc = this.storeSlow(pc, a, 4, x[rs2]);
+            if (this.stop) break loop;
+          }
+          break;
+        }
+        case Op.BEQ:
+          if (x[rs1] === x[rs2]) {
+            const t = (pc + imm) | 0;
+            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            else pc = t;
+          } else pc = (pc + 4) | 0;
+          break;
+        case Op.BNE:
+          if (x[rs1] !== x[rs2]) {
+            const t = (pc + imm) | 0;
+            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            else pc = t;
+          } else pc = (pc + 4) | 0;
+          break;
+        case Op.BLT:
+          if (x[rs1] < x[rs2]) {
+            const t = (pc + imm) | 0;
+            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            else pc = t;
+          } else pc = (pc + 4) | 0;
+          break;
+        case Op.BGE:
+          if (x[rs1] >= x[rs2]) {
+            const t = (pc + imm) | 0;
+            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            else pc = t;
+          } else pc = (pc + 4) | 0;
+          break;
+        case Op.BLTU:
+          if (x[rs1] >>> 0 < x[rs2] >>> 0) {
+            const t = (pc + imm) | 0;
+            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            else pc = t;
+          } else pc = (pc + 4) | 0;
+          break;
+        case Op.BGEU:
+          if (x[rs1] >>> 0 >= x[rs2] >>> 0) {
+            const t = (pc + imm) | 0;
+            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            else pc = t;
+          } else pc = (pc + 4) | 0;
+          break;
+        case Op.LUI:
+          x[rd] = imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.AUIPC:
+          x[rd] = (pc + imm) | 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.JAL: {
+          const t = (pc + imm) | 0;
+          if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+          else {
+            x[rd] = (pc + 4) | 0;
+            pc = t;
+          }
+          break;
+        }
+        case Op.JALR: {
+          const t = ((x[rs1] + imm) | 0) & ~1;
+          if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+          else {
+            x[rd] = (pc + 4) | 0;
+            pc = t;
+          }
+          break;
+        }
+        case Op.LB:
+        case Op.LBU: {
+          const a = (x[rs1] + imm) | 0;
+          const off = (a - base) >>> 0;
+          const signed = dec[di + 1] === Op.LB;
+          if (off < size) {
+            x[rd] = signed ? s8[off] : m8[off];
+            pc = (pc + 4) | 0;
+          } else {
+            this.executed = n;
+            pc = this.loadSlow(pc, a, 1, signed ? LoadKind.Signed : LoadKind.Unsigned, rd);
+            if (this.stop) break loop;
+          }
+          break;
+        }
+        case Op.LH:
+        case Op.LHU: {
+          const a = (x[rs1] + imm) | 0;
+          const off = (a - base) >>> 0;
+          const signed = dec[di + 1] === Op.LH;
+          if (off < size && (off & 1) === 0) {
+            x[rd] = signed ? s16[off >>> 1] : m16[off >>> 1];
+            pc = (pc + 4) | 0;
+          } else {
+            this.executed = n;
+            pc = this.loadSlow(pc, a, 2, signed ? LoadKind.Signed : LoadKind.Unsigned, rd);
+            if (this.stop) break loop;
+          }
+          break;
+        }
+        case Op.SB: {
+          const a = (x[rs1] + imm) | 0;
+          const off = (a - base) >>> 0;
+          if (off < size) {
+            m8[off] = x[rs2];
+            if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
+            pc = (pc + 4) | 0;
+            if ((off & ~3) === watch && this.tohostStore(m32[off >>> 2])) break loop;
+          } else {
+            this.executed = n;
+            pc = this.storeSlow(pc, a, 1, x[rs2]);
+            if (this.stop) break loop;
+          }
+          break;
+        }
+        case Op.SH: {
+          const a = (x[rs1] + imm) | 0;
+          const off = (a - base) >>> 0;
+          if (off < size && (off & 1) === 0) {
+            m16[off >>> 1] = x[rs2];
+            if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
+            pc = (pc + 4) | 0;
+            if ((off & ~3) === watch && this.tohostStore(m32[off >>> 2])) break loop;
+          } else {
+            this.executed = n;
+            pc = this.storeSlow(pc, a, 2, x[rs2]);
+            if (this.stop) break loop;
+          }
+          break;
+        }
+        case Op.SLTI:
+          x[rd] = x[rs1] < imm ? 1 : 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SLTIU:
+          x[rd] = x[rs1] >>> 0 < imm >>> 0 ? 1 : 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.XORI:
+          x[rd] = x[rs1] ^ imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.ORI:
+          x[rd] = x[rs1] | imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.ANDI:
+          x[rd] = x[rs1] & imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SLLI:
+          x[rd] = x[rs1] << imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SRLI:
+          x[rd] = x[rs1] >>> imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SRAI:
+          x[rd] = x[rs1] >> imm;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SUB:
+          x[rd] = (x[rs1] - x[rs2]) | 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SLL:
+          x[rd] = x[rs1] << x[rs2];
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SLT:
+          x[rd] = x[rs1] < x[rs2] ? 1 : 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SLTU:
+          x[rd] = x[rs1] >>> 0 < x[rs2] >>> 0 ? 1 : 0;
+          pc = (pc + 4) | 0;
+          break;
+        case Op.XOR:
+          x[rd] = x[rs1] ^ x[rs2];
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SRL:
+          x[rd] = x[rs1] >>> x[rs2];
+          pc = (pc + 4) | 0;
+          break;
+        case Op.SRA:
+          x[rd] = x[rs1] >> x[rs2];
+          pc = (pc + 4) | 0;
+          break;
+        case Op.OR:
+          x[rd] = x[rs1] | x[rs2];
+          pc = (pc + 4) | 0;
+          break;
+        case Op.AND:
+          x[rd] = x[rs1] & x[rs2];
+          pc = (pc + 4) | 0;
+          break;
+        case Op.MUL:
+          x[rd] = Math.imul(x[rs1], x[rs2]);
+          pc = (pc + 4) | 0;
+          break;
+        case Op.MULH:
+          x[rd] = mulh(x[rs1], x[rs2]);
+          pc = (pc + 4) | 0;
+          break;
+        case Op.MULHSU:
+          x[rd] = mulhsu(x[rs1], x[rs2]);
+          pc = (pc + 4) | 0;
+          break;
+        case Op.MULHU:
+          x[rd] = mulhu(x[rs1], x[rs2]);
+          pc = (pc + 4) | 0;
+          break;
+        case Op.DIV: {
+          const b = x[rs2];
+          x[rd] = b === 0 ? -1 : (x[rs1] / b) | 0;
+          pc = (pc + 4) | 0;
+          break;
+        }
+        case Op.DIVU: {
+          const b = x[rs2] >>> 0;
+          x[rd] = b === 0 ? -1 : ((x[rs1] >>> 0) / b) | 0;
+          pc = (pc + 4) | 0;
+          break;
+        }
+        case Op.REM: {
+          const b = x[rs2];
+          x[rd] = b === 0 ? x[rs1] : x[rs1] % b | 0;
+          pc = (pc + 4) | 0;
+          break;
+        }
+        case Op.REMU: {
+          const b = x[rs2] >>> 0;
+          x[rd] = b === 0 ? x[rs1] : (x[rs1] >>> 0) % b | 0;
+          pc = (pc + 4) | 0;
+          break;
+        }
+        case Op.FENCE:
+          pc = (pc + 4) | 0;
+          break;
+        case Op.CSRRW:
+        case Op.CSRRS:
+        case Op.CSRRC:
+        case Op.CSRRWI:
+        case Op.CSRRSI:
+        case Op.CSRRCI:
+          this.executed = n;
+          pc = this.csrInstr(dec[di + 1], rd, rs1, imm, pc, dec[di]);
+          break;
+        case Op.ECALL:
+          if (this.priv === Priv.Machine && this.mtvec === 0 && this.hypercalls) {
+            run.hypercallNr = x[17];
+            const args = run.hypercallArgs;
+            for (let i = 0; i < 6; i++) args[i] = x[10 + i];
+            pc = (pc + 4) | 0;
+            this.exit = ExitReason.Hypercall;
+            this.stop = true;
+            break loop;
+          }
+          pc = this.trap(this.priv === Priv.User ? Cause.EcallFromU : Cause.EcallFromM, 0, pc);
+          break;
+        case Op.EBREAK:
+          pc = this.trap(Cause.Breakpoint, pc, pc);
+          break;
+        case Op.MRET:
+          if (this.priv !== Priv.Machine) {
+            pc = this.trap(Cause.IllegalInstruction, dec[di], pc);
+            break;
+          }
+          pc = this.mret();
+          {
+            const i = this.pendingInterrupt();
+            if (i >= 0) pc = this.takeInterrupt(i, pc);
+          }
+          break;
+        case Op.WFI:
+          pc = (pc + 4) | 0;
+          if ((this.mip & this.mieReg) === 0) {
+            this.exit = ExitReason.Halt;
+            this.stop = true;
+            break loop;
+          }
+          {
+            const i = this.pendingInterrupt();
+            if (i >= 0) pc = this.takeInterrupt(i, pc);
+          }
+          break;
+        case Op.LR:
+        case Op.SC:
+        case Op.AMOSWAP:
+        case Op.AMOADD:
+        case Op.AMOXOR:
+        case Op.AMOAND:
+        case Op.AMOOR:
+        case Op.AMOMIN:
+        case Op.AMOMAX:
+        case Op.AMOMINU:
+        case Op.AMOMAXU:
+          this.executed = n;
+          pc = this.amo(dec[di + 1], rd, rs1, rs2, pc);
+          if (this.stop) break loop;
+          break;
+        default:
+          pc = this.trap(Cause.IllegalInstruction, dec[di], pc);
+          break;
+      }
+    }
+
+    this.pc = pc;
+    this.reservation = -1;
+    this.retiredTotal += n;
+    this.runRef = null;
+    run.retired = n;
+    run.consumedNs = n * nsPer;
+    run.exitReason = this.exit;
+  }
+
+  // ---------------------------------------------------------------- slow paths
+
+  /** Fetch outside the fast region: decode into scratch slot 0; on a fault, trap and return -1. */
+  private fetchSlow(pc: number): number {
+    const a = pc >>> 0;
+    if ((a & 3) !== 0) {
+      this.pc = this.trap(Cause.InstructionMisaligned, pc, pc);
+      return -1;
+    }
+    const r = this.memory.find(a);
+    if (r === undefined || r.kind !== "ram") {
+      this.pc = this.trap(Cause.InstructionAccessFault, pc, pc);
+      return -1;
+    }
+    decodeInto(this.dec, 0, r.backend.load(a - r.base, 4));
+    return 0;
+  }
+
+  /** A load the fast path did not serve. Returns the next pc; sets `stop` on an MMIO exit. */
+  private loadSlow(pc: number, addr: number, size: 1 | 2 | 4, kind: number, rd: number): number {
+    const a = addr >>> 0;
+    if ((a & (size - 1)) !== 0) return this.trap(Cause.LoadMisaligned, addr, pc);
+    const r = this.memory.find(a);
+    if (r === undefined || a + size > r.base + r.size) {
+      return this.trap(Cause.LoadAccessFault, addr, pc);
+    }
+    if (r.kind === "ram") {
+      let v = r.backend.load(a - r.base, size);
+      if (size === 1) v = kind === LoadKind.Signed ? (v << 24) >> 24 : v & 0xff;
+      else if (size === 2) v = kind === LoadKind.Signed ? (v << 16) >> 16 : v & 0xffff;
+      this.x[rd] = v | 0;
+      return (pc + 4) | 0;
+    }
+    const run = this.runRef!;
+    run.mmioAddr = a;
+    run.mmioSize = size;
+    run.mmioIsWrite = false;
+    run.mmioData = 0;
+    this.pendingLoadRd = rd;
+    this.pendingLoadSize = size;
+    this.pendingLoadKind = kind;
+    this.exit = ExitReason.Mmio;
+    this.stop = true;
+    return (pc + 4) | 0;
+  }
+
+  /** A store the fast path did not serve. Returns the next pc; sets `stop` on an exit. */
+  private storeSlow(pc: number, addr: number, size: 1 | 2 | 4, value: number): number {
+    const a = addr >>> 0;
+    if ((a & (size - 1)) !== 0) return this.trap(Cause.StoreMisaligned, addr, pc);
+    const r = this.memory.find(a);
+    if (r === undefined || a + size > r.base + r.size || (r.kind === "ram" && r.readonly)) {
+      return this.trap(Cause.StoreAccessFault, addr, pc);
+    }
+    const mask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+    if (r.kind === "ram") {
+      const off = a - r.base;
+      r.backend.store(off, size, value & mask);
+      r.dirty.markOffset(off);
+      if (a >>> 2 === this.tohost >>> 2 && this.tohost >= 0) {
+        if (this.tohostStore(r.backend.load(off & ~3, 4))) this.stop = true;
+      }
+      return (pc + 4) | 0;
+    }
+    const run = this.runRef!;
+    run.mmioAddr = a;
+    run.mmioSize = size;
+    run.mmioIsWrite = true;
+    run.mmioData = size === 4 ? value | 0 : value & mask;
+    this.exit = ExitReason.Mmio;
+    this.stop = true;
+    return (pc + 4) | 0;
+  }
+
+  /**
+   * A store hit the watched `tohost` word: a value with bit 0 set ends the run with a
+   * `SystemEvent` shutdown (code = value >>> 1: 0 = pass, n = failed test n). Returns true then.
+   */
+  private tohostStore(value: number): boolean {
+    if ((value & 1) === 0) return false;
+    const run = this.runRef!;
+    run.systemEvent = "shutdown";
+    run.systemEventCode = value >>> 1;
+    this.exit = ExitReason.SystemEvent;
+    this.stop = true;
+    return true;
+  }
+
+  /** LR/SC and AMOs. Returns the next pc; sets `stop` on a tohost exit. */
+  private amo(op: number, rd: number, rs1: number, rs2: number, pc: number): number {
+    const x = this.x;
+    const addr = x[rs1];
+    const a = addr >>> 0;
+    const isLr = op === Op.LR;
+    if ((a & 3) !== 0) {
+      return this.trap(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr, pc);
+    }
+    const r = this.memory.find(a);
+    if (r === undefined || r.kind !== "ram" || (!isLr && r.readonly)) {
+      return this.trap(isLr ? Cause.LoadAccessFault : Cause.StoreAccessFault, addr, pc);
+    }
+    const off = a - r.base;
+    const fastRegion = r === this.fast;
+    const old = fastRegion ? this.m32[off >>> 2] : r.backend.load(off, 4) | 0;
+    if (isLr) {
+      x[rd] = old;
+      this.reservation = a;
+      return (pc + 4) | 0;
+    }
+    const src = x[rs2];
+    let v: number;
+    switch (op) {
+      case Op.SC:
+        if (this.reservation !== a) {
+          this.reservation = -1;
+          x[rd] = 1;
+          return (pc + 4) | 0;
+        }
+        this.reservation = -1;
+        v = src;
+        break;
+      case Op.AMOSWAP:
+        v = src;
+        break;
+      case Op.AMOADD:
+        v = (old + src) | 0;
+        break;
+      case Op.AMOXOR:
+        v = old ^ src;
+        break;
+      case Op.AMOAND:
+        v = old & src;
+        break;
+      case Op.AMOOR:
+        v = old | src;
+        break;
+      case Op.AMOMIN:
+        v = old < src ? old : src;
+        break;
+      case Op.AMOMAX:
+        v = old > src ? old : src;
+        break;
+      case Op.AMOMINU:
+        v = old >>> 0 < src >>> 0 ? old : src;
+        break;
+      default:
+        v = old >>> 0 > src >>> 0 ? old : src;
+        break;
+    }
+    if (fastRegion) {
+      this.m32[off >>> 2] = v;
+      if (this.logging) this.dirtyWords[off >>> 17] |= 1 << ((off >>> 12) & 31);
+    } else {
+      r.backend.store(off, 4, v);
+      r.dirty.markOffset(off);
+    }
+    x[rd] = op === Op.SC ? 0 : old;
+    if (a === this.tohost && this.tohost >= 0) this.tohostStore(v);
+    return (pc + 4) | 0;
+  }
+
+  // ---------------------------------------------------------------- traps
+
+  /** Enter M-mode for a synchronous exception at `pc`. Returns the handler address. */
+  trap(cause: number, tval: number, pc: number): number {
+    this.mepc = pc;
+    this.mcause = cause;
+    this.mtval = tval | 0;
+    this.enterM();
+    return this.mtvec & ~3;
+  }
+
+  private enterM(): void {
+    this.mstatusMpie = this.mstatusMie;
+    this.mstatusMie = 0;
+    this.mstatusMpp = this.priv;
+    this.priv = Priv.Machine;
+  }
+
+  private mret(): number {
+    this.priv = this.mstatusMpp;
+    this.mstatusMie = this.mstatusMpie;
+    this.mstatusMpie = 1;
+    this.mstatusMpp = Priv.User;
+    return this.mepc;
+  }
+
+  /** Cause number of the interrupt to take now, or -1. Priority MEI > MSI > MTI. */
+  private pendingInterrupt(): number {
+    const p = this.mip & this.mieReg;
+    if (p === 0) return -1;
+    if (this.priv === Priv.Machine && this.mstatusMie === 0) return -1;
+    if ((p & MIP_MEIP) !== 0) return 11;
+    if ((p & MIP_MSIP) !== 0) return 3;
+    return 7;
+  }
+
+  private takeInterrupt(cause: number, pc: number): number {
+    this.mepc = pc;
+    this.mcause = MCAUSE_INTERRUPT | cause;
+    this.mtval = 0;
+    this.enterM();
+    const base = this.mtvec & ~3;
+    return (this.mtvec & 3) === 1 ? (base + 4 * cause) | 0 : base;
+  }
+
+  // ---------------------------------------------------------------- CSRs
+
+  private counterNow(): number {
+    return this.retiredTotal + Math.max(0, this.executed - 1);
+  }
+
+  private timeNow(): number {
+    const run = this.runRef;
+    const ns = (run === null ? 0 : this.runStartNs) + Math.max(0, this.executed - 1) * this.nsPerInstr;
+    return Math.floor((ns * this.timebaseHz) / 1e9);
+  }
+
+  private csrOk = true;
+
+  /** Read a CSR; sets `csrOk = false` when it does not exist or is not accessible. */
+  private csrRead(csr: number): number {
+    this.csrOk = true;
+    if (((csr >>> 8) & 3) > this.priv) {
+      this.csrOk = false;
+      return 0;
+    }
+    switch (csr) {
+      case Csr.mstatus:
+        return (this.mstatusMie << 3) | (this.mstatusMpie << 7) | (this.mstatusMpp << 11);
+      case Csr.misa:
+        return MISA_VALUE;
+      case Csr.medeleg:
+      case Csr.mideleg:
+      case Csr.mstatush:
+      case Csr.mvendorid:
+      case Csr.marchid:
+      case Csr.mimpid:
+      case Csr.mconfigptr:
+        return 0;
+      case Csr.mie:
+        return this.mieReg;
+      case Csr.mtvec:
+        return this.mtvec;
+      case Csr.mcounteren:
+        return this.mcounteren;
+      case Csr.mscratch:
+        return this.mscratch;
+      case Csr.mepc:
+        return this.mepc;
+      case Csr.mcause:
+        return this.mcause;
+      case Csr.mtval:
+        return this.mtval;
+      case Csr.mip:
+        return this.mip;
+      case Csr.mhartid:
+        return this.hartId;
+      case Csr.mcycle:
+        return (this.counterNow() + this.cycleOffset) | 0;
+      case Csr.mcycleh:
+        return Math.floor((this.counterNow() + this.cycleOffset) / TWO32) | 0;
+      case Csr.minstret:
+        return (this.counterNow() + this.instretOffset) | 0;
+      case Csr.minstreth:
+        return Math.floor((this.counterNow() + this.instretOffset) / TWO32) | 0;
+      case Csr.cycle:
+      case Csr.time:
+      case Csr.instret:
+      case Csr.cycleh:
+      case Csr.timeh:
+      case Csr.instreth: {
+        if (this.priv === Priv.User && ((this.mcounteren >>> (csr & 31)) & 1) === 0) {
+          this.csrOk = false;
+          return 0;
+        }
+        const low = csr < 0xc80;
+        const k = csr & 31;
+        const v =
+          k === 1
+            ? this.timeNow()
+            : this.counterNow() + (k === 0 ? this.cycleOffset : this.instretOffset);
+        return low ? v | 0 : Math.floor(v / TWO32) | 0;
+      }
+      default:
+        this.csrOk = false;
+        return 0;
+    }
+  }
+
+  /** Write a CSR that exists and is writable (checked by the caller). */
+  private csrWrite(csr: number, v: number): void {
+    switch (csr) {
+      case Csr.mstatus: {
+        this.mstatusMie = (v >>> 3) & 1;
+        this.mstatusMpie = (v >>> 7) & 1;
+        const mpp = (v >>> 11) & 3;
+        if (mpp === Priv.Machine || mpp === Priv.User) this.mstatusMpp = mpp;
+        break;
+      }
+      case Csr.mie:
+        this.mieReg = v & MIE_MASK;
+        break;
+      case Csr.mtvec:
+        this.mtvec = (v & 3) <= 1 ? v & ~2 : v & ~3;
+        break;
+      case Csr.mcounteren:
+        this.mcounteren = v & 7;
+        break;
+      case Csr.mscratch:
+        this.mscratch = v | 0;
+        break;
+      case Csr.mepc:
+        this.mepc = v & ~3;
+        break;
+      case Csr.mcause:
+        this.mcause = v | 0;
+        break;
+      case Csr.mtval:
+        this.mtval = v | 0;
+        break;
+      case Csr.mcycle:
+      case Csr.minstret:
+      case Csr.mcycleh:
+      case Csr.minstreth: {
+        const isCycle = csr === Csr.mcycle || csr === Csr.mcycleh;
+        const now = this.counterNow() + 1; // the write takes effect after this instruction
+        const cur = now + (isCycle ? this.cycleOffset : this.instretOffset);
+        const hi = Math.floor(cur / TWO32);
+        const lo = cur - hi * TWO32;
+        const next = csr < 0xb80 ? hi * TWO32 + (v >>> 0) : (v >>> 0) * TWO32 + lo;
+        if (isCycle) this.cycleOffset = next - now;
+        else this.instretOffset = next - now;
+        break;
+      }
+      default:
+        // misa, medeleg, mideleg, mstatush, mip: WARL, writes ignored.
+        break;
+    }
+  }
+
+  /** Execute a Zicsr instruction. Returns the next pc (or a trap handler / interrupt vector). */
+  private csrInstr(op: number, rd: number, rs1: number, csr: number, pc: number, raw: number): number {
+    const immForm = op >= Op.CSRRWI;
+    const src = immForm ? rs1 : this.x[rs1];
+    const isWrite = op === Op.CSRRW || op === Op.CSRRWI || rs1 !== 0;
+    const old = this.csrRead(csr);
+    if (!this.csrOk || (isWrite && csr >>> 10 === 3)) {
+      return this.trap(Cause.IllegalInstruction, raw, pc);
+    }
+    if (isWrite) {
+      let v: number;
+      if (op === Op.CSRRW || op === Op.CSRRWI) v = src;
+      else if (op === Op.CSRRS || op === Op.CSRRSI) v = old | src;
+      else v = old & ~src;
+      this.csrWrite(csr, v);
+    }
+    this.x[rd] = old;
+    const next = (pc + 4) | 0;
+    const i = this.pendingInterrupt();
+    return i >= 0 ? this.takeInterrupt(i, next) : next;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  saveState(): RiscvCpuState {
+    return {
+      arch: "riscv32",
+      hartId: this.hartId,
+      pc: this.pc >>> 0,
+      x: Array.from(this.x.subarray(1, 32)),
+      priv: this.priv,
+      csr: {
+        mstatus: this.csrReadRaw(Csr.mstatus),
+        mtvec: this.mtvec,
+        mepc: this.mepc,
+        mcause: this.mcause,
+        mtval: this.mtval,
+        mscratch: this.mscratch,
+        mie: this.mieReg,
+        mip: this.mip,
+        mcounteren: this.mcounteren,
+      },
+      cycle: this.retiredTotal + this.cycleOffset,
+      instret: this.retiredTotal + this.instretOffset,
+      workDone: this.retiredTotal,
+      reservation: this.reservation < 0 ? null : this.reservation,
+      pendingMmioLoad:
+        this.pendingLoadRd < 0
+          ? null
+          : { rd: this.pendingLoadRd, size: this.pendingLoadSize, signed: this.pendingLoadKind === 0 },
+    };
+  }
+
+  private csrReadRaw(csr: number): number {
+    const p = this.priv;
+    this.priv = Priv.Machine;
+    const v = this.csrRead(csr);
+    this.priv = p;
+    return v;
+  }
+
+  loadState(state: unknown): void {
+    const s = validateRiscvState(state, this.hartId);
+    this.pc = s.pc | 0;
+    this.x[0] = 0;
+    for (let i = 0; i < 31; i++) this.x[i + 1] = s.x[i] | 0;
+    this.priv = s.priv;
+    this.csrWrite(Csr.mstatus, s.csr.mstatus);
+    this.mtvec = s.csr.mtvec | 0;
+    this.mepc = s.csr.mepc | 0;
+    this.mcause = s.csr.mcause | 0;
+    this.mtval = s.csr.mtval | 0;
+    this.mscratch = s.csr.mscratch | 0;
+    this.mieReg = s.csr.mie & MIE_MASK;
+    this.mip = s.csr.mip & MIE_MASK;
+    this.mcounteren = s.csr.mcounteren & 7;
+    this.retiredTotal = s.workDone;
+    this.cycleOffset = s.cycle - s.workDone;
+    this.instretOffset = s.instret - s.workDone;
+    this.reservation = s.reservation === null ? -1 : s.reservation;
+    const p = s.pendingMmioLoad;
+    this.pendingLoadRd = p === null ? -1 : p.rd;
+    this.pendingLoadSize = p === null ? 4 : p.size;
+    this.pendingLoadKind = p !== null && !p.signed ? LoadKind.Unsigned : LoadKind.Signed;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The zero-page codec: an all-zero page goes out as a ZERO record (header + one fill byte 0)
+ * instead of 4 KiB. First in the codec chain; always active.
+ */
+import { type PageCodec, type PageEncoder, RamFlag } from "@ferry/migration";
+
+const encoder: PageEncoder = {
+  encode(page, out) {
+    if (!page.block.backend.isZeroPage(page.page)) return false;
+    out.ramRecord(page.block, page.offset, RamFlag.ZERO);
+    out.u8(0);
+    return true;
+  },
+};
+
+/** The zero-page codec part (order 0, counts as QEMU's `duplicate`). */
+export const zeroPageCodec: PageCodec = {
+  name: "zero-page",
+  order: 0,
+  counts: "duplicate",
+  createEncoder: () => encoder,
+};

@@ -1,0 +1,89 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createMachine, type Machine, RealtimeScheduler } from "@ferry/core";
+import {
+  connectSocket,
+  createMigrationManager,
+  incoming,
+  listenSocket,
+  type SocketAddress,
+} from "@ferry/migration";
+import { precopy } from "@ferry/plugin-precopy";
+import { afterAll, describe, expect, it } from "vitest";
+import { dirtierBackend } from "../../../packages/migration/test/dirtier";
+
+const dir = mkdtempSync(join(tmpdir(), "ferry-sock-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function machine(s: RealtimeScheduler): Machine {
+  return createMachine({
+    scheduler: s,
+    cpu: dirtierBackend({ storesPerSecond: 50_000, workingSetPages: 128, seed: 9 }),
+    vcpus: 1,
+    memory: { size: 1024 * 1024 },
+  });
+}
+
+const hash = (m: Machine): string =>
+  createHash("sha256").update(m.ram.backend.bytes!).digest("hex");
+
+async function migrateOver(addr: SocketAddress): Promise<void> {
+  const s = new RealtimeScheduler();
+  const src = machine(s);
+  const dst = machine(s);
+  src.start();
+  await s.sleep(20_000_000);
+  const listener = await listenSocket(addr);
+  try {
+    const accepted = listener.accept();
+    const out = await connectSocket(listener.address);
+    const inc = incoming({ machine: dst, transport: await accepted, resume: false });
+    const m = createMigrationManager({ plugins: [precopy()] }).migrate({ machine: src, transport: out });
+    const [info, r] = await Promise.all([m.done, inc.done]);
+    expect(r.error).toBeUndefined();
+    expect(info.status).toBe("completed");
+    expect(r.status).toBe("completed");
+    expect(hash(dst)).toBe(hash(src));
+    expect(dst.saveState()).toEqual(src.saveState());
+    expect(src.state).toBe("paused");
+  } finally {
+    await listener.close();
+    src.stop();
+    dst.stop();
+  }
+}
+
+describe("socket transports (realtime)", () => {
+  it("migrates between two machines over loopback TCP", async () => {
+    await migrateOver({ host: "127.0.0.1", port: 0 });
+  });
+
+  it("migrates between two machines over a unix socket", async () => {
+    await migrateOver({ path: join(dir, "mig.sock") });
+  });
+
+  it("a connection dropped by the destination fails the migration; the source keeps running", async () => {
+    const s = new RealtimeScheduler();
+    const src = machine(s);
+    src.start();
+    const listener = await listenSocket({ port: 0 });
+    try {
+      const accepted = listener.accept();
+      const mgr = createMigrationManager({ plugins: [precopy()] });
+      mgr.setParameters({ "max-bandwidth": 1024 * 1024 });
+      const m = mgr.migrate({ machine: src, transport: await connectSocket(listener.address) });
+      const sock = await accepted;
+      sock.receive({ data: () => sock.close(), end: () => {}, error: () => {} });
+      const info = await m.done;
+      expect(info.status).toBe("failed");
+      expect(info["error-desc"]).toMatch(/connection dropped|EPIPE|ECONNRESET/);
+      expect(src.state).toBe("running");
+      expect(src.ram.dirty.logging).toBe(false);
+    } finally {
+      await listener.close();
+      src.stop();
+    }
+  });
+});
