@@ -56,9 +56,9 @@ RVTEST_CODE_BEGIN
 3: .word 0x00000000
   EXPECT_TRAP(23, 2, 3b)
   TEST_CASE(24, x14, 0, mv x14, s2)
-4: .word 0xffffffff
+4: .word 0x8000300b /* custom-0 opcode: not implemented */
   EXPECT_TRAP(25, 2, 4b)
-  TEST_CASE(26, x14, -1, mv x14, s2)
+  TEST_CASE(26, x14, 0x8000300b, mv x14, s2)
 
   /* unimplemented CSR */
 5: csrr x14, 0x7c0

@@ -78,7 +78,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     settle({ status, error, bytes: reader.position, pages: reader.pages });
   };
   if (machine.state === "running") {
-    fail(new MigrationError("incoming: the destination machine must not be running (build it paused)"));
+    fail(
+      new MigrationError("incoming: the destination machine must not be running (build it paused)"),
+    );
     return { status, done };
   }
   transport.receive({

@@ -84,7 +84,9 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     }
     const scheduler = opts.scheduler ?? opts.machine.scheduler;
     if (scheduler === undefined) {
-      throw new MigrationError("migrate: no scheduler (pass `scheduler` or use a machine that has one)");
+      throw new MigrationError(
+        "migrate: no scheduler (pass `scheduler` or use a machine that has one)",
+      );
     }
     const caps = registry.capabilities();
     const on = (cap: string | undefined): boolean => cap === undefined || caps[cap] === true;

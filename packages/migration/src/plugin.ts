@@ -162,6 +162,12 @@ export interface PageEncoder {
    * return true. Return false (having written nothing) to let the next codec try.
    */
   encode(page: PageRef, out: StreamWriter): boolean;
+  /**
+   * An earlier codec in the chain encoded `page` (e.g. as a zero page), so this one was not
+   * asked: a codec with a page cache must update it to follow the destination's content (QEMU's
+   * `xbzrle_cache_zero_page`).
+   */
+  skipped?(page: PageRef): void;
   /** Called after each dirty-log sync. */
   onSync?(stats: SyncStats): void;
   /** Statistics to merge into query-migrate. */

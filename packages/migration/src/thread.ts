@@ -33,6 +33,9 @@ export const BUFFER_DELAY_NS = 100_000_000;
 /** QEMU's XFER_LIMIT_RATIO: windows per second. */
 export const XFER_LIMIT_RATIO = 10;
 const NS_PER_MS = 1_000_000;
+// Hot-path constants as module locals.
+const PS = PAGE_SIZE;
+const PAGE_FLAG = RamFlag.PAGE;
 
 /** Typed events of a migration. */
 export interface MigrationEvents {
@@ -310,7 +313,7 @@ export class MigrationThread implements MigrationSession, Migration {
   private sendPage(blockIndex: number, page: number): void {
     const block = this.blocks[blockIndex];
     const ref = this.ref;
-    const offset = page * PAGE_SIZE;
+    const offset = page * PS;
     ref.block = block;
     ref.blockIndex = blockIndex;
     ref.page = page;
@@ -332,11 +335,12 @@ export class MigrationThread implements MigrationSession, Migration {
         const kind = this.encoderCounts[i];
         if (kind === "duplicate") this.duplicate++;
         else if (kind === "normal") this.normal++;
+        for (let j = i + 1; j < encoders.length; j++) encoders[j].skipped?.(ref);
         return;
       }
     }
-    w.ramRecord(block, offset, RamFlag.PAGE);
-    w.bytes(ref.bytes, ref.bytesOffset, PAGE_SIZE);
+    w.ramRecord(block, offset, PAGE_FLAG);
+    w.bytes(ref.bytes, ref.bytesOffset, PS);
     this.normal++;
   }
 
@@ -344,9 +348,7 @@ export class MigrationThread implements MigrationSession, Migration {
 
   rateExceeded(): boolean {
     if (this.maxBandwidth === 0 || this.status === "device") return false;
-    return (
-      this.writer.written - this.windowStartBytes >= this.maxBandwidth / XFER_LIMIT_RATIO
-    );
+    return this.writer.written - this.windowStartBytes >= this.maxBandwidth / XFER_LIMIT_RATIO;
   }
 
   async rateLimit(): Promise<void> {

@@ -32,11 +32,14 @@ class DirtierCore implements VcpuCore {
   private readonly words: number;
 
   constructor(
-    private readonly ctx: VcpuContext,
+    ctx: VcpuContext,
     private readonly opts: DirtierOptions,
   ) {
     this.ram = ctx.memory.ramRegions[0];
-    const pages = Math.min(opts.workingSetPages ?? this.ram.size / PAGE_SIZE, this.ram.size / PAGE_SIZE - 1);
+    const pages = Math.min(
+      opts.workingSetPages ?? this.ram.size / PAGE_SIZE,
+      this.ram.size / PAGE_SIZE - 1,
+    );
     this.words = (pages * PAGE_SIZE) >>> 2;
     this.s = ((opts.seed ?? 1) * 2654435761 + ctx.hartId * 40503 + 1) >>> 0 || 1;
   }
@@ -90,7 +93,12 @@ class DirtierCore implements VcpuCore {
 
   loadState(state: CpuState): void {
     const { s, carry, workDone } = state as { s?: unknown; carry?: unknown; workDone?: unknown };
-    if (state.arch !== "dirtier" || typeof s !== "number" || typeof carry !== "number" || typeof workDone !== "number") {
+    if (
+      state.arch !== "dirtier" ||
+      typeof s !== "number" ||
+      typeof carry !== "number" ||
+      typeof workDone !== "number"
+    ) {
       throw new Error(`dirtier: invalid CPU state ${JSON.stringify(state)}`);
     }
     this.s = s;

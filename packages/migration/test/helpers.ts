@@ -27,7 +27,8 @@ export function guardedBackend(size: number): GuardedBackend {
     read: (offset, out) => out.set(bytes.subarray(offset, offset + out.length)),
     write: (offset, src) => bytes.set(src, offset),
     isZeroPage(page) {
-      for (let i = page * PAGE_SIZE; i < (page + 1) * PAGE_SIZE; i++) if (bytes[i] !== 0) return false;
+      for (let i = page * PAGE_SIZE; i < (page + 1) * PAGE_SIZE; i++)
+        if (bytes[i] !== 0) return false;
       return true;
     },
     load: (offset, n) => {
@@ -48,9 +49,9 @@ export function guardedBackend(size: number): GuardedBackend {
 }
 
 /** Blocks named `ram0..` of the given page counts, with guarded backends. */
-export function guardedBlocks(pageCounts: readonly number[]): Array<
-  RamBlockTarget & { backend: GuardedBackend }
-> {
+export function guardedBlocks(
+  pageCounts: readonly number[],
+): Array<RamBlockTarget & { backend: GuardedBackend }> {
   return pageCounts.map((pages, i) => ({
     name: `ram${i}`,
     size: pages * PAGE_SIZE,

@@ -46,11 +46,27 @@ const marker: RamRecordType = {
 };
 
 let codecFactoryCalls = 0;
+const skippedPages: number[] = [];
+/** A codec before the marker that claims page 7 (so the marker is told it was skipped). */
+const seven: PageCodec = {
+  name: "seven",
+  order: 10,
+  counts: "normal",
+  createEncoder: () => ({
+    encode(page, out) {
+      if (page.page !== 7) return false;
+      out.ramRecord(page.block, page.offset, 0x08);
+      out.bytes(page.bytes, page.bytesOffset, PAGE_SIZE);
+      return true;
+    },
+  }),
+};
 const markerPlugin = (): FerryPlugin => ({
   name: "marker",
   capabilities: [{ name: "x-marker", description: "marker pages", default: false }],
   records: [marker],
   register(c) {
+    c.register(PageCodec, { useValue: seven });
     c.register(PageCodec, {
       useFactory: (child): PageCodec => {
         codecFactoryCalls++;
@@ -71,6 +87,9 @@ const markerPlugin = (): FerryPlugin => ({
               out.u8(0x42);
               encoded++;
               return true;
+            },
+            skipped: (page) => {
+              skippedPages.push(page.page);
             },
             stats: () => ({ "marker-pages": encoded, marker: { blocks: ctx.blocks.length } }),
           }),
@@ -136,6 +155,7 @@ describe("plugin wiring", () => {
     expect(info.marker).toEqual({ blocks: 1 });
     expect(formatInfoMigrate(info)).toMatch(/\nmarker pages: 1\n/);
     expect(codecFactoryCalls).toBe(2);
+    expect(skippedPages).toEqual([7]);
     src.resume();
 
     // a destination without the plugin refuses the record cleanly

@@ -12,9 +12,15 @@ const plugin = (over: Partial<FerryPlugin>): FerryPlugin => ({
 const plugins = (): FerryPlugin[] => [
   plugin({
     name: "xbzrle",
-    capabilities: [{ name: "xbzrle", description: "delta pages", default: false, conflicts: ["multifd"] }],
+    capabilities: [
+      { name: "xbzrle", description: "delta pages", default: false, conflicts: ["multifd"] },
+    ],
     parameters: z.object({
-      "xbzrle-cache-size": z.number().int().min(4096).default(64 * 1024 * 1024),
+      "xbzrle-cache-size": z
+        .number()
+        .int()
+        .min(4096)
+        .default(64 * 1024 * 1024),
     }),
   }),
   plugin({
@@ -69,11 +75,15 @@ describe("capability & parameter registry", () => {
 
   it("refuses unknown names, wrong types and out-of-range values, naming the setting", () => {
     const r = createRegistry(plugins());
-    expect(refusal(() => r.setCapabilities({ "auto-converge": true })).setting).toBe("auto-converge");
+    expect(refusal(() => r.setCapabilities({ "auto-converge": true })).setting).toBe(
+      "auto-converge",
+    );
     expect(refusal(() => r.setCapabilities({ xbzrle: "yes" })).message).toMatch(
       /xbzrle: expected a boolean, got "yes"/,
     );
-    expect(refusal(() => r.setParameters({ "max-bandwith": 1 })).message).toMatch(/unknown parameter/);
+    expect(refusal(() => r.setParameters({ "max-bandwith": 1 })).message).toMatch(
+      /unknown parameter/,
+    );
     const wrongType = refusal(() => r.setParameters({ "downtime-limit": "300" }));
     expect(wrongType.setting).toBe("downtime-limit");
     expect(wrongType.message).toMatch(/got "300"/);
@@ -140,7 +150,9 @@ describe("capability & parameter registry", () => {
       ]),
     ).toThrow(/unknown capability "y"/);
     expect(() =>
-      createRegistry([plugin({ parameters: z.object({ "downtime-limit": z.number().default(1) }) })]),
+      createRegistry([
+        plugin({ parameters: z.object({ "downtime-limit": z.number().default(1) }) }),
+      ]),
     ).toThrow(/declared twice/);
     expect(() => createRegistry([plugin({ parameters: z.object({ x: z.number() }) })])).toThrow(
       /no default/,

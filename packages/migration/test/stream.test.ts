@@ -106,14 +106,17 @@ function pushSplit(reader: StreamReader, data: Uint8Array, cuts: readonly number
 }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc
-    .record({
-      block: fc.integer({ min: 0, max: PAGES.length - 1 }),
-      page: fc.nat(),
-      fill: fc.integer({ min: 1, max: 255 }),
-      zero: fc.boolean(),
-    })
-    .map((r) => ({ kind: "page" as const, ...r, page: r.page % PAGES[r.block] })) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .record({
+        block: fc.integer({ min: 0, max: PAGES.length - 1 }),
+        page: fc.nat(),
+        fill: fc.integer({ min: 1, max: 255 }),
+        zero: fc.boolean(),
+      })
+      .map((r) => ({ kind: "page" as const, ...r, page: r.page % PAGES[r.block] })),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: "part" as const }) },
   {
     weight: 1,
@@ -178,11 +181,27 @@ describe("stream writer → reader", () => {
       { kind: "dev", name: "uart0", value: 42 },
     ]);
     const mutation = fc.oneof(
-      fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bits: fc.integer({ min: 1, max: 255 }) }),
-      fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({
+        kind: fc.constant("flip" as const),
+        at: fc.nat(),
+        bits: fc.integer({ min: 1, max: 255 }),
+      }),
+      fc.record({
+        kind: fc.constant("set" as const),
+        at: fc.nat(),
+        value: fc.integer({ min: 0, max: 255 }),
+      }),
       fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-      fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 16 }) }),
+      fc.record({
+        kind: fc.constant("insert" as const),
+        at: fc.nat(),
+        bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+      }),
+      fc.record({
+        kind: fc.constant("delete" as const),
+        at: fc.nat(),
+        len: fc.integer({ min: 1, max: 16 }),
+      }),
     );
     fc.assert(
       fc.property(
@@ -195,8 +214,10 @@ describe("stream writer → reader", () => {
             if (m.kind === "flip" && at < data.length) data[at] ^= m.bits;
             else if (m.kind === "set" && at < data.length) data[at] = m.value;
             else if (m.kind === "cut") data = data.slice(0, at);
-            else if (m.kind === "insert") data = concat([data.subarray(0, at), m.bytes, data.subarray(at)]);
-            else if (m.kind === "delete") data = concat([data.subarray(0, at), data.subarray(at + m.len)]);
+            else if (m.kind === "insert")
+              data = concat([data.subarray(0, at), m.bytes, data.subarray(at)]);
+            else if (m.kind === "delete")
+              data = concat([data.subarray(0, at), data.subarray(at + m.len)]);
           }
           const blocks = guardedBlocks(PAGES);
           const reader = new StreamReader({ blocks });
@@ -250,49 +271,67 @@ function errorFor(build: (w: StreamWriter, id: number) => void): StreamError {
 describe("stream reader validation", () => {
   const ram0 = { name: "ram0", size: 3 * PAGE_SIZE };
   it("names each hostile field", () => {
-    expect(errorFor((w, id) => {
-      w.sectionContinue(SectionType.PART, id);
-      w.ramRecord(ram0, 3 * PAGE_SIZE, RamFlag.PAGE);
-    }).message).toMatch(/outside RAM block "ram0"/);
-    expect(errorFor((w, id) => {
-      w.sectionContinue(SectionType.PART, id);
-      w.be64(0x100 | RamFlag.PAGE);
-    }).message).toMatch(/unknown RAM record flags 0x108/);
-    expect(errorFor((w, id) => {
-      w.sectionContinue(SectionType.PART, id);
-      w.ramRecord({ name: "nope", size: PAGE_SIZE }, 0, RamFlag.PAGE);
-    }).message).toMatch(/unknown RAM block "nope"/);
-    expect(errorFor((w, id) => {
-      w.sectionContinue(SectionType.PART, id);
-      w.be64(RamFlag.PAGE | RamFlag.CONTINUE);
-    }).message).toMatch(/CONTINUE flag with no previous block/);
-    expect(errorFor((w, id) => {
-      w.sectionContinue(SectionType.PART, id);
-      w.ramRecord(ram0, 0, RamFlag.ZERO);
-      w.u8(7);
-    }).message).toMatch(/fill byte must be 0, found 7/);
-    expect(errorFor((w, id) => {
-      w.sectionContinue(SectionType.PART, id);
-      w.ramEos();
-      w.footer(id + 1);
-    }).message).toMatch(/footer for section/);
+    expect(
+      errorFor((w, id) => {
+        w.sectionContinue(SectionType.PART, id);
+        w.ramRecord(ram0, 3 * PAGE_SIZE, RamFlag.PAGE);
+      }).message,
+    ).toMatch(/outside RAM block "ram0"/);
+    expect(
+      errorFor((w, id) => {
+        w.sectionContinue(SectionType.PART, id);
+        w.be64(0x100 | RamFlag.PAGE);
+      }).message,
+    ).toMatch(/unknown RAM record flags 0x108/);
+    expect(
+      errorFor((w, id) => {
+        w.sectionContinue(SectionType.PART, id);
+        w.ramRecord({ name: "nope", size: PAGE_SIZE }, 0, RamFlag.PAGE);
+      }).message,
+    ).toMatch(/unknown RAM block "nope"/);
+    expect(
+      errorFor((w, id) => {
+        w.sectionContinue(SectionType.PART, id);
+        w.be64(RamFlag.PAGE | RamFlag.CONTINUE);
+      }).message,
+    ).toMatch(/CONTINUE flag with no previous block/);
+    expect(
+      errorFor((w, id) => {
+        w.sectionContinue(SectionType.PART, id);
+        w.ramRecord(ram0, 0, RamFlag.ZERO);
+        w.u8(7);
+      }).message,
+    ).toMatch(/fill byte must be 0, found 7/);
+    expect(
+      errorFor((w, id) => {
+        w.sectionContinue(SectionType.PART, id);
+        w.ramEos();
+        w.footer(id + 1);
+      }).message,
+    ).toMatch(/footer for section/);
     expect(errorFor((w) => w.sectionContinue(SectionType.PART, 99)).message).toMatch(
       /unknown section id 99/,
     );
     expect(errorFor((w) => w.u8(0x55)).message).toMatch(/unknown section type 0x55/);
     expect(errorFor((w) => w.eof()).message).toMatch(/EOF before the RAM section's END/);
-    expect(errorFor((w) => {
-      w.sectionStart(SectionType.FULL, "dev", 0, 1);
-      w.be32(3);
-      w.bytes(new Uint8Array([0x7b, 0x7b, 0x7d]), 0, 3);
-    }).message).toMatch(/not valid JSON/);
-    expect(errorFor((w) => {
-      w.sectionStart(SectionType.FULL, "dev", 0, 1);
-      w.be32(0xffffffff);
-    }).message).toMatch(/exceeds the limit/);
-    expect(errorFor((w) => {
-      w.sectionStart(SectionType.FULL, "dev", 0, 9);
-    }).message).toMatch(/version 9, expected 1/);
+    expect(
+      errorFor((w) => {
+        w.sectionStart(SectionType.FULL, "dev", 0, 1);
+        w.be32(3);
+        w.bytes(new Uint8Array([0x7b, 0x7b, 0x7d]), 0, 3);
+      }).message,
+    ).toMatch(/not valid JSON/);
+    expect(
+      errorFor((w) => {
+        w.sectionStart(SectionType.FULL, "dev", 0, 1);
+        w.be32(0xffffffff);
+      }).message,
+    ).toMatch(/exceeds the limit/);
+    expect(
+      errorFor((w) => {
+        w.sectionStart(SectionType.FULL, "dev", 0, 9);
+      }).message,
+    ).toMatch(/version 9, expected 1/);
   });
 
   it("refuses a bad magic, a version mismatch and a block-size mismatch", () => {
@@ -311,9 +350,9 @@ describe("stream reader validation", () => {
     w2.header();
     w2.ramSetupSection([{ name: "ram0", size: PAGE_SIZE }]);
     w2.flush();
-    expect(() => new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concat(c2.chunks))).toThrow(
-      /RAM block "ram0" length 4096, destination has 12288/,
-    );
+    expect(() =>
+      new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concat(c2.chunks)),
+    ).toThrow(/RAM block "ram0" length 4096, destination has 12288/);
   });
 
   it("keeps failing after an error", () => {

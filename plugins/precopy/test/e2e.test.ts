@@ -39,7 +39,10 @@ function ramHash(m: Machine): string {
 /** Run the scheduler until `m` ends (or `limitNs` passes). */
 async function runUntilDone(s: VirtualScheduler, m: Migration, limitNs: number): Promise<void> {
   const end = s.now() + limitNs;
-  await s.run({ untilNs: end, stopWhen: () => m.status === "completed" || m.status === "failed" || m.status === "cancelled" });
+  await s.run({
+    untilNs: end,
+    stopWhen: () => m.status === "completed" || m.status === "failed" || m.status === "cancelled",
+  });
 }
 
 const dirty: DirtierOptions = { storesPerSecond: 20_000, workingSetPages: 200, seed: 7 };
@@ -212,6 +215,30 @@ describe("end-to-end migration over a virtual link", () => {
   });
 });
 
+describe("determinism", () => {
+  it("the same scenario gives identical statistics, time series and RAM", async () => {
+    const once = async () => {
+      const s = new VirtualScheduler();
+      const src = machine(s, { storesPerSecond: 60_000, seed: 4 });
+      const dst = machine(s, dirty);
+      src.start();
+      await s.run({ untilNs: 100 * MS });
+      const link = createLink({ scheduler: s, bandwidth: 20 * MiB, latency: MS });
+      const mgr = createMigrationManager({ plugins: [precopy()] });
+      mgr.setParameters({ "max-bandwidth": 16 * MiB });
+      incoming({ machine: dst, transport: link.destination });
+      const m = mgr.migrate({ machine: src, transport: link.source });
+      await runUntilDone(s, m, 20_000 * MS);
+      return { info: m.info(), series: m.series, ram: ramHash(dst), t: m.timings() };
+    };
+    const a = await once();
+    const b = await once();
+    expect(a.info.status).toBe("completed");
+    expect(a.info.ram!["dirty-sync-count"]).toBeGreaterThan(2);
+    expect(b).toEqual(a);
+  });
+});
+
 describe("snapshots and the incoming side", () => {
   it("a snapshot to a file restores identical RAM and state into a fresh machine", async () => {
     const s = new VirtualScheduler();
@@ -221,7 +248,9 @@ describe("snapshots and the incoming side", () => {
     const path = join(dir, "snap.ferry");
     const info = await saveSnapshot(src, path, { resume: false });
     expect(info.zeroPages + info.normalPages).toBe((4 * MiB) / PAGE_SIZE);
-    expect(info.bytes).toBeLessThan(info.normalPages * (PAGE_SIZE + 16) + info.zeroPages * 16 + 4096);
+    expect(info.bytes).toBeLessThan(
+      info.normalPages * (PAGE_SIZE + 16) + info.zeroPages * 16 + 4096,
+    );
     const dst = machine(s, dirty);
     await restoreSnapshot(path, dst, { resume: false });
     expect(ramHash(dst)).toBe(ramHash(src));

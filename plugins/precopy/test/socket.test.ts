@@ -40,7 +40,10 @@ async function migrateOver(addr: SocketAddress): Promise<void> {
     const accepted = listener.accept();
     const out = await connectSocket(listener.address);
     const inc = incoming({ machine: dst, transport: await accepted, resume: false });
-    const m = createMigrationManager({ plugins: [precopy()] }).migrate({ machine: src, transport: out });
+    const m = createMigrationManager({ plugins: [precopy()] }).migrate({
+      machine: src,
+      transport: out,
+    });
     const [info, r] = await Promise.all([m.done, inc.done]);
     expect(r.error).toBeUndefined();
     expect(info.status).toBe("completed");

@@ -59,6 +59,12 @@ const enum St {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+// Hot-path constants as module locals.
+const FLAG_MASK = RAM_FLAG_MASK;
+const EOS = RamFlag.EOS;
+const CONTINUE = RamFlag.CONTINUE;
+const MEM_SIZE = RamFlag.MEM_SIZE;
+const P32 = TWO_POW_32;
 
 function be32(b: Uint8Array, p: number): number {
   return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
@@ -217,7 +223,10 @@ export class StreamReader {
           if (avail < 8) return pos;
           const magic = be32(buf, pos);
           if (magic !== STREAM_MAGIC) {
-            this.fail(pos, `bad magic 0x${magic.toString(16)}, expected 0x${STREAM_MAGIC.toString(16)}`);
+            this.fail(
+              pos,
+              `bad magic 0x${magic.toString(16)}, expected 0x${STREAM_MAGIC.toString(16)}`,
+            );
           }
           const version = be32(buf, pos + 4);
           if (version !== STREAM_VERSION) {
@@ -257,7 +266,8 @@ export class StreamReader {
           if (id !== this.sectionId) {
             this.fail(pos + 1, `footer for section ${id}, expected section ${this.sectionId}`);
           }
-          if (this.sectionType === SectionType.END && id === this.ramSectionId) this.ramEnded = true;
+          if (this.sectionType === SectionType.END && id === this.ramSectionId)
+            this.ramEnded = true;
           pos += 5;
           this.state = St.Section;
           break;
@@ -386,7 +396,8 @@ export class StreamReader {
       if (len === 0) this.fail(pos, "empty RAM block idstr in the block list");
       if (end - pos < 9 + len) return pos;
       const slot = this.findBlock(buf, pos + 1, len);
-      if (slot === null) this.fail(pos + 1, `unknown RAM block "${this.nameAt(buf, pos + 1, len)}"`);
+      if (slot === null)
+        this.fail(pos + 1, `unknown RAM block "${this.nameAt(buf, pos + 1, len)}"`);
       if (slot.listed) this.fail(pos + 1, `RAM block "${slot.target.name}" listed twice`);
       const hi = be32(buf, pos + 1 + len);
       const length = hi * TWO_POW_32 + be32(buf, pos + 5 + len);
@@ -404,7 +415,8 @@ export class StreamReader {
       pos += 9 + len;
     }
     for (const b of this.blocks) {
-      if (!b.listed) this.fail(pos, `destination RAM block "${b.target.name}" missing from the stream`);
+      if (!b.listed)
+        this.fail(pos, `destination RAM block "${b.target.name}" missing from the stream`);
     }
     this.state = St.RamBody;
     this.memListDone = true;
@@ -435,16 +447,16 @@ export class StreamReader {
       if (end - pos < 8) return pos;
       const hi = be32(buf, pos);
       const lo = be32(buf, pos + 4);
-      const flags = lo & RAM_FLAG_MASK;
-      const addr = hi * TWO_POW_32 + (lo - flags);
-      if (flags === RamFlag.EOS) {
+      const flags = lo & FLAG_MASK;
+      const addr = hi * P32 + (lo - flags);
+      if (flags === EOS) {
         if (addr !== 0) this.fail(pos, `EOS record with non-zero offset ${addr}`);
         if (this.state === St.RamSetup) this.fail(pos, "EOS before the MEM_SIZE block list");
         this.state = St.Footer;
         return pos + 8;
       }
       if (this.state === St.RamSetup) {
-        if (flags !== RamFlag.MEM_SIZE) {
+        if (flags !== MEM_SIZE) {
           this.fail(pos + 4, `expected MEM_SIZE record, found flags 0x${flags.toString(16)}`);
         }
         if (addr > MAX_RAM_BYTES) this.fail(pos, `RAM total ${addr} is too large`);
@@ -456,15 +468,16 @@ export class StreamReader {
         this.fail(pos, "RAM page records in the setup section (expected EOS)");
       }
       if (!this.memListDone) this.fail(pos, "RAM page before the block list");
-      const rec = records.get(flags & ~RamFlag.CONTINUE);
+      const rec = records.get(flags & ~CONTINUE);
       if (rec === undefined) {
         this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);
       }
       let p = pos + 8;
       let slot: BlockSlot | null;
-      if ((flags & RamFlag.CONTINUE) !== 0) {
+      if ((flags & CONTINUE) !== 0) {
         slot = this.curBlock;
-        if (slot === null) this.fail(pos + 4, "CONTINUE flag with no previous block in this section");
+        if (slot === null)
+          this.fail(pos + 4, "CONTINUE flag with no previous block in this section");
       } else {
         if (end - p < 1) return pos;
         const len = buf[p];
@@ -475,7 +488,10 @@ export class StreamReader {
         p += 1 + len;
       }
       if (addr >= slot.target.size) {
-        this.fail(pos, `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`);
+        this.fail(
+          pos,
+          `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
+        );
       }
       let plen: number;
       try {

@@ -30,13 +30,15 @@ export interface RamRecordType {
   decode(buf: Uint8Array, pos: number, length: number, page: Uint8Array, pageOffset: number): void;
 }
 
+const PS = PAGE_SIZE;
+
 /** Raw page: PAGE_SIZE bytes copied in. */
 export const pageRecord: RamRecordType = {
   name: "page",
   flag: RamFlag.PAGE,
-  payloadLength: () => PAGE_SIZE,
+  payloadLength: () => PS,
   decode(buf, pos, _length, page, pageOffset) {
-    page.set(buf.subarray(pos, pos + PAGE_SIZE), pageOffset);
+    page.set(buf.subarray(pos, pos + PS), pageOffset);
   },
 };
 
@@ -48,7 +50,7 @@ export const zeroRecord: RamRecordType = {
   decode(buf, pos, _length, page, pageOffset) {
     const fill = buf[pos];
     if (fill !== 0) throw new Error(`zero-page fill byte must be 0, found ${fill}`);
-    page.fill(0, pageOffset, pageOffset + PAGE_SIZE);
+    page.fill(0, pageOffset, pageOffset + PS);
   },
 };
 

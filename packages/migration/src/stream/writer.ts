@@ -28,6 +28,8 @@ export interface RamBlockInfo {
 }
 
 const textEncoder = new TextEncoder();
+const CONTINUE = RamFlag.CONTINUE;
+const P32 = TWO_POW_32;
 
 /** Encode an idstr as ASCII bytes, 1..255 long. */
 function idBytes(idstr: string): Uint8Array {
@@ -115,9 +117,9 @@ export class StreamWriter {
 
   /** Append a big-endian u64 given as a non-negative safe integer. */
   be64(v: number): void {
-    const hi = Math.floor(v / TWO_POW_32);
+    const hi = Math.floor(v / P32);
     this.be32(hi);
-    this.be32(v - hi * TWO_POW_32);
+    this.be32(v - hi * P32);
   }
 
   /** Append `len` bytes of `src` from `off`. */
@@ -191,7 +193,7 @@ export class StreamWriter {
    */
   ramRecord(block: RamBlockInfo, offset: number, flag: number): void {
     if (block === this.lastBlock) {
-      this.be64(offset + (flag | RamFlag.CONTINUE));
+      this.be64(offset + (flag | CONTINUE));
       return;
     }
     this.be64(offset + flag);

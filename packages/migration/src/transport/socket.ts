@@ -10,7 +10,9 @@ import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./t
 const ACK_BYTE = 0x06;
 
 /** Where to connect or listen: TCP host/port or a unix socket path. */
-export type SocketAddress = { readonly host?: string; readonly port: number } | { readonly path: string };
+export type SocketAddress =
+  | { readonly host?: string; readonly port: number }
+  | { readonly path: string };
 
 function describe(addr: SocketAddress): string {
   return "path" in addr ? `unix:${addr.path}` : `tcp:${addr.host ?? "127.0.0.1"}:${addr.port}`;
@@ -164,7 +166,10 @@ export function listenSocket(addr: SocketAddress): Promise<SocketListener> {
       const bound: SocketAddress =
         "path" in addr
           ? addr
-          : { host: addr.host ?? "127.0.0.1", port: typeof a === "object" && a ? a.port : addr.port };
+          : {
+              host: addr.host ?? "127.0.0.1",
+              port: typeof a === "object" && a ? a.port : addr.port,
+            };
       const label = describe(bound);
       resolve({
         address: bound,

@@ -1,0 +1,112 @@
+/**
+ * The glue to the migration plugin API: the `auto-converge` {@link ConvergenceController} whose
+ * per-migration instance feeds every dirty-log sync to the selected policy and applies the
+ * policy's target to the machine's vCPUs until the migration ends.
+ */
+import type {
+  ConvergenceController,
+  ConvergenceInstance,
+  MigrationContext,
+  StatsContribution,
+  SyncStats,
+} from "@ferry/migration";
+import { readSettings, type AutoConvergeSettings } from "./params";
+import { createQemuPolicy } from "./qemu-policy";
+import { createRfc2013Policy } from "./rfc2013-policy";
+import { createThrottler, type ThrottleableVcpu } from "./throttler";
+import type { Evaluation, ThrottlePolicy } from "./types";
+
+/** The capability's name. */
+export const AUTO_CONVERGE_CAPABILITY = "auto-converge";
+/** The query-migrate section the controller contributes. */
+export const AUTO_CONVERGE_STATS_SECTION = "auto-converge";
+
+/** Build the policy the settings select. */
+export function createPolicy(s: AutoConvergeSettings): ThrottlePolicy {
+  return s.policy === "rfc-2013" ? createRfc2013Policy(s) : createQemuPolicy(s);
+}
+
+/** Options of {@link createAutoConvergeInstance}. */
+export interface AutoConvergeInstanceOptions {
+  readonly policy: ThrottlePolicy;
+  readonly vcpus: readonly ThrottleableVcpu[];
+  /** The scheduler's clock. */
+  readonly now: () => number;
+  /** True when the vCPUs are stopped (sleeps in progress are then over). */
+  readonly isPaused?: () => boolean;
+  /** Called after each evaluation (tests, tracing). */
+  readonly onEvaluation?: (e: Evaluation) => void;
+}
+
+/** A per-migration auto-converge instance (a `ConvergenceInstance` with its policy exposed). */
+export interface AutoConvergeInstance extends ConvergenceInstance {
+  readonly policy: ThrottlePolicy;
+  /** True while vCPUs are throttled. */
+  readonly throttling: boolean;
+  /** Total virtual ns all vCPUs slept for the throttle. */
+  sleptNs(): number;
+  stats(): StatsContribution;
+}
+
+/** Make an instance: policy + throttler. */
+export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): AutoConvergeInstance {
+  const throttler = createThrottler(o.vcpus, o.now);
+  const policy = o.policy;
+  let ended = false;
+  return {
+    policy,
+    get throttling() {
+      return throttler.active;
+    },
+    onSync(stats: SyncStats) {
+      if (ended) return;
+      const e = policy.onSync(stats);
+      if (e !== null) {
+        if (e.throttled) throttler.apply(policy.target());
+        o.onEvaluation?.(e);
+      }
+      if (o.isPaused?.()) throttler.settle();
+    },
+    onEnd() {
+      ended = true;
+      throttler.stop();
+    },
+    sleptNs: () => throttler.sleptNs(),
+    stats() {
+      const c = policy.counters();
+      const pct = throttler.active ? policy.percentage() : 0;
+      const slept = throttler.sleptNs();
+      return {
+        ...(throttler.active ? { "cpu-throttle-percentage": pct } : {}),
+        [AUTO_CONVERGE_STATS_SECTION]: {
+          "throttle-percentage": pct,
+          "max-throttle-percentage": c.maxPct,
+          "throttle-steps": c.steps,
+          "throttle-actions": c.actions,
+          "high-periods": c.highPeriods,
+          evaluations: c.evaluations,
+          "throttle-sleeps": throttler.sleeps(),
+          "throttled-ns": slept,
+          "throttled-ms": Math.round(slept / 1e6),
+        },
+      };
+    },
+  };
+}
+
+/** The `auto-converge` convergence controller part. */
+export const autoConvergeController: ConvergenceController = {
+  name: "auto-converge",
+  capability: AUTO_CONVERGE_CAPABILITY,
+  create(ctx: MigrationContext): ConvergenceInstance {
+    const settings = readSettings(ctx.parameters);
+    const scheduler = ctx.scheduler;
+    const machine = ctx.machine;
+    return createAutoConvergeInstance({
+      policy: createPolicy(settings),
+      vcpus: machine.vcpus,
+      now: () => scheduler.now(),
+      isPaused: () => machine.state === "paused",
+    });
+  },
+};
