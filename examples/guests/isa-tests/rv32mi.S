@@ -56,9 +56,11 @@ RVTEST_CODE_BEGIN
 3: .word 0x00000000
   EXPECT_TRAP(23, 2, 3b)
   TEST_CASE(24, x14, 0, mv x14, s2)
+#ifndef QEMU_XCHECK /* QEMU 7.2 with c=false loops on this encoding */
 4: .word 0x8000300b /* custom-0 opcode: not implemented */
   EXPECT_TRAP(25, 2, 4b)
   TEST_CASE(26, x14, 0x8000300b, mv x14, s2)
+#endif
 
   /* unimplemented CSR */
 5: csrr x14, 0x7c0
@@ -97,6 +99,7 @@ RVTEST_CODE_BEGIN
 12: sw x14, 0(x1)
   EXPECT_TRAP(38, 7, 12b)
 
+#ifndef QEMU_XCHECK /* QEMU spike without PMP setup cannot run U-mode code */
   /* drop to U-mode: mret goes to mepc with the privilege in MPP */
   li x1, 0x1800
   csrc mstatus, x1
@@ -122,6 +125,7 @@ RVTEST_CODE_BEGIN
   mret
 15: mret
   EXPECT_TRAP(42, 2, 15b)
+#endif
 
   /* mret restores MIE from MPIE and sets MPIE */
   TEST_CASE(43, x14, 0x88, li x1, 0x1888; csrc mstatus, x1; li x1, 0x1880; csrs mstatus, x1; la x1, 16f; csrw mepc, x1; mret; 16: csrr x14, mstatus; li x7, 0x88; and x14, x14, x7; csrci mstatus, 8)

@@ -10,6 +10,8 @@ export const ExitCode = {
   TimeLimit: 3,
   /** An internal error (a bug in ferry). */
   Internal: 70,
+  /** Interrupted by SIGINT (Ctrl-C): the migration was cancelled, the partial report printed. */
+  Interrupted: 130,
 } as const;
 
 /** One of {@link ExitCode}'s values. */

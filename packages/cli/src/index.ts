@@ -26,5 +26,14 @@ export {
   type GuestRunStatus,
   readGuestElf,
   type RunGuestOptions,
+  guestOf,
   runGuest,
 } from "./run/run-guest";
+export { countSetPages, runWorkload, type WorkloadRunReport } from "./run/run-workload";
+export {
+  buildWorkloadMachine,
+  WORKLOAD_RAM_BASE,
+  type WorkloadMachine,
+  type WorkloadMachineSaved,
+  type WorkloadMachineState,
+} from "./run/workload-machine";

@@ -4,6 +4,8 @@ export interface CliIo {
   out(text: string): void;
   /** Write to standard error (no newline added). */
   err(text: string): void;
+  /** True when standard error is a terminal (live progress is shown only then). */
+  readonly errIsTTY?: boolean;
 }
 
 /** The process's stdout and stderr. */
@@ -15,6 +17,7 @@ export function processIo(): CliIo {
     err: (text) => {
       process.stderr.write(text);
     },
+    errIsTTY: process.stderr.isTTY === true,
   };
 }
 

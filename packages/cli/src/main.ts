@@ -1,5 +1,6 @@
 /** The `ferry` command-line entry: dispatch to a command and map errors to exit codes. */
 import { InvalidArgumentError } from "@ferry/core";
+import { MigrationConfigError, StreamError } from "@ferry/migration";
 import { ElfError, RiscvOptionsError } from "@ferry/riscv";
 import { type Command, UsageError } from "./command";
 import { commands } from "./commands";
@@ -18,8 +19,8 @@ function mainHelp(list: readonly Command[]): string {
     ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
     "Every command accepts --help and --json.",
-    "Exit codes: 0 ok, 1 guest or migration failure, 2 bad input, 3 time limit reached,",
-    "70 internal error.",
+    "Exit codes: 0 ok, 1 guest or migration failure (or not converged), 2 bad input,",
+    "3 time limit reached, 70 internal error, 130 interrupted (Ctrl-C).",
     "",
   ].join("\n");
 }
@@ -31,7 +32,9 @@ function isBadInput(err: unknown): boolean {
     err instanceof ConfigError ||
     err instanceof ElfError ||
     err instanceof RiscvOptionsError ||
-    err instanceof InvalidArgumentError
+    err instanceof InvalidArgumentError ||
+    err instanceof MigrationConfigError ||
+    err instanceof StreamError
   );
 }
 

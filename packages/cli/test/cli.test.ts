@@ -110,7 +110,7 @@ describe("ferry config", () => {
     expect(r.code).toBe(0);
     const schema = JSON.parse(r.out);
     expect(schema.$schema).toMatch(/json-schema\.org/);
-    expect(schema.required).toContain("guest");
+    expect(schema.required).toContain("name");
     expect((await ferry(["config", "schema", "extra"])).code).toBe(2);
     expect((await ferry(["config", "frobnicate"])).code).toBe(2);
   });

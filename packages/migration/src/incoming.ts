@@ -65,6 +65,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   const reader = new StreamReader({
     blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
     records: options.records ?? recordTypesOf(options.plugins ?? []),
+    compact: transport.compact === true,
   });
   let status: IncomingMigration["status"] = "receiving";
   let settle: (r: IncomingResult) => void = () => {};

@@ -149,9 +149,15 @@ export interface PageRef {
   offset: number;
   /** Global page number across all blocks (cache keys). */
   key: number;
-  /** Bytes holding the page content at `bytesOffset` (the RAM itself or a scratch copy). */
+  /**
+   * Bytes holding the page content at `bytesOffset` (the RAM itself or a scratch copy). For a
+   * synthetic block the page is materialized into a reused scratch page only when an active codec
+   * reads bytes (`PageCodec.readsBytes`); a zero version points at a shared all-zero page.
+   */
   bytes: Uint8Array;
   bytesOffset: number;
+  /** The page's version when the block is synthetic (`SyntheticRamBackend`), else -1. */
+  version: number;
 }
 
 /** The per-migration source half of a codec. */
@@ -189,6 +195,12 @@ export interface PageCodec {
   readonly order: number;
   /** How query-migrate counts its pages: zero pages are `duplicate`, raw are `normal`. */
   readonly counts: "duplicate" | "normal" | "other";
+  /**
+   * Whether its encoder reads `PageRef.bytes` (default true). A codec that decides from the
+   * backend alone (zero-page: `isZeroPage`) says false, so synthetic pages need not be
+   * materialized for it.
+   */
+  readonly readsBytes?: boolean;
   /** Build the per-migration encoder (source side). */
   createEncoder(ctx: MigrationContext): PageEncoder;
 }

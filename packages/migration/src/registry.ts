@@ -15,6 +15,11 @@ export const coreParameters = z.object({
   "downtime-limit": z.number().int().min(0).max(2000000).default(300),
   /** Bandwidth (bytes/s) assumed for the switchover decision instead of the measured one (0 = measure). */
   "avail-switchover-bandwidth": z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /**
+   * Host cost model (not QEMU's): virtual CPU ns the source's migration thread spends per page it
+   * sends (bitmap scan, zero check, copy), paid as a sleep every 64 pages. 0 = free (default).
+   */
+  "x-page-cost-ns": z.number().min(0).max(1e9).default(0),
 });
 
 /** A read-only view of a capability with its current state. */

@@ -6,9 +6,11 @@
 import {
   createDirtyBitmap,
   type DirtyBitmap,
+  isSyntheticRamBackend,
   PAGE_SIZE,
   type RamRegion,
   type Scheduler,
+  type SyntheticRamBackend,
 } from "@ferry/core";
 import { EventEmitter } from "eventemitter3";
 import { MigrationCancelledError, MigrationError } from "./errors";
@@ -32,10 +34,17 @@ import type { OutgoingTransport } from "./transport/types";
 export const BUFFER_DELAY_NS = 100_000_000;
 /** QEMU's XFER_LIMIT_RATIO: windows per second. */
 export const XFER_LIMIT_RATIO = 10;
+/** The `x-page-cost-ns` debt is slept out in quanta of at least this much (ns). */
+export const PAGE_COST_QUANTUM_NS = 1_000_000;
 const NS_PER_MS = 1_000_000;
 // Hot-path constants as module locals.
 const PS = PAGE_SIZE;
 const PAGE_FLAG = RamFlag.PAGE;
+const COMPACT = RamFlag.COMPACT;
+/** Room reserved before a compact record so that no flush splits it (header + idstr + payload). */
+const COMPACT_RESERVE = 8 + 256 + PAGE_SIZE + 64;
+/** The shared all-zero page `PageRef.bytes` points at for zero synthetic versions (never written). */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 /** Typed events of a migration. */
 export interface MigrationEvents {
@@ -109,6 +118,15 @@ export class MigrationThread implements MigrationSession, Migration {
   private readonly transport: OutgoingTransport;
   private encoders: PageEncoder[] = [];
   private encoderCounts: Array<PageCodec["counts"]> = [];
+  /** Some active codec reads `PageRef.bytes`: synthetic pages are materialized before the chain. */
+  private needBytes = false;
+  /** Per block: its synthetic backend, or null for byte-backed blocks. */
+  private readonly synthetic: (SyntheticRamBackend | null)[];
+  /** The transport carries compact synthetic records. */
+  private readonly compact: boolean;
+  /** `x-page-cost-ns`, and the cost not yet paid (ns). */
+  private readonly pageCostNs: number;
+  private costDebtNs = 0;
   private controllers: ConvergenceInstance[] = [];
   private readonly maxBandwidth: number;
   private readonly downtimeLimitMs: number;
@@ -156,7 +174,10 @@ export class MigrationThread implements MigrationSession, Migration {
     this.parameters = setup.parameters;
     this.blocks = setup.machine.memory.ramRegions.filter((r) => !r.readonly);
     const transport = setup.transport;
-    this.writer = new StreamWriter((chunk) => transport.write(chunk), setup.writeBufferBytes);
+    this.writer = new StreamWriter(
+      (chunk, accounted) => transport.write(chunk, accounted),
+      setup.writeBufferBytes,
+    );
     this.bitmaps = this.blocks.map((b) => createDirtyBitmap(b.size / PAGE_SIZE));
     let pages = 0;
     let total = 0;
@@ -169,6 +190,11 @@ export class MigrationThread implements MigrationSession, Migration {
     this.maxBandwidth = setup.parameters["max-bandwidth"] as number;
     this.downtimeLimitMs = setup.parameters["downtime-limit"] as number;
     this.availSwitchoverBw = setup.parameters["avail-switchover-bandwidth"] as number;
+    this.pageCostNs = (setup.parameters["x-page-cost-ns"] as number | undefined) ?? 0;
+    this.synthetic = this.blocks.map((b) =>
+      isSyntheticRamBackend(b.backend) ? b.backend : null,
+    );
+    this.compact = setup.transport.compact === true;
     this.expectedDowntimeMs = this.downtimeLimitMs;
     this.startNs = setup.scheduler.now();
     this.ref = {
@@ -179,6 +205,7 @@ export class MigrationThread implements MigrationSession, Migration {
       key: 0,
       bytes: this.scratch,
       bytesOffset: 0,
+      version: -1,
     };
   }
 
@@ -186,6 +213,7 @@ export class MigrationThread implements MigrationSession, Migration {
   attach(codecs: readonly PageCodec[], controllers: readonly ConvergenceInstance[]): void {
     this.encoders = codecs.map((c) => c.createEncoder(this));
     this.encoderCounts = codecs.map((c) => c.counts);
+    this.needBytes = codecs.some((c) => c.readsBytes !== false);
     this.controllers = [...controllers];
   }
 
@@ -319,7 +347,14 @@ export class MigrationThread implements MigrationSession, Migration {
     ref.page = page;
     ref.offset = offset;
     ref.key = this.blockPageBase[blockIndex] + page;
+    this.costDebtNs += this.pageCostNs;
+    const syn = this.synthetic[blockIndex];
+    if (syn !== null) {
+      this.sendSyntheticPage(syn, page);
+      return;
+    }
     const bytes = block.backend.bytes;
+    ref.version = -1;
     if (bytes !== null) {
       ref.bytes = bytes;
       ref.bytesOffset = offset;
@@ -329,6 +364,62 @@ export class MigrationThread implements MigrationSession, Migration {
       ref.bytesOffset = 0;
     }
     const w = this.writer;
+    if (this.runCodecs(ref, w)) return;
+    w.ramRecord(block, offset, PAGE_FLAG);
+    w.bytes(ref.bytes, ref.bytesOffset, PS);
+    this.normal++;
+  }
+
+  /**
+   * A page of synthetic RAM. Full byte path: materialize the version into the scratch page (only
+   * when a codec reads bytes or the page goes raw; zero versions use the shared zero page).
+   * Compact path: the codecs run as usual, then the record's payload is replaced by `be32
+   * version` with the COMPACT flag, and the real payload length is accounted.
+   */
+  private sendSyntheticPage(syn: SyntheticRamBackend, page: number): void {
+    const ref = this.ref;
+    const w = this.writer;
+    const version = syn.versions[page];
+    ref.version = version;
+    ref.bytesOffset = 0;
+    let materialized = false;
+    if (this.needBytes) {
+      if (syn.isZeroVersion(page, version)) {
+        ref.bytes = ZERO_PAGE;
+      } else {
+        syn.materializePage(page, version, this.scratch, 0);
+        ref.bytes = this.scratch;
+      }
+      materialized = true;
+    }
+    if (this.compact) {
+      w.ensure(COMPACT_RESERVE);
+      if (this.runCodecs(ref, w)) {
+        const payload = w.pos - w.payloadPos;
+        w.buf[w.recordPos + 7] |= COMPACT;
+        w.pos = w.payloadPos;
+        w.be32(version);
+        w.account(payload - 4);
+        return;
+      }
+      w.ramRecord(ref.block, ref.offset, PAGE_FLAG | COMPACT);
+      w.be32(version);
+      w.account(PS - 4);
+      this.normal++;
+      return;
+    }
+    if (this.runCodecs(ref, w)) return;
+    if (!materialized) {
+      syn.materializePage(page, version, this.scratch, 0);
+      ref.bytes = this.scratch;
+    }
+    w.ramRecord(ref.block, ref.offset, PAGE_FLAG);
+    w.bytes(ref.bytes, 0, PS);
+    this.normal++;
+  }
+
+  /** Ask the codec chain; true when one encoded the page (counted, later codecs told). */
+  private runCodecs(ref: PageRef, w: StreamWriter): boolean {
     const encoders = this.encoders;
     for (let i = 0; i < encoders.length; i++) {
       if (encoders[i].encode(ref, w)) {
@@ -336,12 +427,10 @@ export class MigrationThread implements MigrationSession, Migration {
         if (kind === "duplicate") this.duplicate++;
         else if (kind === "normal") this.normal++;
         for (let j = i + 1; j < encoders.length; j++) encoders[j].skipped?.(ref);
-        return;
+        return true;
       }
     }
-    w.ramRecord(block, offset, PAGE_FLAG);
-    w.bytes(ref.bytes, ref.bytesOffset, PS);
-    this.normal++;
+    return false;
   }
 
   // ---- rate limiting and bandwidth ----
@@ -386,7 +475,25 @@ export class MigrationThread implements MigrationSession, Migration {
 
   async flow(): Promise<void> {
     this.checkpoint();
+    // Hand everything written so far to the transport, so its occupancy at every wait does not
+    // depend on how records are laid out in the buffer (compact and full paths time alike).
+    this.writer.flush();
+    await this.payCost();
     if (this.transport.backedUp) await this.transport.drain();
+    this.checkpoint();
+  }
+
+  /**
+   * Sleep out the `x-page-cost-ns` cost of the pages sent since the last payment, once it reaches
+   * {@link PAGE_COST_QUANTUM_NS} (or always, with `all`): fewer, longer sleeps keep a 256 GiB
+   * bulk pass cheap in wall time, at the price of running up to one quantum ahead.
+   */
+  private async payCost(all = false): Promise<void> {
+    if (!all && this.costDebtNs < PAGE_COST_QUANTUM_NS) return;
+    const debt = Math.floor(this.costDebtNs);
+    if (debt <= 0) return;
+    this.costDebtNs -= debt;
+    await this.scheduler.sleep(debt);
     this.checkpoint();
   }
 
@@ -407,6 +514,8 @@ export class MigrationThread implements MigrationSession, Migration {
     while (this.sendNextDirtyPage()) {
       if ((++n & 63) === 0) await this.flow();
     }
+    w.flush();
+    await this.payCost(true);
     w.ramEos();
     w.footer(this.ramSectionId);
     const state = this.machine.saveState() as Record<string, unknown>;

@@ -53,6 +53,7 @@ describe("capability & parameter registry", () => {
       "max-bandwidth": 134217728,
       "downtime-limit": 300,
       "avail-switchover-bandwidth": 0,
+      "x-page-cost-ns": 0,
       "xbzrle-cache-size": 64 * 1024 * 1024,
     });
     expect(r.capabilities()).toEqual({

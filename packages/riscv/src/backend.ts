@@ -37,10 +37,15 @@ export interface RiscvBackend extends CpuBackend {
 export function riscvBackend(options: RiscvBackendOptions): RiscvBackend {
   const { mips } = options;
   if (typeof mips !== "number" || !Number.isFinite(mips) || mips <= 0) {
-    throw new RiscvOptionsError(`riscv backend: mips must be a positive number, found ${String(mips)}`);
+    throw new RiscvOptionsError(
+      `riscv backend: mips must be a positive number, found ${String(mips)}`,
+    );
   }
   const tohost = options.tohost ?? null;
-  if (tohost !== null && (!Number.isInteger(tohost) || tohost < 0 || tohost > 0xfffffffc || tohost % 4 !== 0)) {
+  if (
+    tohost !== null &&
+    (!Number.isInteger(tohost) || tohost < 0 || tohost > 0xfffffffc || tohost % 4 !== 0)
+  ) {
     throw new RiscvOptionsError(
       `riscv backend: tohost must be a 4-byte aligned 32-bit address, found ${String(tohost)}`,
     );

@@ -215,7 +215,7 @@ export function decodeInto(out: Int32Array, at: number, word: number): void {
       break;
     case 0x33: // OP
       if (f7 === 0 || f7 === 0x20 || f7 === 1) {
-        op = R_TABLE[((f7 === 0x20 ? 0x100 : 0) | (f7 === 1 ? 0x10 : 0)) | f3];
+        op = R_TABLE[(f7 === 0x20 ? 0x100 : 0) | (f7 === 1 ? 0x10 : 0) | f3];
       }
       break;
     case 0x0f: // MISC-MEM: FENCE, FENCE.I (both no-ops here)

@@ -106,7 +106,9 @@ export function parseElf(bytes: Uint8Array): ElfImage {
         throw new ElfError(`segment ${i}: memsz ${memsz} is smaller than filesz ${filesz}`);
       }
       if (paddr + memsz > 0x100000000) {
-        throw new ElfError(`segment ${i}: [${hex(paddr)}, +${memsz}) exceeds the 32-bit address space`);
+        throw new ElfError(
+          `segment ${i}: [${hex(paddr)}, +${memsz}) exceeds the 32-bit address space`,
+        );
       }
       segments.push({ paddr, vaddr, filesz, memsz, flags, offset });
     }
@@ -130,14 +132,18 @@ export function parseElf(bytes: Uint8Array): ElfImage {
       const entsize = u32(sh + 36) || 16;
       if (entsize < 16) throw new ElfError(`symbol table entry size ${entsize} < 16`);
       if (symOff + symSize > len) {
-        throw new ElfError(`truncated: symbol table [${symOff}, ${symOff + symSize}) past end of file`);
+        throw new ElfError(
+          `truncated: symbol table [${symOff}, ${symOff + symSize}) past end of file`,
+        );
       }
       if (link >= shnum) throw new ElfError(`symbol table links to section ${link} of ${shnum}`);
       const strSh = shoff + link * shentsize;
       const strOff = u32(strSh + 16);
       const strSize = u32(strSh + 20);
       if (strOff + strSize > len) {
-        throw new ElfError(`truncated: string table [${strOff}, ${strOff + strSize}) past end of file`);
+        throw new ElfError(
+          `truncated: string table [${strOff}, ${strOff + strSize}) past end of file`,
+        );
       }
       const count = Math.floor(symSize / entsize);
       for (let k = 0; k < count; k++) {
@@ -179,7 +185,8 @@ export function loadElf(memory: AddressSpace, bytes: Uint8Array): ElfImage {
   }
   for (const s of image.segments) {
     if (s.filesz > 0) memory.writeBytes(s.paddr, bytes.subarray(s.offset, s.offset + s.filesz));
-    if (s.memsz > s.filesz) memory.writeBytes(s.paddr + s.filesz, new Uint8Array(s.memsz - s.filesz));
+    if (s.memsz > s.filesz)
+      memory.writeBytes(s.paddr + s.filesz, new Uint8Array(s.memsz - s.filesz));
   }
   return image;
 }

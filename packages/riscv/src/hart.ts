@@ -194,7 +194,8 @@ export class RiscvHart implements VcpuCore {
     let best: RamRegion | null = null;
     for (const r of this.memory.ramRegions) {
       const b = r.backend.bytes;
-      if (r.readonly || b === null || (b.byteOffset & 3) !== 0 || (b.byteLength & 3) !== 0) continue;
+      if (r.readonly || b === null || (b.byteOffset & 3) !== 0 || (b.byteLength & 3) !== 0)
+        continue;
       if (r.base + r.size > TWO32) continue;
       if (best === null || r.size > best.size) best = r;
     }
@@ -313,15 +314,16 @@ export class RiscvHart implements VcpuCore {
       const rs2 = regs >>> 16;
       // ---- execute
       switch (dec[di + 1]) {
-        case Op.ADDI:
+        case 19: // ADDI
           x[rd] = (x[rs1] + imm) | 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.ADD:
+        case 28: // ADD
           x[rd] = (x[rs1] + x[rs2]) | 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.LW: {
+        case 13: {
+          // LW
           const a = (x[rs1] + imm) | 0;
           const off = (a - base) >>> 0;
           if (off < size && (off & 3) === 0) {
@@ -334,7 +336,8 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.SW: {
+        case 18: {
+          // SW
           const a = (x[rs1] + imm) | 0;
           const off = (a - base) >>> 0;
           if (off < size && (off & 3) === 0) {
@@ -349,57 +352,58 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.BEQ:
+        case 5: // BEQ
           if (x[rs1] === x[rs2]) {
             const t = (pc + imm) | 0;
             if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
-        case Op.BNE:
+        case 6: // BNE
           if (x[rs1] !== x[rs2]) {
             const t = (pc + imm) | 0;
             if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
-        case Op.BLT:
+        case 7: // BLT
           if (x[rs1] < x[rs2]) {
             const t = (pc + imm) | 0;
             if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
-        case Op.BGE:
+        case 8: // BGE
           if (x[rs1] >= x[rs2]) {
             const t = (pc + imm) | 0;
             if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
-        case Op.BLTU:
+        case 9: // BLTU
           if (x[rs1] >>> 0 < x[rs2] >>> 0) {
             const t = (pc + imm) | 0;
             if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
-        case Op.BGEU:
+        case 10: // BGEU
           if (x[rs1] >>> 0 >= x[rs2] >>> 0) {
             const t = (pc + imm) | 0;
             if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
-        case Op.LUI:
+        case 1: // LUI
           x[rd] = imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.AUIPC:
+        case 2: // AUIPC
           x[rd] = (pc + imm) | 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.JAL: {
+        case 3: {
+          // JAL
           const t = (pc + imm) | 0;
           if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
           else {
@@ -408,7 +412,8 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.JALR: {
+        case 4: {
+          // JALR
           const t = ((x[rs1] + imm) | 0) & ~1;
           if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
           else {
@@ -417,11 +422,12 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.LB:
-        case Op.LBU: {
+        case 11: // LB
+        case 14: {
+          // LBU
           const a = (x[rs1] + imm) | 0;
           const off = (a - base) >>> 0;
-          const signed = dec[di + 1] === Op.LB;
+          const signed = dec[di + 1] === 11; // LB
           if (off < size) {
             x[rd] = signed ? s8[off] : m8[off];
             pc = (pc + 4) | 0;
@@ -432,11 +438,12 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.LH:
-        case Op.LHU: {
+        case 12: // LH
+        case 15: {
+          // LHU
           const a = (x[rs1] + imm) | 0;
           const off = (a - base) >>> 0;
-          const signed = dec[di + 1] === Op.LH;
+          const signed = dec[di + 1] === 12; // LH
           if (off < size && (off & 1) === 0) {
             x[rd] = signed ? s16[off >>> 1] : m16[off >>> 1];
             pc = (pc + 4) | 0;
@@ -447,7 +454,8 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.SB: {
+        case 16: {
+          // SB
           const a = (x[rs1] + imm) | 0;
           const off = (a - base) >>> 0;
           if (off < size) {
@@ -462,7 +470,8 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.SH: {
+        case 17: {
+          // SH
           const a = (x[rs1] + imm) | 0;
           const off = (a - base) >>> 0;
           if (off < size && (off & 1) === 0) {
@@ -477,127 +486,131 @@ export class RiscvHart implements VcpuCore {
           }
           break;
         }
-        case Op.SLTI:
+        case 20: // SLTI
           x[rd] = x[rs1] < imm ? 1 : 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.SLTIU:
+        case 21: // SLTIU
           x[rd] = x[rs1] >>> 0 < imm >>> 0 ? 1 : 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.XORI:
+        case 22: // XORI
           x[rd] = x[rs1] ^ imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.ORI:
+        case 23: // ORI
           x[rd] = x[rs1] | imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.ANDI:
+        case 24: // ANDI
           x[rd] = x[rs1] & imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.SLLI:
+        case 25: // SLLI
           x[rd] = x[rs1] << imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.SRLI:
+        case 26: // SRLI
           x[rd] = x[rs1] >>> imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.SRAI:
+        case 27: // SRAI
           x[rd] = x[rs1] >> imm;
           pc = (pc + 4) | 0;
           break;
-        case Op.SUB:
+        case 29: // SUB
           x[rd] = (x[rs1] - x[rs2]) | 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.SLL:
+        case 30: // SLL
           x[rd] = x[rs1] << x[rs2];
           pc = (pc + 4) | 0;
           break;
-        case Op.SLT:
+        case 31: // SLT
           x[rd] = x[rs1] < x[rs2] ? 1 : 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.SLTU:
+        case 32: // SLTU
           x[rd] = x[rs1] >>> 0 < x[rs2] >>> 0 ? 1 : 0;
           pc = (pc + 4) | 0;
           break;
-        case Op.XOR:
+        case 33: // XOR
           x[rd] = x[rs1] ^ x[rs2];
           pc = (pc + 4) | 0;
           break;
-        case Op.SRL:
+        case 34: // SRL
           x[rd] = x[rs1] >>> x[rs2];
           pc = (pc + 4) | 0;
           break;
-        case Op.SRA:
+        case 35: // SRA
           x[rd] = x[rs1] >> x[rs2];
           pc = (pc + 4) | 0;
           break;
-        case Op.OR:
+        case 36: // OR
           x[rd] = x[rs1] | x[rs2];
           pc = (pc + 4) | 0;
           break;
-        case Op.AND:
+        case 37: // AND
           x[rd] = x[rs1] & x[rs2];
           pc = (pc + 4) | 0;
           break;
-        case Op.MUL:
+        case 49: // MUL
           x[rd] = Math.imul(x[rs1], x[rs2]);
           pc = (pc + 4) | 0;
           break;
-        case Op.MULH:
+        case 50: // MULH
           x[rd] = mulh(x[rs1], x[rs2]);
           pc = (pc + 4) | 0;
           break;
-        case Op.MULHSU:
+        case 51: // MULHSU
           x[rd] = mulhsu(x[rs1], x[rs2]);
           pc = (pc + 4) | 0;
           break;
-        case Op.MULHU:
+        case 52: // MULHU
           x[rd] = mulhu(x[rs1], x[rs2]);
           pc = (pc + 4) | 0;
           break;
-        case Op.DIV: {
+        case 53: {
+          // DIV
           const b = x[rs2];
           x[rd] = b === 0 ? -1 : (x[rs1] / b) | 0;
           pc = (pc + 4) | 0;
           break;
         }
-        case Op.DIVU: {
+        case 54: {
+          // DIVU
           const b = x[rs2] >>> 0;
           x[rd] = b === 0 ? -1 : ((x[rs1] >>> 0) / b) | 0;
           pc = (pc + 4) | 0;
           break;
         }
-        case Op.REM: {
+        case 55: {
+          // REM
           const b = x[rs2];
-          x[rd] = b === 0 ? x[rs1] : x[rs1] % b | 0;
+          x[rd] = b === 0 ? x[rs1] : (x[rs1] % b) | 0;
           pc = (pc + 4) | 0;
           break;
         }
-        case Op.REMU: {
+        case 56: {
+          // REMU
           const b = x[rs2] >>> 0;
-          x[rd] = b === 0 ? x[rs1] : (x[rs1] >>> 0) % b | 0;
+          x[rd] = b === 0 ? x[rs1] : ((x[rs1] >>> 0) % b) | 0;
           pc = (pc + 4) | 0;
           break;
         }
-        case Op.FENCE:
+        case 38: // FENCE
           pc = (pc + 4) | 0;
           break;
-        case Op.CSRRW:
-        case Op.CSRRS:
-        case Op.CSRRC:
-        case Op.CSRRWI:
-        case Op.CSRRSI:
-        case Op.CSRRCI:
+        case 43: // CSRRW
+        case 44: // CSRRS
+        case 45: // CSRRC
+        case 46: // CSRRWI
+        case 47: // CSRRSI
+        case 48: // CSRRCI
           this.executed = n;
           pc = this.csrInstr(dec[di + 1], rd, rs1, imm, pc, dec[di]);
           break;
-        case Op.ECALL:
+        case 39: // ECALL
           if (this.priv === Priv.Machine && this.mtvec === 0 && this.hypercalls) {
             run.hypercallNr = x[17];
             const args = run.hypercallArgs;
@@ -609,10 +622,10 @@ export class RiscvHart implements VcpuCore {
           }
           pc = this.trap(this.priv === Priv.User ? Cause.EcallFromU : Cause.EcallFromM, 0, pc);
           break;
-        case Op.EBREAK:
+        case 40: // EBREAK
           pc = this.trap(Cause.Breakpoint, pc, pc);
           break;
-        case Op.MRET:
+        case 41: // MRET
           if (this.priv !== Priv.Machine) {
             pc = this.trap(Cause.IllegalInstruction, dec[di], pc);
             break;
@@ -623,7 +636,7 @@ export class RiscvHart implements VcpuCore {
             if (i >= 0) pc = this.takeInterrupt(i, pc);
           }
           break;
-        case Op.WFI:
+        case 42: // WFI
           pc = (pc + 4) | 0;
           if ((this.mip & this.mieReg) === 0) {
             this.exit = ExitReason.Halt;
@@ -635,17 +648,17 @@ export class RiscvHart implements VcpuCore {
             if (i >= 0) pc = this.takeInterrupt(i, pc);
           }
           break;
-        case Op.LR:
-        case Op.SC:
-        case Op.AMOSWAP:
-        case Op.AMOADD:
-        case Op.AMOXOR:
-        case Op.AMOAND:
-        case Op.AMOOR:
-        case Op.AMOMIN:
-        case Op.AMOMAX:
-        case Op.AMOMINU:
-        case Op.AMOMAXU:
+        case 57: // LR
+        case 58: // SC
+        case 59: // AMOSWAP
+        case 60: // AMOADD
+        case 61: // AMOXOR
+        case 62: // AMOAND
+        case 63: // AMOOR
+        case 64: // AMOMIN
+        case 65: // AMOMAX
+        case 66: // AMOMINU
+        case 67: // AMOMAXU
           this.executed = n;
           pc = this.amo(dec[di + 1], rd, rs1, rs2, pc);
           if (this.stop) break loop;
@@ -879,7 +892,8 @@ export class RiscvHart implements VcpuCore {
 
   private timeNow(): number {
     const run = this.runRef;
-    const ns = (run === null ? 0 : this.runStartNs) + Math.max(0, this.executed - 1) * this.nsPerInstr;
+    const ns =
+      (run === null ? 0 : this.runStartNs) + Math.max(0, this.executed - 1) * this.nsPerInstr;
     return Math.floor((ns * this.timebaseHz) / 1e9);
   }
 
@@ -1007,7 +1021,14 @@ export class RiscvHart implements VcpuCore {
   }
 
   /** Execute a Zicsr instruction. Returns the next pc (or a trap handler / interrupt vector). */
-  private csrInstr(op: number, rd: number, rs1: number, csr: number, pc: number, raw: number): number {
+  private csrInstr(
+    op: number,
+    rd: number,
+    rs1: number,
+    csr: number,
+    pc: number,
+    raw: number,
+  ): number {
     const immForm = op >= Op.CSRRWI;
     const src = immForm ? rs1 : this.x[rs1];
     const isWrite = op === Op.CSRRW || op === Op.CSRRWI || rs1 !== 0;
@@ -1055,7 +1076,11 @@ export class RiscvHart implements VcpuCore {
       pendingMmioLoad:
         this.pendingLoadRd < 0
           ? null
-          : { rd: this.pendingLoadRd, size: this.pendingLoadSize, signed: this.pendingLoadKind === 0 },
+          : {
+              rd: this.pendingLoadRd,
+              size: this.pendingLoadSize,
+              signed: this.pendingLoadKind === 0,
+            },
     };
   }
 

@@ -14,7 +14,11 @@ export type RiscvCsrState = {
 };
 
 /** An MMIO load waiting for `completeMmioRead` when the state was saved. */
-export type PendingMmioLoad = { readonly rd: number; readonly size: 1 | 2 | 4; readonly signed: boolean };
+export type PendingMmioLoad = {
+  readonly rd: number;
+  readonly size: 1 | 2 | 4;
+  readonly signed: boolean;
+};
 
 /** The architectural state of one hart as JSON-compatible data (a `CpuState` with `arch: "riscv32"`). */
 export type RiscvCpuState = {
@@ -62,7 +66,9 @@ function int32Like(v: unknown, path: string): number {
 
 function counter(v: unknown, path: string): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new RiscvStateError(`${path}: expected a non-negative safe integer, found ${describe(v)}`);
+    throw new RiscvStateError(
+      `${path}: expected a non-negative safe integer, found ${describe(v)}`,
+    );
   }
   return v;
 }
@@ -88,7 +94,9 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
   }
   int32Like(s.pc, "pc");
   if (!Array.isArray(s.x) || s.x.length !== 31) {
-    throw new RiscvStateError(`x: expected an array of 31 registers (x1..x31), found ${describe(s.x)}`);
+    throw new RiscvStateError(
+      `x: expected an array of 31 registers (x1..x31), found ${describe(s.x)}`,
+    );
   }
   s.x.forEach((v, i) => int32Like(v, `x[${i + 1}]`));
   if (s.priv !== 0 && s.priv !== 3) {
@@ -118,10 +126,14 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
       throw new RiscvStateError(`pendingMmioLoad.rd: expected 1..32, found ${describe(p.rd)}`);
     }
     if (p.size !== 1 && p.size !== 2 && p.size !== 4) {
-      throw new RiscvStateError(`pendingMmioLoad.size: expected 1, 2 or 4, found ${describe(p.size)}`);
+      throw new RiscvStateError(
+        `pendingMmioLoad.size: expected 1, 2 or 4, found ${describe(p.size)}`,
+      );
     }
     if (typeof p.signed !== "boolean") {
-      throw new RiscvStateError(`pendingMmioLoad.signed: expected a boolean, found ${describe(p.signed)}`);
+      throw new RiscvStateError(
+        `pendingMmioLoad.signed: expected a boolean, found ${describe(p.signed)}`,
+      );
     }
   }
   return s as unknown as RiscvCpuState;

@@ -55,7 +55,12 @@ export function runTohostElf(elf: Uint8Array, options: RunTohostOptions = {}): T
   const ramSize = options.ramSize ?? 1 << 20;
   const limit = options.maxInstructions ?? 10_000_000;
   const memory = createAddressSpace();
-  memory.addRam({ name: "ram", base: ramBase, size: ramSize, backend: createRamBackend("array", ramSize) });
+  memory.addRam({
+    name: "ram",
+    base: ramBase,
+    size: ramSize,
+    backend: createRamBackend("array", ramSize),
+  });
   const image = loadElf(memory, elf);
   const tohost = tohostAddress(image);
   const backend = riscvBackend({ mips: 1000, tohost, hypercalls: false });

@@ -5,7 +5,12 @@ const r = (f7: number, rs2: number, rs1: number, f3: number, rd: number, op: num
 const i = (imm: number, rs1: number, f3: number, rd: number, op: number): number =>
   (((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
 const s = (imm: number, rs2: number, rs1: number, f3: number, op: number): number =>
-  ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | op) >>>
+  ((((imm >> 5) & 0x7f) << 25) |
+    (rs2 << 20) |
+    (rs1 << 15) |
+    (f3 << 12) |
+    ((imm & 31) << 7) |
+    op) >>>
   0;
 const b = (imm: number, rs2: number, rs1: number, f3: number): number =>
   ((((imm >> 12) & 1) << 31) |

@@ -39,7 +39,12 @@ export function makeMachine(
   const count = opts.harts ?? 1;
   const harts: RiscvHart[] = [];
   for (let h = 0; h < count; h++) {
-    const hart = backend.createVcpu({ hartId: h, memory, timebaseHz: 10_000_000, vcpuCount: count });
+    const hart = backend.createVcpu({
+      hartId: h,
+      memory,
+      timebaseHz: 10_000_000,
+      vcpuCount: count,
+    });
     hart.reset(RAM_BASE, 0);
     harts.push(hart);
   }

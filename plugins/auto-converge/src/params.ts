@@ -3,7 +3,7 @@
  * read from them, including the cross-field rule the registry cannot express.
  */
 import { MigrationConfigError } from "@ferry/migration";
-import { z } from "./zod";
+import { z } from "zod";
 
 /** The selectable throttling policies. */
 export const AUTO_CONVERGE_POLICIES = ["qemu", "rfc-2013"] as const;

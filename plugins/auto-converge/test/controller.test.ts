@@ -68,7 +68,7 @@ describe("auto-converge instance", () => {
       "throttle-steps": 1,
       "throttle-actions": 1,
       "high-periods": 2,
-      evaluations: 3,
+      evaluations: 2, // the 1 ms sync did not close a period
       "throttle-sleeps": 2,
       "throttled-ns": 2 * MS,
     });

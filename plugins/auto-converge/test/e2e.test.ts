@@ -10,7 +10,7 @@ import {
 } from "@ferry/migration";
 import { describe, expect, it } from "vitest";
 // @ferry/plugin-precopy is not a dependency of this package; reach its source directly.
-import { precopy } from "../../precopy/src/index";
+import { precopy } from "@ferry/plugin-precopy";
 import { autoConverge } from "../src/index";
 import { MS } from "./sample";
 

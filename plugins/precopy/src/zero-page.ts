@@ -13,10 +13,14 @@ const encoder: PageEncoder = {
   },
 };
 
-/** The zero-page codec part (order 0, counts as QEMU's `duplicate`). */
+/**
+ * The zero-page codec part (order 0, counts as QEMU's `duplicate`). It asks the backend
+ * (`isZeroPage`: a byte scan for dense RAM, a version check for synthetic RAM), never the bytes.
+ */
 export const zeroPageCodec: PageCodec = {
   name: "zero-page",
   order: 0,
   counts: "duplicate",
+  readsBytes: false,
   createEncoder: () => encoder,
 };

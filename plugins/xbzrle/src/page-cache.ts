@@ -63,6 +63,13 @@ export interface PageCache {
    */
   clearSlotToZero(page: number, generation: number): boolean;
   /**
+   * Drops `page` from the cache when its slot holds it (the slot becomes empty); changes no
+   * counter. Used when the receiver's copy moves on without the cache following it.
+   *
+   * @returns true when the page was cached
+   */
+  invalidate(page: number): boolean;
+  /**
    * Changes the size. A different size drops every entry and the counters (as QEMU's
    * `xbzrle_cache_resize`); the same size keeps them. Callers must not resize while a
    * migration uses the cache.
@@ -220,6 +227,16 @@ class DirectMappedPageCache implements PageCache {
       return false;
     }
     this.store.fill(0, off, off + this.pageSize);
+    return true;
+  }
+
+  invalidate(page: number): boolean {
+    const slot = this.slotOf(page);
+    if (this.addr[slot] !== page) {
+      return false;
+    }
+    this.addr[slot] = -1;
+    this.used--;
     return true;
   }
 

@@ -190,3 +190,19 @@ describe("page cache behaviour", () => {
     );
   });
 });
+
+describe("page cache invalidate", () => {
+  it("drops only the page its slot holds and frees the slot", () => {
+    const c = createPageCache(2 * PS, PS);
+    expect(c.insert(1, pageOf(5), 0)).toBe(true);
+    expect(c.invalidate(3)).toBe(false); // same slot, other page
+    expect(c.has(1)).toBe(true);
+    expect(c.invalidate(1)).toBe(true);
+    expect(c.has(1)).toBe(false);
+    expect(c.invalidate(1)).toBe(false);
+    expect(c.counts().used).toBe(0);
+    // the freed slot takes another page at once, whatever the generation
+    expect(c.insert(3, pageOf(6), 0)).toBe(true);
+    expect(c.lookup(3, 0)).toEqual(pageOf(6));
+  });
+});

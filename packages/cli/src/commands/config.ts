@@ -32,13 +32,22 @@ function formatNs(ns: number): string {
 export function describeConfig(config: FerryConfig): string {
   const m = config.machine;
   const g = config.guest;
+  const w = config.workload;
   const mig = config.migration;
   return [
     `name:      ${config.name}`,
     ...(config.description ? [`about:     ${config.description}`] : []),
-    `machine:   ${m.vcpus} vCPU, ${formatSize(m.memoryBytes)} RAM (${m.ramBackend}), ${m.mips} MIPS`,
-    `guest:     ${g.elf}`,
-    `args:      [${g.args.join(", ")}]`,
+    `machine:   ${m.vcpus} vCPU, ${formatSize(m.memoryBytes)} RAM (${m.ramBackend}), ${m.mips} MIPS,` +
+      ` slice ${formatNs(m.sliceNs)}`,
+    ...(g !== undefined ? [`guest:     ${g.elf}`, `args:      [${g.args.join(", ")}]`] : []),
+    ...(w !== undefined
+      ? [
+          `workload:  ${w.writesPerSecond} writes/s per vCPU x busy ${w.busyShare}, ` +
+            `${w.readsPerWrite} reads/write, seed ${w.seed}, ${w.bytesPerWrite} B/write`,
+          `pages:     ${JSON.stringify(w.distribution)}, zero-share ${w.zeroShare},` +
+            ` delta-window ${w.deltaWindow}`,
+        ]
+      : []),
     `run:       time limit ${formatNs(config.run.timeLimitNs)}, seed ${config.run.seed}`,
     `migration: start after ${formatNs(mig.startAfterNs)}, link ${mig.link.bandwidthBytesPerSec} B/s` +
       ` + ${formatNs(mig.link.latencyNs)}, capabilities ${JSON.stringify(mig.capabilities)},` +
@@ -64,7 +73,7 @@ async function check(args: readonly string[], io: CliIo): Promise<number> {
     );
   }
   const config = loadConfig(positionals[0], (values.set as string[] | undefined) ?? []);
-  if (!existsSync(config.guest.elf)) {
+  if (config.guest !== undefined && !existsSync(config.guest.elf)) {
     throw new ConfigError(positionals[0], [
       {
         path: "guest.elf",

@@ -1,7 +1,8 @@
 /** Every `ferry` command, in help order. Add a command by writing its module and listing it here. */
 import type { Command } from "../command";
 import { configCommand } from "./config";
+import { migrateCommand } from "./migrate";
 import { runCommand } from "./run";
 
 /** The commands `ferry` dispatches to. */
-export const commands: readonly Command[] = [runCommand, configCommand];
+export const commands: readonly Command[] = [runCommand, migrateCommand, configCommand];

@@ -3,12 +3,15 @@ import { type Command, parseCommandArgs, UsageError, writeJson } from "../comman
 import { loadConfig } from "../config";
 import { ExitCode } from "../exit-codes";
 import { runGuest } from "../run/run-guest";
+import { runWorkload } from "../run/run-workload";
 
 const HELP = `Usage: ferry run <config.yaml> [--set path=value]... [--json]
 
 Build the machine the config describes (virtual time, riscv backend), load the guest ELF,
 write its boot arguments, and run until the guest shuts down or run.time-limit of virtual time
 passes. Guest UART output streams to stdout; a summary goes to stderr.
+A workload config (workload: instead of guest:) runs its synthetic dirtier for run.time-limit
+and reports operations and distinct pages dirtied ({ status: "done", kind: "workload", ... }).
 
 Options:
   --set path=value   Override a config field; value parsed as YAML (repeatable).
@@ -40,6 +43,18 @@ export const runCommand: Command = {
     const file = positionals[0];
     const config = loadConfig(file, (values.set as string[] | undefined) ?? []);
     const json = values.json === true;
+    if (config.workload !== undefined) {
+      const w = await runWorkload(config);
+      if (json) writeJson(io, w);
+      else {
+        const detail = w.message !== undefined ? `: ${w.message}` : "";
+        io.err(
+          `ferry: ${config.name}: ${w.status}${detail} after ${(w.virtualTimeNs / 1e9).toFixed(3)} s virtual, ` +
+            `${w.operations} operations, ${w.pagesDirtied} pages dirtied, ${w.wallMs} ms wall\n`,
+        );
+      }
+      return w.exitCode;
+    }
     const report = await runGuest(config, {
       configFile: file,
       onOutput: json ? undefined : (text) => io.out(text),

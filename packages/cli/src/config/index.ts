@@ -7,11 +7,14 @@ export {
   configInputSchema,
   configJsonSchema,
   configSchema,
+  DEFAULT_GUEST_SLICE_NS,
+  DEFAULT_WORKLOAD_SLICE_NS,
   durationSchema,
   type FerryConfig,
   MAX_GUEST_ARGS,
   type ParameterValue,
   sizeSchema,
+  type WorkloadConfig,
 } from "./schema";
 export {
   formatSize,

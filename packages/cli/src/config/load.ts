@@ -5,7 +5,7 @@ import { isNode, LineCounter, parseDocument } from "yaml";
 import type { core } from "zod";
 import { type ConfigIssue, ConfigError } from "./errors";
 import { type ConfigOverride, OverrideError, parseOverride } from "./overrides";
-import { configSchema, type FerryConfig } from "./schema";
+import { configSchema, type FerryConfig, MISSING_PROGRAM } from "./schema";
 
 /** Options of {@link parseConfigText}. */
 export interface ParseConfigOptions {
@@ -91,12 +91,21 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
       if (via) message += ` (set by --set ${via.text})`;
       return { path: path.join("."), message, line: pos?.line, column: pos?.col };
     });
+    // The guest-or-workload rule is a refinement, which zod skips once a field has failed:
+    // report a missing section with the others.
+    const root = input as Record<string, unknown> | null | undefined;
+    if (
+      root?.guest === undefined &&
+      root?.workload === undefined &&
+      !issues.some((i) => i.path === "guest")
+    ) {
+      issues.push({ path: "guest", message: MISSING_PROGRAM });
+    }
     throw new ConfigError(file, issues);
   }
   const config = result.data;
-  const elf =
-    options.baseDir !== undefined ? resolve(options.baseDir, config.guest.elf) : config.guest.elf;
-  return { ...config, guest: { ...config.guest, elf } };
+  if (config.guest === undefined || options.baseDir === undefined) return config;
+  return { ...config, guest: { ...config.guest, elf: resolve(options.baseDir, config.guest.elf) } };
 }
 
 /** Split `unrecognized_keys` issues into one issue per key so each gets its own path. */

@@ -2,7 +2,8 @@
  * The guest-config schema (zod v4). Input keys are kebab-case as written in YAML; the parsed
  * {@link FerryConfig} uses camelCase keys and base units (bytes, nanoseconds, bytes per second).
  */
-import { MAX_BOOT_ARGS, MAX_VCPUS } from "@ferry/core";
+import { MAX_BOOT_ARGS, MAX_RAM_SIZE, MAX_SYNTHETIC_RAM_SIZE, MAX_VCPUS } from "@ferry/core";
+import type { WorkloadDistribution } from "@ferry/core";
 import { z } from "zod";
 import {
   BANDWIDTH_PATTERN,
@@ -16,6 +17,10 @@ import {
   SIZE_SYNTAX,
   UnitError,
 } from "./units";
+
+/** The message for a config with neither `guest:` nor `workload:`. */
+export const MISSING_PROGRAM =
+  "expected a guest (an ELF program) or a workload (a synthetic dirtier), found neither";
 
 /** Largest number of guest arguments (the machine's boot-argument block limit). */
 export const MAX_GUEST_ARGS = MAX_BOOT_ARGS;
@@ -66,6 +71,7 @@ const machineSchema = z
         z
           .number()
           .min(65536, { error: "expected at least 64KiB of RAM" })
+          .max(MAX_SYNTHETIC_RAM_SIZE, { error: "expected at most 1TiB of RAM" })
           .multipleOf(4096, { error: "expected a whole number of 4KiB pages" }),
       )
       .prefault("16MiB")
@@ -76,10 +82,17 @@ const machineSchema = z
       .max(1e6)
       .default(100)
       .meta({ description: "Virtual speed of each hart in millions of instructions per second." }),
-    "ram-backend": z
-      .enum(["array", "shared", "synthetic"])
-      .default("array")
-      .meta({ description: "Where guest RAM lives." }),
+    "ram-backend": z.enum(["array", "shared", "synthetic"]).default("array").meta({
+      description:
+        "Where guest RAM lives; synthetic (versions per page) only with a workload, required above 2GiB.",
+    }),
+    slice: durationSchema
+      .pipe(z.number().positive({ error: "expected a duration above 0" }))
+      .optional()
+      .meta({
+        description:
+          "Virtual time a vCPU runs per scheduler event (default 100us; 10ms for workloads).",
+      }),
   })
   .meta({ description: "The virtual machine (QEMU riscv virt memory map)." });
 
@@ -96,6 +109,113 @@ const guestSchema = z
       .meta({ description: "Guest parameters, written to the boot-argument block in order." }),
   })
   .meta({ description: "The guest program." });
+
+const pageBytes = sizeSchema.pipe(
+  z
+    .number()
+    .positive({ error: "expected a size above 0" })
+    .multipleOf(4096, { error: "expected a whole number of 4KiB pages" }),
+);
+
+const distributionSchema = z
+  .discriminatedUnion(
+    "kind",
+    [
+      z.strictObject({
+        kind: z.literal("uniform"),
+        "footprint-bytes": pageBytes.optional().meta({
+          description: "Bytes written (from offset 0); default: all of RAM.",
+        }),
+      }),
+      z.strictObject({
+        kind: z.literal("hot-cold"),
+        "hot-bytes": pageBytes.meta({ description: "The hot set: the first hot-bytes of RAM." }),
+        "hot-share": z
+          .number()
+          .min(0)
+          .max(1)
+          .meta({ description: "Share of writes that are hot." }),
+        "footprint-bytes": pageBytes.optional().meta({
+          description: "Hot + cold bytes (from offset 0); default: all of RAM.",
+        }),
+      }),
+      z.strictObject({
+        kind: z.literal("zipf"),
+        s: z
+          .number()
+          .min(0)
+          .max(16)
+          .meta({ description: "Zipf exponent (page r has weight (r+1)^-s)." }),
+        "footprint-bytes": pageBytes.meta({ description: "Bytes written (from offset 0)." }),
+      }),
+      z.strictObject({
+        kind: z.literal("sequential"),
+        "footprint-bytes": pageBytes.meta({
+          description: "Bytes swept (from offset 0), wrapping.",
+        }),
+        "stride-bytes": sizeSchema
+          .pipe(z.number().int().positive({ error: "expected a size above 0" }))
+          .optional()
+          .meta({ description: "Distance between consecutive writes (default 4KiB)." }),
+      }),
+    ],
+    { error: 'expected a distribution with kind "uniform", "hot-cold", "zipf" or "sequential"' },
+  )
+  .meta({ description: "Which pages the writes land in." });
+
+const workloadSchema = z
+  .strictObject({
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(0xffff_ffff)
+      .optional()
+      .meta({
+        description: "Seed of the write streams and the synthetic content (default run.seed).",
+      }),
+    "writes-per-second": z
+      .number()
+      .min(0)
+      .max(1e9)
+      .meta({ description: "Page writes per second per vCPU while busy and unthrottled." }),
+    "busy-share": z
+      .number()
+      .min(0)
+      .max(1)
+      .default(1)
+      .meta({ description: "Share (0..1) of time each vCPU is busy (scales the write rate)." }),
+    "reads-per-write": z
+      .number()
+      .min(0)
+      .max(1e6)
+      .default(0)
+      .meta({ description: "Reads counted per write (operations; no memory effect)." }),
+    distribution: distributionSchema,
+    "bytes-per-write": z
+      .number()
+      .int()
+      .min(1)
+      .max(4096)
+      .default(8)
+      .meta({ description: "Bytes one write changes." }),
+    "zero-share": z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({ description: "Synthetic RAM: share of writes that leave the page all zero." }),
+    "delta-window": z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .meta({ description: "Synthetic RAM: write overlays a page version shows (1..64)." }),
+  })
+  .meta({
+    description: "A synthetic page dirtier instead of a guest program (the workload backend).",
+  });
 
 const runSchema = z
   .strictObject({
@@ -139,14 +259,79 @@ export const configInputSchema = z
     name: z.string().min(1).meta({ description: "Short name of the scenario." }),
     description: z.string().optional().meta({ description: "What the scenario shows." }),
     machine: machineSchema.prefault({}),
-    guest: guestSchema,
+    guest: guestSchema.optional(),
+    workload: workloadSchema.optional(),
     run: runSchema.prefault({}),
     migration: migrationSchema.prefault({}),
   })
-  .meta({ title: "ferry guest config", description: "A guest and how to run and migrate it." });
+  .superRefine((c, ctx) => {
+    const fail = (path: (string | number)[], message: string): void => {
+      ctx.issues.push({ code: "custom", path, message, input: undefined });
+    };
+    if (c.guest === undefined && c.workload === undefined) {
+      fail(["guest"], MISSING_PROGRAM);
+    }
+    if (c.guest !== undefined && c.workload !== undefined) {
+      fail(["workload"], "expected either guest or workload, found both");
+    }
+    const ram = c.machine.memory;
+    const backend = c.machine["ram-backend"];
+    if (c.guest !== undefined && backend === "synthetic") {
+      fail(
+        ["machine", "ram-backend"],
+        'expected "array" or "shared" for a guest program (synthetic RAM holds only versions, not code), found "synthetic"',
+      );
+    }
+    if (backend !== "synthetic" && ram > MAX_RAM_SIZE) {
+      fail(
+        ["machine", "memory"],
+        `expected at most 2GiB with ram-backend "${backend}" (use ram-backend: synthetic with a workload for more), found ${ram} bytes`,
+      );
+    }
+    const d = c.workload?.distribution;
+    if (d !== undefined) {
+      const footprint = d["footprint-bytes"];
+      if (footprint !== undefined && footprint > ram) {
+        fail(
+          ["workload", "distribution", "footprint-bytes"],
+          `expected at most machine.memory (${ram} bytes), found ${footprint}`,
+        );
+      }
+      if (d.kind === "hot-cold" && d["hot-bytes"] > (footprint ?? ram)) {
+        fail(
+          ["workload", "distribution", "hot-bytes"],
+          `expected at most the footprint (${footprint ?? ram} bytes), found ${d["hot-bytes"]}`,
+        );
+      }
+    }
+  })
+  .meta({
+    title: "ferry guest config",
+    description: "A guest program or a synthetic workload, and how to run and migrate it.",
+  });
 
 /** A migration parameter value as written (units are interpreted by the migration registry). */
 export type ParameterValue = z.infer<typeof parameterValue>;
+
+/** A validated `workload:` section (camelCase; sizes in bytes). */
+export interface WorkloadConfig {
+  /** Seed of the write streams and of synthetic content (`run.seed` when not given). */
+  readonly seed: number;
+  /** Page writes per second per vCPU while busy and unthrottled. */
+  readonly writesPerSecond: number;
+  readonly busyShare: number;
+  readonly readsPerWrite: number;
+  /** Core's `WorkloadDistribution` shape. */
+  readonly distribution: WorkloadDistribution;
+  readonly bytesPerWrite: number;
+  readonly zeroShare: number;
+  readonly deltaWindow: number;
+}
+
+/** Default `machine.slice` of a RISC-V guest (ns). */
+export const DEFAULT_GUEST_SLICE_NS = 100_000;
+/** Default `machine.slice` of a workload (ns). */
+export const DEFAULT_WORKLOAD_SLICE_NS = 10_000_000;
 
 /** A validated config with base units. */
 export interface FerryConfig {
@@ -157,12 +342,19 @@ export interface FerryConfig {
     readonly memoryBytes: number;
     readonly mips: number;
     readonly ramBackend: "array" | "shared" | "synthetic";
+    /** Virtual ns a vCPU runs per scheduler event. */
+    readonly sliceNs: number;
   };
-  readonly guest: {
-    /** Absolute path after loading (as written when parsed without a base directory). */
-    readonly elf: string;
-    readonly args: readonly number[];
-  };
+  /** The guest program; absent for a workload config. */
+  readonly guest:
+    | {
+        /** Absolute path after loading (as written when parsed without a base directory). */
+        readonly elf: string;
+        readonly args: readonly number[];
+      }
+    | undefined;
+  /** The synthetic workload; absent for a guest config. */
+  readonly workload: WorkloadConfig | undefined;
   readonly run: { readonly timeLimitNs: number; readonly seed: number };
   readonly migration: {
     readonly startAfterNs: number;
@@ -182,8 +374,12 @@ export const configSchema = configInputSchema.transform(
       memoryBytes: c.machine.memory,
       mips: c.machine.mips,
       ramBackend: c.machine["ram-backend"],
+      sliceNs:
+        c.machine.slice ??
+        (c.workload !== undefined ? DEFAULT_WORKLOAD_SLICE_NS : DEFAULT_GUEST_SLICE_NS),
     },
-    guest: { elf: c.guest.elf, args: c.guest.args },
+    guest: c.guest === undefined ? undefined : { elf: c.guest.elf, args: c.guest.args },
+    workload: c.workload === undefined ? undefined : workloadOf(c.workload, c.run.seed),
     run: { timeLimitNs: c.run["time-limit"], seed: c.run.seed },
     migration: {
       startAfterNs: c.migration["start-after"],
@@ -196,6 +392,44 @@ export const configSchema = configInputSchema.transform(
     },
   }),
 );
+
+function workloadOf(w: z.output<typeof workloadSchema>, runSeed: number): WorkloadConfig {
+  const d = w.distribution;
+  let distribution: WorkloadDistribution;
+  switch (d.kind) {
+    case "uniform":
+      distribution = { kind: "uniform", footprintBytes: d["footprint-bytes"] };
+      break;
+    case "hot-cold":
+      distribution = {
+        kind: "hot-cold",
+        hotBytes: d["hot-bytes"],
+        hotShare: d["hot-share"],
+        footprintBytes: d["footprint-bytes"],
+      };
+      break;
+    case "zipf":
+      distribution = { kind: "zipf", s: d.s, footprintBytes: d["footprint-bytes"] };
+      break;
+    case "sequential":
+      distribution = {
+        kind: "sequential",
+        footprintBytes: d["footprint-bytes"],
+        strideBytes: d["stride-bytes"],
+      };
+      break;
+  }
+  return {
+    seed: w.seed ?? runSeed,
+    writesPerSecond: w["writes-per-second"],
+    busyShare: w["busy-share"],
+    readsPerWrite: w["reads-per-write"],
+    distribution,
+    bytesPerWrite: w["bytes-per-write"],
+    zeroShare: w["zero-share"],
+    deltaWindow: w["delta-window"],
+  };
+}
 
 /** JSON Schema (draft 2020-12) of the config file as written. */
 export function configJsonSchema(): Record<string, unknown> {

@@ -17,24 +17,47 @@ export interface GuestMachine {
  * @throws ConfigError (path `guest.elf`) when the file cannot be read.
  */
 export function readGuestElf(config: FerryConfig, configFile = "<config>"): Uint8Array {
+  const guest = guestOf(config, configFile);
   try {
-    return new Uint8Array(readFileSync(config.guest.elf));
+    return new Uint8Array(readFileSync(guest.elf));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const found = code === "ENOENT" ? "no file" : `an unreadable file (${code ?? String(err)})`;
     throw new ConfigError(configFile, [
-      { path: "guest.elf", message: `expected an ELF file, found ${found} at ${config.guest.elf}` },
+      { path: "guest.elf", message: `expected an ELF file, found ${found} at ${guest.elf}` },
     ]);
   }
 }
 
 /**
+ * The `guest:` section of a config.
+ * @throws ConfigError when the config has none (a workload config).
+ */
+export function guestOf(
+  config: FerryConfig,
+  configFile = "<config>",
+): NonNullable<FerryConfig["guest"]> {
+  if (config.guest === undefined) {
+    throw new ConfigError(configFile, [
+      { path: "guest", message: "expected a guest section (this is a workload config)" },
+    ]);
+  }
+  return config.guest;
+}
+
+/**
  * Build the `virt` machine a config describes on a fresh {@link VirtualScheduler} with the
  * `riscv` backend, load `elf`, write the boot-argument block (`guest.args`) and reset every hart
- * to the ELF entry. The machine is `created`: call `start()` or `runUntilShutdown()`.
+ * to the ELF entry. The machine is `created`: call `start()` or `runUntilShutdown()`. Pass a
+ * `scheduler` to put several machines (a migration's source and destination) on one clock.
  */
-export function buildGuestMachine(config: FerryConfig, elf: Uint8Array): GuestMachine {
+export function buildGuestMachine(
+  config: FerryConfig,
+  elf: Uint8Array,
+  scheduler: VirtualScheduler = new VirtualScheduler(),
+): GuestMachine {
   const m = config.machine;
+  const guest = guestOf(config);
   if (m.ramBackend === "synthetic") {
     throw new ConfigError("<config>", [
       {
@@ -43,13 +66,13 @@ export function buildGuestMachine(config: FerryConfig, elf: Uint8Array): GuestMa
       },
     ]);
   }
-  const scheduler = new VirtualScheduler();
   const machine = createMachine({
     scheduler,
     cpu: riscvBackend({ mips: m.mips }),
     vcpus: m.vcpus,
     memory: { size: m.memoryBytes, backend: m.ramBackend },
-    bootArgs: [...config.guest.args],
+    sliceNs: m.sliceNs,
+    bootArgs: [...guest.args],
   });
   const image = loadElf(machine.memory, elf);
   machine.reset(image.entry);

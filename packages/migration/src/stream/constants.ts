@@ -38,6 +38,11 @@ export const RamFlag = {
   CONTINUE: 0x20,
   /** XBZRLE delta (owned by the xbzrle plugin): `u8 0x01, be16 len, data`. */
   XBZRLE: 0x40,
+  /**
+   * Modifier, compact links only (QEMU's obsolete FULL bit): the record's payload is replaced by
+   * `be32 version` of a synthetic page; the record type says what the real record was.
+   */
+  COMPACT: 0x01,
 } as const;
 
 /** Mask of the flag bits inside a record header (everything below the page size). */

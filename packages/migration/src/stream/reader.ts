@@ -3,8 +3,8 @@
  * item and keeps the remainder; `end()` fails if the stream is incomplete. Every field is
  * validated; RAM records are applied straight into the destination's RAM backends.
  */
-import type { RamBackend } from "@ferry/core";
-import { PAGE_SIZE } from "@ferry/core";
+import type { RamBackend, SyntheticRamBackend } from "@ferry/core";
+import { isSyntheticRamBackend, PAGE_SIZE } from "@ferry/core";
 import { StreamError } from "../errors";
 import {
   DEVICE_SECTION_VERSION,
@@ -45,6 +45,11 @@ export interface StreamReaderOptions {
   readonly onDevice?: (device: ReceivedDeviceState) => void;
   /** Largest device-state body accepted (default 16 MiB). */
   readonly maxDeviceStateBytes?: number;
+  /**
+   * Accept compact synthetic records (`RamFlag.COMPACT`: `be32 version` instead of the payload)
+   * for synthetic destination blocks. Set by `incoming` for a compact link. Default false.
+   */
+  readonly compact?: boolean;
 }
 
 const enum St {
@@ -64,6 +69,9 @@ const FLAG_MASK = RAM_FLAG_MASK;
 const EOS = RamFlag.EOS;
 const CONTINUE = RamFlag.CONTINUE;
 const MEM_SIZE = RamFlag.MEM_SIZE;
+const COMPACT = RamFlag.COMPACT;
+const TYPE_MASK = ~(CONTINUE | COMPACT);
+const PS = PAGE_SIZE;
 const P32 = TWO_POW_32;
 
 function be32(b: Uint8Array, p: number): number {
@@ -74,6 +82,8 @@ interface BlockSlot {
   readonly target: RamBlockTarget;
   readonly name: Uint8Array;
   readonly bytes: Uint8Array | null;
+  /** The backend when it is synthetic (compact records set its page versions). */
+  readonly synthetic: SyntheticRamBackend | null;
   listed: boolean;
 }
 
@@ -88,6 +98,7 @@ export class StreamReader {
   private readonly blocks: BlockSlot[];
   private readonly onDevice: ((d: ReceivedDeviceState) => void) | undefined;
   private readonly maxDevice: number;
+  private readonly compact: boolean;
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private rem = new Uint8Array(1 << 16);
   private remLen = 0;
@@ -110,8 +121,10 @@ export class StreamReader {
       target,
       name: enc.encode(target.name),
       bytes: target.backend.bytes,
+      synthetic: isSyntheticRamBackend(target.backend) ? target.backend : null,
       listed: false,
     }));
+    this.compact = options.compact === true;
     this.onDevice = options.onDevice;
     this.maxDevice = options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
   }
@@ -468,9 +481,13 @@ export class StreamReader {
         this.fail(pos, "RAM page records in the setup section (expected EOS)");
       }
       if (!this.memListDone) this.fail(pos, "RAM page before the block list");
-      const rec = records.get(flags & ~CONTINUE);
+      const rec = records.get(flags & TYPE_MASK);
       if (rec === undefined) {
         this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);
+      }
+      const compact = (flags & COMPACT) !== 0;
+      if (compact && !this.compact) {
+        this.fail(pos + 4, `compact synthetic record (flags 0x${flags.toString(16)}) outside a compact link`);
       }
       let p = pos + 8;
       let slot: BlockSlot | null;
@@ -492,6 +509,21 @@ export class StreamReader {
           pos,
           `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
         );
+      }
+      if (compact) {
+        const synthetic = slot.synthetic;
+        if (synthetic === null) {
+          this.fail(
+            pos + 4,
+            `compact synthetic record for RAM block "${slot.target.name}", which is not synthetic on the destination (a compact link needs synthetic RAM with the same seed and parameters on both sides)`,
+          );
+        }
+        if (end - p < 4) return pos;
+        synthetic.setPageVersion(addr / PS, be32(buf, p));
+        this.curBlock = slot;
+        this.pages++;
+        pos = p + 4;
+        continue;
       }
       let plen: number;
       try {

@@ -15,9 +15,11 @@ import {
 
 /**
  * Receives written bytes. The chunk is valid only during the call (the writer reuses its buffer):
- * copy it if it must be kept.
+ * copy it if it must be kept. `accounted` is the number of stream bytes the chunk stands for:
+ * `chunk.length` except on the compact synthetic path (see docs/synthetic-migration.md), where
+ * records carry page versions but count as the real records' length.
  */
-export type ChunkSink = (chunk: Uint8Array) => void;
+export type ChunkSink = (chunk: Uint8Array, accounted: number) => void;
 
 /** A RAM block as the writer names it. */
 export interface RamBlockInfo {
@@ -49,7 +51,13 @@ export class StreamWriter {
   buf: Uint8Array;
   /** Write position in `buf`. */
   pos = 0;
+  /** Position in `buf` of the last RAM record header written by {@link StreamWriter.ramRecord}. */
+  recordPos = 0;
+  /** Position in `buf` where that record's payload starts (after the header and idstr). */
+  payloadPos = 0;
   private flushed = 0;
+  /** Accounted-minus-wire bytes of the buffered data (compact records). */
+  private extra = 0;
   private readonly sink: ChunkSink;
   private lastBlock: RamBlockInfo | null = null;
   private lastBlockId: Uint8Array = new Uint8Array(0);
@@ -61,9 +69,20 @@ export class StreamWriter {
     this.buf = new Uint8Array(capacity);
   }
 
-  /** Total bytes written so far (flushed or buffered). */
+  /**
+   * Total stream bytes written so far (flushed or buffered), as accounted: on the compact path a
+   * record counts as the real record it stands for.
+   */
   get written(): number {
-    return this.flushed + this.pos;
+    return this.flushed + this.pos + this.extra;
+  }
+
+  /**
+   * Count `n` stream bytes that are not on the wire (may be negative): the compact path replaces
+   * a record's payload by the page version and accounts the difference here.
+   */
+  account(n: number): void {
+    this.extra += n;
   }
 
   /** Bytes in the buffer, not yet handed to the sink. */
@@ -82,9 +101,11 @@ export class StreamWriter {
   flush(): void {
     if (this.pos === 0) return;
     const n = this.pos;
+    const accounted = n + this.extra;
     this.pos = 0;
-    this.flushed += n;
-    this.sink(this.buf.subarray(0, n));
+    this.extra = 0;
+    this.flushed += accounted;
+    this.sink(this.buf.subarray(0, n), accounted);
   }
 
   /** Append a byte. */
@@ -193,15 +214,22 @@ export class StreamWriter {
    */
   ramRecord(block: RamBlockInfo, offset: number, flag: number): void {
     if (block === this.lastBlock) {
+      this.ensure(8);
+      this.recordPos = this.pos;
       this.be64(offset + (flag | CONTINUE));
+      this.payloadPos = this.pos;
       return;
     }
-    this.be64(offset + flag);
     if (this.lastBlock === null || this.lastBlock.name !== block.name) {
       this.lastBlockId = idBytes(block.name);
     }
+    const id = this.lastBlockId;
+    this.ensure(9 + id.length);
+    this.recordPos = this.pos;
+    this.be64(offset + flag);
     this.lastBlock = block;
-    this.idstr(this.lastBlockId);
+    this.idstr(id);
+    this.payloadPos = this.pos;
   }
 
   /** A complete RAM section START with the block list (the setup chunk). Returns the section id. */

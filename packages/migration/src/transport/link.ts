@@ -13,8 +13,17 @@ export interface LinkOptions {
   readonly bandwidth: number;
   /** One-way latency in ns. */
   readonly latency: number;
-  /** Send buffer in bytes: the sender is backed up while more than this is untransmitted (default 1 MiB). */
+  /**
+   * Send buffer in bytes: the sender is backed up while more than this is untransmitted, and
+   * `drain()` waits until no more than half of it is (default 1 MiB).
+   */
   readonly bufferBytes?: number;
+  /**
+   * Carry synthetic pages in compact form (version instead of bytes) between two synthetic
+   * machines; occupancy, buffering and `delivered` still count the real stream bytes
+   * (each chunk's `accounted` length). Default false.
+   */
+  readonly compact?: boolean;
 }
 
 /** Both ends of a link, plus a way to cut it (tests of dropped connections). */
@@ -23,7 +32,7 @@ export interface Link {
   readonly destination: IncomingTransport;
   /** Drop the connection: the sender's next operation fails, the receiver gets `error`. */
   cut(reason?: Error): void;
-  /** Bytes delivered to the destination so far. */
+  /** Stream bytes delivered to the destination so far (accounted bytes on a compact link). */
   readonly delivered: number;
 }
 
@@ -40,6 +49,7 @@ export function createLink(options: LinkOptions): Link {
       ? 0
       : 1e9 / options.bandwidth;
   const bufferNs = (options.bufferBytes ?? 1 << 20) * nsPerByte;
+  const compact = options.compact === true;
   let busyUntil = 0;
   let error: Error | null = null;
   let ended = false;
@@ -68,21 +78,24 @@ export function createLink(options: LinkOptions): Link {
     get backedUp() {
       return busyUntil - scheduler.now() > bufferNs;
     },
-    write(chunk) {
+    compact,
+    write(chunk, accounted) {
       check();
       if (ended) throw new MigrationError("write after end of link stream");
       const copy = chunk.slice();
-      busyUntil = Math.max(busyUntil, scheduler.now()) + copy.length * nsPerByte;
+      const length = compact && accounted !== undefined ? accounted : copy.length;
+      busyUntil = Math.max(busyUntil, scheduler.now()) + length * nsPerByte;
       scheduler.at(busyUntil + latency, () =>
         deliver((h) => {
-          delivered += copy.length;
+          delivered += length;
           h.data(copy);
         }),
       );
     },
     async drain() {
       check();
-      const wait = busyUntil - bufferNs - scheduler.now();
+      // Wait until half the buffer is free (hysteresis: fewer, larger refills).
+      const wait = busyUntil - bufferNs / 2 - scheduler.now();
       if (wait > 0) await scheduler.sleep(wait);
       check();
     },
@@ -100,6 +113,7 @@ export function createLink(options: LinkOptions): Link {
   };
 
   const destination: IncomingTransport = {
+    compact,
     receive(h) {
       if (handlers !== null) throw new MigrationError("link destination is already receiving");
       handlers = h;

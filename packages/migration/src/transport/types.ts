@@ -4,8 +4,18 @@
 
 /** The sending end of a migration stream. */
 export interface OutgoingTransport {
-  /** Send bytes. `chunk` is valid only during the call (copy it if kept). Throws once broken. */
-  write(chunk: Uint8Array): void;
+  /**
+   * Send bytes. `chunk` is valid only during the call (copy it if kept). Throws once broken.
+   * `accounted` (default `chunk.length`) is how many stream bytes the chunk stands for; it differs
+   * only on a {@link OutgoingTransport.compact} transport.
+   */
+  write(chunk: Uint8Array, accounted?: number): void;
+  /**
+   * True when the transport carries the compact synthetic form (a synthetic page travels as its
+   * version, flagged `RamFlag.COMPACT`) and charges each chunk its `accounted` length: only the
+   * in-process link between two synthetic machines (`createLink({ compact: true })`).
+   */
+  readonly compact?: boolean;
   /** True while the sender should wait for {@link drain} (its send buffer is full). */
   readonly backedUp: boolean;
   /** Resolve once no longer backed up; reject if the transport breaks meanwhile. */
@@ -34,4 +44,6 @@ export interface IncomingTransport {
   receive(handlers: IncomingHandlers): void;
   /** Close the receiving end (e.g. after a stream error). */
   close(): void;
+  /** True when the stream may hold compact synthetic records (see {@link OutgoingTransport.compact}). */
+  readonly compact?: boolean;
 }

@@ -1,0 +1,184 @@
+/**
+ * The `rate-converge` convergence controller: each dirty-log sync feeds a measurement window;
+ * once a window is long enough it estimates the guest's unthrottled dirty rate and the migration
+ * bandwidth (bytes/s) and sets the throttle that makes `dirty × (1 − throttle) ≤ target ×
+ * bandwidth` in one step, instead of stepping 20 → 30 → … like auto-converge.
+ */
+import {
+  type ConvergenceController,
+  type ConvergenceInstance,
+  type MigrationContext,
+  MigrationConfigError,
+  type StatsContribution,
+  type SyncStats,
+} from "@ferry/migration";
+import { createPacer, type PacedVcpu } from "./pacer";
+import { readRateConvergeSettings, type RateConvergeSettings } from "./params";
+import { bytesPerSec, requiredThrottlePct, unthrottledDirtyRate } from "./throttle-math";
+
+/** The capability's name. */
+export const RATE_CONVERGE_CAPABILITY = "rate-converge";
+/** The query-migrate section the controller contributes. */
+export const RATE_CONVERGE_STATS_SECTION = "rate-converge";
+/** Capabilities that must be off while rate-converge is on (two controllers would fight). */
+export const RATE_CONVERGE_CONFLICTS: readonly string[] = ["auto-converge"];
+
+/** One evaluated measurement window. */
+export interface RateEvaluation {
+  /** Virtual time of the evaluation (ns). */
+  readonly nowNs: number;
+  /** Length of the window (ns). */
+  readonly windowNs: number;
+  /** Bytes dirtied in the window. */
+  readonly dirtyBytes: number;
+  /** Stream bytes sent in the window. */
+  readonly sentBytes: number;
+  /** Estimated dirty rate of the unthrottled guest (bytes/s). */
+  readonly dirtyRate: number;
+  /** Measured bandwidth (bytes/s). */
+  readonly bandwidth: number;
+  /** Throttle % before the evaluation. */
+  readonly previousPct: number;
+  /** Throttle % decided. */
+  readonly pct: number;
+}
+
+/** Options of {@link createRateConvergeInstance}. */
+export interface RateConvergeInstanceOptions {
+  readonly settings: RateConvergeSettings;
+  readonly vcpus: readonly PacedVcpu[];
+  /** The scheduler's clock (ns). */
+  readonly now: () => number;
+  /** True when the vCPUs are stopped (sleeps in progress are then over). */
+  readonly isPaused?: () => boolean;
+  /** Called after each evaluation (tests, tracing). */
+  readonly onEvaluation?: (e: RateEvaluation) => void;
+}
+
+/** A per-migration rate-converge instance. */
+export interface RateConvergeInstance extends ConvergenceInstance {
+  /** The throttle % in force (0 = off). */
+  readonly pct: number;
+  /** Every evaluation so far. */
+  readonly evaluations: readonly RateEvaluation[];
+  /** Virtual ns all vCPUs slept for the throttle. */
+  sleptNs(): number;
+  stats(): StatsContribution;
+}
+
+/** Make an instance: a measurement window, the arithmetic, and a {@link createPacer} pacer. */
+export function createRateConvergeInstance(o: RateConvergeInstanceOptions): RateConvergeInstance {
+  const s = o.settings;
+  const pacer = createPacer(o.vcpus, o.now);
+  const evaluations: RateEvaluation[] = [];
+  let ended = false;
+  let windowNs = 0;
+  let runNs = 0;
+  let dirtyBytes = 0;
+  let sentBytes = 0;
+  let maxPct = 0;
+  let changes = 0;
+  let lastDirtyRate = 0;
+  let lastBandwidth = 0;
+  // Share of time the vCPUs may run under the current throttle, and when it was last accounted.
+  let markNs = o.now();
+
+  const accountRun = (t: number): void => {
+    runNs += (t - markNs) * (1 - pacer.pct / 100);
+    markNs = t;
+  };
+
+  return {
+    get pct() {
+      return pacer.pct;
+    },
+    evaluations,
+    onSync(st: SyncStats) {
+      if (ended) return;
+      accountRun(st.nowNs);
+      windowNs += st.periodNs;
+      dirtyBytes += st.dirtyBytesPeriod;
+      sentBytes += st.bytesSentPeriod;
+      if (windowNs >= s.windowNs && sentBytes > 0) {
+        const dirtyRate = unthrottledDirtyRate(dirtyBytes, runNs);
+        const bandwidth = bytesPerSec(sentBytes, windowNs);
+        const previousPct = pacer.pct;
+        const pct = requiredThrottlePct({
+          dirtyBytesPerSec: dirtyRate,
+          bandwidthBytesPerSec: bandwidth,
+          targetRatio: s.targetRatio,
+          maxThrottlePct: s.maxThrottlePct,
+        });
+        if (pct !== previousPct) {
+          pacer.set(pct);
+          changes++;
+        }
+        if (pct > maxPct) maxPct = pct;
+        lastDirtyRate = dirtyRate;
+        lastBandwidth = bandwidth;
+        const e: RateEvaluation = {
+          nowNs: st.nowNs,
+          windowNs,
+          dirtyBytes,
+          sentBytes,
+          dirtyRate,
+          bandwidth,
+          previousPct,
+          pct,
+        };
+        evaluations.push(e);
+        o.onEvaluation?.(e);
+        windowNs = 0;
+        runNs = 0;
+        dirtyBytes = 0;
+        sentBytes = 0;
+      }
+      if (o.isPaused?.()) pacer.settle();
+    },
+    onEnd() {
+      if (ended) return;
+      ended = true;
+      pacer.stop();
+    },
+    sleptNs: () => pacer.sleptNs(),
+    stats() {
+      const slept = pacer.sleptNs();
+      return {
+        ...(pacer.pct > 0 ? { "cpu-throttle-percentage": pacer.pct } : {}),
+        [RATE_CONVERGE_STATS_SECTION]: {
+          "throttle-percentage": pacer.pct,
+          "max-throttle-percentage": maxPct,
+          "throttle-changes": changes,
+          evaluations: evaluations.length,
+          "dirty-rate": Math.round(lastDirtyRate),
+          bandwidth: Math.round(lastBandwidth),
+          "throttled-ms": Math.round(slept / 1e6),
+        },
+      };
+    },
+  };
+}
+
+/** The `rate-converge` convergence controller part. */
+export const rateConvergeController: ConvergenceController = {
+  name: "rate-converge",
+  capability: RATE_CONVERGE_CAPABILITY,
+  create(ctx: MigrationContext): ConvergenceInstance {
+    for (const other of RATE_CONVERGE_CONFLICTS) {
+      if (ctx.capabilities[other] === true) {
+        throw new MigrationConfigError(
+          RATE_CONVERGE_CAPABILITY,
+          `conflicts with "${other}": turn one of them off (both would throttle the vCPUs)`,
+        );
+      }
+    }
+    const settings = readRateConvergeSettings(ctx.parameters);
+    const { scheduler, machine } = ctx;
+    return createRateConvergeInstance({
+      settings,
+      vcpus: machine.vcpus,
+      now: () => scheduler.now(),
+      isPaused: () => machine.state === "paused",
+    });
+  },
+};

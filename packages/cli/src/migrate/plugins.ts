@@ -1,0 +1,26 @@
+/** The migration plugins `ferry` loads: every one whose factory its package exports. */
+import type { FerryPlugin } from "@ferry/migration";
+import * as autoConvergePkg from "@ferry/plugin-auto-converge";
+import { precopy } from "@ferry/plugin-precopy";
+import * as xbzrlePkg from "@ferry/plugin-xbzrle";
+
+type PluginFactory = () => FerryPlugin;
+
+/** The factory `name` of a plugin package, when the package exports it (plugins are optional). */
+function factoryOf(pkg: object, name: string): PluginFactory | undefined {
+  const f = (pkg as Record<string, unknown>)[name];
+  return typeof f === "function" ? (f as PluginFactory) : undefined;
+}
+
+/**
+ * Fresh instances of the available plugins: `precopy` always, `xbzrle` and `auto-converge` when
+ * their packages export `xbzrle()` / `autoConverge()`.
+ */
+export function loadPlugins(): FerryPlugin[] {
+  const plugins = [precopy()];
+  const xbzrle = factoryOf(xbzrlePkg, "xbzrle");
+  if (xbzrle) plugins.push(xbzrle());
+  const autoConverge = factoryOf(autoConvergePkg, "autoConverge");
+  if (autoConverge) plugins.push(autoConverge());
+  return plugins;
+}

@@ -1,0 +1,320 @@
+/**
+ * `ferry migrate` as a function: run the config's guest (or workload), migrate it at
+ * `migration.start-after` over an in-process link to a destination built from the same config,
+ * keep the destination running to the end, and verify the result against the switchover
+ * snapshot and (for guests) an unmigrated run of the same config.
+ */
+import { VirtualScheduler } from "@ferry/core";
+import {
+  createLink,
+  createMigrationManager,
+  type FerryPlugin,
+  incoming,
+  type Migration,
+  type MigrationInfo,
+  type TimeSample,
+} from "@ferry/migration";
+import type { FerryConfig, ParameterValue } from "../config";
+import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { type GuestRunReport, readGuestElf, runGuest } from "../run/run-guest";
+import { loadPlugins } from "./plugins";
+import { resolveParameters } from "./settings";
+import { buildSide, ramHash, type Side, type SideEnd } from "./sides";
+
+/** Virtual time run between two yields to the event loop (lets Ctrl-C through). */
+const CHUNK_NS = 10_000_000;
+
+/**
+ * How a `ferry migrate` run ended: the migration's status (`completed`, `active` = not
+ * converged by the time limit, `failed`, `cancelled`) or `not-started` (the guest ended before
+ * `migration.start-after`).
+ */
+export type MigrateStatus = MigrationInfo["status"] | "not-started";
+
+/** Live progress, reported at every dirty-log sync. */
+export interface MigrateProgress {
+  readonly status: string;
+  /** dirty-sync-count. */
+  readonly iteration: number;
+  readonly remainingBytes: number;
+  /** Throughput of the last bandwidth window (Mbit/s). */
+  readonly mbps: number;
+  /** `cpu-throttle-percentage`, when a controller reports one. */
+  readonly throttlePercent: number | undefined;
+  readonly virtualNs: number;
+}
+
+/** The verification block of a report. */
+export interface MigrateVerification {
+  /** All checks true (false when the migration did not complete). */
+  readonly verified: boolean;
+  /** sha256 of the source RAM when it paused at switchover (dense: bytes; synthetic: versions). */
+  readonly sourceRamHash: string | null;
+  /** sha256 of the destination RAM after the load, before it resumed. */
+  readonly destinationRamHash: string | null;
+  readonly ramEqual: boolean | null;
+  /** vCPU and device state of the destination after load equals the source's at switchover. */
+  readonly stateEqual: boolean | null;
+  /** Guests: source output up to switchover + destination output after = the unmigrated run's. */
+  readonly outputEqual: boolean | null;
+  /** Guests: the destination ended like the unmigrated run (status and code). */
+  readonly exitEqual: boolean | null;
+  /** Work (instructions / operations) of the source before the migration started. */
+  readonly workBeforeMigration: number;
+  /** Work of the source while the migration ran (start → switchover or the end). */
+  readonly workDuringMigration: number;
+  /** Work of the destination after it resumed. */
+  readonly workAfterMigration: number;
+  /** How the unmigrated run ended (guests). */
+  readonly reference: { readonly status: string; readonly guestCode: number | null } | null;
+  /** How the migrated guest ended (on the destination; on the source without switchover). */
+  readonly migrated: { readonly status: string; readonly guestCode: number | null } | null;
+}
+
+/** The `ferry migrate --json` document. */
+export interface MigrateReport {
+  readonly status: MigrateStatus;
+  readonly exitCode: ExitCodeValue;
+  /** Why the run did not succeed (not converged, failed, cancelled, verification). */
+  readonly message?: string;
+  /** Capabilities and parameters in effect (after units and flags). */
+  readonly capabilities: Readonly<Record<string, boolean>>;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** query-migrate (`info()`), null when the migration never started. */
+  readonly stats: MigrationInfo | null;
+  readonly verification: MigrateVerification;
+  /** One sample per sync and per bandwidth window. */
+  readonly series: readonly TimeSample[];
+  readonly guestOutput: {
+    /** Source output up to switchover (or the end, without switchover). */
+    readonly source: string;
+    /** Destination output after switchover. */
+    readonly destination: string;
+    /** source + destination. */
+    readonly combined: string;
+    /** The unmigrated run's output (guests), else null. */
+    readonly reference: string | null;
+  };
+  /** Virtual time when the migration started and ended (ns), and at the end of the run. */
+  readonly migrationStartNs: number | null;
+  readonly virtualTimeNs: number;
+  /** Wall-clock duration (ms; not deterministic). */
+  readonly wallMs: number;
+}
+
+/** Options of {@link runMigration}. */
+export interface RunMigrationOptions {
+  /** `--capability` flags (win over the config). */
+  readonly capabilities?: Readonly<Record<string, boolean>>;
+  /** `--param` flags, as written (win over the config). */
+  readonly parameters?: Readonly<Record<string, ParameterValue>>;
+  /** Config file name for messages. */
+  readonly configFile?: string;
+  /** Plugins (default: {@link loadPlugins}). */
+  readonly plugins?: readonly FerryPlugin[];
+  /** Called at every sync. */
+  readonly onProgress?: (p: MigrateProgress) => void;
+  /** Cancel the migration cleanly (Ctrl-C): the source keeps running, the report is partial. */
+  readonly signal?: AbortSignal;
+}
+
+const terminal = (s: string): boolean => s === "completed" || s === "failed" || s === "cancelled";
+
+async function runChunked(s: VirtualScheduler, endNs: number, stop: () => boolean): Promise<void> {
+  while (s.now() < endNs && !stop()) {
+    await s.run({ untilNs: Math.min(endNs, s.now() + CHUNK_NS), stopWhen: stop });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function throttleOf(info: MigrationInfo): number | undefined {
+  const v = (info as unknown as Record<string, unknown>)["cpu-throttle-percentage"];
+  return typeof v === "number" ? v : undefined;
+}
+
+function outcomeOf(end: SideEnd | null): { status: string; guestCode: number | null } {
+  if (end === null) return { status: "time-limit", guestCode: null };
+  return { status: end.status, guestCode: end.code };
+}
+
+/**
+ * Run a migration as `ferry migrate` does. Bad capabilities or parameters throw (registry's
+ * `MigrationConfigError`, `UsageError` for units) before anything runs.
+ */
+export async function runMigration(
+  config: FerryConfig,
+  options: RunMigrationOptions = {},
+): Promise<MigrateReport> {
+  const wallStart = performance.now();
+  const plugins = options.plugins ?? loadPlugins();
+  const mgr = createMigrationManager({ plugins });
+  mgr.setCapabilities({ ...config.migration.capabilities, ...(options.capabilities ?? {}) });
+  mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
+  const capabilities = mgr.capabilities();
+  const parameters = mgr.queryParameters();
+
+  const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
+  let reference: GuestRunReport | null = null;
+  if (elf !== null) reference = await runGuest(config, { elf, configFile: options.configFile });
+
+  const s = new VirtualScheduler();
+  const src = buildSide(config, s, elf);
+  const dst = buildSide(config, s, elf);
+  const limitNs = config.run.timeLimitNs;
+  const aborted = (): boolean => options.signal?.aborted === true;
+
+  src.start();
+  await runChunked(s, Math.min(config.migration.startAfterNs, limitNs), () => {
+    return src.ended() !== null || aborted();
+  });
+
+  let migration: Migration | null = null;
+  let startNs: number | null = null;
+  let workBefore = src.workDone();
+  let srcHash: string | null = null;
+  let srcState: string | null = null;
+  let srcOutput: string | null = null;
+  let workAtSwitch: number | null = null;
+  let dstHash: string | null = null;
+  let dstState: string | null = null;
+  let message: string | undefined;
+
+  if (src.ended() === null && !aborted() && s.now() < limitNs) {
+    const link = createLink({
+      scheduler: s,
+      bandwidth: config.migration.link.bandwidthBytesPerSec,
+      latency: config.migration.link.latencyNs,
+    });
+    incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
+    const m = mgr.migrate({ machine: src.machine, transport: link.source });
+    migration = m;
+    startNs = s.now();
+    workBefore = src.workDone();
+    src.onState((st) => {
+      if (st === "paused" && m.status === "device") {
+        srcHash = ramHash(src.ram);
+        srcState = JSON.stringify(src.machine.saveState());
+        srcOutput = src.output();
+        workAtSwitch = src.workDone();
+      }
+    });
+    dst.onState((st) => {
+      if (st === "running" && dstHash === null) {
+        dstHash = ramHash(dst.ram);
+        dstState = JSON.stringify(dst.machine.saveState());
+      }
+    });
+    const onProgress = options.onProgress;
+    if (onProgress) {
+      m.events.on("sync", (st) => {
+        const info = m.info();
+        onProgress({
+          status: m.status,
+          iteration: st.syncCount,
+          remainingBytes: st.remainingBytes,
+          mbps: info.ram?.mbps ?? 0,
+          throttlePercent: throttleOf(info),
+          virtualNs: st.nowNs,
+        });
+      });
+    }
+    await runChunked(
+      s,
+      limitNs,
+      () => terminal(m.status) || aborted() || src.ended() !== null || dst.ended() !== null,
+    );
+    if (!terminal(m.status) && (aborted() || src.ended() !== null)) {
+      message = aborted()
+        ? "interrupted: the migration was cancelled, the source keeps running"
+        : `the guest shut down on the source at ${(src.ended()!.atNs / 1e6).toFixed(3)} ms ` +
+          "before the migration completed";
+      m.cancel();
+      await runChunked(s, s.now() + 10_000 * 1e6, () => terminal(m.status));
+    } else if (m.status === "completed") {
+      // the destination runs the guest to its end (or the time limit)
+      await runChunked(s, limitNs, () => dst.ended() !== null || aborted());
+      if (aborted()) message = "interrupted after the migration completed";
+    } else if (!terminal(m.status)) {
+      message =
+        `not converged: the migration is still ${m.status} at the time limit ` +
+        `(${(limitNs / 1e9).toFixed(3)} s virtual)`;
+    } else {
+      message = `the migration ${m.status}${m.error ? `: ${m.error.message}` : ""}`;
+    }
+  } else if (aborted()) {
+    message = "interrupted before the migration started";
+  } else {
+    message =
+      src.ended() !== null
+        ? `the guest ended at ${(src.ended()!.atNs / 1e6).toFixed(3)} ms, before migration.start-after`
+        : "run.time-limit is not after migration.start-after: the migration never started";
+  }
+
+  const completed = migration?.status === "completed";
+  const isGuest = elf !== null;
+  const sourceOut = completed ? (srcOutput ?? src.output()) : src.output();
+  const destOut = completed ? dst.output() : "";
+  const combined = sourceOut + destOut;
+  const migratedEnd = completed ? dst.ended() : src.ended();
+  const ramEqual = completed ? srcHash !== null && srcHash === dstHash : null;
+  const stateEqual = completed ? srcState !== null && srcState === dstState : null;
+  const outputEqual = completed && isGuest ? combined === reference!.guestOutput : null;
+  const migrated = outcomeOf(migratedEnd);
+  const exitEqual =
+    completed && isGuest
+      ? migrated.status === reference!.status && migrated.guestCode === reference!.guestCode
+      : null;
+  const verified =
+    completed &&
+    ramEqual === true &&
+    stateEqual === true &&
+    outputEqual !== false &&
+    exitEqual !== false;
+  const workDuring = (workAtSwitch ?? src.workDone()) - workBefore;
+  const verification: MigrateVerification = {
+    verified,
+    sourceRamHash: srcHash,
+    destinationRamHash: dstHash,
+    ramEqual,
+    stateEqual,
+    outputEqual,
+    exitEqual,
+    workBeforeMigration: workBefore,
+    workDuringMigration: migration === null ? 0 : workDuring,
+    workAfterMigration: completed ? dst.workDone() : 0,
+    reference:
+      reference === null ? null : { status: reference.status, guestCode: reference.guestCode },
+    migrated: isGuest ? migrated : null,
+  };
+
+  let status: MigrateStatus = migration === null ? "not-started" : migration.status;
+  let exitCode: ExitCodeValue = verified ? ExitCode.Ok : ExitCode.Failure;
+  if (aborted()) exitCode = ExitCode.Interrupted;
+  if (completed && !verified && message === undefined) {
+    message = "verification failed";
+  }
+  if (migration !== null && status === "cancelled" && !aborted() && message === undefined) {
+    message = "the migration was cancelled";
+  }
+  status = migration === null ? "not-started" : migration.status;
+
+  return {
+    status,
+    exitCode,
+    ...(message !== undefined ? { message } : {}),
+    capabilities,
+    parameters,
+    stats: migration === null ? null : migration.info(),
+    verification,
+    series: migration === null ? [] : [...migration.series],
+    guestOutput: {
+      source: sourceOut,
+      destination: destOut,
+      combined,
+      reference: reference === null ? null : reference.guestOutput,
+    },
+    migrationStartNs: startNs,
+    virtualTimeNs: s.now(),
+    wallMs: Math.round(performance.now() - wallStart),
+  };
+}

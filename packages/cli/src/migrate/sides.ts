@@ -1,0 +1,114 @@
+/**
+ * One side of a CLI migration (source or destination): a guest `Machine` or a
+ * {@link WorkloadMachine} behind one small interface — start, state changes, RAM hash, output
+ * and how it ended.
+ */
+import { createHash } from "node:crypto";
+import { isSyntheticRamBackend, type RamRegion, type VirtualScheduler } from "@ferry/core";
+import type { MigratableMachine } from "@ferry/migration";
+import type { FerryConfig } from "../config";
+import { buildGuestMachine } from "../run/run-guest";
+import { buildWorkloadMachine } from "../run/workload-machine";
+
+/** How a side's guest ended, once it has. */
+export interface SideEnd {
+  readonly status: "pass" | "fail" | "error";
+  /** Finisher code (null for an error). */
+  readonly code: number | null;
+  readonly atNs: number;
+  readonly message?: string;
+}
+
+/** A machine of a migration, as the CLI drives it. */
+export interface Side {
+  readonly machine: MigratableMachine & { readonly scheduler: VirtualScheduler };
+  readonly ram: RamRegion;
+  readonly state: string;
+  start(): void;
+  /** Listen to lifecycle changes (synchronous; `running` is emitted before any vCPU runs). */
+  onState(listener: (state: string) => void): void;
+  /** Work done (instructions or operations) of all vCPUs. */
+  workDone(): number;
+  /** Guest UART output so far ("" for workloads). */
+  output(): string;
+  /** How the guest ended, or null while it runs. */
+  ended(): SideEnd | null;
+}
+
+/**
+ * sha256 of a RAM region's content: the bytes of a dense backend, the version array of a
+ * synthetic one (same seed and parameters ⇒ same versions ⇔ same bytes).
+ */
+export function ramHash(ram: RamRegion): string {
+  const h = createHash("sha256");
+  const b = ram.backend;
+  if (isSyntheticRamBackend(b)) {
+    const v = b.versions;
+    h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  } else if (b.bytes !== null) h.update(b.bytes);
+  else {
+    const page = new Uint8Array(4096);
+    for (let off = 0; off < ram.size; off += 4096) {
+      b.read(off, page);
+      h.update(page);
+    }
+  }
+  return h.digest("hex");
+}
+
+/** Build a side from a config on `scheduler` (`elf` for guest configs). */
+export function buildSide(
+  config: FerryConfig,
+  scheduler: VirtualScheduler,
+  elf: Uint8Array | null,
+): Side {
+  if (config.workload !== undefined) {
+    const wm = buildWorkloadMachine(config, scheduler);
+    let end: SideEnd | null = null;
+    wm.onError((message) => {
+      end = { status: "error", code: null, atNs: scheduler.now(), message };
+    });
+    return {
+      machine: wm,
+      ram: wm.ram,
+      get state() {
+        return wm.state;
+      },
+      start: () => wm.start(),
+      onState: (l) => wm.onState(l),
+      workDone: () => wm.workDone(),
+      output: () => "",
+      ended: () => end,
+    };
+  }
+  if (elf === null) throw new TypeError("buildSide: a guest config needs the ELF bytes");
+  const { machine } = buildGuestMachine(config, elf, scheduler);
+  let end: SideEnd | null = null;
+  machine.events.on("shutdown", (e) => {
+    if (e.kind === "reset" || end !== null) return;
+    end = {
+      status: e.kind === "fail" || e.code !== 0 ? "fail" : "pass",
+      code: e.code,
+      atNs: e.atNs,
+    };
+  });
+  machine.events.on("vcpu-error", (e) => {
+    if (end === null) {
+      end = { status: "error", code: null, atNs: e.atNs, message: `vCPU ${e.vcpu}: ${e.message}` };
+    }
+  });
+  return {
+    machine: machine as Side["machine"],
+    ram: machine.ram,
+    get state() {
+      return machine.state;
+    },
+    start: () => machine.start(),
+    onState: (l) => {
+      machine.events.on("state", l);
+    },
+    workDone: () => machine.workDone(),
+    output: () => machine.uartOutput(),
+    ended: () => end,
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * Migration of synthetic RAM: the compact path (versions on a compact link) and the full byte path
+ * (materialized pages into an array destination) give identical statistics and equal content; the
+ * reduced-size seed-specjbb scenario is deterministic, does not converge without auto-converge and
+ * does with it.
+ */
+import {
+  createAddressSpace,
+  createRamBackend,
+  PAGE_SIZE,
+  type Scheduler,
+  VirtualScheduler,
+} from "@ferry/core";
+// Test-only: the default strategy, by path (the migration package does not depend on plugins).
+import { precopy } from "../../../plugins/precopy/src/index";
+import { describe, expect, it } from "vitest";
+import { runSeedScenario } from "../../../bench/seed-scenario";
+import {
+  createLink,
+  createMigrationManager,
+  createSyntheticMachine,
+  incoming,
+  type MigratableMachine,
+  type SyntheticMachine,
+} from "../src/index";
+
+const MiB = 2 ** 20;
+const RAM = 16 * MiB;
+
+function source(s: Scheduler): SyntheticMachine {
+  return createSyntheticMachine({
+    scheduler: s,
+    vcpus: 2,
+    ram: { size: RAM, seed: 5, bytesPerWrite: 64, zeroShare: 0.05, deltaWindow: 2 },
+    workload: {
+      seed: 9,
+      writesPerSecond: 100,
+      busyShare: 1,
+      distribution: { kind: "hot-cold", hotBytes: MiB, hotShare: 0.9, footprintBytes: 4 * MiB },
+    },
+  });
+}
+
+/** A paused destination whose RAM is a plain array (the full byte path). */
+function arrayDestination(): MigratableMachine & { bytes: Uint8Array; loaded: object | null } {
+  const memory = createAddressSpace();
+  const backend = createRamBackend("array", RAM);
+  memory.addRam({ name: "ram", base: 0, size: RAM, backend });
+  const m = {
+    memory,
+    vcpus: [],
+    bytes: backend.bytes!,
+    loaded: null as object | null,
+    state: "created",
+    pause() {},
+    resume() {},
+    saveState: () => ({}),
+    loadState(st: object) {
+      m.loaded = st;
+    },
+  };
+  return m;
+}
+
+async function migrateSmall(compact: boolean) {
+  const s = new VirtualScheduler();
+  const src = source(s);
+  for (let p = 0; p < 1024; p++) src.backend.setPageVersion(p, 1 + (p % 3));
+  const dst = compact ? source(s) : arrayDestination();
+  src.start();
+  await s.run({ untilNs: 200e6 });
+  const mgr = createMigrationManager({ plugins: [precopy()] });
+  mgr.setParameters({ "max-bandwidth": 0, "downtime-limit": 300, "x-page-cost-ns": 2000 });
+  const link = createLink({ scheduler: s, bandwidth: 2 * MiB, latency: 1e6, compact });
+  const inc = incoming({ machine: dst, transport: link.destination, plugins: mgr.plugins });
+  const m = mgr.migrate({ machine: src, transport: link.source });
+  let srcImage: Uint8Array | null = null;
+  let srcVersions: Uint32Array | null = null;
+  m.events.on("complete", () => {
+    srcImage = new Uint8Array(RAM);
+    src.backend.read(0, srcImage);
+    srcVersions = src.backend.versions.slice();
+  });
+  await s.run({
+    untilNs: s.now() + 120e9,
+    stopWhen: () => m.status === "completed" || m.status === "failed",
+  });
+  const result = await inc.done;
+  return { info: m.info(), series: m.series, result, src, dst, srcImage, srcVersions };
+}
+
+describe("synthetic RAM migration", () => {
+  it("compact and full byte paths give identical statistics and equal destination content", async () => {
+    const full = await migrateSmall(false);
+    const compact = await migrateSmall(true);
+    expect(full.info.status).toBe("completed");
+    expect(full.result.status).toBe("completed");
+    expect(compact.result.status).toBe("completed");
+    const ram = full.info.ram!;
+    expect(ram["dirty-sync-count"]).toBeGreaterThan(2);
+    expect(ram.duplicate).toBeGreaterThan(0);
+    expect(ram.normal).toBeGreaterThan(1024);
+    expect(JSON.stringify(compact.info)).toBe(JSON.stringify(full.info));
+    expect(JSON.stringify(compact.series)).toBe(JSON.stringify(full.series));
+    // Full path: the array destination holds the source's bytes at switchover.
+    const dstBytes = (full.dst as ReturnType<typeof arrayDestination>).bytes;
+    expect(Buffer.compare(Buffer.from(dstBytes), Buffer.from(full.srcImage!))).toBe(0);
+    // Compact path: the synthetic destination holds the same versions, hence the same bytes.
+    const dst = compact.dst as SyntheticMachine;
+    expect(Buffer.compare(Buffer.from(dst.backend.versions.buffer), Buffer.from(compact.srcVersions!.buffer))).toBe(0);
+    const image = new Uint8Array(RAM);
+    dst.backend.read(0, image);
+    expect(Buffer.compare(Buffer.from(image), Buffer.from(full.srcImage!))).toBe(0);
+    // The compact link carried far fewer bytes than it accounted.
+    expect(compact.result.bytes).toBeLessThan(ram.transferred / 50);
+    expect(full.result.bytes).toBe(ram.transferred);
+  });
+
+  it("a compact record for a byte-backed destination block fails with a clear stream error", async () => {
+    const s = new VirtualScheduler();
+    const src = source(s);
+    src.backend.setPageVersion(0, 1);
+    src.start();
+    const mgr = createMigrationManager({ plugins: [precopy()] });
+    const link = createLink({ scheduler: s, bandwidth: 100 * MiB, latency: 1e6, compact: true });
+    const inc = incoming({ machine: arrayDestination(), transport: link.destination });
+    const m = mgr.migrate({ machine: src, transport: link.source });
+    await s.run({ untilNs: 10e9, stopWhen: () => m.status === "failed" });
+    const r = await inc.done;
+    expect(r.status).toBe("failed");
+    expect(r.error?.message).toMatch(/compact synthetic record for RAM block "ram", which is not synthetic/);
+    expect(m.status).toBe("failed");
+    expect(src.state).toBe("running");
+  });
+
+  it("the full byte path into a synthetic destination is refused clearly", async () => {
+    const s = new VirtualScheduler();
+    const src = source(s);
+    src.backend.setPageVersion(0, 1);
+    src.start();
+    const mgr = createMigrationManager({ plugins: [precopy()] });
+    const link = createLink({ scheduler: s, bandwidth: 100 * MiB, latency: 1e6 });
+    const inc = incoming({ machine: source(s), transport: link.destination });
+    mgr.migrate({ machine: src, transport: link.source });
+    await s.run({ untilNs: 10e9 });
+    const r = await inc.done;
+    expect(r.status).toBe("failed");
+    expect(r.error?.message).toMatch(/synthetic RAM stores page versions, not bytes/);
+  });
+});
+
+describe("seed-specjbb at reduced size (1/128: 2 GiB, rates / 128)", () => {
+  it("is deterministic: two runs give identical info and series", async () => {
+    const a = await runSeedScenario({ mode: "rfc-2013", scale: 128, timeLimitS: 400 });
+    const b = await runSeedScenario({ mode: "rfc-2013", scale: 128, timeLimitS: 400 });
+    expect(JSON.stringify(b.info)).toBe(JSON.stringify(a.info));
+    expect(JSON.stringify(b.series)).toBe(JSON.stringify(a.series));
+  });
+
+  it("does not converge without auto-converge, and completes with it (rfc-2013 and qemu)", async () => {
+    const off = await runSeedScenario({ mode: "off", scale: 128, timeLimitS: 400 });
+    expect(off.info.status).toBe("active");
+    expect(off.info.ram!.remaining).toBeGreaterThan(0);
+    const rfc = await runSeedScenario({ mode: "rfc-2013", scale: 128, timeLimitS: 400 });
+    expect(rfc.info.status).toBe("completed");
+    expect(rfc.contentEqual).toBe(true);
+    const downtime = rfc.info.downtime!;
+    expect(downtime).toBeGreaterThan(1000);
+    expect(downtime).toBeLessThan(10000);
+    const qemu = await runSeedScenario({ mode: "qemu", scale: 128, timeLimitS: 400 });
+    expect(qemu.info.status).toBe("completed");
+    expect(qemu.contentEqual).toBe(true);
+  });
+});

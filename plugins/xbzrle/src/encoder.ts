@@ -1,0 +1,180 @@
+/**
+ * The source half: the per-migration XBZRLE page encoder, with QEMU's `save_xbzrle_page` logic
+ * (migration/ram.c) on top of the page cache, the codec and the statistics.
+ */
+import { PAGE_SIZE } from "@ferry/core";
+import {
+  type MigratableMachine,
+  type PageEncoder,
+  type PageRef,
+  RamFlag,
+  type StatsContribution,
+  type StreamWriter,
+  type SyncStats,
+} from "@ferry/migration";
+import { xbzrleEncode } from "./encode";
+import { createPageCache, type PageCache } from "./page-cache";
+import { ENCODING_FLAG_XBZRLE } from "./record";
+import { createXbzrleStats, type XbzrleStats, xbzrleStatsToQmp } from "./stats";
+
+const PS = PAGE_SIZE;
+const FLAG = RamFlag.XBZRLE;
+const ENC = ENCODING_FLAG_XBZRLE;
+/** QEMU updates the XBZRLE rates at a sync at least this long after the previous update (ns). */
+const RATE_PERIOD_NS = 1_000_000_000;
+
+/** Options of {@link createXbzrleEncoder}. */
+export interface XbzrleEncoderOptions {
+  /** The migrated machine: a `paused` machine at a sync marks QEMU's last stage. */
+  readonly machine: Pick<MigratableMachine, "state">;
+  /** `xbzrle-cache-size` in bytes (validated), reported as `cache-size`. */
+  readonly cacheSize: number;
+  /** Pages of RAM migrated (global page numbers are below this); bounds the memory used. */
+  readonly totalPages: number;
+}
+
+/**
+ * Bytes of cache actually allocated: the configured size, but no more slots than the smallest
+ * power of two covering every page. With at least one slot per page no two pages share a slot, so
+ * hits, misses and refusals are the same as with the full size.
+ */
+export function effectiveCacheBytes(cacheSize: number, totalPages: number): number {
+  let slots = 1;
+  while (slots < totalPages) slots *= 2;
+  return Math.min(cacheSize, slots * PS);
+}
+
+/**
+ * The XBZRLE encoder of one migration (a monomorphic hot-path object).
+ *
+ * - Before the page scan first wraps (the bulk pass; QEMU's `xbzrle_started`) it declines every
+ *   page and caches nothing.
+ * - Miss: `cache-miss++`; outside the last stage the page is cached; decline (sent raw).
+ * - Hit: encode against the cached copy into a scratch page. 0 → the page is skipped (returns
+ *   true having written nothing). −1 → `overflow++`, decline (sent raw). Otherwise an XBZRLE
+ *   record. Unless the result is 0, the cache then holds the page as sent (outside the last
+ *   stage); in the last stage the entry is dropped instead, so the cache can never be used
+ *   against content the destination no longer holds.
+ * - A page an earlier codec sent (a zero page) is cached as its current content (QEMU's
+ *   `xbzrle_cache_zero_page`).
+ *
+ * The cache generation is the dirty-sync count.
+ */
+export class XbzrleEncoder implements PageEncoder {
+  private cache: PageCache;
+  private readonly xstats: XbzrleStats;
+  private readonly scratch = new Uint8Array(PS);
+  private readonly machine: Pick<MigratableMachine, "state">;
+  private generation = 0;
+  private started = false;
+  private lastStage = false;
+  private lastKey = -1;
+  /** Pages put on the wire (raw, zero or XBZRLE) since the last rate update. */
+  private periodPages = 0;
+  private periodStartNs = -1;
+
+  constructor(opts: XbzrleEncoderOptions) {
+    this.machine = opts.machine;
+    this.cache = createPageCache(effectiveCacheBytes(opts.cacheSize, opts.totalPages), PS);
+    this.xstats = createXbzrleStats(opts.cacheSize, PS);
+  }
+
+  /** True once the page scan has wrapped (QEMU's `xbzrle_started`); tracks the scan before that. */
+  private scanStarted(key: number): boolean {
+    if (this.started) return true;
+    if (key > this.lastKey) {
+      this.lastKey = key;
+      return false;
+    }
+    this.started = true;
+    return true;
+  }
+
+  encode(page: PageRef, out: StreamWriter): boolean {
+    const key = page.key;
+    if (!this.scanStarted(key)) {
+      this.periodPages++;
+      return false;
+    }
+    const cache = this.cache;
+    const bytes = page.bytes;
+    const bytesOffset = page.bytesOffset;
+    const generation = this.generation;
+    const off = cache.lookupOffset(key, generation);
+    if (off < 0) {
+      this.xstats.recordCacheMiss();
+      if (!this.lastStage) cache.insert(key, bytes, generation, bytesOffset);
+      this.periodPages++;
+      return false;
+    }
+    const scratch = this.scratch;
+    const len = xbzrleEncode(cache.store, off, bytes, bytesOffset, PS, scratch, 0, PS);
+    if (len === 0) {
+      this.xstats.recordUnchanged();
+      return true;
+    }
+    if (this.lastStage) cache.invalidate(key);
+    else cache.insert(key, bytes, generation, bytesOffset);
+    this.periodPages++;
+    if (len < 0) {
+      this.xstats.recordOverflow();
+      return false;
+    }
+    const before = out.written;
+    out.ramRecord(page.block, page.offset, FLAG);
+    const header = out.written - before;
+    out.ensure(3);
+    const b = out.buf;
+    const p = out.pos;
+    b[p] = ENC;
+    b[p + 1] = len >>> 8;
+    b[p + 2] = len & 0xff;
+    out.pos = p + 3;
+    out.bytes(scratch, 0, len);
+    this.xstats.recordEncoded(len, header);
+    return true;
+  }
+
+  skipped(page: PageRef): void {
+    this.periodPages++;
+    if (this.scanStarted(page.key)) {
+      this.cache.insert(page.key, page.bytes, this.generation, page.bytesOffset);
+    }
+  }
+
+  onSync(stats: SyncStats): void {
+    this.generation = stats.syncCount;
+    this.lastStage = this.machine.state === "paused";
+    if (this.periodStartNs < 0) {
+      this.periodStartNs = stats.nowNs;
+    } else if (stats.nowNs - this.periodStartNs >= RATE_PERIOD_NS) {
+      this.xstats.endPeriod(this.periodPages);
+      this.periodPages = 0;
+      this.periodStartNs = stats.nowNs;
+    }
+  }
+
+  stats(): StatsContribution {
+    return { "xbzrle-cache": { ...xbzrleStatsToQmp(this.xstats.snapshot()) } };
+  }
+
+  /** Whether XBZRLE is in use yet (the scan wrapped after the bulk pass). */
+  get active(): boolean {
+    return this.started;
+  }
+
+  /** The page cache (for tests and diagnostics). */
+  get pageCache(): PageCache {
+    return this.cache;
+  }
+
+  dispose(): void {
+    // Release the cache memory; the statistics stay readable.
+    this.cache = createPageCache(PS, PS);
+  }
+}
+
+/** Make the XBZRLE encoder of one migration. */
+export function createXbzrleEncoder(opts: XbzrleEncoderOptions): XbzrleEncoder {
+  return new XbzrleEncoder(opts);
+}
