@@ -27,7 +27,9 @@ function setup(program: readonly number[]): { hart: RiscvHart; ram: RamRegion } 
   });
   const bytes = new Uint8Array(program.length * 4);
   const dv = new DataView(bytes.buffer);
-  program.forEach((w, i) => dv.setUint32(i * 4, w, true));
+  program.forEach((w, i) => {
+    dv.setUint32(i * 4, w, true);
+  });
   memory.writeBytes(RAM_BASE, bytes);
   const hart = riscvBackend({ mips: 1000 }).createVcpu({
     hartId: 0,

@@ -21,7 +21,9 @@ function measure(program: readonly number[], logging: boolean, instructions: num
   });
   const bytes = new Uint8Array(program.length * 4);
   const dv = new DataView(bytes.buffer);
-  program.forEach((w, i) => dv.setUint32(i * 4, w, true));
+  program.forEach((w, i) => {
+    dv.setUint32(i * 4, w, true);
+  });
   memory.writeBytes(RAM_BASE, bytes);
   if (logging) ram.dirty.start();
   const hart = riscvBackend({ mips: 1000 }).createVcpu({

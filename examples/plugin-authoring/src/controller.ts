@@ -4,13 +4,12 @@
  * bandwidth (bytes/s) and sets the throttle that makes `dirty × (1 − throttle) ≤ target ×
  * bandwidth` in one step, instead of stepping 20 → 30 → … like auto-converge.
  */
-import {
-  type ConvergenceController,
-  type ConvergenceInstance,
-  type MigrationContext,
-  MigrationConfigError,
-  type StatsContribution,
-  type SyncStats,
+import type {
+  ConvergenceController,
+  ConvergenceInstance,
+  MigrationContext,
+  StatsContribution,
+  SyncStats,
 } from "@ferry/migration";
 import { createPacer, type PacedVcpu } from "./pacer";
 import { readRateConvergeSettings, type RateConvergeSettings } from "./params";
@@ -164,14 +163,6 @@ export const rateConvergeController: ConvergenceController = {
   name: "rate-converge",
   capability: RATE_CONVERGE_CAPABILITY,
   create(ctx: MigrationContext): ConvergenceInstance {
-    for (const other of RATE_CONVERGE_CONFLICTS) {
-      if (ctx.capabilities[other] === true) {
-        throw new MigrationConfigError(
-          RATE_CONVERGE_CAPABILITY,
-          `conflicts with "${other}": turn one of them off (both would throttle the vCPUs)`,
-        );
-      }
-    }
     const settings = readRateConvergeSettings(ctx.parameters);
     const { scheduler, machine } = ctx;
     return createRateConvergeInstance({

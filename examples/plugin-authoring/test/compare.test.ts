@@ -5,7 +5,7 @@
  */
 import { precopy } from "@ferry/plugin-precopy";
 import { describe, expect, it } from "vitest";
-import { autoConverge } from "../../../plugins/auto-converge/src/index";
+import { autoConverge } from "@ferry/plugin-auto-converge";
 import { rateConverge } from "../src/index";
 import { type Outcome, runScenario, S } from "./scenario";
 

@@ -1,14 +1,10 @@
 import {
-  createLink,
-  createMigrationManager,
-  type FerryPlugin,
   formatInfoMigrate,
 } from "@ferry/migration";
 import { precopy } from "@ferry/plugin-precopy";
-import { VirtualScheduler } from "@ferry/core";
 import { describe, expect, it } from "vitest";
 import { rateConverge } from "../src/index";
-import { MiB, MS, runScenario, S, workloadMachine } from "./scenario";
+import { MiB, MS, runScenario, S, } from "./scenario";
 
 type Section = Record<string, number>;
 
@@ -86,22 +82,5 @@ describe("rate-converge end to end (64 MiB guest dirtying ~9.4 MiB/s, 4 MiB/s li
     const pcts = o.samples.map((i) => (i["cpu-throttle-percentage"] as number | undefined) ?? 0);
     expect(Math.max(...pcts)).toBe(30);
     if (o.m.status !== "completed") o.m.cancel();
-  });
-
-  it("refuses to migrate with auto-converge also on", () => {
-    const fakeAutoConverge: FerryPlugin = {
-      name: "fake-auto-converge",
-      capabilities: [{ name: "auto-converge", description: "stand-in", default: false }],
-      register() {},
-    };
-    const s = new VirtualScheduler();
-    const src = workloadMachine(s);
-    const mgr = createMigrationManager({ plugins: [precopy(), fakeAutoConverge, rateConverge()] });
-    mgr.setCapabilities({ "auto-converge": true, "rate-converge": true });
-    const link = createLink({ scheduler: s, bandwidth: 4 * MiB, latency: MS });
-    expect(() => mgr.migrate({ machine: src, transport: link.source })).toThrow(
-      /rate-converge: conflicts with "auto-converge"/,
-    );
-    expect(mgr.active).toBeNull();
   });
 });

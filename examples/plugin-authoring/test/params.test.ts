@@ -68,9 +68,9 @@ describe("the plugin object", () => {
     expect(p.parameters).toBeDefined();
   });
 
-  it("can declare the conflict with auto-converge in the registry", () => {
+  it("declares the conflict with auto-converge in the registry", () => {
     const mgr = createMigrationManager({
-      plugins: [precopy(), fakeAutoConverge, rateConverge({ conflicts: ["auto-converge"] })],
+      plugins: [precopy(), fakeAutoConverge, rateConverge()],
     });
     expect(() => mgr.setCapabilities({ "auto-converge": true, "rate-converge": true })).toThrow(
       MigrationConfigError,

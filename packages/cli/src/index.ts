@@ -37,3 +37,24 @@ export {
   type WorkloadMachineSaved,
   type WorkloadMachineState,
 } from "./run/workload-machine";
+export { migrateCommand } from "./commands/migrate";
+export { formatMigrateReport, formatMigrateSummary, formatProgress } from "./migrate/format";
+export { loadPlugins } from "./migrate/plugins";
+export {
+  type MigrateProgress,
+  type MigrateReport,
+  type MigrateStatus,
+  type MigrateVerification,
+  type RunMigrationOptions,
+  runMigration,
+} from "./migrate/run-migration";
+export {
+  convertParameter,
+  PARAMETER_UNITS,
+  type ParameterUnit,
+  parameterUnit,
+  parseCapabilityFlags,
+  parseParameterFlags,
+  resolveParameters,
+} from "./migrate/settings";
+export { buildSide, ramHash, type Side, type SideEnd } from "./migrate/sides";

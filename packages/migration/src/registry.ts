@@ -61,10 +61,16 @@ export function createRegistry(
       caps.set(c.name, { ...c, plugin: p.name, state: c.default });
     }
   }
+  // A requirement on a capability no loaded plugin provides can never be met: refuse the plugin
+  // set. A conflict with an absent capability is vacuous (it can never be on), so plugins may
+  // declare conflicts with capabilities of plugins that are not loaded.
   for (const c of caps.values()) {
-    for (const other of [...(c.requires ?? []), ...(c.conflicts ?? [])]) {
+    for (const other of c.requires ?? []) {
       if (!caps.has(other)) {
-        throw new MigrationConfigError(c.name, `refers to unknown capability "${other}"`);
+        throw new MigrationConfigError(
+          c.name,
+          `requires capability "${other}", which no loaded plugin provides (unknown capability "${other}")`,
+        );
       }
     }
   }

@@ -150,6 +150,15 @@ describe("capability & parameter registry", () => {
         }),
       ]),
     ).toThrow(/unknown capability "y"/);
+    // A conflict with a capability that no loaded plugin provides is vacuous.
+    const reg = createRegistry([
+      plugin({
+        name: "a",
+        capabilities: [{ name: "x", description: "", default: false, conflicts: ["y"] }],
+      }),
+    ]);
+    reg.setCapabilities({ x: true });
+    expect(reg.capabilities().x).toBe(true);
     expect(() =>
       createRegistry([
         plugin({ parameters: z.object({ "downtime-limit": z.number().default(1) }) }),

@@ -29,7 +29,7 @@ import {
   MISA_VALUE,
   Priv,
 } from "./csr";
-import { DECODED_STRIDE, decodeInto, Op, ZERO_SINK } from "./decode";
+import { DECODED_STRIDE, decodeInto, Op } from "./decode";
 import { mulh, mulhsu, mulhu } from "./mul";
 import { type RiscvCpuState, validateRiscvState } from "./state";
 
@@ -815,10 +815,10 @@ export class RiscvHart implements VcpuCore {
         v = old | src;
         break;
       case Op.AMOMIN:
-        v = old < src ? old : src;
+        v = Math.min(old, src);
         break;
       case Op.AMOMAX:
-        v = old > src ? old : src;
+        v = Math.max(old, src);
         break;
       case Op.AMOMINU:
         v = old >>> 0 < src >>> 0 ? old : src;

@@ -98,7 +98,7 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
       `x: expected an array of 31 registers (x1..x31), found ${describe(s.x)}`,
     );
   }
-  s.x.forEach((v, i) => int32Like(v, `x[${i + 1}]`));
+  for (let i = 0; i < 31; i++) int32Like(s.x[i], `x[${i + 1}]`);
   if (s.priv !== 0 && s.priv !== 3) {
     throw new RiscvStateError(`priv: expected 0 (U) or 3 (M), found ${describe(s.priv)}`);
   }

@@ -57,7 +57,9 @@ export function makeMachine(
     load(words, addr = RAM_BASE) {
       const bytes = new Uint8Array(words.length * 4);
       const dv = new DataView(bytes.buffer);
-      words.forEach((w, k) => dv.setUint32(k * 4, w >>> 0, true));
+      words.forEach((w, k) => {
+        dv.setUint32(k * 4, w >>> 0, true);
+      });
       memory.writeBytes(addr, bytes);
     },
     step(instructions, h = 0) {

@@ -8,7 +8,6 @@ const MSTATUS = 0x300;
 const MIE = 0x304;
 const MTVEC = 0x305;
 const MEPC = 0x341;
-const MCAUSE = 0x342;
 
 describe("interrupts", () => {
   it("takes an enabled pending interrupt at run start (vectored mtvec) and mret returns", () => {

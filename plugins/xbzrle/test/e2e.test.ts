@@ -13,7 +13,7 @@ import {
 } from "@ferry/migration";
 import { describe, expect, it } from "vitest";
 import { dirtierBackend, type DirtierOptions } from "../../../packages/migration/test/dirtier";
-import { precopy } from "../../precopy/src/index";
+import { precopy } from "@ferry/plugin-precopy";
 import { type XbzrleCacheQmp, xbzrle } from "../src/index";
 import { type GuestSpec, runMigrated, runPlain } from "./guest";
 

@@ -13,7 +13,7 @@ import {
   type Migration,
   type MigrationInfo,
 } from "@ferry/migration";
-import { loadElf, riscvBackend } from "../../../packages/riscv/src/index";
+import { loadElf, riscvBackend } from "@ferry/riscv";
 
 /** A guest machine description. */
 export interface GuestSpec {

@@ -18,7 +18,7 @@ import {
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { dirtierBackend } from "../../../packages/migration/test/dirtier";
-import { precopy } from "../../precopy/src/index";
+import { precopy } from "@ferry/plugin-precopy";
 import {
   DEFAULT_XBZRLE_CACHE_SIZE,
   effectiveCacheBytes,

@@ -98,7 +98,7 @@ export const migrateCommand: Command = {
     }
     if (json) writeJson(io, report);
     else {
-      io.out(formatMigrateReport(config.name, report));
+      io.out(formatMigrateReport(report));
       io.err(formatMigrateSummary(config.name, report));
     }
     return report.exitCode;

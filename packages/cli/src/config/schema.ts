@@ -165,15 +165,9 @@ const distributionSchema = z
 
 const workloadSchema = z
   .strictObject({
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(0xffff_ffff)
-      .optional()
-      .meta({
-        description: "Seed of the write streams and the synthetic content (default run.seed).",
-      }),
+    seed: z.number().int().min(0).max(0xffff_ffff).optional().meta({
+      description: "Seed of the write streams and the synthetic content (default run.seed).",
+    }),
     "writes-per-second": z
       .number()
       .min(0)

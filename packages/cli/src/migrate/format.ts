@@ -25,7 +25,7 @@ function section(title: string, body: string): string {
 }
 
 /** The full text report: info migrate, guest output of both sides, verification. */
-export function formatMigrateReport(name: string, r: MigrateReport): string {
+export function formatMigrateReport(r: MigrateReport): string {
   const v = r.verification;
   const parts: string[] = [];
   if (r.stats !== null) parts.push(section("info migrate", formatInfoMigrate(r.stats)));

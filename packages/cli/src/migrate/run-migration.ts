@@ -19,7 +19,7 @@ import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { type GuestRunReport, readGuestElf, runGuest } from "../run/run-guest";
 import { loadPlugins } from "./plugins";
 import { resolveParameters } from "./settings";
-import { buildSide, ramHash, type Side, type SideEnd } from "./sides";
+import { buildSide, ramHash, type SideEnd } from "./sides";
 
 /** Virtual time run between two yields to the event loop (lets Ctrl-C through). */
 const CHUNK_NS = 10_000_000;

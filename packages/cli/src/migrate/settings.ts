@@ -5,7 +5,13 @@
  * 64MiB` → bytes). Names, types and ranges are then checked by the migration registry.
  */
 import { UsageError } from "../command";
-import { type ParameterValue, parseBandwidth, parseDuration, parseSize, UnitError } from "../config";
+import {
+  type ParameterValue,
+  parseBandwidth,
+  parseDuration,
+  parseSize,
+  UnitError,
+} from "../config";
 
 /** How a parameter's value is measured. */
 export type ParameterUnit = "ms" | "bytes" | "bytes/s";
@@ -51,7 +57,8 @@ export function convertParameter(name: string, value: ParameterValue): Parameter
     if (unit === "bytes") return parseSize(text);
     return parseBandwidth(text);
   } catch (err) {
-    if (err instanceof UnitError) throw new UsageError(`migration parameter ${name}: ${err.message}`);
+    if (err instanceof UnitError)
+      throw new UsageError(`migration parameter ${name}: ${err.message}`);
     throw err;
   }
 }

@@ -4,7 +4,12 @@
  * and how it ended.
  */
 import { createHash } from "node:crypto";
-import { isSyntheticRamBackend, type RamRegion, type VirtualScheduler } from "@ferry/core";
+import {
+  isSyntheticRamBackend,
+  type RamRegion,
+  type Scheduler,
+  type VirtualScheduler,
+} from "@ferry/core";
 import type { MigratableMachine } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { buildGuestMachine } from "../run/run-guest";
@@ -21,7 +26,7 @@ export interface SideEnd {
 
 /** A machine of a migration, as the CLI drives it. */
 export interface Side {
-  readonly machine: MigratableMachine & { readonly scheduler: VirtualScheduler };
+  readonly machine: MigratableMachine & { readonly scheduler: Scheduler };
   readonly ram: RamRegion;
   readonly state: string;
   start(): void;
@@ -98,7 +103,7 @@ export function buildSide(
     }
   });
   return {
-    machine: machine as Side["machine"],
+    machine,
     ram: machine.ram,
     get state() {
       return machine.state;

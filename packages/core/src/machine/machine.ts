@@ -15,7 +15,7 @@ import { parseState } from "../devices/validate";
 import { InvalidArgumentError, InvalidStateError, StateValidationError } from "../errors";
 import { createAddressSpace, type MutableAddressSpace } from "../memory/address-space";
 import { createRamBackend } from "../memory/ram";
-import type { DeviceState, MmioAccess, RamRegion } from "../memory/types";
+import type { DeviceState, MmioAccess, MmioDevice, RamRegion } from "../memory/types";
 import type { Scheduler, Timer } from "../time/types";
 import { VirtualScheduler, notifyAsyncWake } from "../time/virtual";
 import type { CpuBackend, CpuState } from "../vcpu/types";
@@ -102,6 +102,8 @@ export class Machine {
   readonly ram: RamRegion;
   readonly vcpus: readonly Vcpu[];
   readonly devices: MachineDevices;
+  /** Devices added with the `devices` option, in order. */
+  readonly extraDevices: readonly MmioDevice[];
   readonly events = new EventEmitter<MachineEvents>();
   /** Address of the boot-argument block, or 0 when no `bootArgs` were given. */
   readonly bootArgsAddr: number;
@@ -123,7 +125,10 @@ export class Machine {
       name: "ram",
       base: RAM_BASE,
       size: o.memory.size,
-      backend: createRamBackend(o.memory.backend, o.memory.size),
+      backend:
+        typeof o.memory.backend === "string"
+          ? createRamBackend(o.memory.backend, o.memory.size)
+          : o.memory.backend,
     });
     const uart = new Ns16550a((b) => this.transmit(b));
     const finisher = new TestFinisher((kind, code, access) =>
@@ -138,6 +143,15 @@ export class Machine {
     memory.addMmio({ name: "test", base: FINISHER_BASE, size: FINISHER_SIZE, device: finisher });
     memory.addMmio({ name: "clint", base: CLINT_BASE, size: CLINT_SIZE, device: clint });
     memory.addMmio({ name: "uart", base: UART_BASE, size: UART_SIZE, device: uart });
+    const extra: MmioDevice[] = [];
+    for (const d of o.devices) {
+      if ([uart.id, finisher.id, clint.id, ...extra.map((e) => e.id)].includes(d.device.id)) {
+        throw new InvalidArgumentError(`device id "${d.device.id}" is used twice`);
+      }
+      memory.addMmio({ name: d.name, base: d.base, size: d.size, device: d.device });
+      extra.push(d.device);
+    }
+    this.extraDevices = extra;
     this.bootBlock = o.bootArgs === undefined ? null : encodeBootArgs(o.bootArgs);
     this.bootArgsAddr = this.bootBlock === null ? 0 : bootArgsAddress(RAM_BASE, o.memory.size);
     this.writeBootBlock();
@@ -290,12 +304,14 @@ export class Machine {
     return this.vcpus.map((v) => v.stats());
   }
 
+  private allDevices(): MmioDevice[] {
+    return [this.devices.uart, this.devices.finisher, this.devices.clint, ...this.extraDevices];
+  }
+
   /** Save every vCPU's and device's state (plain data). Pause the machine first for a consistent image. */
   saveState(): MachineState {
     const devices: Record<string, DeviceState> = {};
-    for (const d of [this.devices.uart, this.devices.finisher, this.devices.clint]) {
-      devices[d.id] = d.saveState();
-    }
+    for (const d of this.allDevices()) devices[d.id] = d.saveState();
     return { version: 1, vcpus: this.vcpus.map((v) => v.core.saveState()), devices };
   }
 
@@ -312,7 +328,8 @@ export class Machine {
         `invalid machine state: expected ${this.vcpus.length} vCPU states, found ${s.vcpus.length}`,
       );
     }
-    const ids = [this.devices.uart.id, this.devices.finisher.id, this.devices.clint.id];
+    const all = this.allDevices();
+    const ids = all.map((d) => d.id);
     const got = Object.keys(s.devices).sort();
     if (got.join(",") !== [...ids].sort().join(",")) {
       throw new StateValidationError(
@@ -322,9 +339,7 @@ export class Machine {
     s.vcpus.forEach((c, i) => {
       this.vcpus[i].core.loadState(c as CpuState);
     });
-    this.devices.uart.loadState(s.devices[this.devices.uart.id]);
-    this.devices.finisher.loadState(s.devices[this.devices.finisher.id]);
-    this.devices.clint.loadState(s.devices[this.devices.clint.id]);
+    for (const d of all) d.loadState(s.devices[d.id]);
   }
 
   /**

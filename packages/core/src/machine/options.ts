@@ -3,6 +3,7 @@
  */
 import { z } from "zod";
 import { InvalidArgumentError } from "../errors";
+import type { MmioDevice, RamBackend } from "../memory/types";
 import { PAGE_SIZE } from "../memory/types";
 import type { Scheduler } from "../time/types";
 import type { CpuBackend } from "../vcpu/types";
@@ -11,8 +12,10 @@ import type { CpuBackend } from "../vcpu/types";
 export const MAX_VCPUS = 64;
 /** Smallest RAM size (64 KiB). */
 export const MIN_RAM_SIZE = 64 * 1024;
-/** Largest RAM size: RAM at 0x8000_0000 must end within the 32-bit address space. */
+/** Largest RAM size of a dense (`array`/`shared`) backend: RAM at 0x8000_0000 must end within the 32-bit address space. */
 export const MAX_RAM_SIZE = 0x8000_0000;
+/** Largest RAM size of a caller-supplied backend (e.g. synthetic): 1 TiB. */
+export const MAX_SPARSE_RAM_SIZE = 2 ** 40;
 /** Most boot arguments. */
 export const MAX_BOOT_ARGS = 64;
 
@@ -23,6 +26,24 @@ const isScheduler = (v: unknown): v is Scheduler =>
   typeof (v as Scheduler).at === "function" &&
   typeof (v as Scheduler).after === "function" &&
   typeof (v as Scheduler).sleep === "function";
+
+const isRamBackend = (v: unknown): v is RamBackend =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as RamBackend).kind === "string" &&
+  typeof (v as RamBackend).size === "number" &&
+  typeof (v as RamBackend).read === "function" &&
+  typeof (v as RamBackend).write === "function" &&
+  typeof (v as RamBackend).isZeroPage === "function";
+
+const isMmioDevice = (v: unknown): v is MmioDevice =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as MmioDevice).id === "string" &&
+  typeof (v as MmioDevice).read === "function" &&
+  typeof (v as MmioDevice).write === "function" &&
+  typeof (v as MmioDevice).saveState === "function" &&
+  typeof (v as MmioDevice).loadState === "function";
 
 const isCpuBackend = (v: unknown): v is CpuBackend =>
   typeof v === "object" &&
@@ -46,11 +67,50 @@ export const machineOptionsSchema = z
           .number()
           .int()
           .min(MIN_RAM_SIZE)
-          .max(MAX_RAM_SIZE)
+          .max(MAX_SPARSE_RAM_SIZE)
           .refine((v) => v % PAGE_SIZE === 0, { message: `must be a multiple of ${PAGE_SIZE}` }),
-        backend: z.enum(["array", "shared"]).default("array"),
+        /** `array`/`shared` (dense, ≤ 2 GiB), or a backend instance such as a synthetic one. */
+        backend: z
+          .union([
+            z.enum(["array", "shared"]),
+            z.custom<RamBackend>(isRamBackend, {
+              message: 'expected "array", "shared" or a RamBackend instance',
+            }),
+          ])
+          .default("array"),
       })
-      .strict(),
+      .strict()
+      .superRefine((m, ctx) => {
+        if (typeof m.backend === "string" && m.size > MAX_RAM_SIZE) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["size"],
+            message: `a dense ${m.backend} backend holds at most ${MAX_RAM_SIZE} bytes (2 GiB); use a sparse backend for more`,
+          });
+        }
+        if (typeof m.backend === "object" && m.backend.size !== m.size) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["backend"],
+            message: `backend size ${m.backend.size} differs from memory.size ${m.size}`,
+          });
+        }
+      }),
+    /** Extra MMIO devices mapped on the bus; their state is saved and migrated with the machine's. */
+    devices: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1),
+            base: z.number().int().min(0),
+            size: z.number().int().positive(),
+            device: z.custom<MmioDevice>(isMmioDevice, {
+              message: "expected an MmioDevice (id, read, write, saveState, loadState)",
+            }),
+          })
+          .strict(),
+      )
+      .default([]),
     sliceNs: z.number().positive().finite().optional(),
     bootArgs: z.array(z.number().int().min(0).max(0xffff_ffff)).max(MAX_BOOT_ARGS).optional(),
   })
