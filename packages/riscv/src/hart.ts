@@ -81,6 +81,7 @@ export class RiscvHart implements VcpuCore {
   private readonly hartId: number;
   private readonly memory: AddressSpace;
   private readonly timebaseHz: number;
+  private readonly timebaseAt: ((ns: number) => number) | undefined;
   private readonly nsPerInstr: number;
   private readonly hypercalls: boolean;
   private readonly tohost: number;
@@ -120,6 +121,7 @@ export class RiscvHart implements VcpuCore {
     this.hartId = ctx.hartId;
     this.memory = ctx.memory;
     this.timebaseHz = ctx.timebaseHz;
+    this.timebaseAt = ctx.timebaseAt;
     this.nsPerInstr = 1000 / options.mips;
     this.hypercalls = options.hypercalls;
     this.tohost = options.tohost === null ? -1 : options.tohost >>> 0;
@@ -894,7 +896,8 @@ export class RiscvHart implements VcpuCore {
     const run = this.runRef;
     const ns =
       (run === null ? 0 : this.runStartNs) + Math.max(0, this.executed - 1) * this.nsPerInstr;
-    return Math.floor((ns * this.timebaseHz) / 1e9);
+    const timebaseAt = this.timebaseAt;
+    return timebaseAt !== undefined ? timebaseAt(ns) : Math.floor((ns * this.timebaseHz) / 1e9);
   }
 
   private csrOk = true;

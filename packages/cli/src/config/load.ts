@@ -104,8 +104,14 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
     throw new ConfigError(file, issues);
   }
   const config = result.data;
-  if (config.guest === undefined || options.baseDir === undefined) return config;
-  return { ...config, guest: { ...config.guest, elf: resolve(options.baseDir, config.guest.elf) } };
+  if (options.baseDir === undefined) return config;
+  const configDir = resolve(options.baseDir);
+  if (config.guest === undefined) return { ...config, configDir };
+  return {
+    ...config,
+    configDir,
+    guest: { ...config.guest, elf: resolve(options.baseDir, config.guest.elf) },
+  };
 }
 
 /** Split `unrecognized_keys` issues into one issue per key so each gets its own path. */

@@ -257,6 +257,13 @@ export const configInputSchema = z
     workload: workloadSchema.optional(),
     run: runSchema.prefault({}),
     migration: migrationSchema.prefault({}),
+    plugins: z
+      .array(z.string().min(1, { error: "expected a package name or a path" }))
+      .default([])
+      .meta({
+        description:
+          "Extra migration plugins: package names or paths, imported from the config file's directory.",
+      }),
   })
   .superRefine((c, ctx) => {
     const fail = (path: (string | number)[], message: string): void => {
@@ -356,6 +363,10 @@ export interface FerryConfig {
     readonly capabilities: Readonly<Record<string, boolean>>;
     readonly parameters: Readonly<Record<string, ParameterValue>>;
   };
+  /** Extra migration plugins as written (package names or paths; see `loadConfigPlugins`). */
+  readonly plugins: readonly string[];
+  /** Directory of the config file (plugins are resolved from it); undefined for inline text. */
+  readonly configDir: string | undefined;
 }
 
 /** Validates kebab-case input and produces a {@link FerryConfig}. */
@@ -384,6 +395,8 @@ export const configSchema = configInputSchema.transform(
       capabilities: c.migration.capabilities,
       parameters: c.migration.parameters,
     },
+    plugins: c.plugins,
+    configDir: undefined,
   }),
 );
 

@@ -16,8 +16,9 @@ import {
 } from "@ferry/migration";
 import type { FerryConfig, ParameterValue } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { buildReportSeries, type ReportSample, type WorkSample } from "../report/series";
 import { type GuestRunReport, readGuestElf, runGuest } from "../run/run-guest";
-import { loadPlugins } from "./plugins";
+import { loadPluginSet, pluginSpecs } from "./config-plugins";
 import { resolveParameters } from "./settings";
 import { buildSide, ramHash, type SideEnd } from "./sides";
 
@@ -71,6 +72,27 @@ export interface MigrateVerification {
   readonly migrated: { readonly status: string; readonly guestCode: number | null } | null;
 }
 
+/**
+ * Guest work lost to the migration. The span runs from the migration's start to its end: the
+ * moment it reached completed (the destination resumes), failed or cancelled, or the end of the
+ * run when it was still active. `reference` is the work an unmigrated twin of the guest (same
+ * config, same virtual clock, started at the same time) did over the span, `migrated` the work
+ * the migrated source did over it (throttled, and paused during the downtime); `lost` =
+ * reference − migrated, `lostShare` = lost / reference (0 when reference is 0). Work is counted
+ * per scheduler slice (instructions for guests, operations for workloads).
+ */
+export interface GuestWorkLost {
+  /** `instructions` (RISC-V guests) or `operations` (workloads). */
+  readonly unit: "instructions" | "operations";
+  /** Span start and end (virtual ns since boot). */
+  readonly spanStartNs: number;
+  readonly spanEndNs: number;
+  readonly reference: number;
+  readonly migrated: number;
+  readonly lost: number;
+  readonly lostShare: number;
+}
+
 /** The `ferry migrate --json` document. */
 export interface MigrateReport {
   readonly status: MigrateStatus;
@@ -83,8 +105,13 @@ export interface MigrateReport {
   /** query-migrate (`info()`), null when the migration never started. */
   readonly stats: MigrationInfo | null;
   readonly verification: MigrateVerification;
-  /** One sample per sync and per bandwidth window. */
-  readonly series: readonly TimeSample[];
+  /**
+   * One sample per sync and per bandwidth window: the framework's fields plus
+   * `throttlePercent`, `dirtyBytesPerSec`, `guestWorkRate` and `referenceWorkRate`.
+   */
+  readonly series: readonly ReportSample[];
+  /** Guest work lost to the migration (null when it never started). */
+  readonly workLost: GuestWorkLost | null;
   readonly guestOutput: {
     /** Source output up to switchover (or the end, without switchover). */
     readonly source: string;
@@ -110,8 +137,12 @@ export interface RunMigrationOptions {
   readonly parameters?: Readonly<Record<string, ParameterValue>>;
   /** Config file name for messages. */
   readonly configFile?: string;
-  /** Plugins (default: {@link loadPlugins}). */
+  /**
+   * Plugins (default: the built-ins, then the config's `plugins:` and {@link pluginFlags}).
+   */
   readonly plugins?: readonly FerryPlugin[];
+  /** `--plugin` names, imported from the working directory after the config's plugins. */
+  readonly pluginFlags?: readonly string[];
   /** Called at every sync. */
   readonly onProgress?: (p: MigrateProgress) => void;
   /** Cancel the migration cleanly (Ctrl-C): the source keeps running, the report is partial. */
@@ -120,9 +151,15 @@ export interface RunMigrationOptions {
 
 const terminal = (s: string): boolean => s === "completed" || s === "failed" || s === "cancelled";
 
-async function runChunked(s: VirtualScheduler, endNs: number, stop: () => boolean): Promise<void> {
+async function runChunked(
+  s: VirtualScheduler,
+  endNs: number,
+  stop: () => boolean,
+  afterChunk?: () => void,
+): Promise<void> {
   while (s.now() < endNs && !stop()) {
     await s.run({ untilNs: Math.min(endNs, s.now() + CHUNK_NS), stopWhen: stop });
+    afterChunk?.();
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
@@ -146,7 +183,9 @@ export async function runMigration(
   options: RunMigrationOptions = {},
 ): Promise<MigrateReport> {
   const wallStart = performance.now();
-  const plugins = options.plugins ?? loadPlugins();
+  const plugins =
+    options.plugins ??
+    (await loadPluginSet(pluginSpecs(config, options.pluginFlags, undefined, options.configFile)))();
   const mgr = createMigrationManager({ plugins });
   mgr.setCapabilities({ ...config.migration.capabilities, ...(options.capabilities ?? {}) });
   mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
@@ -160,10 +199,13 @@ export async function runMigration(
   const s = new VirtualScheduler();
   const src = buildSide(config, s, elf);
   const dst = buildSide(config, s, elf);
+  // the unmigrated twin: the same guest on the same clock, for the work-lost figures
+  const twin = buildSide(config, s, elf);
   const limitNs = config.run.timeLimitNs;
   const aborted = (): boolean => options.signal?.aborted === true;
 
   src.start();
+  twin.start();
   await runChunked(s, Math.min(config.migration.startAfterNs, limitNs), () => {
     return src.ended() !== null || aborted();
   });
@@ -178,6 +220,10 @@ export async function runMigration(
   let dstHash: string | null = null;
   let dstState: string | null = null;
   let message: string | undefined;
+  const work: WorkSample[] = [];
+  let spanEnd: { ns: number; work: number; reference: number } | null = null;
+  let workAtStart = 0;
+  let twinAtStart = 0;
 
   if (src.ended() === null && !aborted() && s.now() < limitNs) {
     const link = createLink({
@@ -190,6 +236,33 @@ export async function runMigration(
     migration = m;
     startNs = s.now();
     workBefore = src.workDone();
+    workAtStart = workBefore;
+    twinAtStart = twin.workDone();
+    const t0 = startNs;
+    let throttle = 0;
+    const sampleWork = (): void => {
+      if (spanEnd !== null) return;
+      const sample: WorkSample = {
+        timeNs: s.now() - t0,
+        work: src.workDone(),
+        referenceWork: twin.workDone(),
+        throttlePercent: throttle,
+      };
+      if (work.length > 0 && work[work.length - 1].timeNs === sample.timeNs) {
+        work[work.length - 1] = sample;
+      } else work.push(sample);
+    };
+    sampleWork();
+    m.events.on("sync", () => {
+      throttle = throttleOf(m.info()) ?? 0;
+      sampleWork();
+    });
+    m.events.on("state", (st) => {
+      if (!terminal(st) || spanEnd !== null) return;
+      sampleWork();
+      spanEnd = { ns: s.now(), work: src.workDone(), reference: twin.workDone() };
+      twin.stop();
+    });
     src.onState((st) => {
       if (st === "paused" && m.status === "device") {
         srcHash = ramHash(src.ram);
@@ -222,7 +295,13 @@ export async function runMigration(
       s,
       limitNs,
       () => terminal(m.status) || aborted() || src.ended() !== null || dst.ended() !== null,
+      sampleWork,
     );
+    if (spanEnd === null) {
+      sampleWork();
+      spanEnd = { ns: s.now(), work: src.workDone(), reference: twin.workDone() };
+      twin.stop();
+    }
     if (!terminal(m.status) && (aborted() || src.ended() !== null)) {
       message = aborted()
         ? "interrupted: the migration was cancelled, the source keeps running"
@@ -306,7 +385,8 @@ export async function runMigration(
     parameters,
     stats: migration === null ? null : migration.info(),
     verification,
-    series: migration === null ? [] : [...migration.series],
+    series: migration === null ? [] : buildReportSeries(migration.series, work),
+    workLost: workLostOf(spanEnd, startNs, workAtStart, twinAtStart, isGuest),
     guestOutput: {
       source: sourceOut,
       destination: destOut,
@@ -316,5 +396,27 @@ export async function runMigration(
     migrationStartNs: startNs,
     virtualTimeNs: s.now(),
     wallMs: Math.round(performance.now() - wallStart),
+  };
+}
+
+function workLostOf(
+  end: { ns: number; work: number; reference: number } | null,
+  startNs: number | null,
+  workAtStart: number,
+  twinAtStart: number,
+  isGuest: boolean,
+): GuestWorkLost | null {
+  if (end === null || startNs === null) return null;
+  const reference = end.reference - twinAtStart;
+  const migrated = end.work - workAtStart;
+  const lost = reference - migrated;
+  return {
+    unit: isGuest ? "instructions" : "operations",
+    spanStartNs: startNs,
+    spanEndNs: end.ns,
+    reference,
+    migrated,
+    lost,
+    lostShare: reference > 0 ? lost / reference : 0,
   };
 }

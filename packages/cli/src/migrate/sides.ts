@@ -30,6 +30,8 @@ export interface Side {
   readonly ram: RamRegion;
   readonly state: string;
   start(): void;
+  /** Stop the machine for good (its vCPUs schedule nothing more). */
+  stop(): void;
   /** Listen to lifecycle changes (synchronous; `running` is emitted before any vCPU runs). */
   onState(listener: (state: string) => void): void;
   /** Work done (instructions or operations) of all vCPUs. */
@@ -80,6 +82,7 @@ export function buildSide(
         return wm.state;
       },
       start: () => wm.start(),
+      stop: () => wm.stop(),
       onState: (l) => wm.onState(l),
       workDone: () => wm.workDone(),
       output: () => "",
@@ -109,6 +112,7 @@ export function buildSide(
       return machine.state;
     },
     start: () => machine.start(),
+    stop: () => machine.stop(),
     onState: (l) => {
       machine.events.on("state", l);
     },

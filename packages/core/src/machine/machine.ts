@@ -168,6 +168,7 @@ export class Machine {
         memory,
         timebaseHz: TIMEBASE_HZ,
         vcpuCount: o.vcpus,
+        timebaseAt: (ns) => clint.mtimeAt(ns),
       });
       vcpus.push(
         new Vcpu({ index: i, core, scheduler: this.scheduler, memory, sliceNs: o.sliceNs, host }),

@@ -103,6 +103,12 @@ export interface VcpuContext {
   readonly timebaseHz: number;
   /** Number of vCPUs in the machine. */
   readonly vcpuCount: number;
+  /**
+   * The guest's timebase counter (`mtime`, in ticks of `timebaseHz`) at virtual time `ns`, when
+   * the machine has a clock device. It stops while the machine is paused and continues across a
+   * migration, so backends should read `time` CSRs through it. Absent: derive from `ns`.
+   */
+  readonly timebaseAt?: (ns: number) => number;
 }
 
 /** Plain-data CPU state (JSON-compatible), saved and restored by migration. */

@@ -399,6 +399,17 @@ export class Vcpu {
             this.throttle(start + consumed, s);
             return;
           }
+        } else if (reason === ExitReason.SystemEvent) {
+          // The backend itself asked for shutdown/reset (e.g. the riscv-tests `tohost` protocol).
+          this.runningNs += consumed;
+          this.host.systemEvent(
+            this,
+            run.systemEvent === "reset" ? "reset" : "shutdown",
+            run.systemEventCode,
+            start + consumed,
+          );
+          if (this.stateValue !== "running" || this.pauseRequested) break;
+          this.runningNs -= consumed;
         } else if (reason === ExitReason.InternalError) {
           this.runningNs += consumed;
           this.fail(run.internalError || "backend internal error", start + consumed);
