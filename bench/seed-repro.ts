@@ -70,7 +70,9 @@ async function main(): Promise<void> {
   const f = (v: number | null, d = 1): string => (v === null ? "-" : v.toFixed(d));
   console.log(`seed-specjbb, scale 1/${scale}`);
   for (const p of PUBLISHED) console.log(p);
-  console.log("run | status | time s | transferred GB | remaining GB | dirty pages/s | downtime s | throttle | wall s | dst == src");
+  console.log(
+    "run | status | time s | transferred GB | remaining GB | dirty pages/s | downtime s | throttle | wall s | dst == src",
+  );
   for (const w of wanted) {
     if (w.startsWith("xbzrle") && x === null) {
       console.log(`${w} | skipped: the xbzrle plugin factory is not available`);

@@ -58,3 +58,50 @@ export {
   resolveParameters,
 } from "./migrate/settings";
 export { buildSide, ramHash, type Side, type SideEnd } from "./migrate/sides";
+export {
+  type CompareReport,
+  type CompareRow,
+  type CompareRun,
+  type RunCompareOptions,
+  runCompare,
+} from "./compare/run-compare";
+export { formatCompareTable } from "./compare/format";
+export { parseStrategySet, parseStrategySets, type StrategySet } from "./compare/strategies";
+export { compareCommand } from "./commands/compare";
+export { restoreCommand, snapshotCommand } from "./commands/snapshot";
+export {
+  importPlugin,
+  isFerryPlugin,
+  loadPluginSet,
+  PluginLoadError,
+  type PluginSetFactory,
+  type PluginSpec,
+  pluginSpecs,
+} from "./migrate/config-plugins";
+export { ModuleResolveError, resolveModule } from "./migrate/resolve-module";
+export type { GuestWorkLost } from "./migrate/run-migration";
+export { type ProgressLine, progressLine, withSigint } from "./progress-line";
+export {
+  type Chart,
+  type ChartRun,
+  lineChartSpec,
+  MAX_POINTS_PER_LINE,
+  renderCharts,
+  renderSvg,
+} from "./report/charts";
+export { CSV_COLUMNS, seriesCsv } from "./report/csv";
+export { escapeHtml, type HtmlReportInput, type HtmlRun, reportHtml } from "./report/html";
+export { buildReportSeries, type ReportSample, type WorkSample } from "./report/series";
+export { type ReportFiles, writeCompareReport, writeMigrateReport } from "./report/write";
+export {
+  type RestoreOptions,
+  type RestoreReport,
+  type RestoreStatus,
+  restoreFromSnapshot,
+  SNAPSHOT_META_KEY,
+  SnapshotError,
+  type SnapshotMeta,
+  type SnapshotReport,
+  type TakeSnapshotOptions,
+  takeSnapshot,
+} from "./snapshot/snapshot";

@@ -7,6 +7,8 @@ import { commands } from "./commands";
 import { ConfigError } from "./config";
 import { ExitCode } from "./exit-codes";
 import { type CliIo, processIo } from "./io";
+import { PluginLoadError } from "./migrate/config-plugins";
+import { SnapshotError } from "./snapshot/snapshot";
 
 function mainHelp(list: readonly Command[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
@@ -34,7 +36,9 @@ function isBadInput(err: unknown): boolean {
     err instanceof RiscvOptionsError ||
     err instanceof InvalidArgumentError ||
     err instanceof MigrationConfigError ||
-    err instanceof StreamError
+    err instanceof StreamError ||
+    err instanceof PluginLoadError ||
+    err instanceof SnapshotError
   );
 }
 

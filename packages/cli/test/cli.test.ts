@@ -38,12 +38,15 @@ describe("ferry dispatch", () => {
   it("rejects an unknown command with exit 2, as JSON with --json", async () => {
     const r = await ferry(["fly"]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/unknown command "fly" \(expected one of: run, migrate, config\)/);
+    expect(r.err).toMatch(
+      /unknown command "fly" \(expected one of: run, migrate, compare, snapshot, restore, config\)/,
+    );
     const j = await ferry(["fly", "--json"]);
     expect(JSON.parse(j.out)).toEqual({
       status: "error",
       exitCode: 2,
-      error: 'unknown command "fly" (expected one of: run, migrate, config)',
+      error:
+        'unknown command "fly" (expected one of: run, migrate, compare, snapshot, restore, config)',
     });
   });
 

@@ -329,7 +329,7 @@ describe("configJsonSchema", () => {
     expect(schema.required.sort()).toEqual(["name"]);
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties).sort()).toEqual(
-      ["description", "guest", "machine", "migration", "name", "run", "workload"].sort(),
+      ["description", "guest", "machine", "migration", "name", "plugins", "run", "workload"].sort(),
     );
     expect(schema.properties.machine.properties?.["ram-backend"]).toMatchObject({
       enum: ["array", "shared", "synthetic"],

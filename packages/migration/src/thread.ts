@@ -191,9 +191,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.downtimeLimitMs = setup.parameters["downtime-limit"] as number;
     this.availSwitchoverBw = setup.parameters["avail-switchover-bandwidth"] as number;
     this.pageCostNs = (setup.parameters["x-page-cost-ns"] as number | undefined) ?? 0;
-    this.synthetic = this.blocks.map((b) =>
-      isSyntheticRamBackend(b.backend) ? b.backend : null,
-    );
+    this.synthetic = this.blocks.map((b) => (isSyntheticRamBackend(b.backend) ? b.backend : null));
     this.compact = setup.transport.compact === true;
     this.expectedDowntimeMs = this.downtimeLimitMs;
     this.startNs = setup.scheduler.now();

@@ -7,7 +7,6 @@
 import {
   createAddressSpace,
   createRamBackend,
-  PAGE_SIZE,
   type Scheduler,
   VirtualScheduler,
 } from "@ferry/core";
@@ -74,19 +73,28 @@ async function migrateSmall(compact: boolean) {
   const link = createLink({ scheduler: s, bandwidth: 2 * MiB, latency: 1e6, compact });
   const inc = incoming({ machine: dst, transport: link.destination, plugins: mgr.plugins });
   const m = mgr.migrate({ machine: src, transport: link.source });
-  let srcImage: Uint8Array | null = null;
-  let srcVersions: Uint32Array | null = null;
+  const at: { image: Uint8Array; versions: Uint32Array } = {
+    image: new Uint8Array(RAM),
+    versions: new Uint32Array(0),
+  };
   m.events.on("complete", () => {
-    srcImage = new Uint8Array(RAM);
-    src.backend.read(0, srcImage);
-    srcVersions = src.backend.versions.slice();
+    src.backend.read(0, at.image);
+    at.versions = src.backend.versions.slice();
   });
   await s.run({
     untilNs: s.now() + 120e9,
     stopWhen: () => m.status === "completed" || m.status === "failed",
   });
   const result = await inc.done;
-  return { info: m.info(), series: m.series, result, src, dst, srcImage, srcVersions };
+  return {
+    info: m.info(),
+    series: m.series,
+    result,
+    src,
+    dst,
+    srcImage: at.image,
+    srcVersions: at.versions,
+  };
 }
 
 describe("synthetic RAM migration", () => {
@@ -104,13 +112,18 @@ describe("synthetic RAM migration", () => {
     expect(JSON.stringify(compact.series)).toBe(JSON.stringify(full.series));
     // Full path: the array destination holds the source's bytes at switchover.
     const dstBytes = (full.dst as ReturnType<typeof arrayDestination>).bytes;
-    expect(Buffer.compare(Buffer.from(dstBytes), Buffer.from(full.srcImage!))).toBe(0);
+    expect(Buffer.compare(Buffer.from(dstBytes), Buffer.from(full.srcImage))).toBe(0);
     // Compact path: the synthetic destination holds the same versions, hence the same bytes.
     const dst = compact.dst as SyntheticMachine;
-    expect(Buffer.compare(Buffer.from(dst.backend.versions.buffer), Buffer.from(compact.srcVersions!.buffer))).toBe(0);
+    expect(
+      Buffer.compare(
+        Buffer.from(dst.backend.versions.buffer),
+        Buffer.from(compact.srcVersions.buffer),
+      ),
+    ).toBe(0);
     const image = new Uint8Array(RAM);
     dst.backend.read(0, image);
-    expect(Buffer.compare(Buffer.from(image), Buffer.from(full.srcImage!))).toBe(0);
+    expect(Buffer.compare(Buffer.from(image), Buffer.from(full.srcImage))).toBe(0);
     // The compact link carried far fewer bytes than it accounted.
     expect(compact.result.bytes).toBeLessThan(ram.transferred / 50);
     expect(full.result.bytes).toBe(ram.transferred);
@@ -128,7 +141,9 @@ describe("synthetic RAM migration", () => {
     await s.run({ untilNs: 10e9, stopWhen: () => m.status === "failed" });
     const r = await inc.done;
     expect(r.status).toBe("failed");
-    expect(r.error?.message).toMatch(/compact synthetic record for RAM block "ram", which is not synthetic/);
+    expect(r.error?.message).toMatch(
+      /compact synthetic record for RAM block "ram", which is not synthetic/,
+    );
     expect(m.status).toBe("failed");
     expect(src.state).toBe("running");
   });

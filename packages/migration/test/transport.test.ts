@@ -40,7 +40,8 @@ describe("link transport (virtual time)", () => {
       [1_005_000_000, 1],
       [1_505_000_000, 2],
     ]);
-    expect(drainedAt).toBe(1_000_000_000);
+    // drain() waits until at most half the buffer (250 bytes) is untransmitted.
+    expect(drainedAt).toBe(1_250_000_000);
     expect(endedAt).toBe(1_505_000_000);
     expect(finishedAt).toBe(1_505_000_000);
     expect(link.delivered).toBe(1500);

@@ -1,8 +1,17 @@
 /** Every `ferry` command, in help order. Add a command by writing its module and listing it here. */
 import type { Command } from "../command";
+import { compareCommand } from "./compare";
 import { configCommand } from "./config";
 import { migrateCommand } from "./migrate";
 import { runCommand } from "./run";
+import { restoreCommand, snapshotCommand } from "./snapshot";
 
 /** The commands `ferry` dispatches to. */
-export const commands: readonly Command[] = [runCommand, migrateCommand, configCommand];
+export const commands: readonly Command[] = [
+  runCommand,
+  migrateCommand,
+  compareCommand,
+  snapshotCommand,
+  restoreCommand,
+  configCommand,
+];

@@ -2,13 +2,14 @@
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
 import { loadConfig } from "../config";
 import { ExitCode } from "../exit-codes";
-import type { CliIo } from "../io";
 import { formatMigrateReport, formatMigrateSummary, formatProgress } from "../migrate/format";
 import { runMigration } from "../migrate/run-migration";
 import { parseCapabilityFlags, parseParameterFlags } from "../migrate/settings";
+import { progressLine, withSigint } from "../progress-line";
+import { writeMigrateReport } from "../report/write";
 
 const HELP = `Usage: ferry migrate <config.yaml> [--capability name=on|off]... [--param name=value]...
-                     [--set path=value]... [--json]
+                     [--set path=value]... [--plugin name]... [--report dir] [--json]
 
 Run the config's guest (or workload) on a virtual clock, start a live migration at
 migration.start-after over an in-process link (migration.link bandwidth/latency) to a
@@ -22,6 +23,9 @@ Options:
   --param name=value        Set a migration parameter; units allowed (downtime-limit=300ms,
                             max-bandwidth=128MiB/s, xbzrle-cache-size=64MiB).
   --set path=value          Override a config field; value parsed as YAML (repeatable).
+  --plugin name             Load a migration plugin (package name or path, from the working
+                            directory) after the built-ins and the config's plugins: list.
+  --report dir              Write report.json, series.csv and report.html (charts) into dir.
   --json                    Print { status, exitCode, stats, verification, series,
                             guestOutput, ... } as one JSON document.
   -h, --help                Show this help.
@@ -33,24 +37,6 @@ Exit codes: 0 completed and verified; 1 verification failed, migration failed or
 not converged (still active at run.time-limit); 2 bad input (config, unknown capability or
 parameter, bad value); 130 interrupted; 70 internal error.
 `;
-
-/** Repaint a one-line status on a terminal at most every `intervalMs` of wall time. */
-function progressLine(io: CliIo, intervalMs = 100) {
-  let last = Number.NEGATIVE_INFINITY;
-  let shown = false;
-  return {
-    show(text: string): void {
-      const now = performance.now();
-      if (now - last < intervalMs) return;
-      last = now;
-      shown = true;
-      io.err(`\r${text}\x1b[K`);
-    },
-    clear(): void {
-      if (shown) io.err("\r\x1b[K");
-    },
-  };
-}
 
 /** The `migrate` command. */
 export const migrateCommand: Command = {
@@ -64,6 +50,8 @@ export const migrateCommand: Command = {
         set: { type: "string", multiple: true },
         capability: { type: "string", multiple: true },
         param: { type: "string", multiple: true },
+        plugin: { type: "string", multiple: true },
+        report: { type: "string" },
       },
       HELP,
     );
@@ -80,27 +68,32 @@ export const migrateCommand: Command = {
     const config = loadConfig(file, (values.set as string[] | undefined) ?? []);
     const json = values.json === true;
     const progress = !json && io.errIsTTY === true ? progressLine(io) : null;
-    const abort = new AbortController();
-    const onSigint = (): void => abort.abort();
-    process.once("SIGINT", onSigint);
+    const reportDir = values.report as string | undefined;
+    if (reportDir === "")
+      throw new UsageError("--report: expected a directory, found an empty string", HELP);
     let report: Awaited<ReturnType<typeof runMigration>>;
     try {
-      report = await runMigration(config, {
-        configFile: file,
-        capabilities,
-        parameters,
-        signal: abort.signal,
-        onProgress: progress ? (p) => progress.show(formatProgress(p)) : undefined,
-      });
+      report = await withSigint((signal) =>
+        runMigration(config, {
+          configFile: file,
+          capabilities,
+          parameters,
+          pluginFlags: (values.plugin as string[] | undefined) ?? [],
+          signal,
+          onProgress: progress ? (p) => progress.show(formatProgress(p)) : undefined,
+        }),
+      );
     } finally {
-      process.off("SIGINT", onSigint);
       progress?.clear();
     }
     if (json) writeJson(io, report);
-    else {
-      io.out(formatMigrateReport(report));
-      io.err(formatMigrateSummary(config.name, report));
+    else io.out(formatMigrateReport(report));
+    if (reportDir !== undefined) {
+      const files = await writeMigrateReport(reportDir, config.name, report, config.description);
+      if (!json)
+        io.err(`ferry: report written to ${files.dir} (report.html, report.json, series.csv)\n`);
     }
+    if (!json) io.err(formatMigrateSummary(config.name, report));
     return report.exitCode;
   },
 };

@@ -37,7 +37,8 @@ export function parseStrategySet(text: string): StrategySet {
   for (const term of label.split("+")) {
     const colon = term.indexOf(":");
     const name = (colon < 0 ? term : term.slice(0, colon)).trim();
-    if (!NAME.test(name)) bad(text, `found ${JSON.stringify(name)} where a capability name belongs`);
+    if (!NAME.test(name))
+      bad(text, `found ${JSON.stringify(name)} where a capability name belongs`);
     if (name !== "precopy") {
       if (capabilities.includes(name)) bad(text, `found capability ${name} twice`);
       capabilities.push(name);
@@ -67,7 +68,9 @@ export function parseStrategySets(values: readonly string[]): StrategySet[] {
     .filter((v) => v !== "")
     .map(parseStrategySet);
   if (sets.length === 0) {
-    throw new UsageError('compare: expected at least one strategy set after --strategies, found none');
+    throw new UsageError(
+      "compare: expected at least one strategy set after --strategies, found none",
+    );
   }
   const seen = new Set<string>();
   for (const s of sets) {

@@ -63,7 +63,10 @@ function factoryFrom(
   spec: PluginSpec,
 ): (() => FerryPlugin) | undefined {
   const fail = (message: string): never => {
-    throw new PluginLoadError(spec.name, `plugin ${JSON.stringify(spec.name)} (${spec.origin}): ${message}`);
+    throw new PluginLoadError(
+      spec.name,
+      `plugin ${JSON.stringify(spec.name)} (${spec.origin}): ${message}`,
+    );
   };
   if (isFerryPlugin(value)) return () => value;
   if (typeof value !== "function") return undefined;
@@ -110,7 +113,9 @@ export async function importPlugin(spec: PluginSpec): Promise<() => FerryPlugin>
       `plugin ${JSON.stringify(spec.name)} (${spec.origin}): importing ${file} failed: ${(err as Error).message ?? String(err)}`,
     );
   }
-  const factory = factoryFrom(mod.default, "default export", spec) ?? factoryFrom(mod.plugin, 'export "plugin"', spec);
+  const factory =
+    factoryFrom(mod.default, "default export", spec) ??
+    factoryFrom(mod.plugin, 'export "plugin"', spec);
   if (factory === undefined) {
     throw new PluginLoadError(
       spec.name,

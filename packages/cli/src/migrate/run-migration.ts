@@ -12,7 +12,6 @@ import {
   incoming,
   type Migration,
   type MigrationInfo,
-  type TimeSample,
 } from "@ferry/migration";
 import type { FerryConfig, ParameterValue } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
@@ -185,7 +184,9 @@ export async function runMigration(
   const wallStart = performance.now();
   const plugins =
     options.plugins ??
-    (await loadPluginSet(pluginSpecs(config, options.pluginFlags, undefined, options.configFile)))();
+    (
+      await loadPluginSet(pluginSpecs(config, options.pluginFlags, undefined, options.configFile))
+    )();
   const mgr = createMigrationManager({ plugins });
   mgr.setCapabilities({ ...config.migration.capabilities, ...(options.capabilities ?? {}) });
   mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));

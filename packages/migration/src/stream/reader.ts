@@ -487,7 +487,10 @@ export class StreamReader {
       }
       const compact = (flags & COMPACT) !== 0;
       if (compact && !this.compact) {
-        this.fail(pos + 4, `compact synthetic record (flags 0x${flags.toString(16)}) outside a compact link`);
+        this.fail(
+          pos + 4,
+          `compact synthetic record (flags 0x${flags.toString(16)}) outside a compact link`,
+        );
       }
       let p = pos + 8;
       let slot: BlockSlot | null;

@@ -84,7 +84,9 @@ export function createSyntheticMachine(options: SyntheticMachineOptions): Synthe
   const { scheduler } = options;
   const count = options.vcpus;
   if (!Number.isInteger(count) || count < 1 || count > 64) {
-    throw new InvalidArgumentError(`synthetic machine vCPUs must be an integer 1..64, got ${count}`);
+    throw new InvalidArgumentError(
+      `synthetic machine vCPUs must be an integer 1..64, got ${count}`,
+    );
   }
   const backend = createSyntheticRamBackend(options.ram);
   const memory = createAddressSpace();
@@ -169,7 +171,7 @@ export function createSyntheticMachine(options: SyntheticMachineOptions): Synthe
           `invalid synthetic machine state: expected ${count} vCPU states, found ${s.vcpus.length}`,
         );
       }
-      s.vcpus.forEach((c, i) => vcpus[i].core.loadState(c));
+      for (let i = 0; i < count; i++) vcpus[i].core.loadState(s.vcpus[i]);
     },
   };
 }
