@@ -1,68 +1,53 @@
 /**
- * The seed-specjbb scenario (issue 5): a 256 GiB, 20-vCPU synthetic guest with a ~9 GiB
- * Java-heap-like footprint migrated over a 264 MB/s link, with auto-converge off, on with the
- * `rfc-2013` or `qemu` policy, and with xbzrle. `scale` divides sizes and rates (not times), so a
- * reduced run keeps the full run's timeline. Used by `bench/seed-repro.ts` (the benchmark that
- * prints the table) and by the determinism tests.
+ * The seed-specjbb scenario (issue 5), read from `examples/configs/seed-specjbb.yaml` — the file
+ * `ferry migrate` / `ferry compare` run: a 256 GiB, 20-vCPU synthetic guest with a populated
+ * ~9 GiB Java-heap-like footprint migrated over a 264 MB/s compact link, with auto-converge off,
+ * on with the `rfc-2013` or `qemu` policy, and with xbzrle. Machines come from the CLI's config
+ * mapping (`buildWorkloadMachine` → core's `createWorkloadMachine`). `scale` divides sizes and
+ * rates (not times), so a reduced run keeps the full run's timeline. Used by `bench/seed-repro.ts`
+ * (the benchmark that prints the table) and by packages/cli/test/seed.test.ts.
  */
-import { PAGE_SIZE, VirtualScheduler } from "../packages/core/src/index";
+import { fileURLToPath } from "node:url";
+import {
+  isSyntheticRamBackend,
+  PAGE_SIZE,
+  VirtualScheduler,
+  type WorkloadDistribution,
+} from "../packages/core/src/index";
+import {
+  buildWorkloadMachine,
+  type FerryConfig,
+  loadConfig,
+  resolveParameters,
+} from "../packages/cli/src/index";
 import {
   createLink,
   createMigrationManager,
-  createSyntheticMachine,
   type FerryPlugin,
   incoming,
   type MigrationInfo,
-  type SyntheticMachine,
   type TimeSample,
 } from "../packages/migration/src/index";
 import { autoConverge } from "../plugins/auto-converge/src/index";
 import { precopy } from "../plugins/precopy/src/index";
 
-const GiB = 2 ** 30;
+/** The scenario's config file. */
+export const SEED_CONFIG_PATH = fileURLToPath(
+  new URL("../examples/configs/seed-specjbb.yaml", import.meta.url),
+);
 
 /** How the migration is run. */
 export type SeedMode = "off" | "rfc-2013" | "qemu";
 
-/** The calibrated scenario (full scale). See docs/results.md for where each number comes from. */
-export const SEED_SPECJBB = {
-  ramBytes: 256 * GiB,
-  vcpus: 20,
-  busyShare: 0.8,
-  /** Page writes per second of the whole guest (busy share included). */
-  writesPerSecond: 100_000,
-  /** Java heap: pages [0, footprint) are non-zero from the start. */
-  footprintBytes: 9 * GiB,
-  /** Young generation: the first `hotBytes` of the heap take `hotShare` of the writes. */
-  hotBytes: 4 * GiB,
-  hotShare: 0.97,
-  bytesPerWrite: 64,
-  deltaWindow: 4,
-  /** Effective migration throughput (bytes/s): the link. */
-  linkBandwidth: 264e6,
-  linkLatencyNs: 1_000_000,
-  /** Socket send buffer (bytes). */
-  linkBufferBytes: 4 * 2 ** 20,
-  downtimeLimitMs: 4000,
-  /** Source CPU cost per page sent (ns): the 2013 migration thread's scan + zero check. */
-  pageCostNs: 1900,
-  /** The published "off" run was stopped after this long (s). */
-  timeLimitS: 1487,
-} as const;
-
 /** Options of {@link runSeedScenario}. */
 export interface SeedRunOptions {
   readonly mode: SeedMode;
-  /** Divide RAM, footprint, write rate and bandwidth by this (1 = full scale). */
+  /** Divide RAM, footprint, prefill, write rate, bandwidth and buffer by this (1 = full scale). */
   readonly scale?: number;
   /** Use the xbzrle capability (needs the xbzrle plugin factory). */
   readonly xbzrle?: FerryPlugin;
-  /** Virtual time limit (s); default the scenario's 1487 s. */
+  /** Virtual time limit (s); default the config's `run.time-limit` (1487 s). */
   readonly timeLimitS?: number;
-  /** Carry synthetic pages compactly (default true; false needs an array destination). */
-  readonly compact?: boolean;
-  /** Overrides of the calibrated values. */
-  readonly overrides?: Partial<Record<keyof typeof SEED_SPECJBB, number>>;
 }
 
 /** What one run produced. */
@@ -73,69 +58,109 @@ export interface SeedRunResult {
   readonly virtualS: number;
   /** True when the destination's page versions equal the source's (completed runs). */
   readonly contentEqual: boolean | null;
-  /** Guest writes retired during the run. */
+  /** Guest operations retired during the run. */
   readonly guestWrites: number;
 }
 
-function machineFor(s: VirtualScheduler, c: typeof SEED_SPECJBB, scale: number): SyntheticMachine {
-  const footprint = Math.round(c.footprintBytes / scale / PAGE_SIZE) * PAGE_SIZE;
-  const m = createSyntheticMachine({
-    scheduler: s,
-    vcpus: c.vcpus,
-    ram: {
-      size: Math.round(c.ramBytes / scale / PAGE_SIZE) * PAGE_SIZE,
-      seed: 1,
-      bytesPerWrite: c.bytesPerWrite,
-      deltaWindow: c.deltaWindow,
-    },
+const pages = (bytes: number, scale: number): number =>
+  Math.round(bytes / scale / PAGE_SIZE) * PAGE_SIZE;
+
+/**
+ * The seed config at 1/`scale`: RAM, footprint, hot set, prefill, write rate, link bandwidth and
+ * buffer divided by `scale` (sizes rounded to pages, the buffer at least 16 pages),
+ * `x-page-cost-ns` multiplied by it; times unchanged.
+ */
+export function scaleSeedConfig(config: FerryConfig, scale: number): FerryConfig {
+  if (scale === 1) return config;
+  const w = config.workload!;
+  const d = w.distribution;
+  const opt = (bytes: number | undefined): number | undefined =>
+    bytes === undefined ? undefined : pages(bytes, scale);
+  let distribution: WorkloadDistribution;
+  if (d.kind === "hot-cold") {
+    distribution = {
+      ...d,
+      hotBytes: pages(d.hotBytes, scale),
+      footprintBytes: opt(d.footprintBytes),
+    };
+  } else if (d.kind === "uniform") {
+    distribution = { ...d, footprintBytes: opt(d.footprintBytes) };
+  } else {
+    distribution = { ...d, footprintBytes: pages(d.footprintBytes, scale) };
+  }
+  const cost = config.migration.parameters["x-page-cost-ns"];
+  return {
+    ...config,
+    machine: { ...config.machine, memoryBytes: pages(config.machine.memoryBytes, scale) },
     workload: {
-      seed: 2,
-      writesPerSecond: c.writesPerSecond / scale / (c.vcpus * c.busyShare),
-      busyShare: c.busyShare,
-      distribution: {
-        kind: "hot-cold",
-        hotBytes: Math.round(c.hotBytes / scale / PAGE_SIZE) * PAGE_SIZE,
-        hotShare: c.hotShare,
-        footprintBytes: footprint,
+      ...w,
+      writesPerSecond: w.writesPerSecond / scale,
+      prefillBytes: pages(w.prefillBytes, scale),
+      distribution,
+    },
+    migration: {
+      ...config.migration,
+      link: {
+        ...config.migration.link,
+        bandwidthBytesPerSec: config.migration.link.bandwidthBytesPerSec / scale,
+        bufferBytes: Math.max(
+          PAGE_SIZE * 16,
+          Math.round(config.migration.link.bufferBytes / scale),
+        ),
+      },
+      parameters: {
+        ...config.migration.parameters,
+        ...(typeof cost === "number" ? { "x-page-cost-ns": cost * scale } : {}),
       },
     },
-  });
-  return m;
+  };
+}
+
+/**
+ * The seed config for `mode` at 1/`scale`: `auto-converge` on for `rfc-2013`/`qemu`, with
+ * `x-auto-converge-policy` set for `rfc-2013` — what `ferry compare --strategies precopy
+ * "precopy+auto-converge:x-auto-converge-policy=rfc-2013" precopy+auto-converge` runs.
+ */
+export function seedConfig(mode: SeedMode, scale = 1): FerryConfig {
+  const base = scaleSeedConfig(loadConfig(SEED_CONFIG_PATH), scale);
+  return {
+    ...base,
+    migration: {
+      ...base.migration,
+      capabilities: { ...base.migration.capabilities, "auto-converge": mode !== "off" },
+      parameters: {
+        ...base.migration.parameters,
+        ...(mode === "rfc-2013" ? { "x-auto-converge-policy": "rfc-2013" } : {}),
+      },
+    },
+  };
 }
 
 /** Run the scenario once (deterministic: same options ⇒ same info and series). */
 export async function runSeedScenario(o: SeedRunOptions): Promise<SeedRunResult> {
-  const scale = o.scale ?? 1;
-  const c = { ...SEED_SPECJBB, ...o.overrides } as typeof SEED_SPECJBB;
+  const config = seedConfig(o.mode, o.scale ?? 1);
   const s = new VirtualScheduler();
-  const src = machineFor(s, c, scale);
-  const dst = machineFor(s, c, scale);
-  // The heap is populated: every footprint page holds a non-zero version.
-  const footprintPages = Math.round(c.footprintBytes / scale / PAGE_SIZE);
-  const versions = src.backend.versions;
-  for (let p = 0; p < footprintPages; p++) versions[p] = 1;
+  const src = buildWorkloadMachine(config, s);
+  const dst = buildWorkloadMachine(config, s);
   src.start();
   const plugins: FerryPlugin[] = [precopy(), autoConverge()];
   if (o.xbzrle) plugins.push(o.xbzrle);
   const mgr = createMigrationManager({ plugins });
-  mgr.setCapabilities({ "auto-converge": o.mode !== "off", ...(o.xbzrle ? { xbzrle: true } : {}) });
-  mgr.setParameters({
-    "max-bandwidth": 0,
-    "downtime-limit": c.downtimeLimitMs,
-    "x-page-cost-ns": c.pageCostNs * scale,
-    ...(o.mode === "rfc-2013" ? { "x-auto-converge-policy": "rfc-2013" } : {}),
+  mgr.setCapabilities({
+    ...config.migration.capabilities,
+    ...(o.xbzrle ? { xbzrle: true } : {}),
   });
-  const compact = o.compact ?? true;
+  mgr.setParameters(resolveParameters(config.migration.parameters, {}));
   const link = createLink({
     scheduler: s,
-    bandwidth: c.linkBandwidth / scale,
-    latency: c.linkLatencyNs,
-    bufferBytes: Math.max(PAGE_SIZE * 16, Math.round(c.linkBufferBytes / scale)),
-    compact,
+    bandwidth: config.migration.link.bandwidthBytesPerSec,
+    latency: config.migration.link.latencyNs,
+    bufferBytes: config.migration.link.bufferBytes,
+    compact: true,
   });
   const inc = incoming({ machine: dst, transport: link.destination, plugins: mgr.plugins });
   const m = mgr.migrate({ machine: src, transport: link.source });
-  const limitNs = (o.timeLimitS ?? c.timeLimitS) * 1e9;
+  const limitNs = o.timeLimitS === undefined ? config.run.timeLimitNs : o.timeLimitS * 1e9;
   const startNs = s.now();
   await s.run({
     untilNs: startNs + limitNs,
@@ -145,9 +170,12 @@ export async function runSeedScenario(o: SeedRunOptions): Promise<SeedRunResult>
   let contentEqual: boolean | null = null;
   if (m.status === "completed") {
     await inc.done;
-    const a = src.backend.versions;
-    const b = dst.backend.versions;
-    contentEqual = a.length === b.length && a.every((v, i) => v === b[i]);
+    const a = src.ram.backend;
+    const b = dst.ram.backend;
+    if (isSyntheticRamBackend(a) && isSyntheticRamBackend(b)) {
+      contentEqual =
+        a.versions.length === b.versions.length && a.versions.every((v, i) => v === b.versions[i]);
+    }
   } else {
     m.cancel();
   }

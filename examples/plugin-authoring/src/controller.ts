@@ -4,6 +4,7 @@
  * bandwidth (bytes/s) and sets the throttle that makes `dirty × (1 − throttle) ≤ target ×
  * bandwidth` in one step, instead of stepping 20 → 30 → … like auto-converge.
  */
+import { createCpuThrottle, type ThrottleableVcpu } from "@ferry/core";
 import type {
   ConvergenceController,
   ConvergenceInstance,
@@ -11,7 +12,6 @@ import type {
   StatsContribution,
   SyncStats,
 } from "@ferry/migration";
-import { createPacer, type PacedVcpu } from "./pacer";
 import { readRateConvergeSettings, type RateConvergeSettings } from "./params";
 import { bytesPerSec, requiredThrottlePct, unthrottledDirtyRate } from "./throttle-math";
 
@@ -45,7 +45,7 @@ export interface RateEvaluation {
 /** Options of {@link createRateConvergeInstance}. */
 export interface RateConvergeInstanceOptions {
   readonly settings: RateConvergeSettings;
-  readonly vcpus: readonly PacedVcpu[];
+  readonly vcpus: readonly ThrottleableVcpu[];
   /** The scheduler's clock (ns). */
   readonly now: () => number;
   /** True when the vCPUs are stopped (sleeps in progress are then over). */
@@ -65,10 +65,14 @@ export interface RateConvergeInstance extends ConvergenceInstance {
   stats(): StatsContribution;
 }
 
-/** Make an instance: a measurement window, the arithmetic, and a {@link createPacer} pacer. */
+/**
+ * Make an instance: a measurement window, the arithmetic, and core's {@link createCpuThrottle}
+ * in `restart` mode (a decided change applies at once: every vCPU is kicked, a sleep in progress
+ * ends, and a sleep with the new value is due immediately).
+ */
 export function createRateConvergeInstance(o: RateConvergeInstanceOptions): RateConvergeInstance {
   const s = o.settings;
-  const pacer = createPacer(o.vcpus, o.now);
+  const throttle = createCpuThrottle(o.vcpus, o.now, { onChange: "restart" });
   const evaluations: RateEvaluation[] = [];
   let ended = false;
   let windowNs = 0;
@@ -83,13 +87,13 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
   let markNs = o.now();
 
   const accountRun = (t: number): void => {
-    runNs += (t - markNs) * (1 - pacer.pct / 100);
+    runNs += (t - markNs) * (1 - throttle.percentage / 100);
     markNs = t;
   };
 
   return {
     get pct() {
-      return pacer.pct;
+      return throttle.percentage;
     },
     evaluations,
     onSync(st: SyncStats) {
@@ -101,7 +105,7 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
       if (windowNs >= s.windowNs && sentBytes > 0) {
         const dirtyRate = unthrottledDirtyRate(dirtyBytes, runNs);
         const bandwidth = bytesPerSec(sentBytes, windowNs);
-        const previousPct = pacer.pct;
+        const previousPct = throttle.percentage;
         const pct = requiredThrottlePct({
           dirtyBytesPerSec: dirtyRate,
           bandwidthBytesPerSec: bandwidth,
@@ -109,7 +113,7 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
           maxThrottlePct: s.maxThrottlePct,
         });
         if (pct !== previousPct) {
-          pacer.set(pct);
+          throttle.set(pct);
           changes++;
         }
         if (pct > maxPct) maxPct = pct;
@@ -132,20 +136,20 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
         dirtyBytes = 0;
         sentBytes = 0;
       }
-      if (o.isPaused?.()) pacer.settle();
+      if (o.isPaused?.()) throttle.settle();
     },
     onEnd() {
       if (ended) return;
       ended = true;
-      pacer.stop();
+      throttle.stop();
     },
-    sleptNs: () => pacer.sleptNs(),
+    sleptNs: () => throttle.sleptNs(),
     stats() {
-      const slept = pacer.sleptNs();
+      const slept = throttle.sleptNs();
       return {
-        ...(pacer.pct > 0 ? { "cpu-throttle-percentage": pacer.pct } : {}),
+        ...(throttle.percentage > 0 ? { "cpu-throttle-percentage": throttle.percentage } : {}),
         [RATE_CONVERGE_STATS_SECTION]: {
-          "throttle-percentage": pacer.pct,
+          "throttle-percentage": throttle.percentage,
           "max-throttle-percentage": maxPct,
           "throttle-changes": changes,
           evaluations: evaluations.length,

@@ -8,7 +8,6 @@
 import { rateConverge } from "./plugin";
 
 export * from "./controller";
-export * from "./pacer";
 export * from "./params";
 export * from "./plugin";
 export * from "./throttle-math";

@@ -1,13 +1,11 @@
 /**
  * The arithmetic of rate-converge, pure and allocation-free: the throttle a guest needs so that
- * its dirty rate fits in a share of the measured bandwidth, and the sleep that realises a
- * throttle percentage with QEMU's cadence (run 10 ms, sleep `p / (1 − p)` × 10 ms).
+ * its dirty rate fits in a share of the measured bandwidth, and the rates it is computed from.
+ * (The sleep that realises a throttle percentage is core's `createCpuThrottle`.)
  */
 
 /** Nanoseconds per second. */
 export const NS_PER_S = 1_000_000_000;
-/** A throttled vCPU runs this long between two sleeps (QEMU's `CPU_THROTTLE_TIMESLICE_NS`). */
-export const RUN_SLICE_NS = 10_000_000;
 
 /** What {@link requiredThrottlePct} needs. */
 export interface ThrottleInputs {
@@ -36,14 +34,6 @@ export function requiredThrottlePct(i: ThrottleInputs): number {
   // 1e-9 keeps an exact integer (e.g. 50.000000000001 from rounding) from going one up.
   const pct = Math.ceil(exact - 1e-9);
   return Math.min(Math.max(pct, 1), i.maxThrottlePct);
-}
-
-/** The sleep (ns) a vCPU throttled at `pct` % takes after each {@link RUN_SLICE_NS} of running. */
-export function sleepNsForPct(pct: number): number {
-  if (!(pct > 0 && pct < 100)) {
-    throw new RangeError(`throttle percentage must be in (0, 100), got ${pct}`);
-  }
-  return Math.round((RUN_SLICE_NS * pct) / (100 - pct));
 }
 
 /**

@@ -1,18 +1,12 @@
-import type { PreRunHook } from "@ferry/core";
+import { CPU_THROTTLE_TIMESLICE_NS, type PreRunHook, type ThrottleableVcpu } from "@ferry/core";
 import type { SyncStats } from "@ferry/migration";
 import { describe, expect, it } from "vitest";
-import {
-  createPacer,
-  createRateConvergeInstance,
-  DEFAULT_RATE_CONVERGE_SETTINGS,
-  type PacedVcpu,
-  RUN_SLICE_NS,
-} from "../src/index";
+import { createRateConvergeInstance, DEFAULT_RATE_CONVERGE_SETTINGS } from "../src/index";
 
 const MS = 1_000_000;
 const MiB = 1024 * 1024;
 
-interface FakeVcpu extends PacedVcpu {
+interface FakeVcpu extends ThrottleableVcpu {
   hooks: PreRunHook[];
   kicks: number;
   entry(nowNs: number): number;
@@ -52,54 +46,6 @@ function sync(nowNs: number, periodNs: number, dirtyBytes: number, sentBytes: nu
     remainingBytes: 0,
   };
 }
-
-describe("pacer", () => {
-  it("runs 10 ms then sleeps p / (1 − p) × 10 ms, kicks on change, removes hooks on stop", () => {
-    let now = 0;
-    const v = fakeVcpu(0);
-    const pacer = createPacer([v], () => now);
-    expect(v.entry(0)).toBe(0);
-    pacer.set(50);
-    expect(v.hooks).toHaveLength(1);
-    expect(v.kicks).toBe(1);
-    expect(v.entry(0)).toBe(10 * MS); // due at once
-    now = 10 * MS;
-    expect(v.entry(10 * MS)).toBe(0); // running its 10 ms
-    expect(v.entry(15 * MS)).toBe(0);
-    now = 20 * MS;
-    expect(v.entry(20 * MS)).toBe(10 * MS);
-    expect(pacer.sleptNs()).toBe(10 * MS); // the second sleep is in progress
-    pacer.set(75);
-    expect(v.kicks).toBe(2);
-    expect(pacer.sleptNs()).toBe(10 * MS); // the sleep in progress ended at the kick
-    expect(v.entry(20 * MS)).toBe(30 * MS); // the new value applies at once
-    pacer.set(75);
-    expect(v.kicks).toBe(2); // no change, no kick
-    now = 50 * MS;
-    pacer.stop();
-    expect(v.hooks).toHaveLength(0);
-    expect(v.kicks).toBe(3);
-    expect(pacer.pct).toBe(0);
-    expect(pacer.sleptNs()).toBe(40 * MS); // 10 + 0 (cut short) + 30
-    pacer.stop();
-    expect(v.kicks).toBe(3);
-  });
-
-  it("serves a sleep share of p over time", () => {
-    let now = 0;
-    const v = fakeVcpu(0);
-    const pacer = createPacer([v], () => now);
-    pacer.set(30);
-    // Entries every 1 ms slice; a sleep moves time forward.
-    while (now < 10_000 * MS) {
-      const s = v.entry(now);
-      now += s > 0 ? s : MS;
-    }
-    const share = pacer.sleptNs() / now;
-    expect(share).toBeGreaterThan(0.29);
-    expect(share).toBeLessThan(0.31);
-  });
-});
 
 describe("rate-converge instance", () => {
   it("waits for a full window, then sets the needed throttle in one step", () => {
@@ -145,6 +91,8 @@ describe("rate-converge instance", () => {
     inst.onSync(sync(now, 1000 * MS, 1 * MiB, 4 * MiB));
     expect(inst.pct).toBe(50);
     expect(vcpus[0].kicks).toBe(2);
+    expect(inst.sleptNs()).toBe(2 * 30 * MS); // one 75 % sleep each, long over
+    expect(vcpus[0].entry(now)).toBe(10 * MS); // 50 %: due at once
     // Nearly idle: the throttle comes off.
     now = 4000 * MS;
     inst.onSync(sync(now, 1000 * MS, 64 * 1024, 4 * MiB));
@@ -174,7 +122,7 @@ describe("rate-converge instance", () => {
     now = 400 * MS;
     inst.onSync(sync(now, 200 * MS, 4 * MiB, 64 * 1024));
     expect(inst.pct).toBe(40); // capped
-    expect(v.entry(now)).toBe(Math.round((RUN_SLICE_NS * 40) / 60));
+    expect(v.entry(now)).toBe(Math.round((CPU_THROTTLE_TIMESLICE_NS * 40) / 60));
     inst.onEnd("completed");
     expect(v.hooks).toHaveLength(0);
     expect(inst.pct).toBe(0);

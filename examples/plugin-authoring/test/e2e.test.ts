@@ -1,10 +1,8 @@
-import {
-  formatInfoMigrate,
-} from "@ferry/migration";
+import { formatInfoMigrate } from "@ferry/migration";
 import { precopy } from "@ferry/plugin-precopy";
 import { describe, expect, it } from "vitest";
 import { rateConverge } from "../src/index";
-import { MiB, MS, runScenario, S, } from "./scenario";
+import { MiB, MS, runScenario, S } from "./scenario";
 
 type Section = Record<string, number>;
 

@@ -1,12 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  bytesPerSec,
-  requiredThrottlePct,
-  RUN_SLICE_NS,
-  sleepNsForPct,
-  unthrottledDirtyRate,
-} from "../src/index";
+import { bytesPerSec, requiredThrottlePct, unthrottledDirtyRate } from "../src/index";
 
 const MiB = 1024 * 1024;
 
@@ -84,31 +78,6 @@ describe("requiredThrottlePct", () => {
         },
       ),
     );
-  });
-});
-
-describe("sleepNsForPct", () => {
-  it("sleeps p / (1 − p) of the 10 ms run slice", () => {
-    expect(RUN_SLICE_NS).toBe(10_000_000);
-    expect(sleepNsForPct(50)).toBe(10_000_000);
-    expect(sleepNsForPct(20)).toBe(2_500_000);
-    expect(sleepNsForPct(75)).toBe(30_000_000);
-    expect(sleepNsForPct(99)).toBe(990_000_000);
-  });
-
-  it("gives a sleep share of exactly p (property)", () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 99 }), (p) => {
-        const sleep = sleepNsForPct(p);
-        expect(Math.abs(sleep / (sleep + RUN_SLICE_NS) - p / 100)).toBeLessThan(1e-6);
-      }),
-    );
-  });
-
-  it("refuses percentages outside (0, 100)", () => {
-    expect(() => sleepNsForPct(0)).toThrow(/in \(0, 100\), got 0/);
-    expect(() => sleepNsForPct(100)).toThrow(RangeError);
-    expect(() => sleepNsForPct(Number.NaN)).toThrow(RangeError);
   });
 });
 

@@ -30,13 +30,7 @@ export {
   runGuest,
 } from "./run/run-guest";
 export { countSetPages, runWorkload, type WorkloadRunReport } from "./run/run-workload";
-export {
-  buildWorkloadMachine,
-  WORKLOAD_RAM_BASE,
-  type WorkloadMachine,
-  type WorkloadMachineSaved,
-  type WorkloadMachineState,
-} from "./run/workload-machine";
+export { buildWorkloadMachine, workloadMachineOptions } from "./run/workload-config";
 export { migrateCommand } from "./commands/migrate";
 export { formatMigrateReport, formatMigrateSummary, formatProgress } from "./migrate/format";
 export { loadPlugins } from "./migrate/plugins";

@@ -81,7 +81,7 @@ describe("ferry config", () => {
     expect(doc.status).toBe("ok");
     expect(doc.config.migration).toEqual({
       startAfterNs: 50e6,
-      link: { bandwidthBytesPerSec: 125e6, latencyNs: 1e6 },
+      link: { bandwidthBytesPerSec: 125e6, latencyNs: 1e6, bufferBytes: 1048576 },
       capabilities: { xbzrle: false },
       parameters: { "downtime-limit": "300ms", "max-bandwidth": "128MiB/s" },
     });

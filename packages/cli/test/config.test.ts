@@ -120,7 +120,11 @@ describe("parseConfigText", () => {
     expect(c.workload).toBeUndefined();
     expect(c.guest).toEqual({ elf: "g.elf", args: [] });
     expect(c.run).toEqual({ timeLimitNs: 30e9, seed: 1 });
-    expect(c.migration.link).toEqual({ bandwidthBytesPerSec: 125_000_000, latencyNs: 0 });
+    expect(c.migration.link).toEqual({
+      bandwidthBytesPerSec: 125_000_000,
+      latencyNs: 0,
+      bufferBytes: 1048576,
+    });
   });
 
   it("reads the brief's full example", () => {

@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { VirtualScheduler } from "@ferry/core";
 import { describe, expect, it } from "vitest";
 import {
   buildWorkloadMachine,
@@ -60,6 +61,7 @@ describe("workload configs", () => {
       bytesPerWrite: 8,
       zeroShare: 0,
       deltaWindow: 1,
+      prefillBytes: 0,
     });
   });
 
@@ -169,6 +171,7 @@ describe("workload configs", () => {
         "busy-share",
         "bytes-per-write",
         "delta-window",
+        "prefill-bytes",
         "distribution",
         "reads-per-write",
         "seed",
@@ -188,12 +191,13 @@ describe("workload machine and ferry run", () => {
       "workload.distribution.footprint-bytes=9GiB",
       "workload.distribution.hot-bytes=1GiB",
     ]);
-    const wm = buildWorkloadMachine(config);
+    const scheduler = new VirtualScheduler();
+    const wm = buildWorkloadMachine(config, scheduler);
     expect(wm.ram.size).toBe(256 * GiB);
     expect(wm.ram.backend.kind).toBe("synthetic");
     wm.ram.dirty.start();
     wm.start();
-    await wm.scheduler.run({ untilNs: 1e9 });
+    await scheduler.run({ untilNs: 1e9 });
     await wm.pause();
     expect(wm.state).toBe("paused");
     // 2 vCPUs x 5000 writes/s x 0.8 busy x 1 s = 8000 writes, plus 3 reads each; a slice does
@@ -204,10 +208,11 @@ describe("workload machine and ferry run", () => {
     expect(dirtied).toBeLessThanOrEqual(8000);
     const saved = wm.saveState();
     expect(saved.vcpus).toHaveLength(2);
-    const again = buildWorkloadMachine(config);
+    const again = buildWorkloadMachine(config, new VirtualScheduler());
     again.loadState(saved);
     expect(again.saveState()).toEqual(saved);
-    expect(() => again.loadState({ version: 1, vcpus: [] })).toThrow(/expected 2 vCPU states/);
+    expect(() => again.loadState({ ...saved, vcpus: [] })).toThrow(/expected 2 vCPU states/);
+    expect(() => again.loadState({ ...saved, devices: {} })).toThrow(/expected devices/);
   });
 
   it("ferry run reports operations and pages dirtied, deterministically", async () => {

@@ -16,7 +16,6 @@ export * from "./stream/constants";
 export * from "./stream/reader";
 export * from "./stream/records";
 export * from "./stream/writer";
-export * from "./synthetic/machine";
 export * from "./thread";
 export * from "./transport/file";
 export * from "./transport/link";

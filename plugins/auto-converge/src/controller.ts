@@ -10,10 +10,10 @@ import type {
   StatsContribution,
   SyncStats,
 } from "@ferry/migration";
+import { createCpuThrottle, type ThrottleableVcpu } from "@ferry/core";
 import { readSettings, type AutoConvergeSettings } from "./params";
 import { createQemuPolicy } from "./qemu-policy";
 import { createRfc2013Policy } from "./rfc2013-policy";
-import { createThrottler, type ThrottleableVcpu } from "./throttler";
 import type { Evaluation, ThrottlePolicy } from "./types";
 
 /** The capability's name. */
@@ -48,36 +48,39 @@ export interface AutoConvergeInstance extends ConvergenceInstance {
   stats(): StatsContribution;
 }
 
-/** Make an instance: policy + throttler. */
+/**
+ * Make an instance: the policy decides, core's {@link createCpuThrottle} applies (QEMU semantics:
+ * a raise takes effect from each vCPU's next tick).
+ */
 export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): AutoConvergeInstance {
-  const throttler = createThrottler(o.vcpus, o.now);
+  const throttle = createCpuThrottle(o.vcpus, o.now);
   const policy = o.policy;
   let ended = false;
   return {
     policy,
     get throttling() {
-      return throttler.active;
+      return throttle.active;
     },
     onSync(stats: SyncStats) {
       if (ended) return;
       const e = policy.onSync(stats);
       if (e !== null) {
-        if (e.throttled) throttler.apply(policy.target());
+        if (e.throttled) throttle.apply(policy.target());
         o.onEvaluation?.(e);
       }
-      if (o.isPaused?.()) throttler.settle();
+      if (o.isPaused?.()) throttle.settle();
     },
     onEnd() {
       ended = true;
-      throttler.stop();
+      throttle.stop();
     },
-    sleptNs: () => throttler.sleptNs(),
+    sleptNs: () => throttle.sleptNs(),
     stats() {
       const c = policy.counters();
-      const pct = throttler.active ? policy.percentage() : 0;
-      const slept = throttler.sleptNs();
+      const pct = throttle.percentage;
+      const slept = throttle.sleptNs();
       return {
-        ...(throttler.active ? { "cpu-throttle-percentage": pct } : {}),
+        ...(throttle.active ? { "cpu-throttle-percentage": pct } : {}),
         [AUTO_CONVERGE_STATS_SECTION]: {
           "throttle-percentage": pct,
           "max-throttle-percentage": c.maxPct,
@@ -85,7 +88,7 @@ export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): Auto
           "throttle-actions": c.actions,
           "high-periods": c.highPeriods,
           evaluations: c.evaluations,
-          "throttle-sleeps": throttler.sleeps(),
+          "throttle-sleeps": throttle.sleeps,
           "throttled-ns": slept,
           "throttled-ms": Math.round(slept / 1e6),
         },

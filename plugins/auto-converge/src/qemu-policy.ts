@@ -3,9 +3,10 @@
  * a ≥ 1 s period is high when the bytes dirtied exceed `throttle-trigger-threshold` % of the bytes
  * sent; the 2nd high period since the last action throttles (low periods do not reset the count).
  */
+import type { ThrottleTarget } from "@ferry/core";
+import { createGatedPolicy } from "./gated-policy";
 import type { AutoConvergeSettings } from "./params";
-import { createPeriodGate } from "./period";
-import type { Evaluation, PolicyCounters, ThrottlePolicy, ThrottleTarget } from "./types";
+import type { ThrottlePolicy } from "./types";
 
 /** QEMU's `CPU_THROTTLE_PCT_MIN` / `CPU_THROTTLE_PCT_MAX` (clamp of `cpu_throttle_set`). */
 export const CPU_THROTTLE_PCT_MIN = 1;
@@ -59,54 +60,29 @@ export function createQemuPolicy(
   s: Pick<AutoConvergeSettings, "triggerThreshold"> & GrowthSettings,
   intervalNs?: number,
 ): ThrottlePolicy {
-  const gate = createPeriodGate(intervalNs);
-  const off: ThrottleTarget = { kind: "off" };
-  let target: ThrottleTarget = off;
+  let target: ThrottleTarget = { kind: "off" };
   let pct = 0;
   let highCount = 0;
-  let evaluations = 0;
-  let highPeriods = 0;
-  let actions = 0;
-  let steps = 0;
-  let maxPct = 0;
-  return {
-    name: "qemu",
-    onSync(sample): Evaluation | null {
-      const p = gate.add(sample);
-      if (p === null) return null;
-      evaluations++;
-      const thresholdBytes = dirtyThresholdBytes(p.xferBytes, s.triggerThreshold);
-      const high = p.dirtyBytes > thresholdBytes;
-      let throttled = false;
-      if (high) {
-        highPeriods++;
-        if (++highCount >= HIGH_PERIODS_TO_THROTTLE) {
-          highCount = 0;
-          throttled = true;
-          actions++;
-          const next = nextThrottlePct(pct, s, p.dirtyBytes, thresholdBytes);
-          if (next !== pct) {
-            steps++;
-            pct = next;
-            target = { kind: "percentage", pct };
-            if (pct > maxPct) maxPct = pct;
-          }
-        }
-      }
-      return {
-        nowNs: p.nowNs,
-        durationNs: p.durationNs,
-        dirtyBytes: p.dirtyBytes,
-        xferBytes: p.xferBytes,
-        thresholdBytes,
-        high,
-        highCount,
-        throttled,
-        target,
-      };
+  return createGatedPolicy(
+    "qemu",
+    {
+      thresholdBytes: (p) => dirtyThresholdBytes(p.xferBytes, s.triggerThreshold),
+      isHigh: (p, thresholdBytes) => p.dirtyBytes > thresholdBytes,
+      countHigh() {
+        if (++highCount < HIGH_PERIODS_TO_THROTTLE) return false;
+        highCount = 0;
+        return true;
+      },
+      highCount: () => highCount,
+      act(p, thresholdBytes) {
+        const next = nextThrottlePct(pct, s, p.dirtyBytes, thresholdBytes);
+        if (next === pct) return false;
+        pct = next;
+        target = { kind: "percentage", pct };
+        return true;
+      },
+      target: () => target,
     },
-    target: () => target,
-    percentage: () => pct,
-    counters: (): PolicyCounters => ({ evaluations, highPeriods, actions, steps, maxPct }),
-  };
+    intervalNs,
+  );
 }

@@ -5,16 +5,10 @@
  * compared with 4 (`dirty_rate_high_cnt++ > 4`), so the 6th such period switches a sticky throttle
  * on. The throttle itself is a fixed sleep, not a percentage.
  */
-import { PAGE_SIZE } from "@ferry/core";
+import { PAGE_SIZE, type ThrottleTarget } from "@ferry/core";
+import { createGatedPolicy } from "./gated-policy";
 import type { AutoConvergeSettings } from "./params";
-import { createPeriodGate } from "./period";
-import {
-  type Evaluation,
-  NS_PER_MS,
-  type ThrottlePolicy,
-  type ThrottleTarget,
-  targetPercentage,
-} from "./types";
+import { NS_PER_MS, type ThrottlePolicy } from "./types";
 
 /** The original's `N`: the counter must exceed this (post-increment), so the 6th period fires. */
 export const RFC2013_HIGH_COUNT_LIMIT = 4;
@@ -24,7 +18,6 @@ export function createRfc2013Policy(
   s: Pick<AutoConvergeSettings, "rfc2013SleepMs" | "rfc2013RunMs">,
   intervalNs?: number,
 ): ThrottlePolicy {
-  const gate = createPeriodGate(intervalNs);
   const on: ThrottleTarget = {
     kind: "fixed",
     sleepNs: s.rfc2013SleepMs * NS_PER_MS,
@@ -34,52 +27,29 @@ export function createRfc2013Policy(
   /** The previous evaluated period's dirty rate in pages/s (QEMU 1.6's `s->dirty_pages_rate`). */
   let prevDirtyRate = 0;
   let highCount = 0;
-  let evaluations = 0;
-  let highPeriods = 0;
-  let actions = 0;
-  return {
-    name: "rfc-2013",
-    onSync(sample): Evaluation | null {
-      const p = gate.add(sample);
-      if (p === null) return null;
-      evaluations++;
-      const thresholdBytes = Math.floor(p.xferBytes / 2);
-      const high = prevDirtyRate !== 0 && p.dirtyBytes > thresholdBytes;
-      let throttled = false;
-      if (high) {
-        highPeriods++;
-        // `dirty_rate_high_cnt++ > 4`: only evaluated when the first two conditions hold.
-        if (highCount++ > RFC2013_HIGH_COUNT_LIMIT) {
-          highCount = 0;
-          throttled = true;
-          actions++;
-          target = on;
-        }
-      }
-      prevDirtyRate = Math.floor(((p.dirtyBytes / PAGE_SIZE) * 1e9) / p.durationNs);
-      return {
-        nowNs: p.nowNs,
-        durationNs: p.durationNs,
-        dirtyBytes: p.dirtyBytes,
-        xferBytes: p.xferBytes,
-        thresholdBytes,
-        high,
-        highCount,
-        throttled,
-        target,
-      };
+  return createGatedPolicy(
+    "rfc-2013",
+    {
+      thresholdBytes: (p) => Math.floor(p.xferBytes / 2),
+      isHigh: (p, thresholdBytes) => prevDirtyRate !== 0 && p.dirtyBytes > thresholdBytes,
+      // `dirty_rate_high_cnt++ > 4`: only evaluated when the first two conditions hold.
+      countHigh() {
+        if (!(highCount++ > RFC2013_HIGH_COUNT_LIMIT)) return false;
+        highCount = 0;
+        return true;
+      },
+      highCount: () => highCount,
+      act() {
+        // Sticky: once on, further actions change nothing.
+        const changed = target.kind === "off";
+        target = on;
+        return changed;
+      },
+      afterPeriod(p) {
+        prevDirtyRate = Math.floor(((p.dirtyBytes / PAGE_SIZE) * 1e9) / p.durationNs);
+      },
+      target: () => target,
     },
-    target: () => target,
-    percentage: () => targetPercentage(target),
-    counters: () => {
-      const active = target.kind !== "off";
-      return {
-        evaluations,
-        highPeriods,
-        actions,
-        steps: active ? 1 : 0,
-        maxPct: targetPercentage(target),
-      };
-    },
-  };
+    intervalNs,
+  );
 }

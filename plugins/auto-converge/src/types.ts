@@ -1,20 +1,11 @@
 /**
- * Plain data shared by the auto-converge policies, the vCPU throttle clock and the controller.
+ * Plain data shared by the auto-converge policies and the controller. The throttle itself (targets,
+ * cadence, hooks) is core's `createCpuThrottle`.
  */
+import type { ThrottleTarget } from "@ferry/core";
 
 /** Nanoseconds per millisecond. */
 export const NS_PER_MS = 1_000_000;
-/** QEMU's `CPU_THROTTLE_TIMESLICE_NS`: a throttled vCPU runs this long between sleeps. */
-export const THROTTLE_TIMESLICE_NS = 10 * NS_PER_MS;
-
-/** What the vCPUs are asked to do. */
-export type ThrottleTarget =
-  /** Not throttled. */
-  | { readonly kind: "off" }
-  /** QEMU's percentage throttle: run 10 ms, sleep `pct/(100 − pct)` × 10 ms. */
-  | { readonly kind: "percentage"; readonly pct: number }
-  /** A fixed sleep of `sleepNs` each time the vCPU has run `runNs` since its last sleep. */
-  | { readonly kind: "fixed"; readonly sleepNs: number; readonly runNs: number };
 
 /** The sync statistics a policy reads (a subset of `SyncStats`). */
 export interface SyncSample {
@@ -76,11 +67,4 @@ export interface ThrottlePolicy {
   percentage(): number;
   /** Counters so far. */
   counters(): PolicyCounters;
-}
-
-/** The throttle % a target amounts to (fixed targets: sleep share, rounded). */
-export function targetPercentage(t: ThrottleTarget): number {
-  if (t.kind === "off") return 0;
-  if (t.kind === "percentage") return t.pct;
-  return Math.round((100 * t.sleepNs) / (t.sleepNs + t.runNs));
 }

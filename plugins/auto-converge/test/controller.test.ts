@@ -1,11 +1,6 @@
-import type { PreRunHook } from "@ferry/core";
+import type { PreRunHook, ThrottleableVcpu } from "@ferry/core";
 import { describe, expect, it } from "vitest";
-import {
-  createAutoConvergeInstance,
-  createPolicy,
-  DEFAULT_SETTINGS,
-  type ThrottleableVcpu,
-} from "../src/index";
+import { createAutoConvergeInstance, createPolicy, DEFAULT_SETTINGS } from "../src/index";
 import { feed, MS } from "./sample";
 
 function fakeVcpus(n: number) {
@@ -76,5 +71,33 @@ describe("auto-converge instance", () => {
     step(900, 1000);
     step(900, 1000);
     expect(hooks).toEqual([null, null]);
+  });
+
+  it("applies the rfc-2013 policy's fixed target through the core throttle", () => {
+    const { hooks, kicks, vcpus } = fakeVcpus(1);
+    let now = 0;
+    const inst = createAutoConvergeInstance({
+      policy: createPolicy({ ...DEFAULT_SETTINGS, policy: "rfc-2013" }),
+      vcpus,
+      now: () => now,
+    });
+    const sync = feed();
+    for (let i = 0; i < 7; i++) {
+      expect(inst.throttling).toBe(false);
+      const s = sync(1000, 8192, 10000);
+      now = s.nowNs;
+      inst.onSync({ ...s, syncCount: 1, dirtyPagesPeriod: 0, dirtyRate: 0, remainingBytes: 0 });
+    }
+    expect(inst.throttling).toBe(true);
+    expect(kicks).toEqual([1]);
+    expect(inst.stats()["cpu-throttle-percentage"]).toBe(67);
+    expect(hooks[0]!({ vcpuIndex: 0, nowNs: now })).toBe(50 * MS);
+    expect(hooks[0]!({ vcpuIndex: 0, nowNs: now + 74 * MS })).toBe(0); // 25 ms of running first
+    expect(hooks[0]!({ vcpuIndex: 0, nowNs: now + 75 * MS })).toBe(50 * MS);
+    now += 100 * MS;
+    inst.onEnd("cancelled");
+    expect(hooks).toEqual([null]);
+    expect(kicks).toEqual([2]);
+    expect(inst.sleptNs()).toBe(75 * MS); // 50 + the second sleep cut short after 25 ms
   });
 });

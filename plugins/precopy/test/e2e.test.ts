@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { createMachine, type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import {
+  createMachine,
+  type Machine,
+  PAGE_SIZE,
+  VirtualScheduler,
+  workloadBackend,
+  type WorkloadCpuBackend,
+} from "@ferry/core";
 import { precopy } from "@ferry/plugin-precopy";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -16,17 +23,40 @@ import {
   StreamError,
   formatInfoMigrate,
 } from "@ferry/migration";
-import { dirtierBackend, type DirtierOptions } from "../../../packages/migration/test/dirtier";
+
+/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
+interface Dirtying {
+  /** Writes per virtual second per vCPU. */
+  readonly writesPerSecond: number;
+  /** Pages written (from the start of RAM); default: all of it. */
+  readonly footprintPages?: number;
+  /** PRNG seed (default 1). */
+  readonly seed?: number;
+}
+
+/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
+function dirtier(o: Dirtying): WorkloadCpuBackend {
+  return workloadBackend({
+    seed: o.seed ?? 1,
+    writesPerSecond: o.writesPerSecond,
+    busyShare: 1,
+    bytesPerWrite: 4,
+    distribution: {
+      kind: "uniform",
+      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
+    },
+  });
+}
 
 const MiB = 1024 * 1024;
 const MS = 1_000_000;
 const dir = mkdtempSync(join(tmpdir(), "ferry-migration-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function machine(scheduler: VirtualScheduler, opts: DirtierOptions, ramMiB = 4): Machine {
+function machine(scheduler: VirtualScheduler, opts: Dirtying, ramMiB = 4): Machine {
   return createMachine({
     scheduler,
-    cpu: dirtierBackend(opts),
+    cpu: dirtier(opts),
     vcpus: 2,
     memory: { size: ramMiB * MiB },
   });
@@ -45,7 +75,7 @@ async function runUntilDone(s: VirtualScheduler, m: Migration, limitNs: number):
   });
 }
 
-const dirty: DirtierOptions = { storesPerSecond: 20_000, workingSetPages: 200, seed: 7 };
+const dirty: Dirtying = { writesPerSecond: 20_000, footprintPages: 200, seed: 7 };
 
 describe("end-to-end migration over a virtual link", () => {
   it("converges; destination RAM and state equal the source's at switchover; destination runs on", async () => {
@@ -107,7 +137,7 @@ describe("end-to-end migration over a virtual link", () => {
 
   it("cancel leaves the source running and a second migration succeeds", async () => {
     const s = new VirtualScheduler();
-    const src = machine(s, { storesPerSecond: 200_000, seed: 3 });
+    const src = machine(s, { writesPerSecond: 200_000, seed: 3 });
     src.start();
     await s.run({ untilNs: 200 * MS });
     const mgr = createMigrationManager({ plugins: [precopy()] });
@@ -165,7 +195,7 @@ describe("end-to-end migration over a virtual link", () => {
 
   it("a dropped connection fails the migration cleanly and the source keeps running", async () => {
     const s = new VirtualScheduler();
-    const src = machine(s, { storesPerSecond: 100_000, seed: 5 });
+    const src = machine(s, { writesPerSecond: 100_000, seed: 5 });
     src.start();
     await s.run({ untilNs: 200 * MS });
     const mgr = createMigrationManager({ plugins: [precopy()] });
@@ -187,7 +217,7 @@ describe("end-to-end migration over a virtual link", () => {
 
   it("a guest dirtying faster than max-bandwidth does not converge: still active at the time limit", async () => {
     const s = new VirtualScheduler();
-    const src = machine(s, { storesPerSecond: 400_000, seed: 11 });
+    const src = machine(s, { writesPerSecond: 400_000, seed: 11 });
     src.start();
     await s.run({ untilNs: 200 * MS });
     const mgr = createMigrationManager({ plugins: [precopy()] });
@@ -219,7 +249,7 @@ describe("determinism", () => {
   it("the same scenario gives identical statistics, time series and RAM", async () => {
     const once = async () => {
       const s = new VirtualScheduler();
-      const src = machine(s, { storesPerSecond: 60_000, seed: 4 });
+      const src = machine(s, { writesPerSecond: 60_000, seed: 4 });
       const dst = machine(s, dirty);
       src.start();
       await s.run({ untilNs: 100 * MS });
@@ -287,9 +317,9 @@ describe("snapshots and the incoming side", () => {
     cases.push(["bad device JSON", corrupted, /JSON|rejected|footer/]);
     // a device state the machine refuses: rewrite the vCPU count
     const text = Buffer.from(good).toString("latin1");
-    const at = text.lastIndexOf('"arch":"dirtier"');
+    const at = text.lastIndexOf('"arch":"workload"');
     const hostile = good.slice();
-    hostile.set(new TextEncoder().encode('"arch":"xxxxxxx"'), at);
+    hostile.set(new TextEncoder().encode('"arch":"xxxxxxxx"'), at);
     cases.push(["state refused by the machine", hostile, /device state rejected/]);
 
     for (const [name, data, re] of cases) {

@@ -12,6 +12,7 @@ export {
   uleb128SmallSize,
 } from "./uleb128";
 export { xbzrleEncode, XBZRLE_UNCHANGED, XBZRLE_OVERFLOW } from "./encode";
+export { xbzrleEncodeRuns } from "./encode-runs";
 export { xbzrleDecode } from "./decode";
 export { CACHED_PAGE_LIFETIME, createPageCache, pageCacheSlots } from "./page-cache";
 export type { PageCache, PageCacheCounts } from "./page-cache";

@@ -2,7 +2,14 @@
  * The source half: the per-migration XBZRLE page encoder, with QEMU's `save_xbzrle_page` logic
  * (migration/ram.c) on top of the page cache, the codec and the statistics.
  */
-import { PAGE_SIZE } from "@ferry/core";
+import {
+  createSyntheticDiff,
+  isSyntheticRamBackend,
+  PAGE_SIZE,
+  type RamBackend,
+  type SyntheticDiff,
+  type SyntheticRamBackend,
+} from "@ferry/core";
 import {
   type MigratableMachine,
   type PageEncoder,
@@ -13,6 +20,7 @@ import {
   type SyncStats,
 } from "@ferry/migration";
 import { xbzrleEncode } from "./encode";
+import { xbzrleEncodeRuns } from "./encode-runs";
 import { createPageCache, type PageCache } from "./page-cache";
 import { ENCODING_FLAG_XBZRLE } from "./record";
 import { createXbzrleStats, type XbzrleStats, xbzrleStatsToQmp } from "./stats";
@@ -31,6 +39,18 @@ export interface XbzrleEncoderOptions {
   readonly cacheSize: number;
   /** Pages of RAM migrated (global page numbers are below this); bounds the memory used. */
   readonly totalPages: number;
+  /**
+   * The migrated RAM blocks, indexed like `PageRef.blockIndex`. Pages of synthetic blocks take the
+   * version path (the cache holds versions, deltas come from the content function); without
+   * `blocks` every page takes the byte path.
+   */
+  readonly blocks?: readonly { readonly backend: RamBackend }[];
+}
+
+/** The version path's per-block state: the backend and its diff evaluator. */
+interface SyntheticBlock {
+  readonly backend: SyntheticRamBackend;
+  readonly diff: SyntheticDiff;
 }
 
 /**
@@ -59,11 +79,22 @@ export function effectiveCacheBytes(cacheSize: number, totalPages: number): numb
  *   `xbzrle_cache_zero_page`).
  *
  * The cache generation is the dirty-sync count.
+ *
+ * Pages of synthetic blocks (`PageRef.version ≥ 0`) take the **version path**: the cache holds the
+ * version sent, and the delta is computed from the content function (`SyntheticDiff`: only the
+ * bytes the two versions' overlays touched are compared; no page is materialized), then encoded
+ * by `xbzrleEncodeRuns` — the same record, length and result as encoding materialized pages.
+ * When one side is a zero page (a dense diff) both versions are materialized and encoded as bytes.
  */
 export class XbzrleEncoder implements PageEncoder {
   private cache: PageCache;
   private readonly xstats: XbzrleStats;
   private readonly scratch = new Uint8Array(PS);
+  /** Materialized old and new pages for the version path's dense fallback. */
+  private readonly oldPage = new Uint8Array(PS);
+  private readonly newPage = new Uint8Array(PS);
+  /** Per block index: the version path's state, or null for byte-backed blocks. */
+  private readonly synthetic: (SyntheticBlock | null)[];
   private readonly machine: Pick<MigratableMachine, "state">;
   private generation = 0;
   private started = false;
@@ -77,6 +108,17 @@ export class XbzrleEncoder implements PageEncoder {
     this.machine = opts.machine;
     this.cache = createPageCache(effectiveCacheBytes(opts.cacheSize, opts.totalPages), PS);
     this.xstats = createXbzrleStats(opts.cacheSize, PS);
+    this.synthetic = (opts.blocks ?? []).map((b) =>
+      isSyntheticRamBackend(b.backend)
+        ? { backend: b.backend, diff: createSyntheticDiff(b.backend) }
+        : null,
+    );
+  }
+
+  /** The version path's state for `page`'s block, or null (byte path). */
+  private syntheticOf(page: PageRef): SyntheticBlock | null {
+    const i = page.blockIndex;
+    return i < this.synthetic.length ? this.synthetic[i] : null;
   }
 
   /** True once the page scan has wrapped (QEMU's `xbzrle_started`); tracks the scan before that. */
@@ -96,6 +138,8 @@ export class XbzrleEncoder implements PageEncoder {
       this.periodPages++;
       return false;
     }
+    const syn = this.syntheticOf(page);
+    if (syn !== null) return this.encodeVersion(page, syn, out);
     const cache = this.cache;
     const bytes = page.bytes;
     const bytesOffset = page.bytesOffset;
@@ -120,6 +164,59 @@ export class XbzrleEncoder implements PageEncoder {
       this.xstats.recordOverflow();
       return false;
     }
+    this.writeRecord(page, out, len);
+    return true;
+  }
+
+  /** The version path: the cache holds versions; the delta comes from the content function. */
+  private encodeVersion(page: PageRef, syn: SyntheticBlock, out: StreamWriter): boolean {
+    const key = page.key;
+    const cache = this.cache;
+    const generation = this.generation;
+    const version = page.version >= 0 ? page.version : syn.backend.versions[page.page];
+    const off = cache.lookupOffset(key, generation);
+    if (off < 0) {
+      this.xstats.recordCacheMiss();
+      if (!this.lastStage) cache.insertVersion(key, version, generation);
+      this.periodPages++;
+      return false;
+    }
+    const cached = cache.versionAt(off);
+    const diff = syn.diff;
+    const runs = cached < 0 ? -1 : diff.diff(page.page, cached, version);
+    let len: number;
+    if (runs >= 0) {
+      len = xbzrleEncodeRuns(diff.starts, diff.ends, runs, diff.newBytes, PS, this.scratch, 0, PS);
+    } else {
+      // Dense diff (a zero page on one side): compare materialized pages.
+      syn.backend.materializePage(page.page, version, this.newPage, 0);
+      let old = cache.store;
+      let oldOff = off;
+      if (cached >= 0) {
+        syn.backend.materializePage(page.page, cached, this.oldPage, 0);
+        old = this.oldPage;
+        oldOff = 0;
+      }
+      len = xbzrleEncode(old, oldOff, this.newPage, 0, PS, this.scratch, 0, PS);
+    }
+    if (len === 0) {
+      this.xstats.recordUnchanged();
+      return true;
+    }
+    if (this.lastStage) cache.invalidate(key);
+    else cache.insertVersion(key, version, generation);
+    this.periodPages++;
+    if (len < 0) {
+      this.xstats.recordOverflow();
+      return false;
+    }
+    this.writeRecord(page, out, len);
+    return true;
+  }
+
+  /** Write an XBZRLE record of the `len` encoded bytes in the scratch page. */
+  private writeRecord(page: PageRef, out: StreamWriter, len: number): void {
+    const scratch = this.scratch;
     const before = out.written;
     out.ramRecord(page.block, page.offset, FLAG);
     const header = out.written - before;
@@ -132,13 +229,18 @@ export class XbzrleEncoder implements PageEncoder {
     out.pos = p + 3;
     out.bytes(scratch, 0, len);
     this.xstats.recordEncoded(len, header);
-    return true;
   }
 
   skipped(page: PageRef): void {
     this.periodPages++;
     if (this.scanStarted(page.key)) {
-      this.cache.insert(page.key, page.bytes, this.generation, page.bytesOffset);
+      const syn = this.syntheticOf(page);
+      if (syn !== null) {
+        const version = page.version >= 0 ? page.version : syn.backend.versions[page.page];
+        this.cache.insertVersion(page.key, version, this.generation);
+      } else {
+        this.cache.insert(page.key, page.bytes, this.generation, page.bytesOffset);
+      }
     }
   }
 

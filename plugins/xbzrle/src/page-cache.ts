@@ -40,6 +40,8 @@ export interface PageCache {
   readonly store: Uint8Array;
   /**
    * Looks up `page`. On a hit the slot's age becomes `generation` (QEMU's `cache_is_cached`).
+   * For a slot filled by {@link PageCache.insertVersion} the bytes are meaningless: use
+   * {@link PageCache.lookupOffset} and {@link PageCache.versionAt}.
    *
    * @returns a view of the cached copy (stable per slot, no allocation per call), or null
    */
@@ -57,6 +59,20 @@ export interface PageCache {
    * `age + CACHED_PAGE_LIFETIME > generation` (QEMU's `cache_insert` returning -1).
    */
   insert(page: number, data: Uint8Array, generation: number, dataOff?: number): boolean;
+  /**
+   * Caches `page` as a synthetic page *version* instead of bytes (the version path for synthetic
+   * RAM: the copy is the content function's page at that version). Same slot, age and freshness
+   * rule as {@link PageCache.insert}; allocates no byte store.
+   *
+   * @param version the page version, 0..2^32-1
+   * @throws XbzrleArgumentError if `version` is not a uint32
+   */
+  insertVersion(page: number, version: number, generation: number): boolean;
+  /**
+   * The version cached in the slot at store offset `offset` (as returned by
+   * {@link PageCache.lookupOffset}), or -1 when the slot holds bytes.
+   */
+  versionAt(offset: number): number;
   /**
    * Makes `page`'s cached copy a zero page (what QEMU does when it sends a zero page), with
    * the same freshness rule as {@link PageCache.insert}.
@@ -112,6 +128,7 @@ export function pageCacheSlots(cacheSizeBytes: number, pageSize: number): number
 }
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_VERSIONS = new Float64Array(0);
 
 class DirectMappedPageCache implements PageCache {
   readonly pageSize: number;
@@ -124,6 +141,8 @@ class DirectMappedPageCache implements PageCache {
   /** Generation of each slot's last insert or hit. */
   private age: Float64Array;
   private views: (Uint8Array | undefined)[];
+  /** Version held by each slot (-1: the slot holds bytes); allocated on the first version insert. */
+  private slotVersion: Float64Array = EMPTY_VERSIONS;
   private used = 0;
   private hits = 0;
   private misses = 0;
@@ -175,6 +194,10 @@ class DirectMappedPageCache implements PageCache {
   private viewOf(slot: number): Uint8Array {
     let v = this.views[slot];
     if (v === undefined) {
+      // A slot holding a version has no bytes yet: give its view a real (zero) store.
+      if (this.store.length === 0) {
+        this.store = new Uint8Array(this.cacheSize);
+      }
       const off = slot * this.pageSize;
       v = this.store.subarray(off, off + this.pageSize);
       this.views[slot] = v;
@@ -189,9 +212,6 @@ class DirectMappedPageCache implements PageCache {
     if (held !== -1 && held !== page && this.age[slot] + CACHED_PAGE_LIFETIME > generation) {
       this.refused++;
       return -1;
-    }
-    if (this.store.length === 0) {
-      this.store = new Uint8Array(this.cacheSize);
     }
     if (held === -1) {
       this.used++;
@@ -209,7 +229,7 @@ class DirectMappedPageCache implements PageCache {
         `insert: expected ${ps} bytes at offset ${dataOff} within a buffer of ${data.length} bytes`,
       );
     }
-    const off = this.claim(page, generation);
+    const off = this.claimBytes(page, generation);
     if (off < 0) {
       return false;
     }
@@ -221,8 +241,45 @@ class DirectMappedPageCache implements PageCache {
     return true;
   }
 
-  clearSlotToZero(page: number, generation: number): boolean {
+  /** Claims a slot for bytes: allocates the store on first use and marks the slot as bytes. */
+  private claimBytes(page: number, generation: number): number {
     const off = this.claim(page, generation);
+    if (off < 0) {
+      return -1;
+    }
+    if (this.store.length === 0) {
+      this.store = new Uint8Array(this.cacheSize);
+    }
+    if (this.slotVersion.length !== 0) {
+      this.slotVersion[off / this.pageSize] = -1;
+    }
+    return off;
+  }
+
+  insertVersion(page: number, version: number, generation: number): boolean {
+    if (!(version >= 0 && version <= 0xffffffff) || version % 1 !== 0) {
+      throw new XbzrleArgumentError(
+        `insertVersion: expected a page version in 0..4294967295, got ${version}`,
+      );
+    }
+    const off = this.claim(page, generation);
+    if (off < 0) {
+      return false;
+    }
+    if (this.slotVersion.length === 0) {
+      this.slotVersion = new Float64Array(this.slots).fill(-1);
+    }
+    this.slotVersion[off / this.pageSize] = version;
+    return true;
+  }
+
+  versionAt(offset: number): number {
+    const v = this.slotVersion;
+    return v.length === 0 ? -1 : v[offset / this.pageSize];
+  }
+
+  clearSlotToZero(page: number, generation: number): boolean {
+    const off = this.claimBytes(page, generation);
     if (off < 0) {
       return false;
     }
@@ -252,6 +309,7 @@ class DirectMappedPageCache implements PageCache {
     this.age = new Float64Array(slots);
     this.views = new Array<Uint8Array | undefined>(slots);
     this.store = EMPTY;
+    this.slotVersion = EMPTY_VERSIONS;
     this.used = 0;
     this.hits = 0;
     this.misses = 0;

@@ -29,6 +29,9 @@ export function xbzrleCodec(order = XBZRLE_CODEC_ORDER): PageCodec {
     capability: XBZRLE_CAPABILITY,
     order,
     counts: "other",
+    // Byte-backed pages always carry their bytes; synthetic pages take the version path (the
+    // encoder computes deltas from versions), so the framework need not materialize them.
+    readsBytes: false,
     createEncoder(ctx: MigrationContext) {
       let bytes = 0;
       for (const b of ctx.blocks) bytes += b.size;
@@ -36,6 +39,7 @@ export function xbzrleCodec(order = XBZRLE_CODEC_ORDER): PageCodec {
         machine: ctx.machine,
         cacheSize: ctx.parameters[XBZRLE_CACHE_SIZE] as number,
         totalPages: Math.ceil(bytes / PAGE_SIZE),
+        blocks: ctx.blocks,
       });
     },
   };

@@ -2,7 +2,14 @@
  * End-to-end migrations with the `xbzrle` capability on: two machines on one VirtualScheduler
  * over a virtual link, with the dirtying test backend and with the committed RISC-V guests.
  */
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import {
+  createMachine,
+  type Machine,
+  VirtualScheduler,
+  PAGE_SIZE,
+  workloadBackend,
+  type WorkloadCpuBackend,
+} from "@ferry/core";
 import {
   createLink,
   createMigrationManager,
@@ -12,18 +19,41 @@ import {
   type SyncStats,
 } from "@ferry/migration";
 import { describe, expect, it } from "vitest";
-import { dirtierBackend, type DirtierOptions } from "../../../packages/migration/test/dirtier";
 import { precopy } from "@ferry/plugin-precopy";
 import { type XbzrleCacheQmp, xbzrle } from "../src/index";
 import { type GuestSpec, runMigrated, runPlain } from "./guest";
 
+/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
+interface Dirtying {
+  /** Writes per virtual second per vCPU. */
+  readonly writesPerSecond: number;
+  /** Pages written (from the start of RAM); default: all of it. */
+  readonly footprintPages?: number;
+  /** PRNG seed (default 1). */
+  readonly seed?: number;
+}
+
+/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
+function dirtier(o: Dirtying): WorkloadCpuBackend {
+  return workloadBackend({
+    seed: o.seed ?? 1,
+    writesPerSecond: o.writesPerSecond,
+    busyShare: 1,
+    bytesPerWrite: 4,
+    distribution: {
+      kind: "uniform",
+      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
+    },
+  });
+}
+
 const MiB = 1024 * 1024;
 const MS = 1_000_000;
 
-function dirtierMachine(s: VirtualScheduler, opts: DirtierOptions): Machine {
+function dirtierMachine(s: VirtualScheduler, opts: Dirtying): Machine {
   return createMachine({
     scheduler: s,
-    cpu: dirtierBackend(opts),
+    cpu: dirtier(opts),
     vcpus: 2,
     memory: { size: 4 * MiB },
   });
@@ -49,7 +79,7 @@ function xbzrleInfo(m: Migration): XbzrleCacheQmp {
 }
 
 describe("xbzrle with the dirtying test backend", () => {
-  const dirty: DirtierOptions = { storesPerSecond: 40_000, workingSetPages: 300, seed: 9 };
+  const dirty: Dirtying = { writesPerSecond: 40_000, footprintPages: 300, seed: 9 };
 
   /** Migrate with xbzrle on; with `pauseAfterNs`, the source is paused then (it converges). */
   async function migrate(cacheSize: number, downtimeLimit: number, pauseAfterNs?: number) {

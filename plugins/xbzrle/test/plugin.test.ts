@@ -2,7 +2,14 @@
  * The plugin glue: factory, parameter, record type, and the encoder's send logic (QEMU's
  * `save_xbzrle_page`), checked against a destination that applies what was sent.
  */
-import { createMachine, PAGE_SIZE, type RamRegion, VirtualScheduler } from "@ferry/core";
+import {
+  createMachine,
+  PAGE_SIZE,
+  type RamRegion,
+  VirtualScheduler,
+  workloadBackend,
+  type WorkloadCpuBackend,
+} from "@ferry/core";
 import {
   createMigrationManager,
   type IncomingTransport,
@@ -17,7 +24,6 @@ import {
 } from "@ferry/migration";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { dirtierBackend } from "../../../packages/migration/test/dirtier";
 import { precopy } from "@ferry/plugin-precopy";
 import {
   DEFAULT_XBZRLE_CACHE_SIZE,
@@ -31,6 +37,30 @@ import {
   xbzrleEncode,
   xbzrleRecord,
 } from "../src/index";
+
+/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
+interface Dirtying {
+  /** Writes per virtual second per vCPU. */
+  readonly writesPerSecond: number;
+  /** Pages written (from the start of RAM); default: all of it. */
+  readonly footprintPages?: number;
+  /** PRNG seed (default 1). */
+  readonly seed?: number;
+}
+
+/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
+function dirtier(o: Dirtying): WorkloadCpuBackend {
+  return workloadBackend({
+    seed: o.seed ?? 1,
+    writesPerSecond: o.writesPerSecond,
+    busyShare: 1,
+    bytesPerWrite: 4,
+    distribution: {
+      kind: "uniform",
+      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
+    },
+  });
+}
 
 const PS = PAGE_SIZE;
 const MiB = 1024 * 1024;
@@ -380,7 +410,7 @@ describe("corrupted XBZRLE records into incoming", () => {
   function machine(s: VirtualScheduler) {
     return createMachine({
       scheduler: s,
-      cpu: dirtierBackend({ storesPerSecond: 1000 }),
+      cpu: dirtier({ writesPerSecond: 1000 }),
       vcpus: 1,
       memory: { size: 1 * MiB },
     });

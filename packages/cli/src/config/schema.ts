@@ -206,6 +206,10 @@ const workloadSchema = z
       .max(64)
       .default(1)
       .meta({ description: "Synthetic RAM: write overlays a page version shows (1..64)." }),
+    "prefill-bytes": pageBytes.optional().meta({
+      description:
+        "Bytes of the footprint (from the start of RAM) written once before the run starts, as a populated heap (default 0).",
+    }),
   })
   .meta({
     description: "A synthetic page dirtier instead of a guest program (the workload backend).",
@@ -224,6 +228,10 @@ const runSchema = z
 const linkSchema = z.strictObject({
   bandwidth: bandwidthSchema.prefault("1Gbit/s").meta({ description: "Link bandwidth." }),
   latency: durationSchema.prefault(0).meta({ description: "One-way link latency." }),
+  buffer: sizeSchema
+    .pipe(z.number().int().min(4096, { error: "expected at least 4KiB" }))
+    .prefault("1MiB")
+    .meta({ description: "Send buffer of the link (bytes in flight before the sender waits)." }),
 });
 
 const parameterValue = z.union([z.string(), z.number(), z.boolean()], {
@@ -298,6 +306,13 @@ export const configInputSchema = z
           `expected at most machine.memory (${ram} bytes), found ${footprint}`,
         );
       }
+      const prefill = c.workload?.["prefill-bytes"];
+      if (prefill !== undefined && prefill > (footprint ?? ram)) {
+        fail(
+          ["workload", "prefill-bytes"],
+          `expected at most the footprint (${footprint ?? ram} bytes), found ${prefill}`,
+        );
+      }
       if (d.kind === "hot-cold" && d["hot-bytes"] > (footprint ?? ram)) {
         fail(
           ["workload", "distribution", "hot-bytes"],
@@ -327,6 +342,8 @@ export interface WorkloadConfig {
   readonly bytesPerWrite: number;
   readonly zeroShare: number;
   readonly deltaWindow: number;
+  /** Bytes of the footprint written once before the run starts (0: none). */
+  readonly prefillBytes: number;
 }
 
 /** Default `machine.slice` of a RISC-V guest (ns). */
@@ -359,7 +376,12 @@ export interface FerryConfig {
   readonly run: { readonly timeLimitNs: number; readonly seed: number };
   readonly migration: {
     readonly startAfterNs: number;
-    readonly link: { readonly bandwidthBytesPerSec: number; readonly latencyNs: number };
+    readonly link: {
+      readonly bandwidthBytesPerSec: number;
+      readonly latencyNs: number;
+      /** Link send buffer (bytes). */
+      readonly bufferBytes: number;
+    };
     readonly capabilities: Readonly<Record<string, boolean>>;
     readonly parameters: Readonly<Record<string, ParameterValue>>;
   };
@@ -391,6 +413,7 @@ export const configSchema = configInputSchema.transform(
       link: {
         bandwidthBytesPerSec: c.migration.link.bandwidth,
         latencyNs: c.migration.link.latency,
+        bufferBytes: c.migration.link.buffer,
       },
       capabilities: c.migration.capabilities,
       parameters: c.migration.parameters,
@@ -435,6 +458,7 @@ function workloadOf(w: z.output<typeof workloadSchema>, runSeed: number): Worklo
     bytesPerWrite: w["bytes-per-write"],
     zeroShare: w["zero-share"],
     deltaWindow: w["delta-window"],
+    prefillBytes: w["prefill-bytes"] ?? 0,
   };
 }
 

@@ -231,6 +231,9 @@ export async function runMigration(
       scheduler: s,
       bandwidth: config.migration.link.bandwidthBytesPerSec,
       latency: config.migration.link.latencyNs,
+      bufferBytes: config.migration.link.bufferBytes,
+      // synthetic RAM travels as page versions; statistics still count the real bytes
+      compact: config.machine.ramBackend === "synthetic",
     });
     incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
     const m = mgr.migrate({ machine: src.machine, transport: link.source });

@@ -1,11 +1,12 @@
 /**
- * One side of a CLI migration (source or destination): a guest `Machine` or a
- * {@link WorkloadMachine} behind one small interface — start, state changes, RAM hash, output
- * and how it ended.
+ * One side of a CLI migration (source or destination): core's `Machine` running a guest program
+ * or a workload, behind one small interface — start, state changes, RAM hash, output and how it
+ * ended.
  */
 import { createHash } from "node:crypto";
 import {
   isSyntheticRamBackend,
+  type Machine,
   type RamRegion,
   type Scheduler,
   type VirtualScheduler,
@@ -13,7 +14,7 @@ import {
 import type { MigratableMachine } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { buildGuestMachine } from "../run/run-guest";
-import { buildWorkloadMachine } from "../run/workload-machine";
+import { buildWorkloadMachine } from "../run/workload-config";
 
 /** How a side's guest ended, once it has. */
 export interface SideEnd {
@@ -69,28 +70,10 @@ export function buildSide(
   scheduler: VirtualScheduler,
   elf: Uint8Array | null,
 ): Side {
-  if (config.workload !== undefined) {
-    const wm = buildWorkloadMachine(config, scheduler);
-    let end: SideEnd | null = null;
-    wm.onError((message) => {
-      end = { status: "error", code: null, atNs: scheduler.now(), message };
-    });
-    return {
-      machine: wm,
-      ram: wm.ram,
-      get state() {
-        return wm.state;
-      },
-      start: () => wm.start(),
-      stop: () => wm.stop(),
-      onState: (l) => wm.onState(l),
-      workDone: () => wm.workDone(),
-      output: () => "",
-      ended: () => end,
-    };
-  }
-  if (elf === null) throw new TypeError("buildSide: a guest config needs the ELF bytes");
-  const { machine } = buildGuestMachine(config, elf, scheduler);
+  let machine: Machine;
+  if (config.workload !== undefined) machine = buildWorkloadMachine(config, scheduler);
+  else if (elf === null) throw new TypeError("buildSide: a guest config needs the ELF bytes");
+  else machine = buildGuestMachine(config, elf, scheduler).machine;
   let end: SideEnd | null = null;
   machine.events.on("shutdown", (e) => {
     if (e.kind === "reset" || end !== null) return;

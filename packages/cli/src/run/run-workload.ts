@@ -1,7 +1,8 @@
 /** `ferry run` for `workload:` configs: run the synthetic dirtier for `run.time-limit`. */
+import { VirtualScheduler } from "@ferry/core";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import type { FerryConfig } from "../config";
-import { buildWorkloadMachine } from "./workload-machine";
+import { buildWorkloadMachine } from "./workload-config";
 
 /** The outcome of {@link runWorkload} (the `ferry run --json` document of a workload config). */
 export interface WorkloadRunReport {
@@ -36,15 +37,16 @@ export function countSetPages(words: Uint32Array): number {
 
 /** Run a workload config for `run.time-limit` of virtual time with dirty logging on. */
 export async function runWorkload(config: FerryConfig): Promise<WorkloadRunReport> {
-  const wm = buildWorkloadMachine(config);
+  const scheduler = new VirtualScheduler();
+  const wm = buildWorkloadMachine(config, scheduler);
   let error: string | undefined;
-  wm.onError((m) => {
-    error = m;
+  wm.events.on("vcpu-error", (e) => {
+    error ??= `vCPU ${e.vcpu}: ${e.message}`;
   });
   const wallStart = performance.now();
   wm.ram.dirty.start();
   wm.start();
-  await wm.scheduler.run({ untilNs: config.run.timeLimitNs, stopWhen: () => error !== undefined });
+  await scheduler.run({ untilNs: config.run.timeLimitNs, stopWhen: () => error !== undefined });
   wm.stop();
   const pagesDirtied = countSetPages(wm.ram.dirty.words);
   wm.ram.dirty.stop();
@@ -52,7 +54,7 @@ export async function runWorkload(config: FerryConfig): Promise<WorkloadRunRepor
     status: error === undefined ? "done" : "error",
     exitCode: error === undefined ? ExitCode.Ok : ExitCode.Internal,
     kind: "workload",
-    virtualTimeNs: wm.scheduler.now(),
+    virtualTimeNs: scheduler.now(),
     operations: wm.workDone(),
     pagesDirtied,
     wallMs: Math.round(performance.now() - wallStart),

@@ -15,4 +15,10 @@ export {
   checkContentParams,
   type SyntheticContentParams,
 } from "./content";
+export {
+  DEFAULT_MAX_DIFF_RUNS,
+  MAX_DIFF_RUN_COUNT,
+  SyntheticDiff,
+  createSyntheticDiff,
+} from "./diff";
 export { GOLDEN32, deriveSeed, mix32, splitmixAdvance, splitmixOutput } from "./hash";

@@ -1,1 +1,2 @@
 export * from "./vcpu";
+export * from "./throttle";

@@ -1,0 +1,273 @@
+/**
+ * Which bytes differ between two versions of a synthetic page, computed from the content function
+ * without materializing either page (see `docs/synthetic.md`, "Version diffs").
+ *
+ * Two non-zero versions share the page's base pattern, so their bytes can only differ where an
+ * overlay of one of the two windows wrote: at most `2 × deltaWindow × ceil(bytesPerWrite / 8)`
+ * 8-byte slots. For every byte of those slots the diff finds the overlay run each version shows
+ * there (the last one written, or none = the base pattern); bytes showing the same run (or the base
+ * in both) are equal without evaluating them, the others are computed and compared.
+ */
+import { PAGE_SIZE as PAGE_SIZE_ } from "../memory/types";
+import { type SyntheticContentParams, SyntheticContent } from "./content";
+import { GOLDEN32 as GOLDEN32_, mix32 as mix32_ } from "./hash";
+
+// Local bindings (module runners can turn imported bindings into getters on hot paths).
+const GOLDEN32 = GOLDEN32_;
+const mix32 = mix32_;
+const PAGE_SIZE = PAGE_SIZE_;
+const SLOTS = PAGE_SIZE / 8;
+const SLOT_MASK = SLOTS - 1;
+
+/** Default bound on overlay runs a diff evaluates (beyond it `diff` returns -1). */
+export const DEFAULT_MAX_DIFF_RUNS = 2048;
+
+/** Most runs of differing bytes a page can have (runs are separated by an equal byte). */
+export const MAX_DIFF_RUN_COUNT = PAGE_SIZE / 2;
+
+/**
+ * Evaluator of version diffs for one set of content parameters. A monomorphic hot-path object
+ * with its own scratch: `diff` allocates nothing. Results live in {@link SyntheticDiff.starts},
+ * {@link SyntheticDiff.ends} and {@link SyntheticDiff.newBytes} until the next call.
+ */
+export class SyntheticDiff {
+  /** Start (byte offset in the page) of each run of differing bytes, ascending. */
+  readonly starts = new Int32Array(MAX_DIFF_RUN_COUNT);
+  /** Exclusive end of each run; runs never touch (an equal byte lies between two runs). */
+  readonly ends = new Int32Array(MAX_DIFF_RUN_COUNT);
+  /**
+   * A page-sized buffer holding the bytes of the `to` version at every differing position of the
+   * last diff (other positions hold stale data).
+   */
+  readonly newBytes = new Uint8Array(PAGE_SIZE);
+  /** The content function evaluated. */
+  readonly content: SyntheticContent;
+  /** Overlay runs the diff accepts to evaluate (union of both windows × runs per write). */
+  readonly maxRuns: number;
+
+  private readonly runsPerWrite: number;
+  private readonly bytesPerWrite: number;
+  private readonly window: number;
+  // Per overlay run of the union of both windows: slot, length, value words (lazy).
+  private readonly entSlot: Int32Array;
+  private readonly entLen: Int32Array;
+  private readonly entHash: Int32Array;
+  private readonly entLo: Int32Array;
+  private readonly entHi: Int32Array;
+  private readonly entStamp: Int32Array;
+  // Per byte: which overlay run the `from` / `to` version shows there (valid when stamped).
+  private readonly srcFrom = new Int32Array(PAGE_SIZE);
+  private readonly stampFrom = new Int32Array(PAGE_SIZE);
+  private readonly srcTo = new Int32Array(PAGE_SIZE);
+  private readonly stampTo = new Int32Array(PAGE_SIZE);
+  private readonly slotStamp = new Int32Array(SLOTS);
+  private readonly slotList = new Int32Array(SLOTS);
+  private epoch = 0;
+
+  /**
+   * @param params content parameters (validated like the backend's)
+   * @param maxRuns overlay runs above which `diff` gives up (returns -1); default
+   *   {@link DEFAULT_MAX_DIFF_RUNS}
+   */
+  constructor(params: SyntheticContentParams, maxRuns = DEFAULT_MAX_DIFF_RUNS) {
+    this.content = new SyntheticContent(params);
+    this.runsPerWrite = this.content.runs;
+    this.bytesPerWrite = params.bytesPerWrite;
+    this.window = params.deltaWindow;
+    this.maxRuns = maxRuns;
+    this.entSlot = new Int32Array(maxRuns);
+    this.entLen = new Int32Array(maxRuns);
+    this.entHash = new Int32Array(maxRuns);
+    this.entLo = new Int32Array(maxRuns);
+    this.entHi = new Int32Array(maxRuns);
+    this.entStamp = new Int32Array(maxRuns);
+  }
+
+  private nextEpoch(): number {
+    let e = this.epoch + 1;
+    if (e > 0x7ffffff0) {
+      this.srcFrom.fill(0);
+      this.stampFrom.fill(0);
+      this.srcTo.fill(0);
+      this.stampTo.fill(0);
+      this.slotStamp.fill(0);
+      this.entStamp.fill(0);
+      e = 1;
+    }
+    this.epoch = e;
+    return e;
+  }
+
+  /**
+   * The runs of bytes that differ between version `from` and version `to` of `page`, written to
+   * {@link SyntheticDiff.starts} / {@link SyntheticDiff.ends} in ascending order, with the `to`
+   * bytes of those runs in {@link SyntheticDiff.newBytes}.
+   *
+   * @returns the number of runs (0: identical content), or -1 when the diff is not sparse: exactly
+   *   one of the versions is a zero page (the other differs almost everywhere), or the two windows
+   *   hold more than `maxRuns` overlay runs. Callers then compare materialized pages.
+   */
+  diff(page: number, from: number, to: number): number {
+    if (from === to) return 0;
+    const content = this.content;
+    const zeroFrom = content.isZeroVersion(page, from);
+    const zeroTo = content.isZeroVersion(page, to);
+    if (zeroFrom && zeroTo) return 0;
+    if (zeroFrom || zeroTo) return -1;
+    const w = this.window;
+    const runs = this.runsPerWrite;
+    const firstFrom = Math.max(from - w + 1, 1);
+    const firstTo = Math.max(to - w + 1, 1);
+    // The union of both windows as one or two version ranges [lo1, hi1], [lo2, hi2].
+    let lo1: number;
+    let hi1: number;
+    let lo2 = 1;
+    let hi2 = 0;
+    const loA = Math.min(firstFrom, firstTo);
+    const hiA = loA === firstFrom ? from : to;
+    const loB = loA === firstFrom ? firstTo : firstFrom;
+    const hiB = loA === firstFrom ? to : from;
+    if (loB <= hiA + 1) {
+      lo1 = loA;
+      hi1 = Math.max(hiA, hiB);
+    } else {
+      lo1 = loA;
+      hi1 = hiA;
+      lo2 = loB;
+      hi2 = hiB;
+    }
+    const n1 = hi1 - lo1 + 1;
+    const nVersions = n1 + (hi2 >= lo2 ? hi2 - lo2 + 1 : 0);
+    const nEnt = nVersions * runs;
+    if (nEnt > this.maxRuns) return -1;
+
+    const epoch = this.nextEpoch();
+    const pageKey = content.pageKey(page);
+    const total = this.bytesPerWrite;
+    const entSlot = this.entSlot;
+    const entLen = this.entLen;
+    const entHash = this.entHash;
+    const slotStamp = this.slotStamp;
+    const slotList = this.slotList;
+    let nSlots = 0;
+    // Overlay runs of every version in the union (positions only; values on demand).
+    for (let k = 0; k < nVersions; k++) {
+      const u = k < n1 ? lo1 + k : lo2 + (k - n1);
+      const vKey = content.versionKey(pageKey, u);
+      const base = k * runs;
+      for (let r = 0; r < runs; r++) {
+        const h = mix32((vKey + Math.imul(r + 1, GOLDEN32)) >>> 0);
+        const slot = h & SLOT_MASK;
+        entSlot[base + r] = slot;
+        entLen[base + r] = Math.min(total - r * 8, 8);
+        entHash[base + r] = h;
+        if (slotStamp[slot] !== epoch) {
+          slotStamp[slot] = epoch;
+          slotList[nSlots++] = slot;
+        }
+      }
+    }
+    // Which run each version shows at every overlaid byte (oldest first, later runs win).
+    const kFrom = firstFrom <= hi1 ? firstFrom - lo1 : n1 + (firstFrom - lo2);
+    const kTo = firstTo <= hi1 ? firstTo - lo1 : n1 + (firstTo - lo2);
+    this.markSide(kFrom * runs, (kFrom + from - firstFrom + 1) * runs, this.srcFrom, this.stampFrom);
+    this.markSide(kTo * runs, (kTo + to - firstTo + 1) * runs, this.srcTo, this.stampTo);
+    // Candidate slots in ascending order.
+    if (nSlots <= 48) {
+      for (let i = 1; i < nSlots; i++) {
+        const s = slotList[i];
+        let j = i - 1;
+        while (j >= 0 && slotList[j] > s) {
+          slotList[j + 1] = slotList[j];
+          j--;
+        }
+        slotList[j + 1] = s;
+      }
+    } else {
+      let n = 0;
+      for (let s = 0; s < SLOTS; s++) if (slotStamp[s] === epoch) slotList[n++] = s;
+    }
+    // Compare the two versions' bytes at every candidate position.
+    const srcFrom = this.srcFrom;
+    const stampFrom = this.stampFrom;
+    const srcTo = this.srcTo;
+    const stampTo = this.stampTo;
+    const starts = this.starts;
+    const ends = this.ends;
+    const out = this.newBytes;
+    let nRuns = 0;
+    let runEnd = -1;
+    let baseIndex = -1;
+    let baseWord = 0;
+    for (let i = 0; i < nSlots; i++) {
+      const pos0 = slotList[i] * 8;
+      for (let j = 0; j < 8; j++) {
+        const pos = pos0 + j;
+        const sf = stampFrom[pos] === epoch ? srcFrom[pos] : -1;
+        const st = stampTo[pos] === epoch ? srcTo[pos] : -1;
+        if (sf === st) continue;
+        let vf: number;
+        let vt: number;
+        if (sf < 0 || st < 0) {
+          const wi = pos >>> 2;
+          if (wi !== baseIndex) {
+            baseIndex = wi;
+            baseWord = mix32((pageKey + Math.imul(wi + 1, GOLDEN32)) >>> 0);
+          }
+          const b = (baseWord >>> ((pos & 3) * 8)) & 0xff;
+          vf = sf < 0 ? b : this.runByte(sf, j, epoch);
+          vt = st < 0 ? b : this.runByte(st, j, epoch);
+        } else {
+          vf = this.runByte(sf, j, epoch);
+          vt = this.runByte(st, j, epoch);
+        }
+        if (vf === vt) continue;
+        out[pos] = vt;
+        if (pos === runEnd) {
+          runEnd = pos + 1;
+          ends[nRuns - 1] = runEnd;
+        } else {
+          starts[nRuns] = pos;
+          runEnd = pos + 1;
+          ends[nRuns] = runEnd;
+          nRuns++;
+        }
+      }
+    }
+    return nRuns;
+  }
+
+  /** Stamp the bytes covered by overlay runs [e0, e1) (in write order) with their run index. */
+  private markSide(e0: number, e1: number, src: Int32Array, stamp: Int32Array): void {
+    const epoch = this.epoch;
+    const entSlot = this.entSlot;
+    const entLen = this.entLen;
+    for (let e = e0; e < e1; e++) {
+      const pos0 = entSlot[e] * 8;
+      const end = pos0 + entLen[e];
+      for (let p = pos0; p < end; p++) {
+        stamp[p] = epoch;
+        src[p] = e;
+      }
+    }
+  }
+
+  /** Byte `j` (0..7) of overlay run `e` (its value words computed once per diff). */
+  private runByte(e: number, j: number, epoch: number): number {
+    if (this.entStamp[e] !== epoch) {
+      this.entStamp[e] = epoch;
+      const lo = mix32(this.entHash[e] ^ 0xa5a5a5a5);
+      this.entLo[e] = lo;
+      this.entHi[e] = mix32((lo + GOLDEN32) >>> 0);
+    }
+    return j < 4 ? (this.entLo[e] >>> (j * 8)) & 0xff : (this.entHi[e] >>> ((j - 4) * 8)) & 0xff;
+  }
+}
+
+/** Make a {@link SyntheticDiff} for the content parameters of a synthetic backend. */
+export function createSyntheticDiff(
+  params: SyntheticContentParams,
+  maxRuns = DEFAULT_MAX_DIFF_RUNS,
+): SyntheticDiff {
+  return new SyntheticDiff(params, maxRuns);
+}
