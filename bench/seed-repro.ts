@@ -1,5 +1,6 @@
 /**
- * The seed-specjbb reproduction benchmark: runs the 256 GiB scenario of `bench/seed-scenario.ts`
+ * The seed-specjbb reproduction benchmark: runs the 256 GiB scenario of
+ * `examples/configs/seed-specjbb.yaml` through `bench/seed-scenario.ts`
  * (auto-converge off, `rfc-2013`, `qemu`, and xbzrle when the plugin is available) and prints
  * each run's query-migrate figures beside the published ones, with the wall time of each run.
  *

@@ -116,6 +116,37 @@ describe("workload configs", () => {
     expect(kind.issues[0].message).toMatch(/kind "uniform", "hot-cold", "zipf" or "sequential"/);
   });
 
+  it("prefills the footprint (workload.prefill-bytes) and sizes the link buffer", async () => {
+    const text = WL(
+      "  writes-per-second: 0\n  distribution: { kind: uniform, footprint-bytes: 1MiB }\n" +
+        "  prefill-bytes: 64KiB\n",
+      "{ memory: 2MiB }",
+    );
+    const c = parseConfigText(`${text}migration: { link: { buffer: 4MiB } }\n`);
+    expect(c.workload!.prefillBytes).toBe(64 * 1024);
+    expect(c.migration.link.bufferBytes).toBe(4 * MiB);
+    const m = buildWorkloadMachine(c, new VirtualScheduler());
+    expect(m.ram.backend.isZeroPage(15)).toBe(false);
+    expect(m.ram.backend.isZeroPage(16)).toBe(true);
+    const synthetic = buildWorkloadMachine(
+      parseConfigText(text.replace("{ memory: 2MiB }", "{ memory: 2MiB, ram-backend: synthetic }")),
+      new VirtualScheduler(),
+    );
+    expect(synthetic.ram.backend.isZeroPage(15)).toBe(false);
+    expect(synthetic.ram.backend.isZeroPage(16)).toBe(true);
+    const msgOf = (t: string) => issuesOf(() => parseConfigText(t)).issues;
+    expect(msgOf(text.replace("64KiB", "2MiB"))[0]).toMatchObject({
+      path: "workload.prefill-bytes",
+      message: "expected at most the footprint (1048576 bytes), found 2097152",
+    });
+    expect(msgOf(text.replace("64KiB", "100"))[0]).toMatchObject({
+      path: "workload.prefill-bytes",
+    });
+    expect(msgOf(`${text}migration: { link: { buffer: 1KiB } }\n`)[0]).toMatchObject({
+      path: "migration.link.buffer",
+    });
+  });
+
   it("enforces the cross-field rules", () => {
     const msgOf = (text: string) => issuesOf(() => parseConfigText(text)).issues;
     expect(

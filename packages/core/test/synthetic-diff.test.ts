@@ -61,8 +61,7 @@ describe("SyntheticDiff", () => {
             // Only dense diffs (one zero side) or oversized windows are refused.
             const zf = content.isZeroVersion(page, from);
             const zt = content.isZeroVersion(page, to);
-            const tooMany =
-              2 * p.deltaWindow * Math.ceil(p.bytesPerWrite / 8) > diff.maxRuns;
+            const tooMany = 2 * p.deltaWindow * Math.ceil(p.bytesPerWrite / 8) > diff.maxRuns;
             expect(zf !== zt || tooMany).toBe(true);
             return;
           }

@@ -20,10 +20,21 @@ export interface XbzrleOptions {
   readonly cacheSize?: number;
   /** Position in the codec chain (default {@link XBZRLE_CODEC_ORDER}). */
   readonly order?: number;
+  /**
+   * Encode synthetic pages from their versions (default true). False forces the byte path for
+   * every page (synthetic pages are then materialized by the framework): the reference the
+   * version path is checked against, and slower.
+   */
+  readonly versionPath?: boolean;
 }
 
-/** The XBZRLE page codec part, enabled by the `xbzrle` capability. */
-export function xbzrleCodec(order = XBZRLE_CODEC_ORDER): PageCodec {
+/**
+ * The XBZRLE page codec part, enabled by the `xbzrle` capability.
+ *
+ * @param order position in the codec chain
+ * @param versionPath encode synthetic pages from versions (see {@link XbzrleOptions.versionPath})
+ */
+export function xbzrleCodec(order = XBZRLE_CODEC_ORDER, versionPath = true): PageCodec {
   return {
     name: "xbzrle",
     capability: XBZRLE_CAPABILITY,
@@ -31,7 +42,7 @@ export function xbzrleCodec(order = XBZRLE_CODEC_ORDER): PageCodec {
     counts: "other",
     // Byte-backed pages always carry their bytes; synthetic pages take the version path (the
     // encoder computes deltas from versions), so the framework need not materialize them.
-    readsBytes: false,
+    readsBytes: !versionPath,
     createEncoder(ctx: MigrationContext) {
       let bytes = 0;
       for (const b of ctx.blocks) bytes += b.size;
@@ -39,7 +50,7 @@ export function xbzrleCodec(order = XBZRLE_CODEC_ORDER): PageCodec {
         machine: ctx.machine,
         cacheSize: ctx.parameters[XBZRLE_CACHE_SIZE] as number,
         totalPages: Math.ceil(bytes / PAGE_SIZE),
-        blocks: ctx.blocks,
+        ...(versionPath ? { blocks: ctx.blocks } : {}),
       });
     },
   };
@@ -54,7 +65,7 @@ export function xbzrleCodec(order = XBZRLE_CODEC_ORDER): PageCodec {
  */
 export function xbzrle(options: XbzrleOptions = {}): FerryPlugin {
   const parameters = xbzrleParameters(options.cacheSize ?? DEFAULT_XBZRLE_CACHE_SIZE);
-  const codec = xbzrleCodec(options.order);
+  const codec = xbzrleCodec(options.order, options.versionPath ?? true);
   return {
     name: "xbzrle",
     capabilities: [

@@ -17,11 +17,16 @@ import {
   type SyntheticRamBackend,
   VirtualScheduler,
 } from "@ferry/core";
-import { createLink, createMigrationManager, incoming, type MigratableMachine } from "@ferry/migration";
+import {
+  createLink,
+  createMigrationManager,
+  incoming,
+  type MigratableMachine,
+} from "@ferry/migration";
 import { precopy } from "@ferry/plugin-precopy";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { xbzrle, xbzrleEncode, xbzrleEncodeRuns } from "../src/index";
+import { createPageCache, xbzrle, xbzrleEncode, xbzrleEncodeRuns } from "../src/index";
 
 describe("xbzrleEncodeRuns from a synthetic version diff", () => {
   it("equals xbzrleEncode of the materialized pages (result and bytes)", () => {
@@ -103,18 +108,18 @@ describe("xbzrleEncodeRuns from a synthetic version diff", () => {
     expect(() =>
       xbzrleEncodeRuns(Int32Array.of(4, 5), Int32Array.of(5, 6), 2, bytes, 16, out, 0, 16),
     ).toThrow(/run 1: expected 5 < start < end ≤ 16, got \[5, 6\)/);
-    expect(() => xbzrleEncodeRuns(Int32Array.of(3), Int32Array.of(3), 1, bytes, 16, out, 0, 16)).toThrow(
-      /run 0/,
-    );
-    expect(() => xbzrleEncodeRuns(Int32Array.of(3), Int32Array.of(17), 1, bytes, 16, out, 0, 16)).toThrow(
-      /run 0/,
-    );
-    expect(() => xbzrleEncodeRuns(Int32Array.of(0), Int32Array.of(1), 1, bytes, 16, out, 8, 9)).toThrow(
-      /output: expected 9 bytes at offset 8 within a buffer of 16 bytes/,
-    );
-    expect(() => xbzrleEncodeRuns(Int32Array.of(0), Int32Array.of(1), 2, bytes, 16, out, 0, 16)).toThrow(
-      /count/,
-    );
+    expect(() =>
+      xbzrleEncodeRuns(Int32Array.of(3), Int32Array.of(3), 1, bytes, 16, out, 0, 16),
+    ).toThrow(/run 0/);
+    expect(() =>
+      xbzrleEncodeRuns(Int32Array.of(3), Int32Array.of(17), 1, bytes, 16, out, 0, 16),
+    ).toThrow(/run 0/);
+    expect(() =>
+      xbzrleEncodeRuns(Int32Array.of(0), Int32Array.of(1), 1, bytes, 16, out, 8, 9),
+    ).toThrow(/output: expected 9 bytes at offset 8 within a buffer of 16 bytes/);
+    expect(() =>
+      xbzrleEncodeRuns(Int32Array.of(0), Int32Array.of(1), 2, bytes, 16, out, 0, 16),
+    ).toThrow(/count/);
   });
 });
 
@@ -160,14 +165,14 @@ function arrayDestination(): MigratableMachine & { bytes: Uint8Array } {
   };
 }
 
-async function migrate(compact: boolean) {
+async function migrate(compact: boolean, versionPath = true) {
   const s = new VirtualScheduler();
   const src = syntheticGuest(s);
   for (let p = 0; p < 512; p++) src.backend.setPageVersion(p, 1 + (p % 5));
   const dst = compact ? syntheticGuest(s) : arrayDestination();
   src.start();
   await s.run({ untilNs: 100e6 });
-  const mgr = createMigrationManager({ plugins: [precopy(), xbzrle()] });
+  const mgr = createMigrationManager({ plugins: [precopy(), xbzrle({ versionPath })] });
   mgr.setCapabilities({ xbzrle: true });
   mgr.setParameters({
     "max-bandwidth": 0,
@@ -194,8 +199,11 @@ async function migrate(compact: boolean) {
 
 describe("XBZRLE migration of synthetic RAM", () => {
   it("compact link (version path) and full byte path give identical info() and series", async () => {
-    const full = await migrate(false);
+    // The reference: full byte path, every page materialized and encoded as bytes.
+    const full = await migrate(false, false);
     const compact = await migrate(true);
+    // Version path on the full byte path: real records, decoded into an array destination.
+    const fullVersions = await migrate(false, true);
     expect(full.info.status).toBe("completed");
     expect(full.result.status).toBe("completed");
     expect(compact.result.status).toBe("completed");
@@ -208,10 +216,42 @@ describe("XBZRLE migration of synthetic RAM", () => {
     expect(x["encoding-rate"]).toBeGreaterThan(1);
     expect(JSON.stringify(compact.info)).toBe(JSON.stringify(full.info));
     expect(JSON.stringify(compact.series)).toBe(JSON.stringify(full.series));
+    expect(JSON.stringify(fullVersions.info)).toBe(JSON.stringify(full.info));
+    expect(JSON.stringify(fullVersions.series)).toBe(JSON.stringify(full.series));
+    const fvBytes = (fullVersions.dst as ReturnType<typeof arrayDestination>).bytes;
+    expect(Buffer.compare(Buffer.from(fvBytes), Buffer.from(fullVersions.image))).toBe(0);
     // Both destinations hold the source's content at switchover.
     const dstBytes = (full.dst as ReturnType<typeof arrayDestination>).bytes;
     expect(Buffer.compare(Buffer.from(dstBytes), Buffer.from(full.image))).toBe(0);
     const dst = compact.dst as SyntheticGuest;
-    expect(Buffer.compare(Buffer.from(dst.backend.versions.buffer), Buffer.from(compact.versions.buffer))).toBe(0);
+    expect(
+      Buffer.compare(
+        Buffer.from(dst.backend.versions.buffer),
+        Buffer.from(compact.versions.buffer),
+      ),
+    ).toBe(0);
+  });
+});
+
+describe("page cache holding versions", () => {
+  it("keeps QEMU's slot and age rules and reports the version of a slot", () => {
+    const cache = createPageCache(2 * PAGE_SIZE, PAGE_SIZE);
+    expect(cache.insertVersion(4, 17, 1)).toBe(true);
+    const off = cache.lookupOffset(4, 1);
+    expect(off).toBe(0);
+    expect(cache.versionAt(off)).toBe(17);
+    expect(cache.store.length).toBe(0); // no byte store for versions
+    // Page 6 shares slot 0: refused within CACHED_PAGE_LIFETIME generations, taken after.
+    expect(cache.insertVersion(6, 3, 2)).toBe(false);
+    expect(cache.insertVersion(6, 3, 3)).toBe(true);
+    expect(cache.versionAt(cache.lookupOffset(6, 3))).toBe(3);
+    // A byte insert into the slot turns it back into bytes.
+    expect(cache.insert(6, new Uint8Array(PAGE_SIZE).fill(9), 3)).toBe(true);
+    expect(cache.versionAt(0)).toBe(-1);
+    expect(cache.lookup(6, 3)![0]).toBe(9);
+    expect(() => cache.insertVersion(1, -1, 3)).toThrow(
+      /expected a page version in 0..4294967295, got -1/,
+    );
+    expect(cache.counts()).toMatchObject({ slots: 2, used: 1, refused: 1 });
   });
 });

@@ -7,6 +7,11 @@
  * 8-byte slots. For every byte of those slots the diff finds the overlay run each version shows
  * there (the last one written, or none = the base pattern); bytes showing the same run (or the base
  * in both) are equal without evaluating them, the others are computed and compared.
+ *
+ * Work is per 8-byte slot: each version's source of a slot is one overlay run (a full 8-byte run,
+ * the last written), the base pattern, or a mix (a short last run of a write over something
+ * else). Slots with the same single source in both versions are skipped; the others are computed
+ * as two 32-bit words per version and XORed.
  */
 import { PAGE_SIZE as PAGE_SIZE_ } from "../memory/types";
 import { type SyntheticContentParams, SyntheticContent } from "./content";
@@ -18,6 +23,12 @@ const mix32 = mix32_;
 const PAGE_SIZE = PAGE_SIZE_;
 const SLOTS = PAGE_SIZE / 8;
 const SLOT_MASK = SLOTS - 1;
+const SLOT_WORDS = SLOTS / 32;
+
+/** Slot source: no overlay run (the base pattern). */
+const NONE = -1;
+/** Slot source: partly covered by a short run (replay the runs that hit it). */
+const MIXED = -2;
 
 /** Default bound on overlay runs a diff evaluates (beyond it `diff` returns -1). */
 export const DEFAULT_MAX_DIFF_RUNS = 2048;
@@ -55,14 +66,16 @@ export class SyntheticDiff {
   private readonly entLo: Int32Array;
   private readonly entHi: Int32Array;
   private readonly entStamp: Int32Array;
-  // Per byte: which overlay run the `from` / `to` version shows there (valid when stamped).
-  private readonly srcFrom = new Int32Array(PAGE_SIZE);
-  private readonly stampFrom = new Int32Array(PAGE_SIZE);
-  private readonly srcTo = new Int32Array(PAGE_SIZE);
-  private readonly stampTo = new Int32Array(PAGE_SIZE);
-  private readonly slotStamp = new Int32Array(SLOTS);
-  private readonly slotList = new Int32Array(SLOTS);
+  // Per slot: which overlay run the `from` / `to` version shows there (valid when stamped).
+  private readonly srcFrom = new Int32Array(SLOTS);
+  private readonly stampFrom = new Int32Array(SLOTS);
+  private readonly srcTo = new Int32Array(SLOTS);
+  private readonly stampTo = new Int32Array(SLOTS);
+  /** Candidate slots of the current diff, one bit per slot. */
+  private readonly slotBits = new Int32Array(SLOT_WORDS);
   private epoch = 0;
+  /** Result words of `slotValue` (low, high). */
+  private readonly val = new Int32Array(2);
 
   /**
    * @param params content parameters (validated like the backend's)
@@ -90,7 +103,6 @@ export class SyntheticDiff {
       this.stampFrom.fill(0);
       this.srcTo.fill(0);
       this.stampTo.fill(0);
-      this.slotStamp.fill(0);
       this.entStamp.fill(0);
       e = 1;
     }
@@ -147,9 +159,8 @@ export class SyntheticDiff {
     const entSlot = this.entSlot;
     const entLen = this.entLen;
     const entHash = this.entHash;
-    const slotStamp = this.slotStamp;
-    const slotList = this.slotList;
-    let nSlots = 0;
+    const slotBits = this.slotBits;
+    slotBits.fill(0);
     // Overlay runs of every version in the union (positions only; values on demand).
     for (let k = 0; k < nVersions; k++) {
       const u = k < n1 ? lo1 + k : lo2 + (k - n1);
@@ -161,33 +172,19 @@ export class SyntheticDiff {
         entSlot[base + r] = slot;
         entLen[base + r] = Math.min(total - r * 8, 8);
         entHash[base + r] = h;
-        if (slotStamp[slot] !== epoch) {
-          slotStamp[slot] = epoch;
-          slotList[nSlots++] = slot;
-        }
+        slotBits[slot >>> 5] |= 1 << (slot & 31);
       }
     }
-    // Which run each version shows at every overlaid byte (oldest first, later runs win).
+    // Which run each version shows in every overlaid slot (oldest first, later runs win).
     const kFrom = firstFrom <= hi1 ? firstFrom - lo1 : n1 + (firstFrom - lo2);
     const kTo = firstTo <= hi1 ? firstTo - lo1 : n1 + (firstTo - lo2);
-    this.markSide(kFrom * runs, (kFrom + from - firstFrom + 1) * runs, this.srcFrom, this.stampFrom);
-    this.markSide(kTo * runs, (kTo + to - firstTo + 1) * runs, this.srcTo, this.stampTo);
-    // Candidate slots in ascending order.
-    if (nSlots <= 48) {
-      for (let i = 1; i < nSlots; i++) {
-        const s = slotList[i];
-        let j = i - 1;
-        while (j >= 0 && slotList[j] > s) {
-          slotList[j + 1] = slotList[j];
-          j--;
-        }
-        slotList[j + 1] = s;
-      }
-    } else {
-      let n = 0;
-      for (let s = 0; s < SLOTS; s++) if (slotStamp[s] === epoch) slotList[n++] = s;
-    }
-    // Compare the two versions' bytes at every candidate position.
+    const e0From = kFrom * runs;
+    const e1From = (kFrom + from - firstFrom + 1) * runs;
+    const e0To = kTo * runs;
+    const e1To = (kTo + to - firstTo + 1) * runs;
+    this.markSide(e0From, e1From, this.srcFrom, this.stampFrom);
+    this.markSide(e0To, e1To, this.srcTo, this.stampTo);
+    // Compare the two versions' 8 bytes in every candidate slot.
     const srcFrom = this.srcFrom;
     const stampFrom = this.stampFrom;
     const srcTo = this.srcTo;
@@ -197,70 +194,141 @@ export class SyntheticDiff {
     const out = this.newBytes;
     let nRuns = 0;
     let runEnd = -1;
-    let baseIndex = -1;
-    let baseWord = 0;
-    for (let i = 0; i < nSlots; i++) {
-      const pos0 = slotList[i] * 8;
-      for (let j = 0; j < 8; j++) {
-        const pos = pos0 + j;
-        const sf = stampFrom[pos] === epoch ? srcFrom[pos] : -1;
-        const st = stampTo[pos] === epoch ? srcTo[pos] : -1;
-        if (sf === st) continue;
-        let vf: number;
-        let vt: number;
-        if (sf < 0 || st < 0) {
-          const wi = pos >>> 2;
-          if (wi !== baseIndex) {
-            baseIndex = wi;
-            baseWord = mix32((pageKey + Math.imul(wi + 1, GOLDEN32)) >>> 0);
-          }
-          const b = (baseWord >>> ((pos & 3) * 8)) & 0xff;
-          vf = sf < 0 ? b : this.runByte(sf, j, epoch);
-          vt = st < 0 ? b : this.runByte(st, j, epoch);
+    const val = this.val;
+    const entStamp = this.entStamp;
+    const entLo = this.entLo;
+    const entHi = this.entHi;
+    // Candidate slots in ascending order: the set bits of the slot bitmap.
+    for (let wi = 0; wi < SLOT_WORDS; wi++) {
+      let bits = slotBits[wi];
+      while (bits !== 0) {
+        const low = bits & -bits;
+        bits ^= low;
+        const slot = wi * 32 + (31 - Math.clz32(low));
+        const sf = stampFrom[slot] === epoch ? srcFrom[slot] : NONE;
+        const st = stampTo[slot] === epoch ? srcTo[slot] : NONE;
+        if (sf === st && sf !== MIXED) continue;
+        let fLo: number;
+        let fHi: number;
+        let tLo: number;
+        let tHi: number;
+        if (sf >= 0 && st >= 0) {
+          // Two different runs: the common case of overlapping windows.
+          if (entStamp[sf] !== epoch) this.runWords(sf, epoch);
+          if (entStamp[st] !== epoch) this.runWords(st, epoch);
+          fLo = entLo[sf];
+          fHi = entHi[sf];
+          tLo = entLo[st];
+          tHi = entHi[st];
+        } else if (sf === NONE && st >= 0) {
+          if (entStamp[st] !== epoch) this.runWords(st, epoch);
+          fLo = mix32((pageKey + Math.imul(slot * 2 + 1, GOLDEN32)) >>> 0) | 0;
+          fHi = mix32((pageKey + Math.imul(slot * 2 + 2, GOLDEN32)) >>> 0) | 0;
+          tLo = entLo[st];
+          tHi = entHi[st];
+        } else if (st === NONE && sf >= 0) {
+          if (entStamp[sf] !== epoch) this.runWords(sf, epoch);
+          tLo = mix32((pageKey + Math.imul(slot * 2 + 1, GOLDEN32)) >>> 0) | 0;
+          tHi = mix32((pageKey + Math.imul(slot * 2 + 2, GOLDEN32)) >>> 0) | 0;
+          fLo = entLo[sf];
+          fHi = entHi[sf];
         } else {
-          vf = this.runByte(sf, j, epoch);
-          vt = this.runByte(st, j, epoch);
+          this.slotValue(slot, sf, e0From, e1From, pageKey, epoch);
+          fLo = val[0];
+          fHi = val[1];
+          this.slotValue(slot, st, e0To, e1To, pageKey, epoch);
+          tLo = val[0];
+          tHi = val[1];
         }
-        if (vf === vt) continue;
-        out[pos] = vt;
-        if (pos === runEnd) {
-          runEnd = pos + 1;
-          ends[nRuns - 1] = runEnd;
-        } else {
-          starts[nRuns] = pos;
-          runEnd = pos + 1;
-          ends[nRuns] = runEnd;
-          nRuns++;
+        const xLo = fLo ^ tLo;
+        const xHi = fHi ^ tHi;
+        if (xLo === 0 && xHi === 0) continue;
+        const pos0 = slot * 8;
+        for (let j = 0; j < 8; j++) {
+          const shift = (j & 3) * 8;
+          if ((((j < 4 ? xLo : xHi) >>> shift) & 0xff) === 0) continue;
+          const pos = pos0 + j;
+          out[pos] = ((j < 4 ? tLo : tHi) >>> shift) & 0xff;
+          if (pos === runEnd) {
+            runEnd = pos + 1;
+            ends[nRuns - 1] = runEnd;
+          } else {
+            starts[nRuns] = pos;
+            runEnd = pos + 1;
+            ends[nRuns] = runEnd;
+            nRuns++;
+          }
         }
       }
     }
     return nRuns;
   }
 
-  /** Stamp the bytes covered by overlay runs [e0, e1) (in write order) with their run index. */
+  /**
+   * Record, per slot, the run a version shows there: runs [e0, e1) in write order; a run of 8
+   * bytes covers its slot (later runs win), a shorter one leaves it {@link MIXED}.
+   */
   private markSide(e0: number, e1: number, src: Int32Array, stamp: Int32Array): void {
     const epoch = this.epoch;
     const entSlot = this.entSlot;
     const entLen = this.entLen;
     for (let e = e0; e < e1; e++) {
-      const pos0 = entSlot[e] * 8;
-      const end = pos0 + entLen[e];
-      for (let p = pos0; p < end; p++) {
-        stamp[p] = epoch;
-        src[p] = e;
-      }
+      const slot = entSlot[e];
+      stamp[slot] = epoch;
+      src[slot] = entLen[e] === 8 ? e : MIXED;
     }
   }
 
-  /** Byte `j` (0..7) of overlay run `e` (its value words computed once per diff). */
-  private runByte(e: number, j: number, epoch: number): number {
+  /**
+   * The 8 bytes of `slot` (little-endian words in `val`) for a version showing `src`
+   * there: a run, the base pattern ({@link NONE}), or a mix ({@link MIXED}: the base replayed
+   * with the version's runs [e0, e1) that hit the slot).
+   */
+  private slotValue(
+    slot: number,
+    src: number,
+    e0: number,
+    e1: number,
+    pageKey: number,
+    epoch: number,
+  ): void {
+    if (src >= 0) {
+      this.runWords(src, epoch);
+      this.val[0] = this.entLo[src];
+      this.val[1] = this.entHi[src];
+      return;
+    }
+    let lo = mix32((pageKey + Math.imul(slot * 2 + 1, GOLDEN32)) >>> 0) | 0;
+    let hi = mix32((pageKey + Math.imul(slot * 2 + 2, GOLDEN32)) >>> 0) | 0;
+    if (src === MIXED) {
+      const entSlot = this.entSlot;
+      const entLen = this.entLen;
+      for (let e = e0; e < e1; e++) {
+        if (entSlot[e] !== slot) continue;
+        this.runWords(e, epoch);
+        const len = entLen[e];
+        if (len >= 4) {
+          lo = this.entLo[e];
+          const m = len === 8 ? -1 : (1 << ((len - 4) * 8)) - 1;
+          hi = (hi & ~m) | (this.entHi[e] & m);
+        } else {
+          const m = (1 << (len * 8)) - 1;
+          lo = (lo & ~m) | (this.entLo[e] & m);
+        }
+      }
+    }
+    this.val[0] = lo;
+    this.val[1] = hi;
+  }
+
+  /** Compute the value words of overlay run `e` once per diff. */
+  private runWords(e: number, epoch: number): void {
     if (this.entStamp[e] !== epoch) {
       this.entStamp[e] = epoch;
       const lo = mix32(this.entHash[e] ^ 0xa5a5a5a5);
       this.entLo[e] = lo;
       this.entHi[e] = mix32((lo + GOLDEN32) >>> 0);
     }
-    return j < 4 ? (this.entLo[e] >>> (j * 8)) & 0xff : (this.entHi[e] >>> ((j - 4) * 8)) & 0xff;
   }
 }
 
