@@ -392,7 +392,11 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     if (this.compact) {
       w.ensure(COMPACT_RESERVE);
+      const before = w.written;
       if (this.runCodecs(ref, w)) {
+        // A codec may take a page and send nothing (XBZRLE: page unchanged since it was cached);
+        // then there is no record of this page to make compact.
+        if (w.written === before) return;
         const payload = w.pos - w.payloadPos;
         w.buf[w.recordPos + 7] |= COMPACT;
         w.pos = w.payloadPos;

@@ -17,7 +17,14 @@ import {
 // Test-only: the default strategy, by path (the migration package does not depend on plugins).
 import { precopy } from "../../../plugins/precopy/src/index";
 import { describe, expect, it } from "vitest";
-import { createLink, createMigrationManager, incoming, type MigratableMachine } from "../src/index";
+import {
+  createLink,
+  createMigrationManager,
+  type FerryPlugin,
+  incoming,
+  type MigratableMachine,
+  PageCodec,
+} from "../src/index";
 
 const MiB = 2 ** 20;
 const RAM = 16 * MiB;
@@ -169,5 +176,44 @@ describe("synthetic RAM migration", () => {
     const r = await inc.done;
     expect(r.status).toBe("failed");
     expect(r.error?.message).toMatch(/synthetic RAM stores page versions, not bytes/);
+  });
+
+  it("on the compact path, a codec that takes a page and sends nothing leaves earlier records intact", async () => {
+    // A codec that "sends" odd pages by writing nothing (as XBZRLE does for an unchanged page).
+    const skipOdd: FerryPlugin = {
+      name: "skip-odd",
+      capabilities: [],
+      register(c) {
+        c.register(PageCodec, {
+          useValue: {
+            name: "skip-odd",
+            order: 50,
+            counts: "other",
+            readsBytes: false,
+            createEncoder: () => ({ encode: (page) => page.page % 2 === 1 }),
+          },
+        });
+      },
+    };
+    const s = new VirtualScheduler();
+    const src = source(s);
+    for (let p = 0; p < 64; p++) src.backend.setPageVersion(p, 10 + p);
+    const dst = source(s);
+    const mgr = createMigrationManager({ plugins: [precopy(), skipOdd] });
+    mgr.setParameters({ "max-bandwidth": 0 });
+    const link = createLink({ scheduler: s, bandwidth: 100 * MiB, latency: 1e6, compact: true });
+    const inc = incoming({ machine: dst, transport: link.destination, plugins: mgr.plugins });
+    const m = mgr.migrate({ machine: src, transport: link.source });
+    await s.run({
+      untilNs: 10e9,
+      stopWhen: () => m.status === "completed" || m.status === "failed",
+    });
+    expect((await inc.done).status).toBe("completed");
+    const got = Array.from({ length: 64 }, (_, p) => dst.backend.pageVersion(p));
+    // Even pages travel as records; odd ones were "sent" as nothing, except zero versions, which
+    // the zero-page codec (first in the chain) sends.
+    const sent = (p: number) => p % 2 === 0 || src.backend.isZeroVersion(p, 10 + p);
+    expect(got).toEqual(Array.from({ length: 64 }, (_, p) => (sent(p) ? 10 + p : 0)));
+    expect(got.filter((v) => v === 0).length).toBeGreaterThan(20);
   });
 });
