@@ -14,7 +14,11 @@ export default defineConfig({
     pool: "forks",
     setupFiles: ["reflect-metadata", "./tools/node20-polyfills.ts"],
     benchmark: {
-      include: ["bench/**/*.bench.ts", "packages/*/bench/**/*.bench.ts", "plugins/*/bench/**/*.bench.ts"],
+      include: [
+        "bench/**/*.bench.ts",
+        "packages/*/bench/**/*.bench.ts",
+        "plugins/*/bench/**/*.bench.ts",
+      ],
     },
   },
 });

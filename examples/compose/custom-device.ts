@@ -3,8 +3,9 @@
  * a counter device (see `lib/counter-device.ts`) is mapped at 0x1010_0000, a free address of the
  * `virt` map. The guest sets the step to 3, then reads the counter N times with a delay loop in
  * between, storing every value in a RAM array, and exits through the test finisher. Half-way, the
- * machine is live-migrated to a second machine; the counter's state travels with it (through the
- * `withDevices` wrapper), so the array holds one unbroken sequence 0, 3, 6, … on the destination.
+ * machine is live-migrated to a second machine; the counter's state travels with it (it is one of
+ * the machine's `devices`, saved and loaded with the built-in ones), so the array holds one
+ * unbroken sequence 0, 3, 6, … on the destination.
  *
  *   pnpm tsx examples/compose/custom-device.ts
  */
@@ -26,7 +27,6 @@ import { riscvBackend } from "@ferry/riscv";
 import { addi, bne, li, lw, Reg, spinForever, sw, toBytes } from "./lib/asm";
 import { COUNTER_SIZE, type CounterDevice, createCounterDevice } from "./lib/counter-device";
 import { isMain } from "./lib/guest";
-import { withDevices } from "./lib/with-devices";
 
 const MS = 1_000_000;
 /** Where the counter is mapped (free on `virt`: between the UART and RAM). */
@@ -87,27 +87,29 @@ export function counterProgram(reads: number, delay: number): Uint8Array {
   return toBytes([...head, ...loop, loopBack, ...tail]);
 }
 
-/** A machine with the counter mapped (RAM loaded with the program unless it is a destination). */
+/**
+ * A machine with the counter mapped (RAM loaded with the program unless it is a destination).
+ * With `carry` the counter is one of the machine's `devices`, so its state is saved, migrated
+ * and restored with the machine's; without, it is only mapped on the bus (its state stays put).
+ */
 function counterMachine(
   scheduler: Scheduler,
   program: Uint8Array | null,
+  carry: boolean,
 ): {
   machine: Machine;
   counter: CounterDevice;
 } {
+  const counter = createCounterDevice("counter0");
+  const mapping = { name: "counter", base: COUNTER_BASE, size: COUNTER_SIZE, device: counter };
   const machine = createMachine({
     scheduler,
     cpu: riscvBackend({ mips: 10 }),
     vcpus: 1,
     memory: { size: 1024 * 1024 },
+    devices: carry ? [mapping] : [],
   });
-  const counter = createCounterDevice("counter0");
-  machine.memory.addMmio({
-    name: "counter",
-    base: COUNTER_BASE,
-    size: COUNTER_SIZE,
-    device: counter,
-  });
+  if (!carry) machine.memory.addMmio(mapping);
   if (program !== null) machine.memory.writeBytes(RAM_BASE, program);
   return { machine, counter };
 }
@@ -120,8 +122,9 @@ export async function main(options: CustomDeviceOptions = {}): Promise<CustomDev
     if (options.print ?? true) console.log(line);
   };
   const s = new VirtualScheduler();
-  const src = counterMachine(s, counterProgram(reads, delay));
-  const dst = counterMachine(s, null);
+  const carry = options.migrateDeviceState ?? true;
+  const src = counterMachine(s, counterProgram(reads, delay), carry);
+  const dst = counterMachine(s, null, carry);
 
   src.machine.start();
   await s.run({ untilNs: options.migrateAfterNs ?? 50 * MS });
@@ -129,15 +132,8 @@ export async function main(options: CustomDeviceOptions = {}): Promise<CustomDev
 
   const mgr = createMigrationManager({ plugins: [precopy()] });
   const link = createLink({ scheduler: s, bandwidth: 100 * 1024 * 1024, latency: MS });
-  const carry = options.migrateDeviceState ?? true;
-  const inc = incoming({
-    machine: carry ? withDevices(dst.machine, [dst.counter]) : dst.machine,
-    transport: link.destination,
-  });
-  const m = mgr.migrate({
-    machine: carry ? withDevices(src.machine, [src.counter]) : src.machine,
-    transport: link.source,
-  });
+  const inc = incoming({ machine: dst.machine, transport: link.destination });
+  const m = mgr.migrate({ machine: src.machine, transport: link.source });
   m.events.on("state", (st) => log(`migration: ${st}`));
   await s.run({ stopWhen: () => m.status === "completed" || m.status === "failed" });
   const readsOnSource = src.counter.reads;

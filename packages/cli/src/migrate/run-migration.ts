@@ -309,8 +309,9 @@ export async function runMigration(
     if (!terminal(m.status) && (aborted() || src.ended() !== null)) {
       message = aborted()
         ? "interrupted: the migration was cancelled, the source keeps running"
-        : `the guest shut down on the source at ${(src.ended()!.atNs / 1e6).toFixed(3)} ms ` +
-          "before the migration completed";
+        : `not converged: the guest shut down on the source at ${(src.ended()!.atNs / 1e6).toFixed(3)} ms ` +
+          `while the migration was still ${m.status} (${m.info().ram?.["dirty-sync-count"] ?? 0} dirty syncs); ` +
+          "the migration was then cancelled";
       m.cancel();
       await runChunked(s, s.now() + 10_000 * 1e6, () => terminal(m.status));
     } else if (m.status === "completed") {
