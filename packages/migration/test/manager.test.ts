@@ -4,8 +4,7 @@ import {
   type Machine,
   PAGE_SIZE,
   VirtualScheduler,
-  workloadBackend,
-  type WorkloadCpuBackend,
+  uniformDirtier,
 } from "@ferry/core";
 import { describe, expect, it } from "vitest";
 import {
@@ -22,30 +21,6 @@ import {
   PageCodec,
   type RamRecordType,
 } from "../src/index";
-
-/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
-interface Dirtying {
-  /** Writes per virtual second per vCPU. */
-  readonly writesPerSecond: number;
-  /** Pages written (from the start of RAM); default: all of it. */
-  readonly footprintPages?: number;
-  /** PRNG seed (default 1). */
-  readonly seed?: number;
-}
-
-/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
-function dirtier(o: Dirtying): WorkloadCpuBackend {
-  return workloadBackend({
-    seed: o.seed ?? 1,
-    writesPerSecond: o.writesPerSecond,
-    busyShare: 1,
-    bytesPerWrite: 4,
-    distribution: {
-      kind: "uniform",
-      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
-    },
-  });
-}
 
 const MS = 1_000_000;
 
@@ -138,7 +113,7 @@ const base = (strategy = simpleStrategy("simple")): FerryPlugin => ({
 function machine(s: VirtualScheduler): Machine {
   return createMachine({
     scheduler: s,
-    cpu: dirtier({ writesPerSecond: 0 }),
+    cpu: uniformDirtier({ writesPerSecond: 0 }),
     vcpus: 1,
     memory: { size: 256 * 1024 },
   });
@@ -206,7 +181,7 @@ describe("plugin wiring", () => {
     const s = new VirtualScheduler();
     const src = createMachine({
       scheduler: s,
-      cpu: dirtier({ writesPerSecond: 100_000, seed: 2 }),
+      cpu: uniformDirtier({ writesPerSecond: 100_000, seed: 2 }),
       vcpus: 2,
       memory: { size: 1024 * 1024 },
     });

@@ -7,8 +7,8 @@ import {
   type Machine,
   PAGE_SIZE,
   VirtualScheduler,
-  workloadBackend,
-  type WorkloadCpuBackend,
+  uniformDirtier,
+  type UniformDirtierOptions,
 } from "@ferry/core";
 import { precopy } from "@ferry/plugin-precopy";
 import { afterAll, describe, expect, it } from "vitest";
@@ -24,39 +24,15 @@ import {
   formatInfoMigrate,
 } from "@ferry/migration";
 
-/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
-interface Dirtying {
-  /** Writes per virtual second per vCPU. */
-  readonly writesPerSecond: number;
-  /** Pages written (from the start of RAM); default: all of it. */
-  readonly footprintPages?: number;
-  /** PRNG seed (default 1). */
-  readonly seed?: number;
-}
-
-/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
-function dirtier(o: Dirtying): WorkloadCpuBackend {
-  return workloadBackend({
-    seed: o.seed ?? 1,
-    writesPerSecond: o.writesPerSecond,
-    busyShare: 1,
-    bytesPerWrite: 4,
-    distribution: {
-      kind: "uniform",
-      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
-    },
-  });
-}
-
 const MiB = 1024 * 1024;
 const MS = 1_000_000;
 const dir = mkdtempSync(join(tmpdir(), "ferry-migration-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function machine(scheduler: VirtualScheduler, opts: Dirtying, ramMiB = 4): Machine {
+function machine(scheduler: VirtualScheduler, opts: UniformDirtierOptions, ramMiB = 4): Machine {
   return createMachine({
     scheduler,
-    cpu: dirtier(opts),
+    cpu: uniformDirtier(opts),
     vcpus: 2,
     memory: { size: ramMiB * MiB },
   });
@@ -75,7 +51,7 @@ async function runUntilDone(s: VirtualScheduler, m: Migration, limitNs: number):
   });
 }
 
-const dirty: Dirtying = { writesPerSecond: 20_000, footprintPages: 200, seed: 7 };
+const dirty: UniformDirtierOptions = { writesPerSecond: 20_000, footprintPages: 200, seed: 7 };
 
 describe("end-to-end migration over a virtual link", () => {
   it("converges; destination RAM and state equal the source's at switchover; destination runs on", async () => {

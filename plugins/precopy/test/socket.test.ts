@@ -2,14 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  createMachine,
-  type Machine,
-  RealtimeScheduler,
-  PAGE_SIZE,
-  workloadBackend,
-  type WorkloadCpuBackend,
-} from "@ferry/core";
+import { createMachine, type Machine, RealtimeScheduler, uniformDirtier } from "@ferry/core";
 import {
   connectSocket,
   createMigrationManager,
@@ -20,37 +13,13 @@ import {
 import { precopy } from "@ferry/plugin-precopy";
 import { afterAll, describe, expect, it } from "vitest";
 
-/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
-interface Dirtying {
-  /** Writes per virtual second per vCPU. */
-  readonly writesPerSecond: number;
-  /** Pages written (from the start of RAM); default: all of it. */
-  readonly footprintPages?: number;
-  /** PRNG seed (default 1). */
-  readonly seed?: number;
-}
-
-/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
-function dirtier(o: Dirtying): WorkloadCpuBackend {
-  return workloadBackend({
-    seed: o.seed ?? 1,
-    writesPerSecond: o.writesPerSecond,
-    busyShare: 1,
-    bytesPerWrite: 4,
-    distribution: {
-      kind: "uniform",
-      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
-    },
-  });
-}
-
 const dir = mkdtempSync(join(tmpdir(), "ferry-sock-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function machine(s: RealtimeScheduler): Machine {
   return createMachine({
     scheduler: s,
-    cpu: dirtier({ writesPerSecond: 50_000, footprintPages: 128, seed: 9 }),
+    cpu: uniformDirtier({ writesPerSecond: 50_000, footprintPages: 128, seed: 9 }),
     vcpus: 1,
     memory: { size: 1024 * 1024 },
   });

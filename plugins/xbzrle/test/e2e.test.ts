@@ -6,9 +6,8 @@ import {
   createMachine,
   type Machine,
   VirtualScheduler,
-  PAGE_SIZE,
-  workloadBackend,
-  type WorkloadCpuBackend,
+  uniformDirtier,
+  type UniformDirtierOptions,
 } from "@ferry/core";
 import {
   createLink,
@@ -23,37 +22,13 @@ import { precopy } from "@ferry/plugin-precopy";
 import { type XbzrleCacheQmp, xbzrle } from "../src/index";
 import { type GuestSpec, runMigrated, runPlain } from "./guest";
 
-/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
-interface Dirtying {
-  /** Writes per virtual second per vCPU. */
-  readonly writesPerSecond: number;
-  /** Pages written (from the start of RAM); default: all of it. */
-  readonly footprintPages?: number;
-  /** PRNG seed (default 1). */
-  readonly seed?: number;
-}
-
-/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
-function dirtier(o: Dirtying): WorkloadCpuBackend {
-  return workloadBackend({
-    seed: o.seed ?? 1,
-    writesPerSecond: o.writesPerSecond,
-    busyShare: 1,
-    bytesPerWrite: 4,
-    distribution: {
-      kind: "uniform",
-      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
-    },
-  });
-}
-
 const MiB = 1024 * 1024;
 const MS = 1_000_000;
 
-function dirtierMachine(s: VirtualScheduler, opts: Dirtying): Machine {
+function dirtierMachine(s: VirtualScheduler, opts: UniformDirtierOptions): Machine {
   return createMachine({
     scheduler: s,
-    cpu: dirtier(opts),
+    cpu: uniformDirtier(opts),
     vcpus: 2,
     memory: { size: 4 * MiB },
   });
@@ -79,7 +54,7 @@ function xbzrleInfo(m: Migration): XbzrleCacheQmp {
 }
 
 describe("xbzrle with the dirtying test backend", () => {
-  const dirty: Dirtying = { writesPerSecond: 40_000, footprintPages: 300, seed: 9 };
+  const dirty: UniformDirtierOptions = { writesPerSecond: 40_000, footprintPages: 300, seed: 9 };
 
   /** Migrate with xbzrle on; with `pauseAfterNs`, the source is paused then (it converges). */
   async function migrate(cacheSize: number, downtimeLimit: number, pauseAfterNs?: number) {

@@ -7,8 +7,7 @@ import {
   PAGE_SIZE,
   type RamRegion,
   VirtualScheduler,
-  workloadBackend,
-  type WorkloadCpuBackend,
+  uniformDirtier,
 } from "@ferry/core";
 import {
   createMigrationManager,
@@ -37,30 +36,6 @@ import {
   xbzrleEncode,
   xbzrleRecord,
 } from "../src/index";
-
-/** How a test guest dirties RAM: core's `workload` backend, uniform 4-byte writes. */
-interface Dirtying {
-  /** Writes per virtual second per vCPU. */
-  readonly writesPerSecond: number;
-  /** Pages written (from the start of RAM); default: all of it. */
-  readonly footprintPages?: number;
-  /** PRNG seed (default 1). */
-  readonly seed?: number;
-}
-
-/** A `workload` CPU backend writing 4 random bytes per write, uniformly over the footprint. */
-function dirtier(o: Dirtying): WorkloadCpuBackend {
-  return workloadBackend({
-    seed: o.seed ?? 1,
-    writesPerSecond: o.writesPerSecond,
-    busyShare: 1,
-    bytesPerWrite: 4,
-    distribution: {
-      kind: "uniform",
-      footprintBytes: o.footprintPages === undefined ? undefined : o.footprintPages * PAGE_SIZE,
-    },
-  });
-}
 
 const PS = PAGE_SIZE;
 const MiB = 1024 * 1024;
@@ -410,7 +385,7 @@ describe("corrupted XBZRLE records into incoming", () => {
   function machine(s: VirtualScheduler) {
     return createMachine({
       scheduler: s,
-      cpu: dirtier({ writesPerSecond: 1000 }),
+      cpu: uniformDirtier({ writesPerSecond: 1000 }),
       vcpus: 1,
       memory: { size: 1 * MiB },
     });

@@ -25,3 +25,4 @@ export {
   workloadDistributionSchema,
   workloadOptionsSchema,
 } from "./options";
+export * from "./presets";
