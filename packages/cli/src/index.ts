@@ -15,6 +15,8 @@ export {
 export { commands } from "./commands";
 export { configCommand, describeConfig } from "./commands/config";
 export { runCommand } from "./commands/run";
+export { isaTestCommand } from "./commands/isa-test";
+export { type IsaTestOptions, type IsaTestResult, runIsaTest } from "./isa/run-isa-test";
 export { ExitCode, type ExitCodeValue } from "./exit-codes";
 export { type CapturedIo, captureIo, type CliIo, processIo } from "./io";
 export { main } from "./main";

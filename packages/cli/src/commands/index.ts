@@ -2,6 +2,7 @@
 import type { Command } from "../command";
 import { compareCommand } from "./compare";
 import { configCommand } from "./config";
+import { isaTestCommand } from "./isa-test";
 import { migrateCommand } from "./migrate";
 import { runCommand } from "./run";
 import { restoreCommand, snapshotCommand } from "./snapshot";
@@ -14,4 +15,5 @@ export const commands: readonly Command[] = [
   snapshotCommand,
   restoreCommand,
   configCommand,
+  isaTestCommand,
 ];

@@ -1,7 +1,7 @@
 /** Build a `virt` machine from a config, load the guest, run it to shutdown or the time limit. */
 import { readFileSync } from "node:fs";
 import { createMachine, type Machine, type RunResult, VirtualScheduler } from "@ferry/core";
-import { type ElfImage, loadElf, riscvBackend } from "@ferry/riscv";
+import { type ElfImage, loadElf, parseElf, riscvBackend } from "@ferry/riscv";
 import { ConfigError, type FerryConfig } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 
@@ -66,9 +66,11 @@ export function buildGuestMachine(
       },
     ]);
   }
+  // A riscv-tests style ELF (a `tohost` symbol) reports pass/fail through that word.
+  const tohost = parseElf(elf).symbols.get("tohost");
   const machine = createMachine({
     scheduler,
-    cpu: riscvBackend({ mips: m.mips }),
+    cpu: riscvBackend({ mips: m.mips, ...(tohost !== undefined ? { tohost } : {}) }),
     vcpus: m.vcpus,
     memory: { size: m.memoryBytes, backend: m.ramBackend },
     sliceNs: m.sliceNs,
