@@ -80,6 +80,61 @@ export function xbzrleEncode(
   return encodeBytes(old, oldOff, neu, newOff, pageSize, out, outOff, outLimit);
 }
 
+/** Input bytes encoded before {@link minRestCost} may be consulted (see encodeWords). */
+const PROBE_AFTER = 512;
+
+/**
+ * A lower bound of the encoded size of `[i, slen)`: every changed byte, plus two length bytes
+ * (zero run + changed run) for every changed run that starts there (`inRun`: a changed run is
+ * open at `i`, so a changed byte at `i` continues it). Word at a time where aligned: the high bit
+ * of each non-zero byte of `x = old ^ new` is `((x & 0x7f7f7f7f) + 0x7f7f7f7f | x) & 0x80808080`.
+ * Exact QEMU semantics are kept by the caller: a total above the limit can only be an overflow.
+ */
+function minRestCost(
+  o32: Int32Array,
+  n32: Int32Array,
+  old: Uint8Array,
+  oo: number,
+  neu: Uint8Array,
+  no: number,
+  i: number,
+  slen: number,
+  oldAbs: number,
+  newAbs: number,
+  inRun: boolean,
+): number {
+  let cost = 0;
+  let prev = inRun ? 1 : 0;
+  while (i < slen && ((oldAbs + i) & 3) !== 0) {
+    const ch = old[oo + i] !== neu[no + i] ? 1 : 0;
+    cost += ch * (3 - 2 * prev);
+    prev = ch;
+    i++;
+  }
+  let wo = (oldAbs + i) >> 2;
+  let wn = (newAbs + i) >> 2;
+  while (i + 4 <= slen) {
+    const x = o32[wo++] ^ n32[wn++];
+    if (x !== 0) {
+      const m = (((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) & 0x80808080;
+      const starts = m & ~((m << 8) | (prev << 7));
+      cost +=
+        (Math.imul(m >>> 7, 0x01010101) >>> 24) + 2 * (Math.imul(starts >>> 7, 0x01010101) >>> 24);
+      prev = m >>> 31;
+    } else {
+      prev = 0;
+    }
+    i += 4;
+  }
+  while (i < slen) {
+    const ch = old[oo + i] !== neu[no + i] ? 1 : 0;
+    cost += ch * (3 - 2 * prev);
+    prev = ch;
+    i++;
+  }
+  return cost;
+}
+
 /** Copies `n` bytes `src[s..)` to `dst[t..)`. */
 function copyRun(src: Uint8Array, s: number, dst: Uint8Array, t: number, n: number): void {
   if (n >= BULK_COPY_MIN) {
@@ -132,7 +187,19 @@ function encodeWords(
   let inZero = true;
   let runStart = 0;
   const lastPair = slen - 8;
+  let probed = false;
   while (i < slen) {
+    // Dense change (the output outgrows the input): once, see whether the rest can still fit.
+    if (!probed && i >= PROBE_AFTER && d > i) {
+      probed = true;
+      const pending = inZero ? 0 : i - runStart + 1;
+      if (
+        d + pending + minRestCost(o32, n32, old, oo, neu, no, i, slen, oldAbs, newAbs, !inZero) >
+        dlen
+      ) {
+        return -1;
+      }
+    }
     const aligned = ((oldAbs + i) & 3) === 0;
     if (inZero && aligned) {
       let wo = (oldAbs + i) >> 2;

@@ -90,6 +90,40 @@ describe("XBZRLE codec properties", () => {
     );
   });
 
+  it("matches the reference on densely changed pages, with limits around the encoded size", () => {
+    // Dense changes make the encoder's output outgrow its input, which triggers its early
+    // overflow probe: the result must still be exactly QEMU's, on both sides of the limit.
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 4096, maxLength: 4096 }),
+        fc.integer({ min: 1, max: 255 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: -64, max: 64 }),
+        fc.integer({ min: 0, max: 3 }),
+        (old, density, seed, delta, off) => {
+          let r = seed | 1;
+          const neu = old.slice();
+          for (let i = 0; i < neu.length; i++) {
+            r ^= r << 13;
+            r ^= r >>> 17;
+            r ^= r << 5;
+            if ((r & 0xff) < density) neu[i] = old[i] ^ (1 + ((r >>> 8) % 255));
+          }
+          const full = refEncode(old, neu, 3 * 4096);
+          const size = full.result > 0 ? full.result : 4096;
+          for (const limit of [4096, Math.max(0, size + delta), Math.max(0, size - 1), size]) {
+            const ref = refEncode(old, neu, limit);
+            const out = new Uint8Array(limit + GUARD);
+            const n = xbzrleEncode(place(old, off), off, place(neu, off), off, 4096, out, 0, limit);
+            expect(n).toBe(ref.result);
+            if (n > 0) expect(Array.from(out.subarray(0, n))).toEqual(ref.bytes);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("decode(encode(old, new)) over a copy of old gives new", () => {
     fc.assert(
       fc.property(pagePairArb, fc.boolean(), ({ ps, old, neu }, tightLimit) => {
