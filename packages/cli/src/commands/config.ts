@@ -1,18 +1,28 @@
-/** `ferry config check <file>` and `ferry config schema`. */
+/** `ferry config check <file>`, `ferry config schema` and `ferry config reference`. */
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
 import { existsSync } from "node:fs";
-import { ConfigError, configJsonSchema, type FerryConfig, formatSize, loadConfig } from "../config";
+import {
+  ConfigError,
+  configJsonSchema,
+  configReferenceMarkdown,
+  type FerryConfig,
+  formatSize,
+  loadConfig,
+} from "../config";
 import { ExitCode } from "../exit-codes";
 import type { CliIo } from "../io";
 
 const HELP = `Usage:
   ferry config check <config.yaml> [--set path=value]... [--json]
   ferry config schema
+  ferry config reference
 
 Subcommands:
-  check    Validate a guest config (after --set overrides) and print it normalized:
-           sizes in bytes, durations in ns, bandwidths in bytes/s (with --json, as JSON).
-  schema   Print the JSON Schema (draft 2020-12) of guest configs.
+  check       Validate a guest config (after --set overrides) and print it normalized:
+              sizes in bytes, durations in ns, bandwidths in bytes/s (with --json, as JSON).
+  schema      Print the JSON Schema (draft 2020-12) of guest configs.
+  reference   Print the field-by-field config reference as Markdown, generated from the
+              schema (pnpm docs:config writes it to docs/config-reference.md).
 
 Options:
   --set path=value   Override a field; value is parsed as YAML (repeatable).
@@ -99,21 +109,38 @@ async function schema(args: readonly string[], io: CliIo): Promise<number> {
   return ExitCode.Ok;
 }
 
+async function reference(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, {}, HELP);
+  if (values.help) {
+    io.out(HELP);
+    return ExitCode.Ok;
+  }
+  if (positionals.length !== 0) {
+    throw new UsageError(
+      `config reference: expected no arguments, found ${positionals.length}`,
+      HELP,
+    );
+  }
+  io.out(configReferenceMarkdown());
+  return ExitCode.Ok;
+}
+
 /** The `config` command group. */
 export const configCommand: Command = {
   name: "config",
-  summary: "validate a guest config, print the config JSON Schema",
+  summary: "validate a guest config, print the config JSON Schema or reference",
   help: HELP,
   async run(args, io) {
     const [sub, ...rest] = args;
     if (sub === "check") return check(rest, io);
     if (sub === "schema") return schema(rest, io);
+    if (sub === "reference") return reference(rest, io);
     if (sub === undefined || sub === "--help" || sub === "-h") {
       io.out(HELP);
       return sub === undefined ? ExitCode.BadInput : ExitCode.Ok;
     }
     throw new UsageError(
-      `config: unknown subcommand ${JSON.stringify(sub)} (expected check or schema)`,
+      `config: unknown subcommand ${JSON.stringify(sub)} (expected check, schema or reference)`,
       HELP,
     );
   },

@@ -1,6 +1,16 @@
 /** Guest-config loading: YAML + zod validation, units, `--set` overrides, JSON schema. */
 export { type ConfigIssue, ConfigError, formatIssue } from "./errors";
 export { describeFound, loadConfig, type ParseConfigOptions, parseConfigText } from "./load";
+export {
+  CONFIG_ALTERNATIVES,
+  CONFIG_REFERENCE_NOTE,
+  CONFIG_RULES,
+  type ConfigReferenceOptions,
+  type CrossFieldRule,
+  configReferenceMarkdown,
+  type JsonSchemaNode,
+  renderConfigReference,
+} from "./reference";
 export { type ConfigOverride, OverrideError, parseOverride } from "./overrides";
 export {
   bandwidthSchema,

@@ -41,7 +41,7 @@ export interface JsonSchemaNode {
 
 /** A rule that spans several fields (a zod refinement, which JSON Schema cannot express). */
 export interface CrossFieldRule {
-  /** Config paths the rule constrains; the first one's top-level key decides where it is shown. */
+  /** Config paths the rule constrains; the rule is listed in the section of each one's top-level key. */
   readonly paths: readonly string[];
   /** The rule in one sentence (Markdown). */
   readonly text: string;
@@ -91,6 +91,8 @@ export interface ConfigReferenceOptions {
   readonly alternatives?: readonly (readonly string[])[];
   /** Lines placed right after the title (e.g. a "generated" note). */
   readonly preamble?: readonly string[];
+  /** The document title (default: the schema's `title`). */
+  readonly title?: string;
 }
 
 type QuantityKind = "size" | "duration" | "bandwidth";
@@ -121,7 +123,8 @@ function quantityOf(node: JsonSchemaNode): QuantityKind | undefined {
   if (branches === undefined || branches.length !== 2) return undefined;
   const [num, str] = branches;
   if (num.type !== "number" || str.type !== "string" || str.pattern === undefined) return undefined;
-  return QUANTITIES.find((q) => q.pattern === str.pattern)?.kind;
+  const source = new RegExp(str.pattern).source;
+  return QUANTITIES.find((q) => new RegExp(q.pattern).source === source)?.kind;
 }
 
 function formatNs(ns: number): string {
@@ -133,7 +136,7 @@ function formatNs(ns: number): string {
 }
 
 function formatterOf(kind: QuantityKind | undefined): (n: number) => string {
-  if (kind === "size") return formatSize;
+  if (kind === "size") return (n) => (n === 0 ? "0" : formatSize(n));
   if (kind === "duration") return formatNs;
   if (kind === "bandwidth") return (n) => `${n}B/s`;
   return String;
@@ -145,7 +148,8 @@ function numberConstraints(node: JsonSchemaNode, kind: QuantityKind | undefined)
   const max =
     node.maximum !== undefined && node.maximum < Number.MAX_SAFE_INTEGER ? node.maximum : undefined;
   const parts: string[] = [];
-  if (node.minimum !== undefined && max !== undefined) parts.push(`${fmt(node.minimum)}–${fmt(max)}`);
+  if (node.minimum !== undefined && max !== undefined)
+    parts.push(`${fmt(node.minimum)}–${fmt(max)}`);
   else {
     if (node.minimum !== undefined) parts.push(`≥ ${fmt(node.minimum)}`);
     if (node.exclusiveMinimum !== undefined) parts.push(`> ${fmt(node.exclusiveMinimum)}`);
@@ -208,7 +212,8 @@ function typeOf(node: JsonSchemaNode, out: JsonSchemaNode | undefined, walk: Wal
     case "string": {
       const parts: string[] = [];
       if (node.pattern !== undefined) parts.push(`matching \`${node.pattern}\``);
-      const base = node.minLength !== undefined && node.minLength > 0 ? "non-empty string" : "string";
+      const base =
+        node.minLength !== undefined && node.minLength > 0 ? "non-empty string" : "string";
       return joinType(base, parts);
     }
     case "array": {
@@ -224,23 +229,18 @@ function typeOf(node: JsonSchemaNode, out: JsonSchemaNode | undefined, walk: Wal
       return "object";
     }
     default:
-      return node.type ?? "anything";
+      return typeof node.type === "string" ? node.type : "anything";
   }
 }
 
-function defaultOf(
-  node: JsonSchemaNode,
-  required: boolean,
-  path: string,
-  walk: Walk,
-): string {
+function defaultOf(node: JsonSchemaNode, required: boolean, path: string, walk: Walk): string {
   if (node.default !== undefined) {
     const d = node.default;
     return typeof d === "string" ? `\`${d}\`` : `\`${JSON.stringify(d)}\``;
   }
   const group = walk.alternatives.find((g) => g.includes(path));
   if (group !== undefined) {
-    return `one of ${group.map((k) => `\`${k}\``).join(", ")} required`;
+    return `required: one of ${group.map((k) => `\`${k}\``).join(", ")}`;
   }
   return required ? "required" : "—";
 }
@@ -276,9 +276,7 @@ function table(rows: readonly Row[]): string[] {
   const cells = [HEADER, ...rows].map((r) =>
     [r.path, r.type, r.default, r.description].map(escapeCell),
   );
-  const widths = [0, 1, 2, 3].map((c) =>
-    Math.max(3, ...cells.map((r) => [...r[c]].length)),
-  );
+  const widths = [0, 1, 2, 3].map((c) => Math.max(3, ...cells.map((r) => [...r[c]].length)));
   const line = (r: readonly string[]): string =>
     `| ${r.map((cell, c) => cell + " ".repeat(widths[c] - [...cell].length)).join(" | ")} |`;
   const rule = `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`;
@@ -312,9 +310,16 @@ function objectSection(
     if (fixedRows.some((r) => r.path === `\`${path}.${key}\``)) continue;
     const childPath = `${path}.${key}`;
     const childOut = out?.properties?.[key];
-    rows.push(rowOf(childPath, child, childOut, required.has(key), walk));
+    const row = rowOf(childPath, child, childOut, required.has(key), walk);
     if (child.properties !== undefined || unionOf(child) !== undefined) {
       nested.push([childPath, child, childOut]);
+      const see = `Fields: see \`${childPath}\` below.`;
+      rows.push({
+        ...row,
+        description: row.description === "" ? see : `${row.description} ${see}`,
+      });
+    } else {
+      rows.push(row);
     }
   }
   if (node.additionalProperties !== false && node.properties !== undefined) {
@@ -411,7 +416,7 @@ export function renderConfigReference(
       walk.lines.push(...table([row]), "");
     }
   }
-  const head: string[] = [`# ${schema.title ?? "Config reference"}`, ""];
+  const head: string[] = [`# ${options.title ?? schema.title ?? "Config reference"}`, ""];
   if (options.preamble !== undefined) head.push(...options.preamble, "");
   if (schema.description !== undefined) head.push(schema.description, "");
   if (schema.additionalProperties === false) {
@@ -449,6 +454,7 @@ export function configReferenceMarkdown(): string {
     rules: CONFIG_RULES,
     alternatives: CONFIG_ALTERNATIVES,
     preamble: [CONFIG_REFERENCE_NOTE],
+    title: "Config reference",
   });
   return `<!-- Generated by \`pnpm docs:config\` (ferry config reference). Do not edit. -->\n\n${body}`;
 }
