@@ -414,7 +414,9 @@ function workLostOf(
   if (end === null || startNs === null) return null;
   const reference = end.reference - twinAtStart;
   const migrated = end.work - workAtStart;
-  const lost = reference - migrated;
+  // The twin and the source are sampled at slice boundaries, so an unthrottled source can come
+  // out a slice ahead of its twin: that is measurement precision, not negative work lost.
+  const lost = Math.max(0, reference - migrated);
   return {
     unit: isGuest ? "instructions" : "operations",
     spanStartNs: startNs,
