@@ -181,3 +181,46 @@ describe("parameter units", () => {
     expect(() => parseCapabilityFlags(["xbzrle"])).toThrow(/expected name=value/);
   });
 });
+
+describe("migrate progress", () => {
+  it("draws a bar of virtual time against the time limit", async () => {
+    const { formatProgress } = await import("../src");
+    const line = formatProgress({
+      status: "active",
+      iteration: 3,
+      remainingBytes: 2 * 1024 * 1024,
+      mbps: 123.4,
+      throttlePercent: 30,
+      virtualNs: 5e9,
+      timeLimitNs: 10e9,
+    });
+    expect(line).toContain(`[${"#".repeat(10)}${"-".repeat(10)}] 5.0/10s`);
+    expect(line).toMatch(
+      /\[active\] iteration 3 {2}remaining 2\.0 MiB {2}123\.4 Mbps {2}throttle 30%/,
+    );
+  });
+
+  it("reports progress at every sync and in between, in virtual-time order", async () => {
+    const { loadConfig, runMigration } = await import("../src");
+    const cfg = loadConfig(config("workload-small"));
+    const seen: { status: string; iteration: number; virtualNs: number; limit: number }[] = [];
+    const rep = await runMigration(cfg, {
+      parameters: { "max-bandwidth": "8MiB/s" },
+      onProgress: (p) =>
+        seen.push({
+          status: p.status,
+          iteration: p.iteration,
+          virtualNs: p.virtualNs,
+          limit: p.timeLimitNs,
+        }),
+    });
+    expect(rep.stats?.ram?.["dirty-sync-count"]).toBeGreaterThan(2);
+    expect(seen.length).toBeGreaterThanOrEqual(rep.stats!.ram!["dirty-sync-count"]);
+    expect(seen.every((p) => p.limit === cfg.run.timeLimitNs)).toBe(true);
+    for (let i = 1; i < seen.length; i++) {
+      expect(seen[i].virtualNs).toBeGreaterThanOrEqual(seen[i - 1].virtualNs);
+      expect(seen[i].iteration).toBeGreaterThanOrEqual(seen[i - 1].iteration);
+    }
+    expect(seen.at(-1)!.iteration).toBe(rep.stats!.ram!["dirty-sync-count"]);
+  });
+});

@@ -9,11 +9,18 @@ function mib(bytes: number): string {
 /** One progress line (no newline): state, iteration, remaining, throughput, throttle. */
 export function formatProgress(p: MigrateProgress): string {
   const throttle = p.throttlePercent !== undefined ? `  throttle ${p.throttlePercent}%` : "";
+  const share = p.timeLimitNs > 0 ? Math.min(1, Math.max(0, p.virtualNs / p.timeLimitNs)) : 0;
+  const filled = Math.round(share * PROGRESS_BAR_WIDTH);
+  const bar = `[${"#".repeat(filled)}${"-".repeat(PROGRESS_BAR_WIDTH - filled)}]`;
   return (
-    `ferry: migrate [${p.status}] t=${(p.virtualNs / 1e9).toFixed(3)}s  iteration ${p.iteration}` +
-    `  remaining ${mib(p.remainingBytes)}  ${p.mbps.toFixed(1)} Mbps${throttle}`
+    `ferry: migrate ${bar} ${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s ` +
+    `[${p.status}] iteration ${p.iteration}  remaining ${mib(p.remainingBytes)}  ` +
+    `${p.mbps.toFixed(1)} Mbps${throttle}`
   );
 }
+
+/** Characters of the progress bar (virtual time against `run.time-limit`). */
+const PROGRESS_BAR_WIDTH = 20;
 
 function mark(ok: boolean | null): string {
   return ok === null ? "n/a" : ok ? "ok" : "MISMATCH";

@@ -42,6 +42,8 @@ export interface MigrateProgress {
   /** `cpu-throttle-percentage`, when a controller reports one. */
   readonly throttlePercent: number | undefined;
   readonly virtualNs: number;
+  /** The run's virtual-time limit (`run.time-limit`), for a progress bar. */
+  readonly timeLimitNs: number;
 }
 
 /** The verification block of a report. */
@@ -149,6 +151,9 @@ export interface RunMigrationOptions {
 }
 
 const terminal = (s: string): boolean => s === "completed" || s === "failed" || s === "cancelled";
+
+/** Wall-clock spacing of progress reports between dirty syncs (ms). */
+const PROGRESS_INTERVAL_MS = 100;
 
 async function runChunked(
   s: VirtualScheduler,
@@ -281,25 +286,35 @@ export async function runMigration(
         dstState = JSON.stringify(dst.machine.saveState());
       }
     });
+    // Progress: at every dirty sync, and between syncs (which can be minutes of virtual time
+    // apart on a large guest) at most every 100 ms of wall time.
     const onProgress = options.onProgress;
-    if (onProgress) {
-      m.events.on("sync", (st) => {
-        const info = m.info();
-        onProgress({
-          status: m.status,
-          iteration: st.syncCount,
-          remainingBytes: st.remainingBytes,
-          mbps: info.ram?.mbps ?? 0,
-          throttlePercent: throttleOf(info),
-          virtualNs: st.nowNs,
-        });
+    let lastReportMs = Number.NEGATIVE_INFINITY;
+    const report = (force: boolean): void => {
+      if (onProgress === undefined) return;
+      const nowMs = performance.now();
+      if (!force && nowMs - lastReportMs < PROGRESS_INTERVAL_MS) return;
+      lastReportMs = nowMs;
+      const info = m.info();
+      onProgress({
+        status: m.status,
+        iteration: info.ram?.["dirty-sync-count"] ?? 0,
+        remainingBytes: info.ram?.remaining ?? 0,
+        mbps: info.ram?.mbps ?? 0,
+        throttlePercent: throttleOf(info),
+        virtualNs: s.now(),
+        timeLimitNs: limitNs,
       });
-    }
+    };
+    m.events.on("sync", () => report(true));
     await runChunked(
       s,
       limitNs,
       () => terminal(m.status) || aborted() || src.ended() !== null || dst.ended() !== null,
-      sampleWork,
+      () => {
+        sampleWork();
+        report(false);
+      },
     );
     if (spanEnd === null) {
       sampleWork();
