@@ -18,20 +18,12 @@ import {
   type VcpuCore,
   type VcpuRun,
 } from "@ferry/core";
-import {
-  Cause,
-  Csr,
-  MCAUSE_INTERRUPT,
-  MIE_MASK,
-  MIP_MEIP,
-  MIP_MSIP,
-  MIP_MTIP,
-  MISA_VALUE,
-  Priv,
-} from "./csr";
+import { Cause, MIP_MEIP, MIP_MSIP, MIP_MTIP, Priv } from "./csr";
+import { CsrFile } from "./csr-file";
 import { DECODED_STRIDE, decodeInto, Op } from "./decode";
 import { mulh, mulhsu, mulhu } from "./mul";
 import { type RiscvCpuState, validateRiscvState } from "./state";
+import { mret, pendingInterrupt, takeInterrupt, trap } from "./trap";
 
 /** Options of one hart (set by {@link riscvBackend}). */
 export interface RiscvHartOptions {
@@ -57,23 +49,8 @@ export class RiscvHart implements VcpuCore {
   readonly x = new Int32Array(33);
   /** Program counter (signed 32-bit bit pattern). */
   pc = 0;
-  /** Current privilege level (0 = U, 3 = M). */
-  priv: 0 | 3 = Priv.Machine;
-  /** mstatus.MIE, MPIE (0/1) and MPP (0 or 3). */
-  mstatusMie = 0;
-  mstatusMpie = 0;
-  mstatusMpp: 0 | 3 = 0;
-  mtvec = 0;
-  mepc = 0;
-  mcause = 0;
-  mtval = 0;
-  mscratch = 0;
-  mieReg = 0;
-  mip = 0;
-  mcounteren = 0;
-  /** mcycle = workDone + cycleOffset; minstret = workDone + instretOffset. */
-  cycleOffset = 0;
-  instretOffset = 0;
+  /** Privilege level and machine CSRs (see `csr-file.ts`). */
+  readonly csr: CsrFile;
   /** LR reservation: granule address (unsigned) or -1. Cleared at the end of every run. */
   reservation = -1;
   private retiredTotal = 0;
@@ -126,6 +103,10 @@ export class RiscvHart implements VcpuCore {
     this.hypercalls = options.hypercalls;
     this.tohost = options.tohost === null ? -1 : options.tohost >>> 0;
     this.maxSlots = Math.max(2, options.maxDecodedPages + 1);
+    this.csr = new CsrFile(ctx.hartId, {
+      retiredBefore: () => this.counterNow(),
+      timeNow: () => this.timeNow(),
+    });
   }
 
   /** Total instructions retired since creation. */
@@ -138,19 +119,7 @@ export class RiscvHart implements VcpuCore {
     this.x[10] = this.hartId;
     this.x[11] = bootArg | 0;
     this.pc = entry | 0;
-    this.priv = Priv.Machine;
-    this.mstatusMie = 0;
-    this.mstatusMpie = 0;
-    this.mstatusMpp = 0;
-    this.mtvec = 0;
-    this.mepc = 0;
-    this.mcause = 0;
-    this.mtval = 0;
-    this.mscratch = 0;
-    this.mieReg = 0;
-    this.mcounteren = 0;
-    this.cycleOffset = -this.retiredTotal;
-    this.instretOffset = -this.retiredTotal;
+    this.csr.reset(this.retiredTotal);
     this.reservation = -1;
     this.pendingLoadRd = -1;
   }
@@ -162,11 +131,12 @@ export class RiscvHart implements VcpuCore {
         : line === InterruptLine.MachineSoftware
           ? MIP_MSIP
           : MIP_MEIP;
-    this.mip = level ? this.mip | bit : this.mip & ~bit;
+    const c = this.csr;
+    c.mip = level ? c.mip | bit : c.mip & ~bit;
   }
 
   wantsWake(): boolean {
-    return (this.mip & this.mieReg) !== 0;
+    return (this.csr.mip & this.csr.mie) !== 0;
   }
 
   completeMmioRead(value: number): void {
@@ -267,6 +237,7 @@ export class RiscvHart implements VcpuCore {
     }
 
     const x = this.x;
+    const csr = this.csr;
     const base = this.fastBase;
     const size = this.fastSize;
     const m8 = this.m8;
@@ -282,8 +253,8 @@ export class RiscvHart implements VcpuCore {
     let pc = this.pc;
     let n = 0;
 
-    const irq = this.pendingInterrupt();
-    if (irq >= 0) pc = this.takeInterrupt(irq, pc);
+    const irq = pendingInterrupt(csr);
+    if (irq >= 0) pc = takeInterrupt(csr, irq, pc);
 
     loop: while (n < max) {
       n++;
@@ -357,42 +328,42 @@ export class RiscvHart implements VcpuCore {
         case 5: // BEQ
           if (x[rs1] === x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 6: // BNE
           if (x[rs1] !== x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 7: // BLT
           if (x[rs1] < x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 8: // BGE
           if (x[rs1] >= x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 9: // BLTU
           if (x[rs1] >>> 0 < x[rs2] >>> 0) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 10: // BGEU
           if (x[rs1] >>> 0 >= x[rs2] >>> 0) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
             else pc = t;
           } else pc = (pc + 4) | 0;
           break;
@@ -407,7 +378,7 @@ export class RiscvHart implements VcpuCore {
         case 3: {
           // JAL
           const t = (pc + imm) | 0;
-          if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+          if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
           else {
             x[rd] = (pc + 4) | 0;
             pc = t;
@@ -417,7 +388,7 @@ export class RiscvHart implements VcpuCore {
         case 4: {
           // JALR
           const t = ((x[rs1] + imm) | 0) & ~1;
-          if ((t & 3) !== 0) pc = this.trap(Cause.InstructionMisaligned, t, pc);
+          if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
           else {
             x[rd] = (pc + 4) | 0;
             pc = t;
@@ -610,10 +581,10 @@ export class RiscvHart implements VcpuCore {
         case 47: // CSRRSI
         case 48: // CSRRCI
           this.executed = n;
-          pc = this.csrInstr(dec[di + 1], rd, rs1, imm, pc, dec[di]);
+          pc = csr.instr(x, dec[di + 1], rd, rs1, imm, pc, dec[di]);
           break;
         case 39: // ECALL
-          if (this.priv === Priv.Machine && this.mtvec === 0 && this.hypercalls) {
+          if (csr.priv === Priv.Machine && csr.mtvec === 0 && this.hypercalls) {
             run.hypercallNr = x[17];
             const args = run.hypercallArgs;
             for (let i = 0; i < 6; i++) args[i] = x[10 + i];
@@ -622,32 +593,32 @@ export class RiscvHart implements VcpuCore {
             this.stop = true;
             break loop;
           }
-          pc = this.trap(this.priv === Priv.User ? Cause.EcallFromU : Cause.EcallFromM, 0, pc);
+          pc = trap(csr, csr.priv === Priv.User ? Cause.EcallFromU : Cause.EcallFromM, 0, pc);
           break;
         case 40: // EBREAK
-          pc = this.trap(Cause.Breakpoint, pc, pc);
+          pc = trap(csr, Cause.Breakpoint, pc, pc);
           break;
         case 41: // MRET
-          if (this.priv !== Priv.Machine) {
-            pc = this.trap(Cause.IllegalInstruction, dec[di], pc);
+          if (csr.priv !== Priv.Machine) {
+            pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
             break;
           }
-          pc = this.mret();
+          pc = mret(csr);
           {
-            const i = this.pendingInterrupt();
-            if (i >= 0) pc = this.takeInterrupt(i, pc);
+            const i = pendingInterrupt(csr);
+            if (i >= 0) pc = takeInterrupt(csr, i, pc);
           }
           break;
         case 42: // WFI
           pc = (pc + 4) | 0;
-          if ((this.mip & this.mieReg) === 0) {
+          if ((csr.mip & csr.mie) === 0) {
             this.exit = ExitReason.Halt;
             this.stop = true;
             break loop;
           }
           {
-            const i = this.pendingInterrupt();
-            if (i >= 0) pc = this.takeInterrupt(i, pc);
+            const i = pendingInterrupt(csr);
+            if (i >= 0) pc = takeInterrupt(csr, i, pc);
           }
           break;
         case 57: // LR
@@ -666,7 +637,7 @@ export class RiscvHart implements VcpuCore {
           if (this.stop) break loop;
           break;
         default:
-          pc = this.trap(Cause.IllegalInstruction, dec[di], pc);
+          pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
           break;
       }
     }
@@ -686,12 +657,12 @@ export class RiscvHart implements VcpuCore {
   private fetchSlow(pc: number): number {
     const a = pc >>> 0;
     if ((a & 3) !== 0) {
-      this.pc = this.trap(Cause.InstructionMisaligned, pc, pc);
+      this.pc = trap(this.csr, Cause.InstructionMisaligned, pc, pc);
       return -1;
     }
     const r = this.memory.find(a);
     if (r === undefined || r.kind !== "ram") {
-      this.pc = this.trap(Cause.InstructionAccessFault, pc, pc);
+      this.pc = trap(this.csr, Cause.InstructionAccessFault, pc, pc);
       return -1;
     }
     decodeInto(this.dec, 0, r.backend.load(a - r.base, 4));
@@ -701,10 +672,10 @@ export class RiscvHart implements VcpuCore {
   /** A load the fast path did not serve. Returns the next pc; sets `stop` on an MMIO exit. */
   private loadSlow(pc: number, addr: number, size: 1 | 2 | 4, kind: number, rd: number): number {
     const a = addr >>> 0;
-    if ((a & (size - 1)) !== 0) return this.trap(Cause.LoadMisaligned, addr, pc);
+    if ((a & (size - 1)) !== 0) return trap(this.csr, Cause.LoadMisaligned, addr, pc);
     const r = this.memory.find(a);
     if (r === undefined || a + size > r.base + r.size) {
-      return this.trap(Cause.LoadAccessFault, addr, pc);
+      return trap(this.csr, Cause.LoadAccessFault, addr, pc);
     }
     if (r.kind === "ram") {
       let v = r.backend.load(a - r.base, size);
@@ -729,10 +700,10 @@ export class RiscvHart implements VcpuCore {
   /** A store the fast path did not serve. Returns the next pc; sets `stop` on an exit. */
   private storeSlow(pc: number, addr: number, size: 1 | 2 | 4, value: number): number {
     const a = addr >>> 0;
-    if ((a & (size - 1)) !== 0) return this.trap(Cause.StoreMisaligned, addr, pc);
+    if ((a & (size - 1)) !== 0) return trap(this.csr, Cause.StoreMisaligned, addr, pc);
     const r = this.memory.find(a);
     if (r === undefined || a + size > r.base + r.size || (r.kind === "ram" && r.readonly)) {
-      return this.trap(Cause.StoreAccessFault, addr, pc);
+      return trap(this.csr, Cause.StoreAccessFault, addr, pc);
     }
     const mask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
     if (r.kind === "ram") {
@@ -775,11 +746,11 @@ export class RiscvHart implements VcpuCore {
     const a = addr >>> 0;
     const isLr = op === Op.LR;
     if ((a & 3) !== 0) {
-      return this.trap(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr, pc);
+      return trap(this.csr, isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr, pc);
     }
     const r = this.memory.find(a);
     if (r === undefined || r.kind !== "ram" || (!isLr && r.readonly)) {
-      return this.trap(isLr ? Cause.LoadAccessFault : Cause.StoreAccessFault, addr, pc);
+      return trap(this.csr, isLr ? Cause.LoadAccessFault : Cause.StoreAccessFault, addr, pc);
     }
     const off = a - r.base;
     const fastRegion = r === this.fast;
@@ -841,215 +812,20 @@ export class RiscvHart implements VcpuCore {
     return (pc + 4) | 0;
   }
 
-  // ---------------------------------------------------------------- traps
+  // ---------------------------------------------------------------- counters (for the CSR file)
 
-  /** Enter M-mode for a synchronous exception at `pc`. Returns the handler address. */
-  trap(cause: number, tval: number, pc: number): number {
-    this.mepc = pc;
-    this.mcause = cause;
-    this.mtval = tval | 0;
-    this.enterM();
-    return this.mtvec & ~3;
-  }
-
-  private enterM(): void {
-    this.mstatusMpie = this.mstatusMie;
-    this.mstatusMie = 0;
-    this.mstatusMpp = this.priv;
-    this.priv = Priv.Machine;
-  }
-
-  private mret(): number {
-    this.priv = this.mstatusMpp;
-    this.mstatusMie = this.mstatusMpie;
-    this.mstatusMpie = 1;
-    this.mstatusMpp = Priv.User;
-    return this.mepc;
-  }
-
-  /** Cause number of the interrupt to take now, or -1. Priority MEI > MSI > MTI. */
-  private pendingInterrupt(): number {
-    const p = this.mip & this.mieReg;
-    if (p === 0) return -1;
-    if (this.priv === Priv.Machine && this.mstatusMie === 0) return -1;
-    if ((p & MIP_MEIP) !== 0) return 11;
-    if ((p & MIP_MSIP) !== 0) return 3;
-    return 7;
-  }
-
-  private takeInterrupt(cause: number, pc: number): number {
-    this.mepc = pc;
-    this.mcause = MCAUSE_INTERRUPT | cause;
-    this.mtval = 0;
-    this.enterM();
-    const base = this.mtvec & ~3;
-    return (this.mtvec & 3) === 1 ? (base + 4 * cause) | 0 : base;
-  }
-
-  // ---------------------------------------------------------------- CSRs
-
+  /** Instructions retired before the executing one. */
   private counterNow(): number {
     return this.retiredTotal + Math.max(0, this.executed - 1);
   }
 
+  /** `time` at the executing instruction: the machine's timebase, or derived from virtual ns. */
   private timeNow(): number {
     const run = this.runRef;
     const ns =
       (run === null ? 0 : this.runStartNs) + Math.max(0, this.executed - 1) * this.nsPerInstr;
     const timebaseAt = this.timebaseAt;
     return timebaseAt !== undefined ? timebaseAt(ns) : Math.floor((ns * this.timebaseHz) / 1e9);
-  }
-
-  private csrOk = true;
-
-  /** Read a CSR; sets `csrOk = false` when it does not exist or is not accessible. */
-  private csrRead(csr: number): number {
-    this.csrOk = true;
-    if (((csr >>> 8) & 3) > this.priv) {
-      this.csrOk = false;
-      return 0;
-    }
-    switch (csr) {
-      case Csr.mstatus:
-        return (this.mstatusMie << 3) | (this.mstatusMpie << 7) | (this.mstatusMpp << 11);
-      case Csr.misa:
-        return MISA_VALUE;
-      case Csr.medeleg:
-      case Csr.mideleg:
-      case Csr.mstatush:
-      case Csr.mvendorid:
-      case Csr.marchid:
-      case Csr.mimpid:
-      case Csr.mconfigptr:
-        return 0;
-      case Csr.mie:
-        return this.mieReg;
-      case Csr.mtvec:
-        return this.mtvec;
-      case Csr.mcounteren:
-        return this.mcounteren;
-      case Csr.mscratch:
-        return this.mscratch;
-      case Csr.mepc:
-        return this.mepc;
-      case Csr.mcause:
-        return this.mcause;
-      case Csr.mtval:
-        return this.mtval;
-      case Csr.mip:
-        return this.mip;
-      case Csr.mhartid:
-        return this.hartId;
-      case Csr.mcycle:
-        return (this.counterNow() + this.cycleOffset) | 0;
-      case Csr.mcycleh:
-        return Math.floor((this.counterNow() + this.cycleOffset) / TWO32) | 0;
-      case Csr.minstret:
-        return (this.counterNow() + this.instretOffset) | 0;
-      case Csr.minstreth:
-        return Math.floor((this.counterNow() + this.instretOffset) / TWO32) | 0;
-      case Csr.cycle:
-      case Csr.time:
-      case Csr.instret:
-      case Csr.cycleh:
-      case Csr.timeh:
-      case Csr.instreth: {
-        if (this.priv === Priv.User && ((this.mcounteren >>> (csr & 31)) & 1) === 0) {
-          this.csrOk = false;
-          return 0;
-        }
-        const low = csr < 0xc80;
-        const k = csr & 31;
-        const v =
-          k === 1
-            ? this.timeNow()
-            : this.counterNow() + (k === 0 ? this.cycleOffset : this.instretOffset);
-        return low ? v | 0 : Math.floor(v / TWO32) | 0;
-      }
-      default:
-        this.csrOk = false;
-        return 0;
-    }
-  }
-
-  /** Write a CSR that exists and is writable (checked by the caller). */
-  private csrWrite(csr: number, v: number): void {
-    switch (csr) {
-      case Csr.mstatus: {
-        this.mstatusMie = (v >>> 3) & 1;
-        this.mstatusMpie = (v >>> 7) & 1;
-        const mpp = (v >>> 11) & 3;
-        if (mpp === Priv.Machine || mpp === Priv.User) this.mstatusMpp = mpp;
-        break;
-      }
-      case Csr.mie:
-        this.mieReg = v & MIE_MASK;
-        break;
-      case Csr.mtvec:
-        this.mtvec = (v & 3) <= 1 ? v & ~2 : v & ~3;
-        break;
-      case Csr.mcounteren:
-        this.mcounteren = v & 7;
-        break;
-      case Csr.mscratch:
-        this.mscratch = v | 0;
-        break;
-      case Csr.mepc:
-        this.mepc = v & ~3;
-        break;
-      case Csr.mcause:
-        this.mcause = v | 0;
-        break;
-      case Csr.mtval:
-        this.mtval = v | 0;
-        break;
-      case Csr.mcycle:
-      case Csr.minstret:
-      case Csr.mcycleh:
-      case Csr.minstreth: {
-        const isCycle = csr === Csr.mcycle || csr === Csr.mcycleh;
-        const now = this.counterNow() + 1; // the write takes effect after this instruction
-        const cur = now + (isCycle ? this.cycleOffset : this.instretOffset);
-        const hi = Math.floor(cur / TWO32);
-        const lo = cur - hi * TWO32;
-        const next = csr < 0xb80 ? hi * TWO32 + (v >>> 0) : (v >>> 0) * TWO32 + lo;
-        if (isCycle) this.cycleOffset = next - now;
-        else this.instretOffset = next - now;
-        break;
-      }
-      default:
-        // misa, medeleg, mideleg, mstatush, mip: WARL, writes ignored.
-        break;
-    }
-  }
-
-  /** Execute a Zicsr instruction. Returns the next pc (or a trap handler / interrupt vector). */
-  private csrInstr(
-    op: number,
-    rd: number,
-    rs1: number,
-    csr: number,
-    pc: number,
-    raw: number,
-  ): number {
-    const immForm = op >= Op.CSRRWI;
-    const src = immForm ? rs1 : this.x[rs1];
-    const isWrite = op === Op.CSRRW || op === Op.CSRRWI || rs1 !== 0;
-    const old = this.csrRead(csr);
-    if (!this.csrOk || (isWrite && csr >>> 10 === 3)) {
-      return this.trap(Cause.IllegalInstruction, raw, pc);
-    }
-    if (isWrite) {
-      let v: number;
-      if (op === Op.CSRRW || op === Op.CSRRWI) v = src;
-      else if (op === Op.CSRRS || op === Op.CSRRSI) v = old | src;
-      else v = old & ~src;
-      this.csrWrite(csr, v);
-    }
-    this.x[rd] = old;
-    const next = (pc + 4) | 0;
-    const i = this.pendingInterrupt();
-    return i >= 0 ? this.takeInterrupt(i, next) : next;
   }
 
   // ---------------------------------------------------------------- state
@@ -1060,20 +836,10 @@ export class RiscvHart implements VcpuCore {
       hartId: this.hartId,
       pc: this.pc >>> 0,
       x: Array.from(this.x.subarray(1, 32)),
-      priv: this.priv,
-      csr: {
-        mstatus: this.csrReadRaw(Csr.mstatus),
-        mtvec: this.mtvec,
-        mepc: this.mepc,
-        mcause: this.mcause,
-        mtval: this.mtval,
-        mscratch: this.mscratch,
-        mie: this.mieReg,
-        mip: this.mip,
-        mcounteren: this.mcounteren,
-      },
-      cycle: this.retiredTotal + this.cycleOffset,
-      instret: this.retiredTotal + this.instretOffset,
+      priv: this.csr.priv,
+      csr: this.csr.save(),
+      cycle: this.retiredTotal + this.csr.cycleOffset,
+      instret: this.retiredTotal + this.csr.instretOffset,
       workDone: this.retiredTotal,
       reservation: this.reservation < 0 ? null : this.reservation,
       pendingMmioLoad:
@@ -1087,32 +853,13 @@ export class RiscvHart implements VcpuCore {
     };
   }
 
-  private csrReadRaw(csr: number): number {
-    const p = this.priv;
-    this.priv = Priv.Machine;
-    const v = this.csrRead(csr);
-    this.priv = p;
-    return v;
-  }
-
   loadState(state: unknown): void {
     const s = validateRiscvState(state, this.hartId);
     this.pc = s.pc | 0;
     this.x[0] = 0;
     for (let i = 0; i < 31; i++) this.x[i + 1] = s.x[i] | 0;
-    this.priv = s.priv;
-    this.csrWrite(Csr.mstatus, s.csr.mstatus);
-    this.mtvec = s.csr.mtvec | 0;
-    this.mepc = s.csr.mepc | 0;
-    this.mcause = s.csr.mcause | 0;
-    this.mtval = s.csr.mtval | 0;
-    this.mscratch = s.csr.mscratch | 0;
-    this.mieReg = s.csr.mie & MIE_MASK;
-    this.mip = s.csr.mip & MIE_MASK;
-    this.mcounteren = s.csr.mcounteren & 7;
+    this.csr.load(s.priv, s.csr, s.workDone, s.cycle, s.instret);
     this.retiredTotal = s.workDone;
-    this.cycleOffset = s.cycle - s.workDone;
-    this.instretOffset = s.instret - s.workDone;
     this.reservation = s.reservation === null ? -1 : s.reservation;
     const p = s.pendingMmioLoad;
     this.pendingLoadRd = p === null ? -1 : p.rd;

@@ -140,12 +140,12 @@ describe("branches and jumps", () => {
   it("raises instruction-address-misaligned on a jump to a non-4-byte-aligned target", () => {
     const m = makeMachine();
     m.load([A.jal(1, 6)]);
-    m.harts[0].mtvec = RAM_BASE + 0x100;
+    m.harts[0].csr.mtvec = RAM_BASE + 0x100;
     m.step(1);
     const h = m.harts[0];
-    expect(h.mcause).toBe(0);
-    expect(h.mtval >>> 0).toBe(RAM_BASE + 6);
-    expect(h.mepc >>> 0).toBe(RAM_BASE);
+    expect(h.csr.mcause).toBe(0);
+    expect(h.csr.mtval >>> 0).toBe(RAM_BASE + 6);
+    expect(h.csr.mepc >>> 0).toBe(RAM_BASE);
     expect(h.x[1]).toBe(0);
     expect(h.pc >>> 0).toBe(RAM_BASE + 0x100);
   });
@@ -206,8 +206,8 @@ describe("loads and stores", () => {
       m.load([insn]);
       m.harts[0].x[1] = addr;
       m.step(1);
-      causes.push(m.harts[0].mcause);
-      tvals.push(m.harts[0].mtval >>> 0);
+      causes.push(m.harts[0].csr.mcause);
+      tvals.push(m.harts[0].csr.mtval >>> 0);
     }
     expect(causes).toEqual([4, 4, 6, 6, 5, 7]);
     expect(tvals).toEqual([RAM_BASE + 2, RAM_BASE + 1, RAM_BASE + 1, RAM_BASE + 3, 0x1000, 0x1000]);
@@ -217,11 +217,11 @@ describe("loads and stores", () => {
     const m = makeMachine();
     m.load([A.jalr(0, 1, 0)]);
     m.harts[0].x[1] = 0x4000;
-    m.harts[0].mtvec = RAM_BASE + 0x40;
+    m.harts[0].csr.mtvec = RAM_BASE + 0x40;
     m.step(2);
-    expect(m.harts[0].mcause).toBe(1);
-    expect(m.harts[0].mtval).toBe(0x4000);
-    expect(m.harts[0].mepc).toBe(0x4000);
+    expect(m.harts[0].csr.mcause).toBe(1);
+    expect(m.harts[0].csr.mtval).toBe(0x4000);
+    expect(m.harts[0].csr.mepc).toBe(0x4000);
   });
 
   it("sees code rewritten by the guest and by the VMM (decode cache revalidation)", () => {
@@ -300,7 +300,7 @@ describe("atomics", () => {
     m.load([A.amo(AMO.add, 3, 1, 2)]);
     m.harts[0].x[1] = RAM_BASE + 0x802;
     m.step(1);
-    expect(m.harts[0].mcause).toBe(6);
+    expect(m.harts[0].csr.mcause).toBe(6);
   });
 });
 

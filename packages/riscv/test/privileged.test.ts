@@ -14,23 +14,23 @@ describe("interrupts", () => {
     const m = makeMachine();
     m.load([A.addi(1, 1, 1), A.jal(0, -4)]);
     const h = m.harts[0];
-    h.mtvec = (RAM_BASE + 0x100) | 1; // vectored
+    h.csr.mtvec = (RAM_BASE + 0x100) | 1; // vectored
     // handler for cause 7 at base + 28: count, clear MTIE, mret
     m.load([A.addi(2, 2, 1), A.csrrw(0, MIE, 0), A.mret()], RAM_BASE + 0x100 + 4 * 7);
-    h.mieReg = 1 << 7;
-    h.mstatusMie = 1;
+    h.csr.mie = 1 << 7;
+    h.csr.mstatusMie = 1;
     h.setInterrupt(InterruptLine.MachineTimer, true);
     expect(h.wantsWake()).toBe(true);
     m.step(1);
-    expect(h.mcause).toBe(0x80000007 | 0);
-    expect(h.mepc >>> 0).toBe(RAM_BASE);
+    expect(h.csr.mcause).toBe(0x80000007 | 0);
+    expect(h.csr.mepc >>> 0).toBe(RAM_BASE);
     expect(h.pc >>> 0).toBe(RAM_BASE + 0x100 + 4 * 7 + 4);
     expect(h.x[2]).toBe(1);
-    expect(h.mstatusMie).toBe(0);
-    expect(h.mstatusMpie).toBe(1);
+    expect(h.csr.mstatusMie).toBe(0);
+    expect(h.csr.mstatusMpie).toBe(1);
     m.step(2); // csrw mie, 0 ; mret
     expect(h.pc >>> 0).toBe(RAM_BASE);
-    expect(h.mstatusMie).toBe(1);
+    expect(h.csr.mstatusMie).toBe(1);
     m.step(4);
     expect(h.x[1]).toBe(2);
   });
@@ -39,31 +39,31 @@ describe("interrupts", () => {
     const m = makeMachine();
     const h = m.harts[0];
     m.load([A.nop(), A.nop()]);
-    h.mtvec = RAM_BASE + 0x200;
+    h.csr.mtvec = RAM_BASE + 0x200;
     m.load([A.nop()], RAM_BASE + 0x200);
-    h.mieReg = 0x888;
-    h.mstatusMie = 1;
+    h.csr.mie = 0x888;
+    h.csr.mstatusMie = 1;
     h.setInterrupt(InterruptLine.MachineTimer, true);
     h.setInterrupt(InterruptLine.MachineSoftware, true);
     h.setInterrupt(InterruptLine.MachineExternal, true);
     m.step(1);
-    expect(h.mcause).toBe(0x8000000b | 0);
+    expect(h.csr.mcause).toBe(0x8000000b | 0);
     expect(h.pc >>> 0).toBe(RAM_BASE + 0x204);
     h.setInterrupt(InterruptLine.MachineExternal, false);
-    expect(h.mip).toBe(0x88);
+    expect(h.csr.mip).toBe(0x88);
   });
 
   it("an interrupt becomes taken right after the CSR write that enables it", () => {
     const m = makeMachine();
     const h = m.harts[0];
     m.load([A.addi(5, 0, 8), A.csrrs(0, MSTATUS, 5), A.addi(6, 0, 1)]);
-    h.mtvec = RAM_BASE + 0x300;
+    h.csr.mtvec = RAM_BASE + 0x300;
     m.load([A.nop()], RAM_BASE + 0x300);
-    h.mieReg = 1 << 3;
+    h.csr.mie = 1 << 3;
     h.setInterrupt(InterruptLine.MachineSoftware, true);
     m.step(2);
-    expect(h.mcause).toBe(0x80000003 | 0);
-    expect(h.mepc >>> 0).toBe(RAM_BASE + 8);
+    expect(h.csr.mcause).toBe(0x80000003 | 0);
+    expect(h.csr.mepc >>> 0).toBe(RAM_BASE + 8);
     expect(h.pc >>> 0).toBe(RAM_BASE + 0x300);
     expect(h.x[6]).toBe(0);
   });
@@ -77,7 +77,7 @@ describe("interrupts", () => {
     expect(h.pc >>> 0).toBe(RAM_BASE + 4);
     expect(h.wantsWake()).toBe(false);
     // pending and enabled in mie, but mstatus.MIE = 0: WFI does not halt and no trap is taken
-    h.mieReg = 1 << 7;
+    h.csr.mie = 1 << 7;
     h.setInterrupt(InterruptLine.MachineTimer, true);
     expect(h.wantsWake()).toBe(true);
     run = m.step(3);
@@ -163,24 +163,24 @@ describe("CSRs", () => {
       const m = makeMachine();
       m.load([insn]);
       const h = m.harts[0];
-      h.priv = priv as 0 | 3;
+      h.csr.priv = priv as 0 | 3;
       h.x[2] = 1;
-      h.mtvec = RAM_BASE + 0x40;
+      h.csr.mtvec = RAM_BASE + 0x40;
       m.step(1);
-      expect(h.mcause).toBe(2);
-      expect(h.mtval >>> 0).toBe(insn);
-      expect(h.priv).toBe(3);
-      expect(h.mstatusMpp).toBe(priv);
+      expect(h.csr.mcause).toBe(2);
+      expect(h.csr.mtval >>> 0).toBe(insn);
+      expect(h.csr.priv).toBe(3);
+      expect(h.csr.mstatusMpp).toBe(priv);
     }
   });
 
   it("ecall from U-mode traps with cause 8 even with mtvec == 0", () => {
     const m = makeMachine();
     m.load([A.ecall()]);
-    m.harts[0].priv = 0;
+    m.harts[0].csr.priv = 0;
     const run = m.step(1);
     expect(run.exitReason).toBe(ExitReason.BudgetExhausted);
-    expect(m.harts[0].mcause).toBe(8);
+    expect(m.harts[0].csr.mcause).toBe(8);
     expect(m.harts[0].pc).toBe(0);
   });
 });
@@ -239,12 +239,12 @@ describe("MMIO and ROM", () => {
     const h = m.harts[0];
     h.pc = 0x1000;
     h.x[2] = 0x1800;
-    h.mtvec = RAM_BASE;
+    h.csr.mtvec = RAM_BASE;
     m.load([A.nop()]);
     m.step(2);
     expect(h.x[1]).toBe(5);
-    expect(h.mcause).toBe(7);
-    expect(h.mtval).toBe(0x1800);
+    expect(h.csr.mcause).toBe(7);
+    expect(h.csr.mtval).toBe(0x1800);
   });
 });
 
@@ -252,7 +252,7 @@ describe("saveState / loadState", () => {
   it("round-trips the architectural state into a fresh hart", () => {
     const a = makeMachine();
     a.load([A.addi(1, 1, 3), A.csrrw(0, 0x340, 1), A.lui(7, 0xabcde), A.jal(0, -12)]);
-    a.harts[0].mieReg = 0x80;
+    a.harts[0].csr.mie = 0x80;
     a.step(1001);
     const state = JSON.parse(JSON.stringify(a.harts[0].saveState()));
     const b = makeMachine();
