@@ -4,35 +4,12 @@
  * dirty logging off and on. (Wall-clock reads are fine here: this is the host benchmark, not
  * simulated code.)
  */
-import { createAddressSpace, createRamBackend, createVcpuRun } from "../packages/core/src/index";
-import { riscvBackend } from "../packages/riscv/src/index";
-import { computeLoop, storeLoop } from "./riscv-programs";
-
-const RAM_BASE = 0x80000000;
+import { createVcpuRun } from "../packages/core/src/index";
+import { benchHart, computeLoop, storeLoop } from "./riscv-programs";
 
 function measure(program: readonly number[], logging: boolean, instructions: number): number {
-  const memory = createAddressSpace();
-  const size = 4 << 20;
-  const ram = memory.addRam({
-    name: "ram",
-    base: RAM_BASE,
-    size,
-    backend: createRamBackend("array", size),
-  });
-  const bytes = new Uint8Array(program.length * 4);
-  const dv = new DataView(bytes.buffer);
-  program.forEach((w, i) => {
-    dv.setUint32(i * 4, w, true);
-  });
-  memory.writeBytes(RAM_BASE, bytes);
+  const { hart, ram } = benchHart(program);
   if (logging) ram.dirty.start();
-  const hart = riscvBackend({ mips: 1000 }).createVcpu({
-    hartId: 0,
-    memory,
-    timebaseHz: 10_000_000,
-    vcpuCount: 1,
-  });
-  hart.reset(RAM_BASE, 0);
   const run = createVcpuRun();
   const slice = 1_000_000; // 1 ms of virtual time per run at 1000 MIPS
   // warm up

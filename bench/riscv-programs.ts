@@ -1,4 +1,6 @@
-/** Guest programs shared by the RISC-V interpreter benchmarks (encoded with the test assembler). */
+/** Guest programs and the hart set-up shared by the RISC-V interpreter benchmarks. */
+import { createAddressSpace, createRamBackend, type RamRegion } from "../packages/core/src/index";
+import { type RiscvHart, riscvBackend } from "../packages/riscv/src/index";
 import { A } from "../packages/riscv/test/asm";
 
 /** Registers by ABI name. */
@@ -38,3 +40,33 @@ export const storeLoop: readonly number[] = [
   A.addi(t2, t2, 1),
   A.jal(0, -24),
 ];
+
+/** RAM base of the benchmark address space (QEMU virt). */
+export const BENCH_RAM_BASE = 0x80000000;
+
+/**
+ * One hart at 1000 MIPS (1 ns per instruction) on a 4 MiB RAM-only address space with
+ * `program` loaded at the RAM base; `ram` for turning dirty logging on.
+ */
+export function benchHart(program: readonly number[]): { hart: RiscvHart; ram: RamRegion } {
+  const memory = createAddressSpace();
+  const size = 4 << 20;
+  const ram = memory.addRam({
+    name: "ram",
+    base: BENCH_RAM_BASE,
+    size,
+    backend: createRamBackend("array", size),
+  });
+  const bytes = new Uint8Array(program.length * 4);
+  const dv = new DataView(bytes.buffer);
+  for (let i = 0; i < program.length; i++) dv.setUint32(i * 4, program[i] >>> 0, true);
+  memory.writeBytes(BENCH_RAM_BASE, bytes);
+  const hart = riscvBackend({ mips: 1000 }).createVcpu({
+    hartId: 0,
+    memory,
+    timebaseHz: 10_000_000,
+    vcpuCount: 1,
+  });
+  hart.reset(BENCH_RAM_BASE, 0);
+  return { hart, ram };
+}

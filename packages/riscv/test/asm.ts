@@ -107,3 +107,11 @@ export const AMO = {
   minu: 0b11000,
   maxu: 0b11100,
 };
+
+/** Instruction words as little-endian bytes, ready for `AddressSpace.writeBytes`. */
+export function programBytes(words: readonly number[]): Uint8Array {
+  const bytes = new Uint8Array(words.length * 4);
+  const dv = new DataView(bytes.buffer);
+  for (let i = 0; i < words.length; i++) dv.setUint32(i * 4, words[i] >>> 0, true);
+  return bytes;
+}

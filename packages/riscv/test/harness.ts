@@ -7,6 +7,7 @@ import {
   type VcpuRun,
 } from "@ferry/core";
 import { type RiscvBackendOptions, type RiscvHart, riscvBackend } from "../src/index";
+import { programBytes } from "./asm";
 
 /** RAM base used by the tests (QEMU virt). */
 export const RAM_BASE = 0x80000000;
@@ -55,12 +56,7 @@ export function makeMachine(
     harts,
     run,
     load(words, addr = RAM_BASE) {
-      const bytes = new Uint8Array(words.length * 4);
-      const dv = new DataView(bytes.buffer);
-      words.forEach((w, k) => {
-        dv.setUint32(k * 4, w >>> 0, true);
-      });
-      memory.writeBytes(addr, bytes);
+      memory.writeBytes(addr, programBytes(words));
     },
     step(instructions, h = 0) {
       run.startNs = now;

@@ -1,7 +1,7 @@
 import { createMachine, VirtualScheduler } from "@ferry/core";
 import { describe, expect, it } from "vitest";
 import { loadElf, parseElf, riscvBackend, tohostAddress } from "../src/index";
-import { A, AMO } from "./asm";
+import { A, AMO, programBytes } from "./asm";
 
 const RAM_BASE = 0x80000000;
 
@@ -41,12 +41,7 @@ describe("riscv backend in the core virt machine", () => {
       memory: { size: 1 << 20 },
     });
     const words = program(2);
-    const bytes = new Uint8Array(words.length * 4);
-    const dv = new DataView(bytes.buffer);
-    words.forEach((w, i) => {
-      dv.setUint32(i * 4, w, true);
-    });
-    machine.memory.writeBytes(RAM_BASE, bytes);
+    machine.memory.writeBytes(RAM_BASE, programBytes(words));
     machine.reset(RAM_BASE);
     machine.start();
     const result = await machine.runUntilShutdown({ timeLimitNs: 1e9 });
@@ -90,12 +85,7 @@ describe("riscv-tests ELFs on the virt machine (tohost)", () => {
       vcpus: 1,
       memory: { size: 1 << 20 },
     });
-    const bytes = new Uint8Array(words.length * 4);
-    const dv = new DataView(bytes.buffer);
-    words.forEach((w, i) => {
-      dv.setUint32(i * 4, w, true);
-    });
-    machine.memory.writeBytes(RAM_BASE, bytes);
+    machine.memory.writeBytes(RAM_BASE, programBytes(words));
     const result = await machine.runUntilShutdown({ timeLimitNs: 1e9 });
     expect(result.reason).toBe("shutdown");
     expect(result.code).toBe(3);
@@ -113,12 +103,7 @@ describe("time CSR on the virt machine", () => {
       vcpus: 1,
       memory: { size: 1 << 20 },
     });
-    const bytes = new Uint8Array(words.length * 4);
-    const dv = new DataView(bytes.buffer);
-    words.forEach((w, i) => {
-      dv.setUint32(i * 4, w, true);
-    });
-    machine.memory.writeBytes(RAM_BASE, bytes);
+    machine.memory.writeBytes(RAM_BASE, programBytes(words));
     machine.start();
     await scheduler.run({ untilNs: 1_000_000 });
     await machine.pause();
