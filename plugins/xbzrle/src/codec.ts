@@ -11,7 +11,15 @@ export {
   uleb128DecodeSmall,
   uleb128SmallSize,
 } from "./uleb128";
-export { xbzrleEncode, XBZRLE_UNCHANGED, XBZRLE_OVERFLOW } from "./encode";
+export {
+  xbzrleEncode,
+  xbzrleEncodeJs,
+  xbzrleEncodeWasm,
+  XBZRLE_ENCODER,
+  XBZRLE_UNCHANGED,
+  XBZRLE_OVERFLOW,
+} from "./encode";
+export type { XbzrleEncodeFn } from "./encode";
 export { xbzrleEncodeRuns } from "./encode-runs";
 export { xbzrleDecode } from "./decode";
 export { CACHED_PAGE_LIFETIME, createPageCache, pageCacheSlots } from "./page-cache";
