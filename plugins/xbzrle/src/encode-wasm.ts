@@ -38,15 +38,22 @@ function decodeBase64(b64: string): Uint8Array {
   return bytes;
 }
 
+/** The part of the WebAssembly JS API used here (the project compiles without DOM types). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+}
+
 /** Instantiates the embedded module, or returns null where WebAssembly SIMD is unavailable. */
 function instantiate(): { encode: WasmEncode; mem: Uint8Array } | null {
-  if (typeof WebAssembly !== "object") return null;
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (api === undefined) return null;
   try {
-    const module = new WebAssembly.Module(decodeBase64(XBZRLE_WASM_BASE64));
-    const instance = new WebAssembly.Instance(module, {});
+    const module = new api.Module(decodeBase64(XBZRLE_WASM_BASE64));
+    const instance = new api.Instance(module, {});
     const { encode, memory } = instance.exports as {
       encode: WasmEncode;
-      memory: WebAssembly.Memory;
+      memory: { buffer: ArrayBuffer };
     };
     return { encode, mem: new Uint8Array(memory.buffer) };
   } catch {
@@ -88,7 +95,7 @@ function encodeWith(
   const newAt = region;
   const outAt = 2 * region;
   const cap = limitCap(pageSize);
-  const dlen = outLimit < cap ? outLimit : cap;
+  const dlen = Math.min(outLimit, cap);
   mem.set(old.subarray(oldOff, oldOff + pageSize), 0);
   mem.set(neu.subarray(newOff, newOff + pageSize), newAt);
   const len = k.encode(0, newAt, pageSize, outAt, dlen);
