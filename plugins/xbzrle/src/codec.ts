@@ -15,11 +15,12 @@ export {
   xbzrleEncode,
   xbzrleEncodeJs,
   xbzrleEncodeWasm,
+  createXbzrleWasmKernel,
   XBZRLE_ENCODER,
   XBZRLE_UNCHANGED,
   XBZRLE_OVERFLOW,
 } from "./encode";
-export type { XbzrleEncodeFn } from "./encode";
+export type { XbzrleEncodeFn, XbzrleWasmKernel } from "./encode";
 export { xbzrleEncodeRuns } from "./encode-runs";
 export { xbzrleDecode } from "./decode";
 export { CACHED_PAGE_LIFETIME, createPageCache, pageCacheSlots } from "./page-cache";

@@ -9,6 +9,7 @@
  * JavaScript encoder.
  */
 import { checkEncodeArgs } from "./encode-args";
+import { xbzrleEncodeJs } from "./encode-js";
 import { XBZRLE_WASM_BASE64 } from "./wasm-bytes";
 
 /** The encoder signature shared by the JavaScript and WebAssembly encoders. */
@@ -44,25 +45,35 @@ interface WasmApi {
   Instance: new (module: object, imports: object) => { exports: object };
 }
 
-/** Instantiates the embedded module, or returns null where WebAssembly SIMD is unavailable. */
-function instantiate(): { encode: WasmEncode; mem: Uint8Array } | null {
+/** The WebAssembly memory object's API used here. */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/** Compiles the embedded module, or returns null where WebAssembly SIMD is unavailable. */
+function compile(): { api: WasmApi; module: object } | null {
   const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (api === undefined) return null;
   try {
-    const module = new api.Module(decodeBase64(XBZRLE_WASM_BASE64));
-    const instance = new api.Instance(module, {});
-    const { encode, memory } = instance.exports as {
-      encode: WasmEncode;
-      memory: { buffer: ArrayBuffer };
-    };
-    return { encode, mem: new Uint8Array(memory.buffer) };
+    return { api, module: new api.Module(decodeBase64(XBZRLE_WASM_BASE64)) };
   } catch {
     // No SIMD (or no WebAssembly compilation allowed): the JavaScript encoder is used.
     return null;
   }
 }
 
-const kernel = instantiate();
+const compiled = compile();
+
+/** Whether the WebAssembly SIMD module compiled in this process. */
+export const XBZRLE_WASM_AVAILABLE: boolean = compiled !== null;
+
+/** The module's scratch area (old page, new page, output), before any store: 8 × 64 KiB. */
+const SCRATCH_BYTES = 8 * 65536;
+/** Bytes after a store that vector reads past its last page may touch. */
+const STORE_SLACK = 64;
+/** wasm32's largest memory, in 64 KiB pages. */
+const MAX_WASM_PAGES = 65536;
 
 /**
  * Most bytes an encoding of an `slen`-byte page can take: at most `slen/2 + 1` run pairs of
@@ -78,52 +89,91 @@ function regionSize(slen: number): number {
   return ((slen + 15) & ~15) + 64;
 }
 
-function encodeWith(
-  k: { encode: WasmEncode; mem: Uint8Array },
-  old: Uint8Array,
-  oldOff: number,
-  neu: Uint8Array,
-  newOff: number,
-  pageSize: number,
-  out: Uint8Array,
-  outOff: number,
-  outLimit: number,
-): number {
-  checkEncodeArgs(old, oldOff, neu, newOff, pageSize, out, outOff, outLimit);
-  const mem = k.mem;
-  const region = regionSize(pageSize);
-  const newAt = region;
-  const outAt = 2 * region;
-  const cap = limitCap(pageSize);
-  const dlen = Math.min(outLimit, cap);
-  mem.set(old.subarray(oldOff, oldOff + pageSize), 0);
-  mem.set(neu.subarray(newOff, newOff + pageSize), newAt);
-  const len = k.encode(0, newAt, pageSize, outAt, dlen);
-  if (len > 0) {
-    if (len < COPY_LOOP_MAX) {
-      for (let i = 0; i < len; i++) out[outOff + i] = mem[outAt + i];
-    } else {
-      out.set(mem.subarray(outAt, outAt + len), outOff);
-    }
-  }
-  return len;
+/**
+ * One instance of the WebAssembly encoder with its own memory. Pages already inside that memory
+ * (a store from {@link XbzrleWasmKernel.allocate}, e.g. the page cache's) are compared in place;
+ * other pages are copied into its scratch area first.
+ */
+export interface XbzrleWasmKernel {
+  /**
+   * Encodes like {@link xbzrleEncodeJs}: same arguments, results, errors and output bytes
+   * (pages above {@link XBZRLE_WASM_MAX_PAGE} go to the JavaScript encoder). Unlike the
+   * JavaScript encoder, an overflow (-1) leaves `out` untouched.
+   */
+  readonly encode: XbzrleEncodeFn;
+  /**
+   * A zero-filled store of `bytes` inside this kernel's memory, replacing (and reusing the
+   * memory of) any store allocated before; a plain `Uint8Array` when the memory cannot grow
+   * that far (wasm32 memories stop at 4 GiB).
+   */
+  readonly allocate: (bytes: number) => Uint8Array;
+  /** Whether `bytes` lies in this kernel's memory (compared without a copy). */
+  holds(bytes: Uint8Array): boolean;
 }
+
+/** Makes a WebAssembly encoder instance, or returns null where WebAssembly SIMD is unavailable. */
+export function createXbzrleWasmKernel(): XbzrleWasmKernel | null {
+  if (compiled === null) return null;
+  const instance = new compiled.api.Instance(compiled.module, {});
+  const { encode: wasmEncode, memory } = instance.exports as {
+    encode: WasmEncode;
+    memory: WasmMemory;
+  };
+  let mem = new Uint8Array(memory.buffer);
+  let storeAllocated = false;
+
+  const encode: XbzrleEncodeFn = (old, oldOff, neu, newOff, pageSize, out, outOff, outLimit) => {
+    if (pageSize > XBZRLE_WASM_MAX_PAGE) {
+      return xbzrleEncodeJs(old, oldOff, neu, newOff, pageSize, out, outOff, outLimit);
+    }
+    checkEncodeArgs(old, oldOff, neu, newOff, pageSize, out, outOff, outLimit);
+    const m = mem;
+    const buf = m.buffer;
+    const region = regionSize(pageSize);
+    let o = 0;
+    if (old.buffer === buf) o = old.byteOffset + oldOff;
+    else m.set(old.subarray(oldOff, oldOff + pageSize), 0);
+    let n = region;
+    if (neu.buffer === buf) n = neu.byteOffset + newOff;
+    else m.set(neu.subarray(newOff, newOff + pageSize), region);
+    const outAt = 2 * region;
+    const len = wasmEncode(o, n, pageSize, outAt, Math.min(outLimit, limitCap(pageSize)));
+    if (len > 0) {
+      if (len < COPY_LOOP_MAX) {
+        for (let i = 0; i < len; i++) out[outOff + i] = m[outAt + i];
+      } else {
+        out.set(m.subarray(outAt, outAt + len), outOff);
+      }
+    }
+    return len;
+  };
+
+  const allocate = (bytes: number): Uint8Array => {
+    const pages = Math.ceil((SCRATCH_BYTES + bytes + STORE_SLACK) / 65536);
+    const have = memory.buffer.byteLength / 65536;
+    if (pages > have) {
+      if (pages > MAX_WASM_PAGES) return new Uint8Array(bytes);
+      try {
+        memory.grow(pages - have);
+      } catch {
+        return new Uint8Array(bytes);
+      }
+      mem = new Uint8Array(memory.buffer);
+    }
+    const store = new Uint8Array(memory.buffer, SCRATCH_BYTES, bytes);
+    if (storeAllocated) store.fill(0);
+    storeAllocated = true;
+    return store;
+  };
+
+  return { encode, allocate, holds: (bytes) => bytes.buffer === mem.buffer };
+}
+
+const defaultKernel = createXbzrleWasmKernel();
 
 /**
- * Encodes like {@link xbzrleEncodeJs} (same arguments, results, errors and output bytes) with
- * the WebAssembly kernel; `null` where WebAssembly SIMD is unavailable. Pages larger than
- * {@link XBZRLE_WASM_MAX_PAGE} are handed to `fallback`.
- *
- * Unlike the JavaScript encoder, an overflow (-1) leaves `out` untouched.
+ * The process-wide WebAssembly encoder (a shared {@link XbzrleWasmKernel}'s `encode`), or `null`
+ * where WebAssembly SIMD is unavailable.
  */
-export function createWasmEncode(fallback: XbzrleEncodeFn): XbzrleEncodeFn | null {
-  const k = kernel;
-  if (k === null) return null;
-  return (old, oldOff, neu, newOff, pageSize, out, outOff, outLimit) =>
-    pageSize > XBZRLE_WASM_MAX_PAGE
-      ? fallback(old, oldOff, neu, newOff, pageSize, out, outOff, outLimit)
-      : encodeWith(k, old, oldOff, neu, newOff, pageSize, out, outOff, outLimit);
-}
-
-/** Whether the WebAssembly SIMD kernel compiled in this process. */
-export const XBZRLE_WASM_AVAILABLE: boolean = kernel !== null;
+export const xbzrleEncodeWasm: XbzrleEncodeFn | null =
+  defaultKernel === null ? null : defaultKernel.encode;

@@ -10,10 +10,11 @@
  * Setting the environment variable `FERRY_XBZRLE_WASM=0` selects the JavaScript encoder.
  */
 import { xbzrleEncodeJs } from "./encode-js";
-import { createWasmEncode, type XbzrleEncodeFn } from "./encode-wasm";
+import { type XbzrleEncodeFn, xbzrleEncodeWasm } from "./encode-wasm";
 
 export { xbzrleEncodeJs } from "./encode-js";
-export type { XbzrleEncodeFn } from "./encode-wasm";
+export { createXbzrleWasmKernel, xbzrleEncodeWasm } from "./encode-wasm";
+export type { XbzrleEncodeFn, XbzrleWasmKernel } from "./encode-wasm";
 
 /** Encoder result: the new page equals the old one; nothing needs to be sent. */
 export const XBZRLE_UNCHANGED = 0;
@@ -23,12 +24,6 @@ export const XBZRLE_OVERFLOW = -1;
 function wasmDisabled(): boolean {
   return typeof process === "object" && process.env?.FERRY_XBZRLE_WASM === "0";
 }
-
-/**
- * The WebAssembly SIMD encoder (pages above 64 KiB go to the JavaScript one), or `null` where
- * WebAssembly SIMD is unavailable. Exported so tests and benchmarks can call it explicitly.
- */
-export const xbzrleEncodeWasm: XbzrleEncodeFn | null = createWasmEncode(xbzrleEncodeJs);
 
 /** Which encoder {@link xbzrleEncode} is: `"wasm"` or `"js"`. */
 export const XBZRLE_ENCODER: "wasm" | "js" =

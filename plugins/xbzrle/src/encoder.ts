@@ -19,7 +19,12 @@ import {
   type StreamWriter,
   type SyncStats,
 } from "@ferry/migration";
-import { xbzrleEncode } from "./encode";
+import {
+  createXbzrleWasmKernel,
+  XBZRLE_ENCODER,
+  type XbzrleEncodeFn,
+  xbzrleEncodeJs,
+} from "./encode";
 import { xbzrleEncodeRuns } from "./encode-runs";
 import { createPageCache, type PageCache } from "./page-cache";
 import { ENCODING_FLAG_XBZRLE } from "./record";
@@ -96,6 +101,12 @@ export class XbzrleEncoder implements PageEncoder {
   /** Per block index: the version path's state, or null for byte-backed blocks. */
   private readonly synthetic: (SyntheticBlock | null)[];
   private readonly machine: Pick<MigratableMachine, "state">;
+  /**
+   * The page encoder: this migration's own WebAssembly kernel, whose memory also holds the page
+   * cache's store (cached copies are compared in place, only the new page is copied in, as
+   * QEMU snapshots it), or the JavaScript encoder.
+   */
+  private readonly encodePage: XbzrleEncodeFn;
   private generation = 0;
   private started = false;
   private lastStage = false;
@@ -106,7 +117,11 @@ export class XbzrleEncoder implements PageEncoder {
 
   constructor(opts: XbzrleEncoderOptions) {
     this.machine = opts.machine;
-    this.cache = createPageCache(effectiveCacheBytes(opts.cacheSize, opts.totalPages), PS);
+    const kernel = XBZRLE_ENCODER === "wasm" ? createXbzrleWasmKernel() : null;
+    this.encodePage = kernel === null ? xbzrleEncodeJs : kernel.encode;
+    const bytes = effectiveCacheBytes(opts.cacheSize, opts.totalPages);
+    this.cache =
+      kernel === null ? createPageCache(bytes, PS) : createPageCache(bytes, PS, kernel.allocate);
     this.xstats = createXbzrleStats(opts.cacheSize, PS);
     this.synthetic = (opts.blocks ?? []).map((b) =>
       isSyntheticRamBackend(b.backend)
@@ -152,7 +167,7 @@ export class XbzrleEncoder implements PageEncoder {
       return false;
     }
     const scratch = this.scratch;
-    const len = xbzrleEncode(cache.store, off, bytes, bytesOffset, PS, scratch, 0, PS);
+    const len = this.encodePage(cache.store, off, bytes, bytesOffset, PS, scratch, 0, PS);
     if (len === 0) {
       this.xstats.recordUnchanged();
       return true;
@@ -197,7 +212,7 @@ export class XbzrleEncoder implements PageEncoder {
         old = this.oldPage;
         oldOff = 0;
       }
-      len = xbzrleEncode(old, oldOff, this.newPage, 0, PS, this.scratch, 0, PS);
+      len = this.encodePage(old, oldOff, this.newPage, 0, PS, this.scratch, 0, PS);
     }
     if (len === 0) {
       this.xstats.recordUnchanged();

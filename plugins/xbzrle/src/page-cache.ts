@@ -149,8 +149,15 @@ class DirectMappedPageCache implements PageCache {
   private inserts = 0;
   private refused = 0;
 
-  constructor(cacheSizeBytes: number, pageSize: number) {
+  private readonly allocateStore: (bytes: number) => Uint8Array;
+
+  constructor(
+    cacheSizeBytes: number,
+    pageSize: number,
+    allocateStore: (bytes: number) => Uint8Array,
+  ) {
     const slots = pageCacheSlots(cacheSizeBytes, pageSize);
+    this.allocateStore = allocateStore;
     this.pageSize = pageSize;
     this.cacheSize = cacheSizeBytes;
     this.slots = slots;
@@ -196,7 +203,7 @@ class DirectMappedPageCache implements PageCache {
     if (v === undefined) {
       // A slot holding a version has no bytes yet: give its view a real (zero) store.
       if (this.store.length === 0) {
-        this.store = new Uint8Array(this.cacheSize);
+        this.store = this.allocateStore(this.cacheSize);
       }
       const off = slot * this.pageSize;
       v = this.store.subarray(off, off + this.pageSize);
@@ -248,7 +255,7 @@ class DirectMappedPageCache implements PageCache {
       return -1;
     }
     if (this.store.length === 0) {
-      this.store = new Uint8Array(this.cacheSize);
+      this.store = this.allocateStore(this.cacheSize);
     }
     if (this.slotVersion.length !== 0) {
       this.slotVersion[off / this.pageSize] = -1;
@@ -333,8 +340,19 @@ class DirectMappedPageCache implements PageCache {
  * Creates an empty page cache of `cacheSizeBytes` (QEMU's `xbzrle-cache-size`, default 64 MiB)
  * for pages of `pageSize` bytes. The backing store is allocated on the first insert.
  *
+ * @param allocateStore allocates the zero-filled backing store (default: a plain `Uint8Array`);
+ *   the XBZRLE encoder places it in its WebAssembly kernel's memory, so the cached copies are
+ *   compared without being copied first
  * @throws PageCacheConfigError unless the size is a power-of-two number of pages, at least one
  */
-export function createPageCache(cacheSizeBytes: number, pageSize: number): PageCache {
-  return new DirectMappedPageCache(cacheSizeBytes, pageSize);
+export function createPageCache(
+  cacheSizeBytes: number,
+  pageSize: number,
+  allocateStore: (bytes: number) => Uint8Array = allocatePlain,
+): PageCache {
+  return new DirectMappedPageCache(cacheSizeBytes, pageSize, allocateStore);
+}
+
+function allocatePlain(bytes: number): Uint8Array {
+  return new Uint8Array(bytes);
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import {
+  createXbzrleWasmKernel,
   XBZRLE_ENCODER,
   xbzrleEncode,
   xbzrleEncodeJs,
@@ -139,6 +140,49 @@ describe.runIf(wasm !== null)("WebAssembly XBZRLE encoder", () => {
       ),
       { numRuns: 600 },
     );
+  });
+
+  it("compares pages inside a kernel's store in place, with the same results", () => {
+    const kernel = createXbzrleWasmKernel();
+    expect(kernel).not.toBeNull();
+    if (kernel === null) return;
+    const store = kernel.allocate(8 * 4096);
+    expect(kernel.holds(store)).toBe(true);
+    expect(store.every((b) => b === 0)).toBe(true);
+    fc.assert(
+      fc.property(
+        pairArb.filter(({ ps }) => ps <= 4096),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.boolean(),
+        fc.oneof(fc.constant(-1), fc.nat({ max: 13000 })),
+        ({ ps, old, neu }, slot, skew, newInStore, limitSel) => {
+          const limit = limitSel < 0 ? ps : limitSel;
+          // Old page in the store (the page cache's case); the new one too, at its very end.
+          const oOff = slot * 4096 + skew;
+          store.set(old, oOff);
+          let nb = neu;
+          let nOff = 0;
+          if (newInStore) {
+            nb = store;
+            nOff = store.length - ps;
+            store.set(neu, nOff);
+          }
+          const ref = refEncode(old, neu, limit);
+          const out = new Uint8Array(limit + GUARD).fill(GUARD_BYTE);
+          const n = kernel.encode(store, oOff, nb, nOff, ps, out, 0, limit);
+          expect(n).toBe(ref.result);
+          if (n > 0) expect(Array.from(out.subarray(0, n))).toEqual(ref.bytes);
+          expect(out.subarray(limit).every((x) => x === GUARD_BYTE)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // A new store reuses the memory, zero-filled again.
+    store.fill(9);
+    const again = kernel.allocate(16 * 4096);
+    expect(kernel.holds(again)).toBe(true);
+    expect(again.every((b) => b === 0)).toBe(true);
   });
 
   it("hands pages above 64 KiB to the JS encoder with the same results", () => {
