@@ -1,53 +1,79 @@
 /**
  * XBZRLE codec throughput (input page bytes per second). Each iteration handles PAGES pages
- * of 4 KiB; the GB/s figure (1 GB = 1e9 bytes) is printed after each group.
+ * of 4 KiB; the GB/s figures (1 GB = 1e9 bytes) and the ratios of the WebAssembly encoder to the
+ * JavaScript encoder (the previous implementation, still the fallback) are printed after each
+ * group, all measured in the same run.
  *
  *   npx vitest bench --run bench/xbzrle.bench.ts
+ *
+ * The comparison with a C build of QEMU's plain path is a separate script (needs gcc):
+ *   npx tsx bench/native/compare.ts
  */
 import { test } from "vitest";
-import { xbzrleDecode, xbzrleEncode } from "../plugins/xbzrle/src/codec";
+import {
+  createXbzrleWasmKernel,
+  type XbzrleEncodeFn,
+  xbzrleDecode,
+  xbzrleEncodeJs,
+  xbzrleEncodeWasm,
+} from "../plugins/xbzrle/src/codec";
+import { BYTES_PER_ITER, makeCache, makeCases, PAGES, PS } from "./xbzrle-cases";
 
-const PS = 4096;
-const PAGES = 64;
-const BYTES_PER_ITER = PS * PAGES;
+const cache = makeCache();
+const cases = makeCases(cache);
+const out = new Uint8Array(3 * PS + 8);
 
-let seed = 1;
-function rnd(): number {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-  return seed >>> 8;
+/** The migration encoder's set-up: the cached pages live in the kernel's memory. */
+const kernel = createXbzrleWasmKernel();
+const kernelStore = kernel === null ? null : kernel.allocate(BYTES_PER_ITER);
+kernelStore?.set(cache);
+
+function encodeAll(enc: XbzrleEncodeFn, old: Uint8Array, neu: Uint8Array, limit: number): void {
+  for (let p = 0; p < PAGES; p++) enc(old, p * PS, neu, p * PS, PS, out, 0, limit);
 }
 
-/** Cached copies (old pages), random content. */
-const cache = new Uint8Array(BYTES_PER_ITER);
-for (let i = 0; i < cache.length; i++) cache[i] = rnd() & 0xff;
+type Stats = { latency: { mean: number; min: number } };
+type Results = { get(name: string): Stats };
 
-/** New pages with 3 changed runs of 1..16 bytes each. */
-const fewRuns = cache.slice();
-for (let p = 0; p < PAGES; p++) {
-  for (let r = 0; r < 3; r++) {
-    const off = p * PS + (rnd() % (PS - 16));
-    const len = 1 + (rnd() % 16);
-    for (let k = 0; k < len; k++) fewRuns[off + k] ^= 0xff;
+const gb = (ms: number) => BYTES_PER_ITER / (ms * 1e6);
+
+/** Prints GB/s from the mean and from the fastest iteration (less sensitive to a busy host). */
+function report(result: Results, names: readonly string[]): void {
+  for (const name of names) {
+    const { mean, min } = result.get(name).latency;
+    console.log(`${name}: mean ${gb(mean).toFixed(2)} GB/s, best ${gb(min).toFixed(2)} GB/s`);
   }
 }
 
-/** New pages where every other byte changed: the encoder's worst case. */
-const alternating = cache.slice();
-for (let i = 0; i < alternating.length; i += 2) alternating[i] ^= 0x55;
-
-/** New pages with 16 changed runs of 64 bytes (a quarter of the page). */
-const dense = cache.slice();
-for (let p = 0; p < PAGES; p++) {
-  for (let r = 0; r < 16; r++) {
-    const off = p * PS + r * 256 + 32;
-    for (let k = 0; k < 64; k++) dense[off + k] ^= 0x0f;
-  }
+/** Prints new/previous speed ratios (mean and best). */
+function ratio(result: Results, label: string, fast: string, base: string): void {
+  const f = result.get(fast).latency;
+  const b = result.get(base).latency;
+  console.log(
+    `${label}: ${(b.mean / f.mean).toFixed(2)}x (mean), ${(b.min / f.min).toFixed(2)}x (best)`,
+  );
 }
 
-const out = new Uint8Array(4 * PS);
-
-function encodeAll(neu: Uint8Array, limit: number): void {
-  for (let p = 0; p < PAGES; p++) xbzrleEncode(cache, p * PS, neu, p * PS, PS, out, 0, limit);
+for (const c of cases) {
+  test(`xbzrle encode, ${c.title} (x${PAGES} pages of 4 KiB per iteration)`, async ({ bench }) => {
+    const js = `${c.name}: JS encoder (previous)`;
+    const wasm = `${c.name}: wasm encoder, pages copied in`;
+    const inKernel = `${c.name}: wasm encoder, cached pages in its memory (migration set-up)`;
+    const entries = [bench(js, () => encodeAll(xbzrleEncodeJs, cache, c.neu, c.limit))];
+    const names = [js];
+    if (xbzrleEncodeWasm !== null && kernel !== null && kernelStore !== null) {
+      const w = xbzrleEncodeWasm;
+      entries.push(bench(wasm, () => encodeAll(w, cache, c.neu, c.limit)));
+      entries.push(bench(inKernel, () => encodeAll(kernel.encode, kernelStore, c.neu, c.limit)));
+      names.push(wasm, inKernel);
+    }
+    const result = await bench.compare(...entries);
+    report(result, names);
+    if (names.length === 3) {
+      ratio(result, `${c.name}: wasm / JS`, wasm, js);
+      ratio(result, `${c.name}: wasm in kernel / JS`, inKernel, js);
+    }
+  });
 }
 
 /** Pre-encoded payloads of `neu` against `cache`, one per page. */
@@ -55,15 +81,25 @@ function payloadsOf(neu: Uint8Array, limit: number): { buf: Uint8Array; len: Int
   const buf = new Uint8Array(PAGES * limit);
   const len = new Int32Array(PAGES);
   for (let p = 0; p < PAGES; p++) {
-    len[p] = xbzrleEncode(cache, p * PS, neu, p * PS, PS, buf, p * limit, limit);
+    len[p] = xbzrleEncodeJs(cache, p * PS, neu, p * PS, PS, buf, p * limit, limit);
     if (len[p] <= 0) throw new Error(`bench setup: page ${p} did not encode (${len[p]})`);
   }
   return { buf, len };
 }
 
-const fewPayloads = payloadsOf(fewRuns, PS);
-const densePayloads = payloadsOf(dense, PS);
-const altPayloads = payloadsOf(alternating, 2 * PS);
+const byName = new Map(cases.map((c) => [c.name, c]));
+const alternating = byName.get("alternating");
+if (alternating === undefined) throw new Error("bench setup: no alternating case");
+const decodeInputs = [
+  ...cases
+    .filter((c) => c.name !== "identical" && c.name !== "alternating")
+    .map((c) => ({ title: c.title, pl: payloadsOf(c.neu, PS), stride: PS })),
+  {
+    title: "alternating bytes (2048 runs per page)",
+    pl: payloadsOf(alternating.neu, 2 * PS),
+    stride: 2 * PS,
+  },
+];
 const dest = cache.slice();
 
 function decodeAll(pl: { buf: Uint8Array; len: Int32Array }, stride: number): void {
@@ -72,47 +108,10 @@ function decodeAll(pl: { buf: Uint8Array; len: Int32Array }, stride: number): vo
   }
 }
 
-type Stats = { latency: { mean: number; min: number } };
-
-/** Prints GB/s from the mean and from the fastest iteration (less sensitive to a busy host). */
-function report(result: { get(name: string): Stats }, names: readonly string[]): void {
-  for (const name of names) {
-    const { mean, min } = result.get(name).latency;
-    const gb = (ms: number) => (BYTES_PER_ITER / (ms * 1e6)).toFixed(2);
-    console.log(`${name}: mean ${gb(mean)} GB/s, best ${gb(min)} GB/s`);
-  }
-}
-
-const ENC = [
-  "encode: 3 short changed runs per page",
-  "encode: identical pages",
-  "encode: 16 runs of 64 bytes per page",
-  "encode worst case: alternating bytes, limit = page (overflows)",
-  "encode worst case: alternating bytes, limit = 2 pages (full page)",
-] as const;
-
-test(`xbzrle encode (x${PAGES} pages of 4 KiB per iteration)`, async ({ bench }) => {
-  const result = await bench.compare(
-    bench(ENC[0], () => encodeAll(fewRuns, PS)),
-    bench(ENC[1], () => encodeAll(cache, PS)),
-    bench(ENC[2], () => encodeAll(dense, PS)),
-    bench(ENC[3], () => encodeAll(alternating, PS)),
-    bench(ENC[4], () => encodeAll(alternating, 2 * PS)),
-  );
-  report(result, ENC);
-});
-
-const DEC = [
-  "decode: 3 short changed runs per page",
-  "decode: 16 runs of 64 bytes per page",
-  "decode worst case: alternating bytes (2048 runs per page)",
-] as const;
-
 test(`xbzrle decode (x${PAGES} pages of 4 KiB per iteration)`, async ({ bench }) => {
+  const names = decodeInputs.map((d) => `decode: ${d.title}`);
   const result = await bench.compare(
-    bench(DEC[0], () => decodeAll(fewPayloads, PS)),
-    bench(DEC[1], () => decodeAll(densePayloads, PS)),
-    bench(DEC[2], () => decodeAll(altPayloads, 2 * PS)),
+    ...decodeInputs.map((d, i) => bench(names[i], () => decodeAll(d.pl, d.stride))),
   );
-  report(result, DEC);
+  report(result, names);
 });

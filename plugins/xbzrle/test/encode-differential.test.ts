@@ -161,7 +161,7 @@ describe.runIf(wasm !== null)("WebAssembly XBZRLE encoder", () => {
           // Old page in the store (the page cache's case); the new one too, at its very end.
           const oOff = slot * 4096 + skew;
           store.set(old, oOff);
-          let nb = neu;
+          let nb: Uint8Array = neu;
           let nOff = 0;
           if (newInStore) {
             nb = store;

@@ -15,79 +15,6 @@
 (module
   (memory (export "memory") 8)
 
-  ;; First index in [i, slen) where old and new differ, or slen.
-  ;; 64 bytes per step while the pages are equal, then 16, then 1.
-  (func $scanEqual (param $o i32) (param $n i32) (param $i i32) (param $slen i32) (result i32)
-    (local $po i32)
-    (local $pn i32)
-    (local $m i32)
-    (block $b64
-      (loop $l64
-        (br_if $b64 (i32.gt_u (i32.add (local.get $i) (i32.const 64)) (local.get $slen)))
-        (local.set $po (i32.add (local.get $o) (local.get $i)))
-        (local.set $pn (i32.add (local.get $n) (local.get $i)))
-        (br_if $b64
-          (v128.any_true
-            (v128.or
-              (v128.or
-                (v128.xor (v128.load (local.get $po)) (v128.load (local.get $pn)))
-                (v128.xor (v128.load offset=16 (local.get $po)) (v128.load offset=16 (local.get $pn))))
-              (v128.or
-                (v128.xor (v128.load offset=32 (local.get $po)) (v128.load offset=32 (local.get $pn)))
-                (v128.xor (v128.load offset=48 (local.get $po)) (v128.load offset=48 (local.get $pn)))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 64)))
-        (br $l64)))
-    (block $b16
-      (loop $l16
-        (br_if $b16 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $slen)))
-        (local.set $m
-          (i32.xor
-            (i8x16.bitmask
-              (i8x16.eq
-                (v128.load (i32.add (local.get $o) (local.get $i)))
-                (v128.load (i32.add (local.get $n) (local.get $i)))))
-            (i32.const 0xffff)))
-        (if (local.get $m)
-          (then (return (i32.add (local.get $i) (i32.ctz (local.get $m))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $l16)))
-    (block $b1
-      (loop $l1
-        (br_if $b1 (i32.ge_u (local.get $i) (local.get $slen)))
-        (br_if $b1
-          (i32.ne
-            (i32.load8_u (i32.add (local.get $o) (local.get $i)))
-            (i32.load8_u (i32.add (local.get $n) (local.get $i)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $l1)))
-    (local.get $i))
-
-  ;; First index in [i, slen) where old and new are equal, or slen. 16 bytes per step, then 1.
-  (func $scanChanged (param $o i32) (param $n i32) (param $i i32) (param $slen i32) (result i32)
-    (local $m i32)
-    (block $b16
-      (loop $l16
-        (br_if $b16 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $slen)))
-        (local.set $m
-          (i8x16.bitmask
-            (i8x16.eq
-              (v128.load (i32.add (local.get $o) (local.get $i)))
-              (v128.load (i32.add (local.get $n) (local.get $i))))))
-        (if (local.get $m)
-          (then (return (i32.add (local.get $i) (i32.ctz (local.get $m))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $l16)))
-    (block $b1
-      (loop $l1
-        (br_if $b1 (i32.ge_u (local.get $i) (local.get $slen)))
-        (br_if $b1
-          (i32.eq
-            (i32.load8_u (i32.add (local.get $o) (local.get $i)))
-            (i32.load8_u (i32.add (local.get $n) (local.get $i)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $l1)))
-    (local.get $i))
-
   ;; A lower bound of the encoded size of [i, slen) when a zero run starts at i: every changed
   ;; byte, plus two length bytes for every changed run.
   (func $minRestCost (param $o i32) (param $n i32) (param $i i32) (param $slen i32) (result i32)
@@ -136,16 +63,6 @@
         (br $l1)))
     (local.get $cost))
 
-  ;; Writes a small ULEB128 length (n <= 0x3fff) at p; returns the bytes written.
-  (func $putLen (param $p i32) (param $n i32) (result i32)
-    (if (i32.lt_u (local.get $n) (i32.const 0x80))
-      (then
-        (i32.store8 (local.get $p) (local.get $n))
-        (return (i32.const 1))))
-    (i32.store8 (local.get $p) (i32.or (i32.and (local.get $n) (i32.const 0x7f)) (i32.const 0x80)))
-    (i32.store8 offset=1 (local.get $p) (i32.shr_u (local.get $n) (i32.const 7)))
-    (i32.const 2))
-
   ;; encode(old, new, slen, out, dlen) -> 0 | -1 | encoded length. All pointers into memory.
   (func (export "encode")
     (param $o i32) (param $n i32) (param $slen i32) (param $out i32) (param $dlen i32)
@@ -156,6 +73,10 @@
     (local $run i32)
     (local $k i32)
     (local $probed i32)
+    (local $po i32)
+    (local $pn i32)
+    (local $m i32)
+    (local $p i32)
     ;; QEMU's loop-top check before the first zero run.
     (if (i32.lt_s (local.get $dlen) (i32.const 2)) (then (return (i32.const -1))))
     (loop $pair
@@ -176,26 +97,113 @@
             (then (return (i32.const -1))))))
       ;; ---- zero run ----
       (local.set $start (local.get $i))
-      (local.set $i (call $scanEqual (local.get $o) (local.get $n) (local.get $i) (local.get $slen)))
+      ;; Scan the zero run: first index where old and new differ, or slen. 64 bytes per step
+      ;; while the pages are equal, then 16, then 1. (Inlined: calls cost per run.)
+      (block $zdone
+        (block $z64
+          (loop $l64
+            (br_if $z64 (i32.gt_u (i32.add (local.get $i) (i32.const 64)) (local.get $slen)))
+            (local.set $po (i32.add (local.get $o) (local.get $i)))
+            (local.set $pn (i32.add (local.get $n) (local.get $i)))
+            (br_if $z64
+              (v128.any_true
+                (v128.or
+                  (v128.or
+                    (v128.xor (v128.load (local.get $po)) (v128.load (local.get $pn)))
+                    (v128.xor
+                      (v128.load offset=16 (local.get $po))
+                      (v128.load offset=16 (local.get $pn))))
+                  (v128.or
+                    (v128.xor
+                      (v128.load offset=32 (local.get $po))
+                      (v128.load offset=32 (local.get $pn)))
+                    (v128.xor
+                      (v128.load offset=48 (local.get $po))
+                      (v128.load offset=48 (local.get $pn)))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 64)))
+            (br $l64)))
+        (block $z16
+          (loop $l16
+            (br_if $z16 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $slen)))
+            (local.set $m
+              (i32.xor
+                (i8x16.bitmask
+                  (i8x16.eq
+                    (v128.load (i32.add (local.get $o) (local.get $i)))
+                    (v128.load (i32.add (local.get $n) (local.get $i)))))
+                (i32.const 0xffff)))
+            (if (local.get $m)
+              (then
+                (local.set $i (i32.add (local.get $i) (i32.ctz (local.get $m))))
+                (br $zdone)))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $l16)))
+        (loop $l1
+          (br_if $zdone (i32.ge_u (local.get $i) (local.get $slen)))
+          (br_if $zdone
+            (i32.ne
+              (i32.load8_u (i32.add (local.get $o) (local.get $i)))
+              (i32.load8_u (i32.add (local.get $n) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l1)))
       (if (i32.eq (local.get $i) (local.get $slen))
         (then
           ;; Whole page equal -> 0; otherwise the trailing zero run is omitted.
           (return (select (i32.const 0) (local.get $d) (i32.eqz (local.get $start))))))
       (local.set $run (i32.sub (local.get $i) (local.get $start)))
       (if (i32.gt_u (local.get $run) (i32.const 0x3fff)) (then (return (i32.const -1))))
-      (local.set $d
-        (i32.add (local.get $d)
-          (call $putLen (i32.add (local.get $out) (local.get $d)) (local.get $run))))
+      ;; Small ULEB128 length of the run.
+      (local.set $p (i32.add (local.get $out) (local.get $d)))
+      (if (i32.lt_u (local.get $run) (i32.const 0x80))
+        (then
+          (i32.store8 (local.get $p) (local.get $run))
+          (local.set $d (i32.add (local.get $d) (i32.const 1))))
+        (else
+          (i32.store8 (local.get $p)
+            (i32.or (i32.and (local.get $run) (i32.const 0x7f)) (i32.const 0x80)))
+          (i32.store8 offset=1 (local.get $p) (i32.shr_u (local.get $run) (i32.const 7)))
+          (local.set $d (i32.add (local.get $d) (i32.const 2)))))
       (if (i32.gt_s (i32.add (local.get $d) (i32.const 2)) (local.get $dlen))
         (then (return (i32.const -1))))
       ;; ---- changed run ----
       (local.set $start (local.get $i))
-      (local.set $i (call $scanChanged (local.get $o) (local.get $n) (local.get $i) (local.get $slen)))
+      ;; Scan the changed run: first index where old and new are equal, or slen.
+      (block $cdone
+        (block $c16
+          (loop $l16
+            (br_if $c16 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $slen)))
+            (local.set $m
+              (i8x16.bitmask
+                (i8x16.eq
+                  (v128.load (i32.add (local.get $o) (local.get $i)))
+                  (v128.load (i32.add (local.get $n) (local.get $i))))))
+            (if (local.get $m)
+              (then
+                (local.set $i (i32.add (local.get $i) (i32.ctz (local.get $m))))
+                (br $cdone)))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $l16)))
+        (loop $l1
+          (br_if $cdone (i32.ge_u (local.get $i) (local.get $slen)))
+          (br_if $cdone
+            (i32.eq
+              (i32.load8_u (i32.add (local.get $o) (local.get $i)))
+              (i32.load8_u (i32.add (local.get $n) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l1)))
       (local.set $run (i32.sub (local.get $i) (local.get $start)))
       (if (i32.gt_u (local.get $run) (i32.const 0x3fff)) (then (return (i32.const -1))))
-      (local.set $d
-        (i32.add (local.get $d)
-          (call $putLen (i32.add (local.get $out) (local.get $d)) (local.get $run))))
+      ;; Small ULEB128 length of the run.
+      (local.set $p (i32.add (local.get $out) (local.get $d)))
+      (if (i32.lt_u (local.get $run) (i32.const 0x80))
+        (then
+          (i32.store8 (local.get $p) (local.get $run))
+          (local.set $d (i32.add (local.get $d) (i32.const 1))))
+        (else
+          (i32.store8 (local.get $p)
+            (i32.or (i32.and (local.get $run) (i32.const 0x7f)) (i32.const 0x80)))
+          (i32.store8 offset=1 (local.get $p) (i32.shr_u (local.get $run) (i32.const 7)))
+          (local.set $d (i32.add (local.get $d) (i32.const 2)))))
       (if (i32.gt_s (i32.add (local.get $d) (local.get $run)) (local.get $dlen))
         (then (return (i32.const -1))))
       ;; Copy the new bytes 16 at a time (the region has slack for the overshoot).
