@@ -206,3 +206,42 @@ describe("page cache invalidate", () => {
     expect(c.lookup(3, 0)).toEqual(pageOf(6));
   });
 });
+
+describe("page cache store allocator", () => {
+  it("allocates the store through the given function on first use and after a resize", () => {
+    const sizes: number[] = [];
+    const stores: Uint8Array[] = [];
+    const c = createPageCache(4 * PS, PS, (bytes) => {
+      sizes.push(bytes);
+      const s = new Uint8Array(bytes);
+      stores.push(s);
+      return s;
+    });
+    expect(sizes).toEqual([]);
+    expect(c.insert(1, pageOf(7), 0)).toBe(true);
+    expect(c.insert(2, pageOf(8), 0)).toBe(true);
+    expect(sizes).toEqual([4 * PS]);
+    expect(c.store).toBe(stores[0]);
+    expect(c.lookup(2, 0)).toEqual(pageOf(8));
+    c.resize(8 * PS);
+    expect(c.insert(3, pageOf(9), 0)).toBe(true);
+    expect(sizes).toEqual([4 * PS, 8 * PS]);
+    expect(c.store).toBe(stores[1]);
+  });
+
+  it("a WebAssembly kernel's allocator gives a store the kernel compares in place", async () => {
+    const { createXbzrleWasmKernel } = await import("../src/codec");
+    const k = createXbzrleWasmKernel();
+    if (k === null) return; // no WebAssembly SIMD here: nothing to check
+    const c = createPageCache(4 * PS, PS, k.allocate);
+    const page = pageOf(3);
+    expect(c.insert(5, page, 0)).toBe(true);
+    expect(k.holds(c.store)).toBe(true);
+    const neu = page.slice();
+    neu[100] = 4;
+    const out = new Uint8Array(PS);
+    const off = c.lookupOffset(5, 0);
+    expect(k.encode(c.store, off, neu, 0, PS, out, 0, PS)).toBe(3);
+    expect(Array.from(out.subarray(0, 3))).toEqual([100, 1, 4]);
+  });
+});
