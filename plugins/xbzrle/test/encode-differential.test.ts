@@ -237,6 +237,32 @@ describe("encoder selection", () => {
   });
 });
 
+describe("encoder selection without WebAssembly", () => {
+  it("falls back to the JavaScript encoder when the module cannot be compiled", async () => {
+    vi.resetModules();
+    vi.stubGlobal("WebAssembly", undefined);
+    try {
+      const m = await import("../src/encode");
+      expect(m.xbzrleEncodeWasm).toBeNull();
+      expect(m.XBZRLE_ENCODER).toBe("js");
+      expect(m.xbzrleEncode).toBe(m.xbzrleEncodeJs);
+      const enc = await import("../src/encoder");
+      // A migration encoder still builds, with a plain store for its page cache.
+      const e = enc.createXbzrleEncoder({
+        machine: { state: "running" },
+        cacheSize: 4 * 4096,
+        totalPages: 4,
+      });
+      expect(e.pageCache.insert(1, new Uint8Array(4096).fill(1), 0)).toBe(true);
+      expect(e.pageCache.store.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(e.pageCache.store.length).toBe(4 * 4096);
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
+  });
+});
+
 describe("WebAssembly build", () => {
   it("the committed xbzrle.wasm and wasm-bytes.ts are a build of xbzrle.wat", () => {
     const script = join(dirname(fileURLToPath(import.meta.url)), "..", "wasm", "build.mjs");

@@ -4,8 +4,9 @@
 ;; JavaScript encoder (plugins/xbzrle/src/encode-js.ts): the same run boundaries, the same
 ;; overflow checks with the same `d`, the same results (0 identical, -1 overflow, else length).
 ;;
-;; The caller (src/encode-wasm.ts) copies the old page, the new page and receives the output in
-;; this module's own memory; it guarantees
+;; The caller (src/encode-wasm.ts) passes byte addresses in this module's memory: pages that
+;; live there (the page cache's store) in place, others copied into its scratch area first. It
+;; guarantees
 ;;   - 0 < slen, all three regions inside memory, the output region at least min(dlen, 3*slen+8)
 ;;     + 16 bytes long (run copies store whole 16-byte vectors, so up to 15 bytes past the end
 ;;     of a run may be written; they are overwritten by later runs or never copied out);
