@@ -111,10 +111,19 @@ export interface XbzrleWasmKernel {
   holds(bytes: Uint8Array): boolean;
 }
 
-/** Makes a WebAssembly encoder instance, or returns null where WebAssembly SIMD is unavailable. */
+/**
+ * Makes a WebAssembly encoder instance, or returns null where WebAssembly SIMD is unavailable (or
+ * the runtime refuses another instance's memory).
+ */
 export function createXbzrleWasmKernel(): XbzrleWasmKernel | null {
   if (compiled === null) return null;
-  const instance = new compiled.api.Instance(compiled.module, {});
+  let instance: { exports: object };
+  try {
+    instance = new compiled.api.Instance(compiled.module, {});
+  } catch {
+    // No memory for another instance: the caller uses the JavaScript encoder.
+    return null;
+  }
   const { encode: wasmEncode, memory } = instance.exports as {
     encode: WasmEncode;
     memory: WasmMemory;
