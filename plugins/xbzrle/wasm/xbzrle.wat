@@ -99,28 +99,66 @@
       ;; ---- zero run ----
       (local.set $start (local.get $i))
       ;; Scan the zero run: first index where old and new differ, or slen. 64 bytes per step
-      ;; while the pages are equal, then 16, then 1. (Inlined: calls cost per run.)
+      ;; while the pages are equal (the first difference in a 64-byte block is located with one
+      ;; 64-bit mask), then 16 at the end of the page, then 1. (Inlined: calls cost per run.)
       (block $zdone
         (block $z64
           (loop $l64
             (br_if $z64 (i32.gt_u (i32.add (local.get $i) (i32.const 64)) (local.get $slen)))
             (local.set $po (i32.add (local.get $o) (local.get $i)))
             (local.set $pn (i32.add (local.get $n) (local.get $i)))
-            (br_if $z64
-              (v128.any_true
-                (v128.or
+            (if (v128.any_true
                   (v128.or
-                    (v128.xor (v128.load (local.get $po)) (v128.load (local.get $pn)))
-                    (v128.xor
-                      (v128.load offset=16 (local.get $po))
-                      (v128.load offset=16 (local.get $pn))))
-                  (v128.or
-                    (v128.xor
-                      (v128.load offset=32 (local.get $po))
-                      (v128.load offset=32 (local.get $pn)))
-                    (v128.xor
-                      (v128.load offset=48 (local.get $po))
-                      (v128.load offset=48 (local.get $pn)))))))
+                    (v128.or
+                      (v128.xor (v128.load (local.get $po)) (v128.load (local.get $pn)))
+                      (v128.xor
+                        (v128.load offset=16 (local.get $po))
+                        (v128.load offset=16 (local.get $pn))))
+                    (v128.or
+                      (v128.xor
+                        (v128.load offset=32 (local.get $po))
+                        (v128.load offset=32 (local.get $pn)))
+                      (v128.xor
+                        (v128.load offset=48 (local.get $po))
+                        (v128.load offset=48 (local.get $pn))))))
+              (then
+                ;; The first differing byte of the 64: one 64-bit mask of equal bytes, no loop.
+                (local.set $i
+                  (i32.add
+                    (local.get $i)
+                    (i32.wrap_i64
+                      (i64.ctz
+                        (i64.xor
+                          (i64.or
+                            (i64.or
+                              (i64.extend_i32_u
+                                (i8x16.bitmask
+                                  (i8x16.eq
+                                    (v128.load (local.get $po)) (v128.load (local.get $pn)))))
+                              (i64.shl
+                                (i64.extend_i32_u
+                                  (i8x16.bitmask
+                                    (i8x16.eq
+                                      (v128.load offset=16 (local.get $po))
+                                      (v128.load offset=16 (local.get $pn)))))
+                                (i64.const 16)))
+                            (i64.or
+                              (i64.shl
+                                (i64.extend_i32_u
+                                  (i8x16.bitmask
+                                    (i8x16.eq
+                                      (v128.load offset=32 (local.get $po))
+                                      (v128.load offset=32 (local.get $pn)))))
+                                (i64.const 32))
+                              (i64.shl
+                                (i64.extend_i32_u
+                                  (i8x16.bitmask
+                                    (i8x16.eq
+                                      (v128.load offset=48 (local.get $po))
+                                      (v128.load offset=48 (local.get $pn)))))
+                                (i64.const 48))))
+                          (i64.const -1))))))
+                (br $zdone)))
             (local.set $i (i32.add (local.get $i) (i32.const 64)))
             (br $l64)))
         (block $z16
