@@ -89,6 +89,11 @@ function regionSize(slen: number): number {
   return ((slen + 15) & ~15) + 64;
 }
 
+/** The output area: after the old and the new page regions of the largest page. */
+const OUT_AREA_AT = 2 * regionSize(XBZRLE_WASM_MAX_PAGE);
+/** The output area's size: the longest encoding of the largest page (16 bytes of slack follow). */
+const OUT_AREA_BYTES = limitCap(XBZRLE_WASM_MAX_PAGE);
+
 /**
  * One instance of the WebAssembly encoder with its own memory. Pages already inside that memory
  * (a store from {@link XbzrleWasmKernel.allocate}, e.g. the page cache's) are compared in place;
@@ -107,6 +112,13 @@ export interface XbzrleWasmKernel {
    * that far (wasm32 memories stop at 4 GiB).
    */
   readonly allocate: (bytes: number) => Uint8Array;
+  /**
+   * The kernel's output area (`3 × 64 KiB + 8` bytes in its memory; the view is replaced when
+   * the memory grows, so fetch it per use). An encoding into it is written in place instead of
+   * being copied out; the encoder may then also overwrite up to 15 bytes of the area past the
+   * `outLimit` window.
+   */
+  output(): Uint8Array;
   /** Whether `bytes` lies in this kernel's memory (compared without a copy). */
   holds(bytes: Uint8Array): boolean;
 }
@@ -145,16 +157,31 @@ export function createXbzrleWasmKernel(): XbzrleWasmKernel | null {
     let n = region;
     if (neu.buffer === buf) n = neu.byteOffset + newOff;
     else m.set(neu.subarray(newOff, newOff + pageSize), region);
-    const outAt = 2 * region;
-    const len = wasmEncode(o, n, pageSize, outAt, Math.min(outLimit, limitCap(pageSize)));
+    const dlen = Math.min(outLimit, limitCap(pageSize));
+    if (out.buffer === buf) {
+      // Into the kernel's output area: written in place, nothing to copy out.
+      const at = out.byteOffset + outOff;
+      if (at >= OUT_AREA_AT && at + dlen <= OUT_AREA_AT + OUT_AREA_BYTES) {
+        return wasmEncode(o, n, pageSize, at, dlen);
+      }
+    }
+    const len = wasmEncode(o, n, pageSize, OUT_AREA_AT, dlen);
     if (len > 0) {
       if (len < COPY_LOOP_MAX) {
-        for (let i = 0; i < len; i++) out[outOff + i] = m[outAt + i];
+        for (let i = 0; i < len; i++) out[outOff + i] = m[OUT_AREA_AT + i];
       } else {
-        out.set(m.subarray(outAt, outAt + len), outOff);
+        out.set(m.subarray(OUT_AREA_AT, OUT_AREA_AT + len), outOff);
       }
     }
     return len;
+  };
+
+  let outView = new Uint8Array(memory.buffer, OUT_AREA_AT, OUT_AREA_BYTES);
+  const output = (): Uint8Array => {
+    if (outView.buffer !== memory.buffer) {
+      outView = new Uint8Array(memory.buffer, OUT_AREA_AT, OUT_AREA_BYTES);
+    }
+    return outView;
   };
 
   const allocate = (bytes: number): Uint8Array => {
@@ -175,7 +202,7 @@ export function createXbzrleWasmKernel(): XbzrleWasmKernel | null {
     return store;
   };
 
-  return { encode, allocate, holds: (bytes) => bytes.buffer === mem.buffer };
+  return { encode, allocate, output, holds: (bytes) => bytes.buffer === mem.buffer };
 }
 
 const defaultKernel = createXbzrleWasmKernel();

@@ -23,6 +23,7 @@ import {
   createXbzrleWasmKernel,
   XBZRLE_ENCODER,
   type XbzrleEncodeFn,
+  type XbzrleWasmKernel,
   xbzrleEncodeJs,
 } from "./encode";
 import { xbzrleEncodeRuns } from "./encode-runs";
@@ -107,6 +108,8 @@ export class XbzrleEncoder implements PageEncoder {
    * QEMU snapshots it), or the JavaScript encoder.
    */
   private readonly encodePage: XbzrleEncodeFn;
+  /** The WebAssembly kernel, or null (JavaScript encoder). */
+  private readonly kernel: XbzrleWasmKernel | null;
   private generation = 0;
   private started = false;
   private lastStage = false;
@@ -118,6 +121,7 @@ export class XbzrleEncoder implements PageEncoder {
   constructor(opts: XbzrleEncoderOptions) {
     this.machine = opts.machine;
     const kernel = XBZRLE_ENCODER === "wasm" ? createXbzrleWasmKernel() : null;
+    this.kernel = kernel;
     this.encodePage = kernel === null ? xbzrleEncodeJs : kernel.encode;
     const bytes = effectiveCacheBytes(opts.cacheSize, opts.totalPages);
     this.cache =
@@ -166,7 +170,7 @@ export class XbzrleEncoder implements PageEncoder {
       this.periodPages++;
       return false;
     }
-    const scratch = this.scratch;
+    const scratch = this.outputBuffer();
     const len = this.encodePage(cache.store, off, bytes, bytesOffset, PS, scratch, 0, PS);
     if (len === 0) {
       this.xstats.recordUnchanged();
@@ -199,9 +203,10 @@ export class XbzrleEncoder implements PageEncoder {
     const cached = cache.versionAt(off);
     const diff = syn.diff;
     const runs = cached < 0 ? -1 : diff.diff(page.page, cached, version);
+    const scratch = this.outputBuffer();
     let len: number;
     if (runs >= 0) {
-      len = xbzrleEncodeRuns(diff.starts, diff.ends, runs, diff.newBytes, PS, this.scratch, 0, PS);
+      len = xbzrleEncodeRuns(diff.starts, diff.ends, runs, diff.newBytes, PS, scratch, 0, PS);
     } else {
       // Dense diff (a zero page on one side): compare materialized pages.
       syn.backend.materializePage(page.page, version, this.newPage, 0);
@@ -212,7 +217,7 @@ export class XbzrleEncoder implements PageEncoder {
         old = this.oldPage;
         oldOff = 0;
       }
-      len = this.encodePage(old, oldOff, this.newPage, 0, PS, this.scratch, 0, PS);
+      len = this.encodePage(old, oldOff, this.newPage, 0, PS, scratch, 0, PS);
     }
     if (len === 0) {
       this.xstats.recordUnchanged();
@@ -229,9 +234,19 @@ export class XbzrleEncoder implements PageEncoder {
     return true;
   }
 
-  /** Write an XBZRLE record of the `len` encoded bytes in the scratch page. */
+  /**
+   * Where pages are encoded to: the kernel's output area (written in place, no copy out of
+   * WebAssembly memory) or the scratch page. Fetched per use: the kernel's view is replaced
+   * when its memory grows (the page cache's store is allocated there on first use).
+   */
+  private outputBuffer(): Uint8Array {
+    const k = this.kernel;
+    return k === null ? this.scratch : k.output();
+  }
+
+  /** Write an XBZRLE record of the `len` encoded bytes in the output buffer. */
   private writeRecord(page: PageRef, out: StreamWriter, len: number): void {
-    const scratch = this.scratch;
+    const scratch = this.outputBuffer();
     const before = out.written;
     out.ramRecord(page.block, page.offset, FLAG);
     const header = out.written - before;

@@ -185,6 +185,30 @@ describe.runIf(wasm !== null)("WebAssembly XBZRLE encoder", () => {
     expect(again.every((b) => b === 0)).toBe(true);
   });
 
+  it("writes into the kernel's output area in place, with the same results and bytes", () => {
+    const kernel = createXbzrleWasmKernel();
+    if (kernel === null) throw new Error("no kernel");
+    fc.assert(
+      fc.property(
+        pairArb,
+        fc.integer({ min: 0, max: 100 }),
+        fc.oneof(fc.constant(-1), fc.nat({ max: 70000 })),
+        fc.boolean(),
+        ({ ps, old, neu }, outOff, limitSel, grow) => {
+          // Growing the memory (a store) replaces the area's view: fetch it after.
+          if (grow) kernel.allocate(4096);
+          const area = kernel.output();
+          const limit = Math.min(limitSel < 0 ? ps : limitSel, area.length - outOff);
+          const ref = refEncode(old, neu, limit);
+          const n = kernel.encode(old, 0, neu, 0, ps, area, outOff, limit);
+          expect(n).toBe(ref.result);
+          if (n > 0) expect(Array.from(area.subarray(outOff, outOff + n))).toEqual(ref.bytes);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it("hands pages above 64 KiB to the JS encoder with the same results", () => {
     const ps = 65536 + 16;
     const old = new Uint8Array(ps).fill(7);
