@@ -100,13 +100,13 @@ head([
   "C -O2 GB/s (best/mean)",
   "C + snapshot memcpy",
   "wasm GB/s (pages copied in)",
-  "wasm GB/s (cache in kernel)",
+  "wasm GB/s (as in migration: cache + output in kernel)",
   "JS GB/s (previous)",
   "wasm / C",
-  "wasm in-kernel / C",
-  "wasm in-kernel / C+memcpy",
+  "wasm migration / C",
+  "wasm migration / C+memcpy",
   "JS / C",
-  "wasm in-kernel / JS",
+  "wasm migration / JS",
 ]);
 for (const c of cases) {
   const file = join(dir, `${c.name}.enc`);
