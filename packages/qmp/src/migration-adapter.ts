@@ -17,6 +17,7 @@ import {
   type Migration,
   type MigrationManager,
   type OutgoingTransport,
+  runMachine,
   socketSink,
   socketSource,
 } from "@ferry/migration";
@@ -315,10 +316,13 @@ export function createFerryMigrationControl(
       };
       const run = (transport: IncomingTransport): void => {
         setIn("active");
-        const m = startIncoming({ machine, transport, plugins, resume: control.autostart });
+        // Loaded first, announced `completed`, then started (QEMU's order: MIGRATION, then RESUME).
+        const m = startIncoming({ machine, transport, plugins, resume: false });
         void m.done.then((r) => {
-          if (r.status === "completed") setIn("completed");
-          else {
+          if (r.status === "completed") {
+            setIn("completed");
+            if (control.autostart) runMachine(machine);
+          } else {
             incomingError = r.error?.message ?? "incoming migration failed";
             setIn("failed");
           }

@@ -2,6 +2,7 @@
  * {@link VmControl} over a core machine: QEMU's run state from the machine's and the migration's
  * states, STOP / RESUME / SHUTDOWN / RESET events from the machine's own events.
  */
+import type { MachineEvents } from "@ferry/core";
 import type { EventEmitter as EE } from "eventemitter3";
 import { EventEmitter } from "eventemitter3";
 import type { MigrationControl, RunState, SampledRamBlock, VmControl, VmEvents } from "./control";
@@ -10,11 +11,7 @@ import { QmpError } from "./errors";
 /** The machine surface the VM control needs (a core `Machine` has it). */
 export interface VmMachine {
   readonly state: "created" | "running" | "paused" | "stopped";
-  readonly events: EE<{
-    state: (state: "created" | "running" | "paused" | "stopped") => void;
-    shutdown: (event: { readonly kind: "pass" | "fail" | "reset"; readonly code: number }) => void;
-    "vcpu-error": (event: { readonly vcpu: number; readonly message: string }) => void;
-  }>;
+  readonly events: EE<MachineEvents>;
   readonly memory: {
     readonly ramRegions: ReadonlyArray<{
       readonly name: string;
