@@ -1,9 +1,9 @@
 /** Parse `ferry run --realtime`'s `--qmp` and `--incoming` values. */
 import {
-  AddressError,
+  type AddressError,
   parseEndpoint,
   parseMigrationUri,
-  QmpError,
+  type QmpError,
   type MigrationAddress,
   type SocketEndpoint,
 } from "@ferry/qmp";
