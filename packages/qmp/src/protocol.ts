@@ -50,9 +50,14 @@ export const QMP_VERSION = { major: 9, minor: 2, micro: 0 } as const;
 /** The `package` string of the greeting and `query-version`. */
 export const QMP_PACKAGE = "ferry 0.1.0";
 
-/** A wall-clock timestamp for an event (QEMU's `qemu_clock_get_ns(QEMU_CLOCK_HOST)` split). */
-export function timestampNow(nowMs: number = Date.now()): QmpTimestamp {
-  const us = Math.round(nowMs * 1000);
+/**
+ * A wall-clock timestamp for an event (QEMU's `g_get_real_time()` split into seconds and
+ * microseconds), with microsecond resolution from the high-resolution clock.
+ */
+export function timestampNow(
+  nowMs: number = performance.timeOrigin + performance.now(),
+): QmpTimestamp {
+  const us = Math.floor(nowMs * 1000);
   return { seconds: Math.floor(us / 1e6), microseconds: us % 1e6 };
 }
 
