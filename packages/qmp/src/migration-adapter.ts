@@ -50,6 +50,9 @@ export interface FerryMigrationControl extends MigrationControl {
   autostart: boolean;
 }
 
+/** The migration thread yields the event loop at least this often on the realtime scheduler (ms). */
+export const YIELD_AFTER_MS = 2;
+
 const ACTIVE = new Set(["setup", "active", "device", "cancelling", "pre-switchover"]);
 
 const describe = (a: MigrationAddress): string =>
@@ -108,15 +111,25 @@ export function createFerryMigrationControl(
     loadState: (s) => machine.loadState(s),
   };
 
+  // On the realtime scheduler the migration thread only leaves the event loop when the socket
+  // backs up or the rate limit sleeps; a fast peer and cheap pages (zero pages) would then keep
+  // the monitor waiting for a whole pass. Report backpressure once the thread has held the loop
+  // for YIELD_AFTER_MS, and let `drain` yield one macrotask: the monitor is never starved.
+  const realtime = machine.scheduler.kind === "realtime";
+  let lastYield = performance.now();
   const guardTransport = (t: OutgoingTransport): OutgoingTransport => ({
     get error() {
       return t.error;
     },
     get backedUp() {
-      return t.backedUp;
+      return t.backedUp || (realtime && performance.now() - lastYield > YIELD_AFTER_MS);
     },
     write: (chunk, accounted) => t.write(chunk, accounted),
-    drain: () => t.drain(),
+    drain: async () => {
+      if (t.backedUp) await t.drain();
+      else if (realtime) await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    },
     end: () => {
       // Every byte, the device state and EOF are now with the peer: from here the destination
       // may start the guest, so the source must not resume unless told the destination did not.

@@ -92,9 +92,16 @@ export function createVmControl(options: VmControlOptions): VmControl {
         case "internal-error":
           throw new QmpError("Resetting the Virtual Machine is required");
         case "postmigrate":
-          throw new QmpError(
-            "The guest migrated (or may be running on the destination): ferry does not resume it here",
-          );
+          // After a completed migration the guest runs on the destination: never here too. After
+          // a failure whose outcome is unknown (acknowledgement lost), only the operator — who can
+          // check that the destination is not running — may resume it, as QEMU allows.
+          if (migration.status === "completed") {
+            throw new QmpError(
+              "The guest migrated to the destination: ferry does not resume it here",
+            );
+          }
+          machine.resume();
+          return;
         case "finish-migrate":
           throw new QmpError("The migration is switching over; wait for it to end");
         case "prelaunch":
