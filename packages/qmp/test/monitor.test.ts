@@ -209,7 +209,10 @@ describe("monitor commands", () => {
     };
     await src.client.execute("migrate-set-capabilities", on);
     await dst.client.execute("migrate-set-capabilities", on);
-    await src.client.execute("migrate-set-parameters", { "max-bandwidth": 128 << 10, "downtime-limit": 5000 });
+    await src.client.execute("migrate-set-parameters", {
+      "max-bandwidth": 128 << 10,
+      "downtime-limit": 5000,
+    });
     await dst.client.execute("migrate-incoming", { channels });
     expect(await err(dst.client.execute("migrate-incoming", { channels }))).toBe(
       "migrate-incoming: The incoming migration has already been started",

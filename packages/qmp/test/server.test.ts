@@ -265,4 +265,18 @@ describe("QMP server: QEMU's wire behaviour", () => {
     });
     expect((await c.execute("x-echo", { text: "ok" })).text).toBe("ok");
   });
+
+  it("several monitors (unix and TCP on loopback) each negotiate on their own and all get events", async () => {
+    const path = await start();
+    const tcp = await server!.listen({ kind: "tcp", host: "127.0.0.1", port: 0 });
+    expect(tcp.endpoint.kind === "tcp" && tcp.endpoint.port > 0).toBe(true);
+    const a = await connectQmp({ kind: "unix", path }, specs);
+    const b = await connectQmp(tcp.endpoint, specs);
+    clients.push(a, b);
+    expect(server!.sessionCount).toBe(2);
+    server!.emit("RESUME");
+    await a.waitEvent("RESUME", { timeoutMs: 2000 });
+    await b.waitEvent("RESUME", { timeoutMs: 2000 });
+    expect((await b.execute("x-echo", { text: "t" })).text).toBe("t");
+  });
 });
