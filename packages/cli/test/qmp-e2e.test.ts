@@ -116,7 +116,7 @@ describe("two ferry processes driven through QMP", () => {
     // Source output before the switchover + destination output after it = the unmigrated run.
     expect(src.stdout() + dst.stdout()).toBe(ref.stdout);
     expect(dst.stdout()).toContain("memtouch done: passes=120");
-  }, 180_000);
+  }, 300_000);
 
   it("destination killed mid-migration: the source fails the migration and keeps running", async () => {
     const dir = socketDir();
@@ -149,7 +149,7 @@ describe("two ferry processes driven through QMP", () => {
     expect((await s.execute("query-dirty-rate"))["dirty-rate"]).toBeGreaterThan(0);
     await s.execute("quit");
     expect(await exitWithin(src, 30_000)).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it("garbage to the incoming port: the destination refuses it, never starts the guest, exits 1", async () => {
     const dir = socketDir();
@@ -180,7 +180,7 @@ describe("two ferry processes driven through QMP", () => {
     expect(dst.stderr()).toMatch(/incoming migration failed: migration stream error at byte \d+/);
     expect(dst.stdout()).toBe("");
     sock.destroy();
-  }, 60_000);
+  }, 180_000);
 
   it("a second connection to a busy incoming port is refused; the first migration still completes", async () => {
     const dir = socketDir();
@@ -229,7 +229,7 @@ describe("two ferry processes driven through QMP", () => {
     await s.execute("quit");
     expect(await exitWithin(dst, 30_000)).toBe(0);
     expect(await exitWithin(src, 30_000)).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it("migrate_cancel mid-stream: the source keeps running, the destination never starts and exits 1", async () => {
     const dir = socketDir();
@@ -276,7 +276,7 @@ describe("two ferry processes driven through QMP", () => {
     );
     await s.execute("quit");
     expect(await exitWithin(src, 30_000)).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it("acknowledgement lost after the whole stream was sent: the source stays paused (postmigrate), never resumes", async () => {
     // A destination that reads everything and hangs up without the acknowledgement.
@@ -311,7 +311,7 @@ describe("two ferry processes driven through QMP", () => {
     await s.execute("quit");
     expect(await exitWithin(src, 30_000)).toBe(0);
     fake.close();
-  }, 120_000);
+  }, 240_000);
 });
 
 const hasSocat = spawnSync("sh", ["-c", "command -v socat"]).status === 0;

@@ -78,7 +78,7 @@ export function socketDir(): string {
 }
 
 /** Wait until the child says its monitor on `path` listens (the file alone appears before listen()). */
-export async function waitForSocket(path: string, proc: FerryProcess, ms = 30_000): Promise<void> {
+export async function waitForSocket(path: string, proc: FerryProcess, ms = 90_000): Promise<void> {
   const until = Date.now() + ms;
   while (!existsSync(path) || !proc.stderr().includes(`listening on unix:${path}`)) {
     if (proc.hasExited()) throw new Error(`ferry exited before listening: ${proc.stderr()}`);
@@ -88,7 +88,7 @@ export async function waitForSocket(path: string, proc: FerryProcess, ms = 30_00
 }
 
 /** Wait until `text` appears on the process's stderr. */
-export async function waitForStderr(proc: FerryProcess, text: string, ms = 30_000): Promise<void> {
+export async function waitForStderr(proc: FerryProcess, text: string, ms = 90_000): Promise<void> {
   const until = Date.now() + ms;
   while (!proc.stderr().includes(text)) {
     if (proc.hasExited()) throw new Error(`ferry exited before "${text}": ${proc.stderr()}`);
