@@ -66,6 +66,9 @@ export const queryCommandsSpec = commandSpec({
   returns: z.array(z.object({ name: z.string() })),
 });
 
+/** How long `close()` waits for clients to hang up after their sessions ended (ms). */
+export const CLOSE_GRACE_MS = 1000;
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -89,6 +92,7 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
 
   interface Session {
     readonly id: number;
+    readonly stream: Duplex;
     negotiated: boolean;
     oob: boolean;
     closed: boolean;
@@ -208,6 +212,7 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
   const attach = (stream: Duplex): void => {
     const splitter = createJsonSplitter({ maxBytes: options.maxRequestBytes ?? 1 << 20 });
     const session: Session = {
+      stream,
       id: nextSession++,
       negotiated: false,
       oob: false,
@@ -283,10 +288,17 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
       for (const s of sessions) if (s.negotiated) s.write(message);
     },
     async close() {
-      await Promise.all([...sessions].map((s) => s.queue.then(() => s.end())));
+      const open = [...sessions];
+      await Promise.all(open.map((s) => s.queue.then(() => s.end())));
+      // A client that does not close its side within the grace period is disconnected.
+      const grace = setTimeout(() => {
+        for (const s of open) s.stream.destroy();
+      }, CLOSE_GRACE_MS);
       await Promise.all(
         servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))),
       );
+      clearTimeout(grace);
+      for (const s of open) s.stream.destroy();
       servers.length = 0;
     },
   };

@@ -57,9 +57,11 @@ export function createVmControl(options: VmControlOptions): VmControl {
       case "stopped":
         return vcpuFailed ? "internal-error" : "shutdown";
       case "created":
-        return migration.expectsIncoming !== "no" && migration.status !== "completed"
-          ? "inmigrate"
-          : "prelaunch";
+        // A destination: waiting, or loaded but kept paused (`stop` cleared autostart).
+        if (migration.expectsIncoming !== "no") {
+          return migration.status === "completed" ? "paused" : "inmigrate";
+        }
+        return "prelaunch";
       case "running":
         return "running";
       case "paused":
@@ -108,7 +110,8 @@ export function createVmControl(options: VmControlOptions): VmControl {
           machine.start();
           return;
         case "paused":
-          machine.resume();
+          if (machine.state === "created") machine.start();
+          else machine.resume();
       }
     },
     reset() {

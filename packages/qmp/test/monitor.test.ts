@@ -244,6 +244,28 @@ describe("monitor commands", () => {
     expect(await dst.client.execute("query-migrate")).toEqual({ status: "completed" });
   }, 90_000);
 
+  it("stop on a waiting destination keeps it paused after loading; cont starts it (QEMU's autostart)", async () => {
+    const src = await side();
+    const dst = await side({ incoming: "defer" });
+    const path = join(mkdtempSync(join(tmpdir(), "ferry-mig-")), "mig.sock");
+    await dst.client.execute("stop");
+    await dst.client.execute("migrate-set-capabilities", {
+      capabilities: [{ capability: "events", state: true }],
+    });
+    await src.client.execute("migrate-set-parameters", { "downtime-limit": 5000 });
+    await dst.client.execute("migrate-incoming", { uri: `unix:${path}` });
+    await src.client.execute("migrate", { uri: `unix:${path}` });
+    await dst.client.waitEvent("MIGRATION", {
+      match: (e) => e.data?.status === "completed",
+      timeoutMs: 60_000,
+    });
+    expect(await dst.client.execute("query-status")).toEqual({ running: false, status: "paused" });
+    expect(dst.client.received.map((e) => e.event)).not.toContain("RESUME");
+    await dst.client.execute("cont");
+    await dst.client.waitEvent("RESUME", { timeoutMs: 5000 });
+    expect((await dst.client.execute("query-status")).status).toBe("running");
+  }, 90_000);
+
   it("calc-dirty-rate: argument ranges, and a running guest dirties memory", async () => {
     const { client: c } = await side();
     expect((await c.execute("query-dirty-rate")).status).toBe("unstarted");
