@@ -269,10 +269,17 @@ function wrapSocket<T extends SpecTable>(
         });
       },
       nextMessage(ms = defaultTimeout) {
-        return withTimeout(
-          new Promise<Record<string, unknown>>((resolve) => messageWaiters.push(resolve)),
-          ms,
-          `qmp ${where}: no message within ${ms} ms`,
+        let waiter: (m: Record<string, unknown>) => void = () => {};
+        const next = new Promise<Record<string, unknown>>((resolve) => {
+          waiter = resolve;
+          messageWaiters.push(resolve);
+        });
+        return withTimeout(next, ms, `qmp ${where}: no message within ${ms} ms`).catch(
+          (e: Error) => {
+            const i = messageWaiters.indexOf(waiter);
+            if (i >= 0) messageWaiters.splice(i, 1);
+            throw e;
+          },
         );
       },
       close() {
