@@ -4,6 +4,7 @@ import { loadConfig } from "../config";
 import { ExitCode } from "../exit-codes";
 import { runGuest } from "../run/run-guest";
 import { runWorkload } from "../run/run-workload";
+import { REALTIME_HELP, runRealtimeCommand, wantsRealtime } from "../realtime/command";
 
 const HELP = `Usage: ferry run <config.yaml> [--set path=value]... [--json]
 
@@ -17,7 +18,7 @@ Options:
   --set path=value   Override a config field; value parsed as YAML (repeatable).
   --json             Print { status, exitCode, guestCode, guestOutput, virtualTimeNs,
                      instructions, wallMs } instead of streaming output.
-  -h, --help         Show this help.
+${REALTIME_HELP}  -h, --help         Show this help.
 
 Exit codes: 0 guest passed, 1 guest failed, 2 bad input, 3 time limit reached, 70 internal error.
 `;
@@ -30,13 +31,20 @@ export const runCommand: Command = {
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
       args,
-      { set: { type: "string", multiple: true } },
+      {
+        set: { type: "string", multiple: true },
+        realtime: { type: "boolean" },
+        qmp: { type: "string", multiple: true },
+        incoming: { type: "string" },
+        pace: { type: "boolean" },
+      },
       HELP,
     );
     if (values.help) {
       io.out(HELP);
       return ExitCode.Ok;
     }
+    if (wantsRealtime(values)) return runRealtimeCommand({ values, positionals }, io, HELP);
     if (positionals.length !== 1) {
       throw new UsageError(`run: expected one config file, found ${positionals.length}`, HELP);
     }

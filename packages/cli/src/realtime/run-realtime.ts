@@ -1,0 +1,176 @@
+/**
+ * `ferry run --realtime`: the guest on the realtime scheduler with QMP monitors, as a source or
+ * (with `--incoming`) as a destination that waits for a migration. The process ends when the
+ * guest shuts down (its exit code), on `quit` (0), when an incoming migration fails (1, like
+ * QEMU), or on SIGINT/SIGTERM (130).
+ */
+import {
+  createFerryMigrationControl,
+  createMonitor,
+  createVmControl,
+  formatEndpoint,
+  type MigrationAddress,
+  type Monitor,
+  type SocketEndpoint,
+} from "@ferry/qmp";
+import type { FerryConfig } from "../config";
+import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { loadPlugins } from "../migrate/plugins";
+import { readGuestElf } from "../run/run-guest";
+import { buildRealtimeMachine } from "./realtime-machine";
+
+/** Options of {@link runRealtime}. */
+export interface RealtimeRunOptions {
+  readonly config: FerryConfig;
+  readonly configFile: string;
+  /** Monitors to open (at least zero; each its own listener). */
+  readonly qmp: readonly SocketEndpoint[];
+  /** Wait for an incoming migration instead of starting the guest. */
+  readonly incoming?: "defer" | MigrationAddress;
+  /** Pace vCPUs to the config's `mips`. */
+  readonly pace: boolean;
+  /** Guest UART output (flushed at newlines, pauses and the end). */
+  readonly onOutput: (text: string) => void;
+  /** Status lines for stderr (listening addresses, the end). */
+  readonly onStatus: (line: string) => void;
+  /** A peer silent this long fails the migration (ms). */
+  readonly peerTimeoutMs?: number;
+}
+
+/** How a realtime run ended. */
+export interface RealtimeRunResult {
+  readonly status: "pass" | "fail" | "quit" | "incoming-failed" | "error" | "interrupted";
+  readonly exitCode: ExitCodeValue;
+  readonly guestCode: number | null;
+  readonly message?: string;
+}
+
+/** Run until the end; resolves with the outcome once every monitor has been closed. */
+export async function runRealtime(options: RealtimeRunOptions): Promise<RealtimeRunResult> {
+  const { config, configFile } = options;
+  const elf = readGuestElf(config, configFile);
+  const rt = buildRealtimeMachine(config, elf, { pace: options.pace, configFile });
+  const { machine, scheduler } = rt;
+
+  let settle: (r: RealtimeRunResult) => void = () => {};
+  const ended = new Promise<RealtimeRunResult>((resolve) => {
+    settle = resolve;
+  });
+  let result: RealtimeRunResult | null = null;
+  const finish = (r: RealtimeRunResult): void => {
+    if (result !== null) return;
+    result = r;
+    settle(r);
+  };
+
+  // Guest output, flushed at newlines and whenever the machine changes state (so that the source
+  // has written everything it ran before the destination takes over).
+  let pending: number[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    options.onOutput(Buffer.from(pending).toString("utf8"));
+    pending = [];
+  };
+  machine.events.on("uart", (byte) => {
+    pending.push(byte);
+    if (byte === 10 || pending.length >= 4096) flush();
+  });
+  machine.events.on("state", flush);
+  machine.events.on("shutdown", (e) => {
+    flush();
+    if (e.kind === "reset") return;
+    const fail = e.kind === "fail" || e.code !== 0;
+    // Let the SHUTDOWN event reach the monitors before the process ends.
+    setImmediate(() =>
+      finish({
+        status: fail ? "fail" : "pass",
+        exitCode: fail ? ExitCode.Failure : ExitCode.Ok,
+        guestCode: e.code,
+      }),
+    );
+  });
+  machine.events.on("vcpu-error", (e) =>
+    finish({
+      status: "error",
+      exitCode: ExitCode.Internal,
+      guestCode: null,
+      message: `vCPU ${e.vcpu}: ${e.message}`,
+    }),
+  );
+
+  const migration = createFerryMigrationControl({
+    machine,
+    plugins: loadPlugins(),
+    ...(options.incoming !== undefined ? { incoming: options.incoming } : {}),
+    ...(options.peerTimeoutMs !== undefined ? { peerTimeoutMs: options.peerTimeoutMs } : {}),
+    onIncomingEnd: (r, exitOnError) => {
+      if (r.status === "completed") {
+        options.onStatus(
+          `ferry: incoming migration completed (${r.bytes} bytes, ${r.pages} pages)`,
+        );
+        return;
+      }
+      const message = `incoming migration failed: ${r.error?.message ?? "unknown error"}`;
+      options.onStatus(`ferry: ${message}`);
+      if (exitOnError) {
+        setImmediate(() =>
+          finish({
+            status: "incoming-failed",
+            exitCode: ExitCode.Failure,
+            guestCode: null,
+            message,
+          }),
+        );
+      }
+    },
+  });
+  const vm = createVmControl({
+    machine,
+    migration,
+    reset: rt.reset,
+    quit: () => finish({ status: "quit", exitCode: ExitCode.Ok, guestCode: null }),
+  });
+  const monitor: Monitor = createMonitor({
+    vm,
+    migration,
+    server: {
+      onInternalError: (e, cmd) =>
+        options.onStatus(`ferry: internal error in ${cmd}: ${e.stack ?? e.message}`),
+    },
+  });
+  const onSignal = (): void =>
+    finish({ status: "interrupted", exitCode: ExitCode.Interrupted, guestCode: null });
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  try {
+    for (const e of options.qmp) {
+      const l = await monitor.server.listen(e);
+      options.onStatus(`ferry: QMP monitor listening on ${formatEndpoint(l.endpoint)}`);
+    }
+    if (options.incoming === undefined) machine.start();
+    else if (options.incoming === "defer") options.onStatus("ferry: waiting for migrate-incoming");
+    else {
+      await migration.incoming(options.incoming);
+      options.onStatus("ferry: waiting for an incoming migration");
+    }
+  } catch (e) {
+    finish({
+      status: "error",
+      exitCode: ExitCode.BadInput,
+      guestCode: null,
+      message: (e as Error).message,
+    });
+  }
+
+  const r = await ended;
+  flush();
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  migration.cancel();
+  migration.dispose();
+  machine.stop();
+  await monitor.close();
+  scheduler.dispose();
+  return r;
+}

@@ -1,0 +1,395 @@
+/**
+ * {@link MigrationControl} over today's `@ferry/migration` public API: a migration manager
+ * (capability & parameter registry, `migrate`), `incoming`, the socket and file transports and
+ * `formatInfoMigrate`. The only place the monitor touches the framework.
+ */
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { Scheduler } from "@ferry/core";
+import {
+  createMigrationManager,
+  type FerryPlugin,
+  fileSink,
+  fileSource,
+  incoming as startIncoming,
+  type IncomingResult,
+  type IncomingTransport,
+  type MigratableMachine,
+  type Migration,
+  type MigrationManager,
+  type OutgoingTransport,
+  runMachine,
+  socketSink,
+  socketSource,
+} from "@ferry/migration";
+import { EventEmitter } from "eventemitter3";
+import type { MigrationAddress, MigrationControl, MigrationControlEvents } from "./control";
+import { QmpError } from "./errors";
+import type { JsonValue } from "./protocol";
+
+/** Options of {@link createFerryMigrationControl}. */
+export interface FerryMigrationControlOptions {
+  /** The machine (source, or a created-but-not-started destination). */
+  readonly machine: MigratableMachine & { readonly scheduler: Scheduler; readonly state: string };
+  /** Plugins to load (the same set on both sides). */
+  readonly plugins: readonly FerryPlugin[];
+  /** This process waits for a migration (`--incoming`): `defer` waits for `migrate-incoming`. */
+  readonly incoming?: "defer" | MigrationAddress;
+  /** A peer silent for this long fails the migration (ms, default 30 000). */
+  readonly peerTimeoutMs?: number;
+  /** Called when an incoming migration ends (the CLI exits on failure, like QEMU). */
+  readonly onIncomingEnd?: (result: IncomingResult, exitOnError: boolean) => void;
+}
+
+/** A MigrationControl with the extra views the VM needs. */
+export interface FerryMigrationControl extends MigrationControl {
+  /** The manager (for compose-API users). */
+  readonly manager: MigrationManager;
+  /** The outgoing migration in progress or last finished, if any. */
+  readonly outgoing: Migration | null;
+  /** Whether the destination starts the guest after loading (QEMU's autostart; `stop` clears it). */
+  autostart: boolean;
+}
+
+/** The migration thread yields the event loop at least this often on the realtime scheduler (ms). */
+export const YIELD_AFTER_MS = 2;
+
+const ACTIVE = new Set(["setup", "active", "device", "cancelling", "pre-switchover"]);
+
+const describe = (a: MigrationAddress): string =>
+  a.transport === "file"
+    ? `file:${a.filename}`
+    : a.type === "unix"
+      ? `unix:${a.path}`
+      : `${a.host}:${a.port}`;
+
+/** Build the control. Call `incoming(...)` yourself for a `--incoming` address. */
+export function createFerryMigrationControl(
+  options: FerryMigrationControlOptions,
+): FerryMigrationControl {
+  const { machine, plugins } = options;
+  const peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
+  const manager = createMigrationManager({ plugins });
+  const events = new EventEmitter<MigrationControlEvents>();
+  let eventsCap = false;
+  let outgoing: Migration | null = null;
+  /** Status before the thread exists (connecting) or after a failure to start. */
+  let preStatus: "none" | "setup" | "failed" | "cancelled" = "none";
+  let preError = "";
+  let cancelRequested = false;
+  let streamHandedOver = false;
+  let heldPaused = false;
+  let incomingStatus: "none" | "setup" | "active" | "completed" | "failed" = "none";
+  let incomingError = "";
+  let incomingStarted = false;
+  let listener: Server | null = null;
+  const expectsIncoming: MigrationControl["expectsIncoming"] =
+    options.incoming === undefined ? "no" : options.incoming === "defer" ? "defer" : "listening";
+
+  const setPre = (s: typeof preStatus): void => {
+    preStatus = s;
+    events.emit("status", s);
+  };
+  const outgoingStatus = (): string => (outgoing !== null ? outgoing.status : preStatus);
+  const active = (): boolean => ACTIVE.has(outgoingStatus());
+
+  /** The machine the thread drives: refuses to resume once the whole stream left (ack may be lost). */
+  const guarded: MigratableMachine = {
+    memory: machine.memory,
+    vcpus: machine.vcpus,
+    pause: () => machine.pause(),
+    resume: () => {
+      if (streamHandedOver) {
+        heldPaused = true;
+        return;
+      }
+      machine.resume();
+    },
+    get state() {
+      return machine.state;
+    },
+    saveState: () => machine.saveState(),
+    loadState: (s) => machine.loadState(s),
+  };
+
+  // On the realtime scheduler the migration thread only leaves the event loop when the socket
+  // backs up or the rate limit sleeps; a fast peer and cheap pages (zero pages) would then keep
+  // the monitor waiting for a whole pass. Report backpressure once the thread has held the loop
+  // for YIELD_AFTER_MS, and let `drain` yield one macrotask: the monitor is never starved.
+  const realtime = machine.scheduler.kind === "realtime";
+  let lastYield = performance.now();
+  const guardTransport = (t: OutgoingTransport): OutgoingTransport => ({
+    get error() {
+      return t.error;
+    },
+    get backedUp() {
+      return t.backedUp || (realtime && performance.now() - lastYield > YIELD_AFTER_MS);
+    },
+    write: (chunk, accounted) => t.write(chunk, accounted),
+    drain: async () => {
+      if (t.backedUp) await t.drain();
+      else if (realtime) await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    },
+    end: () => {
+      // Every byte, the device state and EOF are now with the peer: from here the destination
+      // may start the guest, so the source must not resume unless told the destination did not.
+      streamHandedOver = true;
+      return t.end();
+    },
+    abort: (reason) => t.abort(reason),
+  });
+
+  const connect = (to: MigrationAddress): Promise<OutgoingTransport> => {
+    if (to.transport === "file") {
+      if (to.offset !== 0) {
+        return Promise.reject(new Error(`file migration at offset ${to.offset} is not supported`));
+      }
+      return Promise.resolve().then(() => fileSink(to.filename));
+    }
+    return new Promise((resolve, reject) => {
+      const socket: Socket =
+        to.type === "unix"
+          ? createConnection({ path: to.path })
+          : createConnection({ host: to.host, port: to.port });
+      socket.once("error", (e) =>
+        reject(new Error(`Failed to connect to '${describe(to)}': ${e.message}`)),
+      );
+      socket.once("connect", () => {
+        socket.removeAllListeners("error");
+        socket.setNoDelay(true);
+        socket.setTimeout(peerTimeoutMs, () =>
+          socket.destroy(new Error(`no progress from the destination for ${peerTimeoutMs} ms`)),
+        );
+        resolve(socketSink(socket, describe(to)));
+      });
+    });
+  };
+
+  const control: FerryMigrationControl = {
+    manager,
+    events,
+    expectsIncoming,
+    autostart: true,
+    get outgoing() {
+      return outgoing;
+    },
+    get handedOver() {
+      return outgoing?.status === "completed" || heldPaused;
+    },
+    get eventsEnabled() {
+      return eventsCap;
+    },
+    get status() {
+      return incomingStatus !== "none" ? incomingStatus : outgoingStatus();
+    },
+
+    capabilities() {
+      return [
+        ...manager.queryCapabilities().map((c) => ({ capability: c.name, state: c.state })),
+        { capability: "events", state: eventsCap },
+      ];
+    },
+
+    setCapabilities(list) {
+      if (active() || incomingStatus === "active") {
+        throw new QmpError("There's a migration process in progress");
+      }
+      const known = new Set(control.capabilities().map((c) => c.capability));
+      const request: Record<string, boolean> = {};
+      let events2 = eventsCap;
+      list.forEach((c, i) => {
+        if (!known.has(c.capability)) {
+          throw new QmpError(
+            `Parameter 'capabilities[${i}].capability' does not accept value '${c.capability}'`,
+          );
+        }
+        if (c.capability === "events") events2 = c.state;
+        else request[c.capability] = c.state;
+      });
+      try {
+        manager.setCapabilities(request);
+      } catch (e) {
+        throw new QmpError((e as Error).message);
+      }
+      eventsCap = events2;
+    },
+
+    parameters() {
+      return manager.queryParameters() as Record<string, JsonValue>;
+    },
+
+    setParameters(values) {
+      const known = manager.queryParameters();
+      for (const [key, value] of Object.entries(values)) {
+        if (!(key in known)) throw new QmpError(`Parameter '${key}' is unexpected`);
+        const current = known[key];
+        const expected =
+          typeof current === "number"
+            ? Number.isInteger(current)
+              ? "integer"
+              : "number"
+            : typeof current === "boolean"
+              ? "boolean"
+              : typeof current === "string"
+                ? "string"
+                : null;
+        const ok =
+          expected === null ||
+          (expected === "integer" ? typeof value === "number" : typeof value === expected);
+        if (!ok) throw new QmpError(`Invalid parameter type for '${key}', expected: ${expected}`);
+      }
+      try {
+        manager.setParameters(values);
+      } catch (e) {
+        throw new QmpError((e as Error).message);
+      }
+    },
+
+    info() {
+      if (incomingStatus !== "none") {
+        return {
+          status: incomingStatus,
+          ...(incomingStatus === "failed" ? { "error-desc": incomingError } : {}),
+        };
+      }
+      if (outgoing !== null) {
+        const info = { ...outgoing.info() } as Record<string, JsonValue>;
+        if (heldPaused && outgoing.status === "failed") {
+          info["error-desc"] =
+            `${String(info["error-desc"] ?? "migration failed")}; the whole stream was sent, so the ` +
+            "destination may be running the guest: the source stays paused (postmigrate)";
+        }
+        return info;
+      }
+      if (preStatus === "none") return {};
+      return {
+        status: preStatus,
+        ...(preStatus === "failed" ? { "error-desc": preError } : {}),
+      };
+    },
+
+    migrate(to) {
+      if (active()) throw new QmpError("There's a migration process in progress");
+      if (expectsIncoming !== "no" && incomingStatus !== "completed") {
+        throw new QmpError("Guest is waiting for an incoming migration");
+      }
+      if (control.handedOver) {
+        throw new QmpError("Can't migrate the vm that was paused due to previous migration");
+      }
+      if (machine.state === "stopped" || machine.state === "created") {
+        throw new QmpError("The guest is not running (it has shut down or never started)");
+      }
+      outgoing = null;
+      cancelRequested = false;
+      streamHandedOver = false;
+      preError = "";
+      setPre("setup");
+      void connect(to).then(
+        (transport) => {
+          if (cancelRequested) {
+            transport.abort(new Error("migration cancelled"));
+            setPre("cancelled");
+            return;
+          }
+          let m: Migration;
+          try {
+            m = manager.migrate({
+              machine: guarded,
+              transport: guardTransport(transport),
+              scheduler: machine.scheduler,
+            });
+          } catch (e) {
+            transport.abort(e as Error);
+            preError = (e as Error).message;
+            setPre("failed");
+            return;
+          }
+          outgoing = m;
+          m.events.on("state", (s) => {
+            if (s !== "setup") events.emit("status", s);
+          });
+          m.events.on("sync", (st) => events.emit("pass", st.syncCount));
+        },
+        (e: Error) => {
+          preError = e.message;
+          setPre(cancelRequested ? "cancelled" : "failed");
+        },
+      );
+    },
+
+    async incoming(from, exitOnError = true) {
+      if (expectsIncoming === "no") {
+        throw new QmpError("'-incoming' was not specified on the command line");
+      }
+      if (incomingStarted) throw new QmpError("The incoming migration has already been started");
+      incomingStarted = true;
+      const setIn = (s: typeof incomingStatus): void => {
+        incomingStatus = s;
+        events.emit("status", s);
+      };
+      const run = (transport: IncomingTransport): void => {
+        setIn("active");
+        // Loaded first, announced `completed`, then started (QEMU's order: MIGRATION, then RESUME).
+        const m = startIncoming({ machine, transport, plugins, resume: false });
+        void m.done.then((r) => {
+          if (r.status === "completed") {
+            setIn("completed");
+            if (control.autostart) runMachine(machine);
+          } else {
+            incomingError = r.error?.message ?? "incoming migration failed";
+            setIn("failed");
+          }
+          options.onIncomingEnd?.(r, exitOnError);
+        });
+      };
+      if (from.transport === "file") {
+        setIn("setup");
+        run(fileSource(from.filename));
+        return;
+      }
+      const server: Server = createServer();
+      listener = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", (e) => {
+          incomingStarted = false;
+          reject(new QmpError(`Failed to bind socket for ${describe(from)}: ${e.message}`));
+        });
+        if (from.type === "unix") server.listen(from.path, () => resolve());
+        else server.listen(from.port, from.host, () => resolve());
+      });
+      setIn("setup");
+      server.once("connection", (socket: Socket) => {
+        // One migration per listener, as QEMU: later connections are refused.
+        server.close();
+        listener = null;
+        socket.pause();
+        socket.setTimeout(peerTimeoutMs, () =>
+          socket.destroy(new Error(`no data from the source for ${peerTimeoutMs} ms`)),
+        );
+        run(socketSource(socket, describe(from)));
+      });
+    },
+
+    dispose() {
+      listener?.close();
+      listener = null;
+    },
+
+    setAutostart(on: boolean) {
+      control.autostart = on;
+    },
+
+    cancel() {
+      if (outgoing !== null) outgoing.cancel();
+      else if (preStatus === "setup") cancelRequested = true;
+    },
+
+    continueFrom(state) {
+      const current = control.status;
+      if (current !== state || state !== "pre-switchover") {
+        throw new QmpError(`Migration not in expected state: ${current}`);
+      }
+    },
+  } as FerryMigrationControl;
+  return control;
+}

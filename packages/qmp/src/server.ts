@@ -1,0 +1,305 @@
+/**
+ * The QMP server: QEMU's monitor protocol over sockets. Each connection is a session that starts
+ * in capabilities-negotiation mode (greeting sent, only `qmp_capabilities` accepted, no events),
+ * then runs commands one at a time in arrival order and receives broadcast events.
+ */
+import { existsSync, lstatSync, unlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { z } from "zod";
+import { type SocketEndpoint, formatEndpoint } from "./address";
+import { checkArguments } from "./args";
+import { type AnyQmpCommand, commandSpec, defineCommand } from "./command";
+import { QmpError } from "./errors";
+import { createJsonSplitter } from "./framing";
+import {
+  encodeMessage,
+  type JsonValue,
+  QMP_PACKAGE,
+  QMP_VERSION,
+  type QmpGreeting,
+  timestampNow,
+} from "./protocol";
+
+/** Options of {@link createQmpServer}. */
+export interface QmpServerOptions {
+  /** The commands offered after negotiation (`qmp_capabilities` and `query-commands` are built in). */
+  readonly commands: readonly AnyQmpCommand[];
+  /** Offer the `oob` capability in the greeting (default true, as QEMU's socket monitors do). */
+  readonly oob?: boolean;
+  /** Largest request in bytes (default 1 MiB). */
+  readonly maxRequestBytes?: number;
+  /** Called with each failure of a handler that is not a QmpError (ferry's own bug). */
+  readonly onInternalError?: (error: Error, command: string) => void;
+}
+
+/** A bound monitor. */
+export interface QmpListener {
+  /** The address actually bound (the real port when 0 was asked). */
+  readonly endpoint: SocketEndpoint;
+}
+
+/** The server. */
+export interface QmpServer {
+  /** Listen on an endpoint (several allowed); TCP binds where asked (loopback by default). */
+  listen(endpoint: SocketEndpoint): Promise<QmpListener>;
+  /** Serve one already-connected stream (a socket, a test pipe). */
+  attach(stream: Duplex): void;
+  /** Send an event to every negotiated session. */
+  emit(event: string, data?: Readonly<Record<string, JsonValue>>): void;
+  /** Sessions currently connected. */
+  readonly sessionCount: number;
+  /** Flush pending responses, close every session and listener. */
+  close(): Promise<void>;
+}
+
+const capabilitiesSpec = commandSpec({
+  name: "qmp_capabilities",
+  args: z.object({ enable: z.array(z.enum(["oob"])).optional() }),
+  returns: z.object({}),
+});
+
+/** `query-commands`' spec (built into every server). */
+export const queryCommandsSpec = commandSpec({
+  name: "query-commands",
+  args: z.object({}),
+  returns: z.array(z.object({ name: z.string() })),
+});
+
+/** How long `close()` waits for clients to hang up after their sessions ended (ms). */
+export const CLOSE_GRACE_MS = 1000;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Make a server over `options.commands`. */
+export function createQmpServer(options: QmpServerOptions): QmpServer {
+  const offerOob = options.oob !== false;
+  const table = new Map<string, AnyQmpCommand>();
+  for (const c of options.commands) {
+    if (table.has(c.name) || c.name === "qmp_capabilities" || c.name === "query-commands") {
+      throw new Error(`qmp: command "${c.name}" defined twice`);
+    }
+    table.set(c.name, c);
+  }
+  const listCommands = defineCommand(queryCommandsSpec, () =>
+    ["qmp_capabilities", ...table.keys()].map((name) => ({ name })),
+  );
+  table.set(listCommands.name, listCommands as AnyQmpCommand);
+  const sessions = new Set<Session>();
+  const servers: Server[] = [];
+  let nextSession = 1;
+
+  interface Session {
+    readonly id: number;
+    readonly stream: Duplex;
+    negotiated: boolean;
+    oob: boolean;
+    closed: boolean;
+    queue: Promise<void>;
+    write(message: object): void;
+    end(): void;
+  }
+
+  const greeting = (): QmpGreeting => ({
+    QMP: {
+      version: { qemu: { ...QMP_VERSION }, package: QMP_PACKAGE },
+      capabilities: offerOob ? ["oob"] : [],
+    },
+  });
+
+  /** Run one parsed request; resolves with the response to write. */
+  const dispatch = async (session: Session, request: unknown): Promise<object> => {
+    if (!isObject(request)) throw new QmpError("QMP input must be a JSON object");
+    let name: string | null = null;
+    let oob = false;
+    let execKey: string | null = null;
+    for (const [key, value] of Object.entries(request)) {
+      if (key === "execute" || (key === "exec-oob" && session.oob)) {
+        if (typeof value !== "string")
+          throw new QmpError(`QMP input member '${key}' must be a string`);
+        if (execKey !== null) {
+          throw new QmpError(`QMP input member '${key}' clashes with '${execKey}'`);
+        }
+        execKey = key;
+        name = value;
+        oob = key === "exec-oob";
+      } else if (key === "arguments") {
+        if (!isObject(value)) throw new QmpError("QMP input member 'arguments' must be an object");
+      } else if (key !== "id") {
+        throw new QmpError(`QMP input member '${key}' is unexpected`);
+      }
+    }
+    if (name === null) throw new QmpError("QMP input lacks member 'execute'");
+    const args = (request.arguments ?? {}) as Record<string, unknown>;
+    if (!session.negotiated) {
+      if (name !== "qmp_capabilities") {
+        throw new QmpError(
+          "Expecting capabilities negotiation with 'qmp_capabilities'",
+          "CommandNotFound",
+        );
+      }
+      const a = checkArguments(capabilitiesSpec.args, args);
+      const enable = a.enable ?? [];
+      for (const cap of enable) {
+        if (cap === "oob" && !offerOob) throw new QmpError(`Capability '${cap}' not available`);
+      }
+      session.oob = enable.includes("oob");
+      session.negotiated = true;
+      return { return: {} };
+    }
+    if (name === "qmp_capabilities") {
+      throw new QmpError(
+        "Capabilities negotiation is already complete, command ignored",
+        "CommandNotFound",
+      );
+    }
+    const command = table.get(name);
+    if (command === undefined) {
+      throw new QmpError(`The command ${name} has not been found`, "CommandNotFound");
+    }
+    if (oob && command.allowOob !== true) {
+      throw new QmpError(`The command ${name} does not support OOB`);
+    }
+    const parsed = checkArguments(command.args, args);
+    const result = await (command.run as (a: unknown, c: { session: number }) => unknown)(parsed, {
+      session: session.id,
+    });
+    return { return: result === undefined ? {} : result };
+  };
+
+  /** Answer in arrival order: every response (errors included) waits for the ones before it. */
+  const inOrder = (session: Session, job: () => Promise<void> | void): void => {
+    session.queue = session.queue.then(job);
+  };
+
+  const handle = (session: Session, text: string): void => {
+    let request: unknown;
+    try {
+      request = JSON.parse(text);
+    } catch (e) {
+      const desc = `JSON parse error, ${(e as Error).message}`;
+      inOrder(session, () => session.write({ error: { class: "GenericError", desc } }));
+      return;
+    }
+    const id = isObject(request) && "id" in request ? request.id : undefined;
+    const withId = (r: object): object => (id === undefined ? r : { ...r, id });
+    const run = async (): Promise<void> => {
+      let response: object;
+      try {
+        response = await dispatch(session, request);
+      } catch (e) {
+        const err = e instanceof QmpError ? e : null;
+        if (err === null) {
+          const name = isObject(request) ? String(request.execute ?? request["exec-oob"]) : "?";
+          options.onInternalError?.(e as Error, name);
+        }
+        response = {
+          error: {
+            class: err?.errorClass ?? "GenericError",
+            desc: err?.message ?? `internal error: ${(e as Error).message}`,
+          },
+        };
+      }
+      session.write(withId(response));
+    };
+    // An out-of-band request overtakes the queue (QEMU runs it at once in its I/O thread).
+    const isOob = session.oob && isObject(request) && "exec-oob" in request;
+    if (isOob) void run();
+    else inOrder(session, run);
+  };
+
+  const attach = (stream: Duplex): void => {
+    const splitter = createJsonSplitter({ maxBytes: options.maxRequestBytes ?? 1 << 20 });
+    const session: Session = {
+      stream,
+      id: nextSession++,
+      negotiated: false,
+      oob: false,
+      closed: false,
+      queue: Promise.resolve(),
+      write(message) {
+        if (this.closed || stream.destroyed || stream.writableEnded) return;
+        stream.write(encodeMessage(message));
+      },
+      end() {
+        if (this.closed) return;
+        this.closed = true;
+        sessions.delete(this);
+        stream.end();
+      },
+    };
+    sessions.add(session);
+    stream.on("data", (chunk: Buffer) => {
+      for (const f of splitter.push(chunk)) {
+        if (f.kind === "error") {
+          const desc = f.message;
+          inOrder(session, () => session.write({ error: { class: "GenericError", desc } }));
+        } else handle(session, f.text);
+      }
+    });
+    const gone = (): void => {
+      session.closed = true;
+      sessions.delete(session);
+    };
+    stream.on("error", gone);
+    stream.on("close", gone);
+    stream.on("end", () => {
+      // The client closed its side: answer what is queued, then close ours.
+      void session.queue.then(() => session.end());
+    });
+    session.write(greeting());
+  };
+
+  return {
+    get sessionCount() {
+      return sessions.size;
+    },
+    attach,
+    listen(endpoint) {
+      return new Promise((resolve, reject) => {
+        const server = createServer((s: Socket) => attach(s));
+        server.once("error", (e) =>
+          reject(new Error(`qmp: cannot listen on ${formatEndpoint(endpoint)}: ${e.message}`)),
+        );
+        const done = (): void => {
+          server.removeAllListeners("error");
+          server.on("error", () => {});
+          servers.push(server);
+          const a = server.address();
+          resolve({
+            endpoint:
+              endpoint.kind === "tcp" && typeof a === "object" && a !== null
+                ? { kind: "tcp", host: endpoint.host, port: a.port }
+                : endpoint,
+          });
+        };
+        if (endpoint.kind === "unix") {
+          // Like QEMU, replace a stale socket file left by a previous run.
+          if (existsSync(endpoint.path) && lstatSync(endpoint.path).isSocket())
+            unlinkSync(endpoint.path);
+          server.listen(endpoint.path, done);
+        } else server.listen(endpoint.port, endpoint.host, done);
+      });
+    },
+    emit(event, data) {
+      const timestamp = timestampNow();
+      const message = data === undefined ? { timestamp, event } : { timestamp, event, data };
+      for (const s of sessions) if (s.negotiated) s.write(message);
+    },
+    async close() {
+      const open = [...sessions];
+      await Promise.all(open.map((s) => s.queue.then(() => s.end())));
+      // A client that does not close its side within the grace period is disconnected.
+      const grace = setTimeout(() => {
+        for (const s of open) s.stream.destroy();
+      }, CLOSE_GRACE_MS);
+      await Promise.all(
+        servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))),
+      );
+      clearTimeout(grace);
+      for (const s of open) s.stream.destroy();
+      servers.length = 0;
+    },
+  };
+}
