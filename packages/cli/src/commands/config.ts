@@ -59,7 +59,7 @@ export function describeConfig(config: FerryConfig): string {
         ]
       : []),
     `run:       time limit ${formatNs(config.run.timeLimitNs)}, seed ${config.run.seed}`,
-    `migration: start after ${formatNs(mig.startAfterNs)}, link ${mig.link.bandwidthBytesPerSec} B/s` +
+    `migration: start after ${formatNs(mig.startAfterNs)}, link ${Number.isFinite(mig.link.bandwidthBytesPerSec) ? `${mig.link.bandwidthBytesPerSec} B/s` : "unlimited"}` +
       ` + ${formatNs(mig.link.latencyNs)}, capabilities ${JSON.stringify(mig.capabilities)},` +
       ` parameters ${JSON.stringify(mig.parameters)}`,
     "",

@@ -1,0 +1,31 @@
+/**
+ * Size limits on everything `ferry` reads from the user, checked before the input is read or
+ * expanded (see docs/reliability.md). Each is a plain constant so that tests and docs quote it.
+ */
+
+/** Largest config file read (256 KiB): configs are a few hundred bytes. */
+export const MAX_CONFIG_BYTES = 256 * 1024;
+
+/** Largest guest ELF file read (64 MiB): larger than any guest that fits the 2 GiB RAM limit sensibly. */
+export const MAX_ELF_FILE_BYTES = 64 * 1024 * 1024;
+
+/** Largest number of YAML alias expansions in a config (an alias bomb stops here). */
+export const MAX_YAML_ALIASES = 1000;
+
+/** Deepest YAML/JSON nesting accepted in a config (mappings and lists inside each other). */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** Largest list index a `--set` path may name (`guest.args.N`): far above every list's limit. */
+export const MAX_SET_INDEX = 4095;
+
+/** Most segments in a `--set` path (`a.b.c` has 3). */
+export const MAX_SET_PATH_SEGMENTS = 16;
+
+/** Largest `--set path=value` argument (bytes of text). */
+export const MAX_SET_TEXT = 64 * 1024;
+
+/** Longest one-line error message printed (longer ones are cut, with a note of how much). */
+export const MAX_ERROR_MESSAGE_CHARS = 2000;
+
+/** Most characters of user input quoted in an error message. */
+export const MAX_QUOTE_CHARS = 40;
