@@ -1,6 +1,5 @@
 /** `ferry config check <file>`, `ferry config schema` and `ferry config reference`. */
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
-import { existsSync } from "node:fs";
 import {
   ConfigError,
   configJsonSchema,
@@ -11,6 +10,7 @@ import {
 } from "../config";
 import { ExitCode } from "../exit-codes";
 import type { CliIo } from "../io";
+import { readGuestElf } from "../run/run-guest";
 
 const HELP = `Usage:
   ferry config check <config.yaml> [--set path=value]... [--json]
@@ -83,14 +83,8 @@ async function check(args: readonly string[], io: CliIo): Promise<number> {
     );
   }
   const config = loadConfig(positionals[0], (values.set as string[] | undefined) ?? []);
-  if (config.guest !== undefined && !existsSync(config.guest.elf)) {
-    throw new ConfigError(positionals[0], [
-      {
-        path: "guest.elf",
-        message: `expected an existing ELF file, found no file at ${config.guest.elf}`,
-      },
-    ]);
-  }
+  // The guest ELF must be a readable regular file within the size limit that parses as ELF.
+  if (config.guest !== undefined) readGuestElf(config, positionals[0]);
   if (values.json) writeJson(io, { status: "ok", file: positionals[0], config });
   else io.out(`${positionals[0]}: ok\n${describeConfig(config)}`);
   return ExitCode.Ok;

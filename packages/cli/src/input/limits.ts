@@ -6,8 +6,8 @@
 /** Largest config file read (256 KiB): configs are a few hundred bytes. */
 export const MAX_CONFIG_BYTES = 256 * 1024;
 
-/** Largest guest ELF file read (64 MiB): larger than any guest that fits the 2 GiB RAM limit sensibly. */
-export const MAX_ELF_FILE_BYTES = 64 * 1024 * 1024;
+/** Largest guest ELF file read: `@ferry/riscv`'s `MAX_ELF_BYTES` (64 MiB). */
+export { MAX_ELF_BYTES as MAX_ELF_FILE_BYTES } from "@ferry/riscv";
 
 /** Largest number of YAML alias expansions in a config (an alias bomb stops here). */
 export const MAX_YAML_ALIASES = 1000;

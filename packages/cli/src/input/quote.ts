@@ -29,7 +29,6 @@ export function quoteValue(value: unknown, max: number = MAX_QUOTE_CHARS): strin
  * were left out) and no raw control characters except newlines between issues.
  */
 export function boundMessage(message: string, max: number = MAX_ERROR_MESSAGE_CHARS): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   const clean = message.replace(/[\u0000-\u0009\u000b-\u001f\u007f]/g, (c) =>
     c === "\t" ? " " : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
