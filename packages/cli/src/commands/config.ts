@@ -1,7 +1,6 @@
 /** `ferry config check <file>`, `ferry config schema` and `ferry config reference`. */
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
 import {
-  ConfigError,
   configJsonSchema,
   configReferenceMarkdown,
   type FerryConfig,

@@ -29,3 +29,15 @@ export const MAX_ERROR_MESSAGE_CHARS = 2000;
 
 /** Most characters of user input quoted in an error message. */
 export const MAX_QUOTE_CHARS = 40;
+
+/**
+ * Device-state bytes a snapshot file may hold besides its RAM records (64 MiB): bounds what a
+ * hostile file can make `ferry restore` keep in memory (the file size is checked before reading).
+ */
+export const MAX_SNAPSHOT_DEVICE_BYTES = 64 * 1024 * 1024;
+
+/** Largest snapshot file for a RAM of `pages` pages: every page raw with its record header, plus device state. */
+export function maxSnapshotBytes(pages: number): number {
+  // A PAGE record: be64 offset|flags (8) + idstr (<= 256, first record of a block) + 4096 bytes.
+  return pages * (8 + 4096) + 256 + 1024 * 1024 + MAX_SNAPSHOT_DEVICE_BYTES;
+}

@@ -16,6 +16,7 @@ import {
 } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { MAX_SNAPSHOT_DEVICE_BYTES, maxSnapshotBytes } from "../input/limits";
 import { describeErrno } from "../input/read-file";
 import { quoteValue } from "../input/quote";
 import { OutputPathError } from "../output/check-writable";
@@ -254,8 +255,11 @@ function expectedPages(side: Side): number {
   return pages;
 }
 
-/** Check that `file` is a regular file (not missing, not a directory or a device). */
-function checkSnapshotFile(file: string): void {
+/**
+ * Check that `file` is a regular file (not missing, not a directory or a device) no larger than
+ * a snapshot of `pages` pages can be (see `maxSnapshotBytes`), before reading it.
+ */
+function checkSnapshotFile(file: string, pages: number): void {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(file);
@@ -268,6 +272,13 @@ function checkSnapshotFile(file: string): void {
   if (!st.isFile()) {
     throw new SnapshotError(
       `${file}: expected a snapshot file, found ${st.isDirectory() ? "a directory" : "a device, FIFO or socket"}`,
+    );
+  }
+  const max = maxSnapshotBytes(pages);
+  if (st.size > max) {
+    throw new SnapshotError(
+      `${file}: the snapshot file is ${st.size} bytes, above the limit of ${max} bytes for this RAM ` +
+        `(RAM records plus ${MAX_SNAPSHOT_DEVICE_BYTES} bytes of device state)`,
     );
   }
 }
@@ -291,7 +302,7 @@ export async function restoreFromSnapshot(
   options: RestoreOptions = {},
 ): Promise<RestoreReport> {
   const wallStart = performance.now();
-  checkSnapshotFile(file);
+  checkSnapshotFile(file, config.machine.memoryBytes / PAGE_SIZE);
   const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
   const s = new VirtualScheduler();
   const side = buildSide(config, s, elf);
