@@ -89,7 +89,7 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
   const lineCounter = new LineCounter();
   let doc: ReturnType<typeof parseDocument>;
   try {
-    doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+    doc = parseDocument(text, { lineCounter, uniqueKeys: true, logLevel: "error" });
   } catch (err) {
     // The composer recurses per nesting level: `[[[[…` deep enough overflows the stack.
     if (!(err instanceof RangeError)) throw err;

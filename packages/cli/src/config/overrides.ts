@@ -67,7 +67,7 @@ export function parseOverride(text: string): ConfigOverride {
   }
   let value: unknown;
   try {
-    value = parseYaml(text.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES });
+    value = parseYaml(text.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES, logLevel: "error" });
   } catch (err) {
     throw new OverrideError(
       `--set ${quote(pathText)}: value is not valid YAML: ${(err as Error).message.split("\n")[0].slice(0, 200)}`,
