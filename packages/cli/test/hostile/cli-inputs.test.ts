@@ -2,7 +2,7 @@
  * Hostile and unlucky inputs to the `ferry` command: each is refused quickly with exit code 2 and
  * one line naming the file, field or limit — never a stack trace, a hang or unbounded memory.
  */
-import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MAX_CONFIG_BYTES, MAX_SET_INDEX } from "../../src/input/limits";
