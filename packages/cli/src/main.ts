@@ -4,7 +4,7 @@ import { MigrationConfigError, StreamError } from "@ferry/migration";
 import { ElfError, RiscvOptionsError } from "@ferry/riscv";
 import { type Command, UsageError } from "./command";
 import { commands } from "./commands";
-import { ConfigError } from "./config";
+import { ConfigError, OverrideError, UnitError } from "./config";
 import { ExitCode } from "./exit-codes";
 import { InputFileError } from "./input/read-file";
 import { boundMessage } from "./input/quote";
@@ -36,6 +36,8 @@ function isBadInput(err: unknown): boolean {
   return (
     err instanceof UsageError ||
     err instanceof ConfigError ||
+    err instanceof UnitError ||
+    err instanceof OverrideError ||
     err instanceof ElfError ||
     err instanceof RiscvOptionsError ||
     err instanceof InvalidArgumentError ||

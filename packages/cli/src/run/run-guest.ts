@@ -28,7 +28,7 @@ export function readGuestElf(config: FerryConfig, configFile = "<config>"): Uint
     if (!(err instanceof InputFileError)) throw err;
     const message =
       err.code === "ENOENT"
-        ? `expected an existing ELF file, found no file at ${guest.elf}`
+        ? `expected an ELF file, found no file at ${guest.elf}`
         : `expected an ELF file at ${guest.elf}: ${err.reason}`;
     throw new ConfigError(configFile, [{ path: "guest.elf", message }]);
   }

@@ -232,3 +232,27 @@ describe("plugins and error messages", () => {
     expectCleanRejection(r, /machine\.memory/);
   });
 });
+
+describe("other commands' inputs", () => {
+  it.each([
+    [["isa-test", "/tmp"], /\/tmp: expected the ELF file as a regular file, found a directory/],
+    [["isa-test", "/dev/zero"], /found a character device/],
+    [
+      ["isa-test", join(root, "examples/guests/hello.elf"), "--time-limit", "soon"],
+      /expected a duration/,
+    ],
+    [
+      ["isa-test", join(root, "examples/guests/hello.elf"), "--time-limit", "200000000s"],
+      /at most 2\^53-1 ns/,
+    ],
+    [
+      ["snapshot", hello, "--at", "1e300", "--out", "/tmp/x.snap"],
+      /--at 1e300: expected a duration of at most 2\^53-1 ns/,
+    ],
+  ])("ferry %j", async (argv, pattern) => {
+    const r = await ferry(...argv);
+    expect(r.err.split("\n")[0]).toMatch(pattern);
+    expect(r.code).toBe(2);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
