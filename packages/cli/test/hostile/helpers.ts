@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { VirtualScheduler } from "@ferry/core";
-import { RamFlag, SectionType, StreamWriter } from "@ferry/migration";
+import { DEVICE_SECTION_VERSION, RamFlag, SectionType, StreamWriter } from "@ferry/migration";
 import { expect } from "vitest";
 import { captureIo, main } from "../../src";
 import { type FerryConfig, loadConfig } from "../../src/config";
@@ -54,6 +54,8 @@ export interface CraftOptions {
   readonly pages: boolean;
   /** The `ferry-snapshot` section's value (omitted when undefined). */
   readonly meta?: unknown;
+  /** Raw JSON bodies replacing the machine's device sections of these names. */
+  readonly raw?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -84,7 +86,18 @@ export function writeCraftedSnapshot(
   w.ramEos();
   w.footer(id);
   const state = side.machine.saveState() as Record<string, unknown>;
-  for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
+  for (const [key, value] of Object.entries(state)) {
+    const raw = options.raw?.[key];
+    if (raw === undefined) {
+      w.deviceSection(key, 0, { [key]: value });
+      continue;
+    }
+    const json = new TextEncoder().encode(raw);
+    const sid = w.sectionStart(SectionType.FULL, key, 0, DEVICE_SECTION_VERSION);
+    w.be32(json.length);
+    w.bytes(json, 0, json.length);
+    w.footer(sid);
+  }
   if (options.meta !== undefined) {
     w.deviceSection(SNAPSHOT_META_KEY, 0, { [SNAPSHOT_META_KEY]: options.meta });
   }

@@ -6,6 +6,8 @@ import { closeSync, openSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { VirtualScheduler } from "@ferry/core";
+import { buildSide } from "../../src/migrate/sides";
 import { parseMeta, SnapshotError } from "../../src/snapshot/snapshot";
 import {
   example,
@@ -17,6 +19,12 @@ import {
 } from "./helpers";
 
 const workload = example("workload-small");
+
+/** The device-state keys of a machine built from `config`. */
+function buildStateKeys(config: ReturnType<typeof exampleConfig>): string[] {
+  const side = buildSide(config, new VirtualScheduler(), null);
+  return Object.keys(side.machine.saveState() as object);
+}
 const good = { version: 1, config: "workload-small", atNs: 1_000_000, work: 5 };
 
 describe("restore refuses snapshots it cannot trust", () => {
@@ -80,6 +88,34 @@ describe("restore refuses snapshots it cannot trust", () => {
       /the snapshot file is 1099511627776 bytes, above the limit of \d+ bytes/,
     );
     expect(r.wallMs).toBeLessThan(5000);
+  });
+
+  it("deeply nested JSON in a device section is exit 2, quickly", async () => {
+    const state = buildStateKeys(config);
+    for (const depth of [1000, 1_000_000]) {
+      const file = join(dir, `deep-${depth}.snap`);
+      const nested = `${"[".repeat(depth)}${"]".repeat(depth)}`;
+      writeCraftedSnapshot(config, file, {
+        pages: true,
+        meta: good,
+        raw: { [state[0]]: `{"${state[0]}":${nested}}` },
+      });
+      expectCleanRejection(
+        await ferry("restore", workload, file),
+        /device state rejected|expected/,
+      );
+    }
+  });
+
+  it("a device section whose JSON key differs from its name is exit 2", async () => {
+    const state = buildStateKeys(config);
+    const file = join(dir, "key.snap");
+    writeCraftedSnapshot(config, file, {
+      pages: true,
+      meta: good,
+      raw: { [state[0]]: '{"other":1}' },
+    });
+    expectCleanRejection(await ferry("restore", workload, file), /must hold exactly/);
   });
 
   it("a device section whose key differs from its name, or a junk file, is exit 2", async () => {
