@@ -5,16 +5,21 @@
  * printed so a failure can be replayed).
  */
 
+/** The seed of this test file's properties (a `random` one is chosen once and printed). */
+const SEED = ((): number => {
+  const seedText = process.env.FERRY_FUZZ_SEED ?? "";
+  if (seedText === "random") {
+    const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+    console.log(`fuzz seed ${seed} (replay with FERRY_FUZZ_SEED=${seed})`);
+    return seed;
+  }
+  return seedText !== "" ? Number(seedText) >>> 0 : 20261127;
+})();
+
 /** fast-check parameters of one property: `defaultRuns` unless `FERRY_FUZZ_RUNS` is set. */
 export function fuzzParams(defaultRuns: number): { seed: number; numRuns: number } {
   const runs = Number(process.env.FERRY_FUZZ_RUNS ?? "");
-  const seedText = process.env.FERRY_FUZZ_SEED ?? "";
-  let seed = 20261127;
-  if (seedText === "random") {
-    seed = (Date.now() ^ (process.pid << 8)) >>> 0;
-    console.log(`fuzz seed ${seed} (replay with FERRY_FUZZ_SEED=${seed})`);
-  } else if (seedText !== "") seed = Number(seedText) >>> 0;
-  return { seed, numRuns: Number.isInteger(runs) && runs > 0 ? runs : defaultRuns };
+  return { seed: SEED, numRuns: Number.isInteger(runs) && runs > 0 ? runs : defaultRuns };
 }
 
 /** Per-test timeout: generous when `FERRY_FUZZ_RUNS` asks for a long run. */
