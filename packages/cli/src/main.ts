@@ -4,9 +4,13 @@ import { MigrationConfigError, StreamError } from "@ferry/migration";
 import { ElfError, RiscvOptionsError } from "@ferry/riscv";
 import { type Command, UsageError } from "./command";
 import { commands } from "./commands";
-import { ConfigError } from "./config";
+import { ConfigError, OverrideError, UnitError } from "./config";
 import { ExitCode } from "./exit-codes";
+import { InputFileError } from "./input/read-file";
+import { boundMessage } from "./input/quote";
+import { OutputPathError } from "./output/check-writable";
 import { type CliIo, processIo } from "./io";
+import { describeErrno } from "./input/read-file";
 import { PluginLoadError } from "./migrate/config-plugins";
 import { SnapshotError } from "./snapshot/snapshot";
 
@@ -32,14 +36,55 @@ function isBadInput(err: unknown): boolean {
   return (
     err instanceof UsageError ||
     err instanceof ConfigError ||
+    err instanceof UnitError ||
+    err instanceof OverrideError ||
     err instanceof ElfError ||
     err instanceof RiscvOptionsError ||
     err instanceof InvalidArgumentError ||
     err instanceof MigrationConfigError ||
     err instanceof StreamError ||
     err instanceof PluginLoadError ||
-    err instanceof SnapshotError
+    err instanceof SnapshotError ||
+    err instanceof InputFileError ||
+    err instanceof OutputPathError ||
+    isEnvironmentError(err)
   );
+}
+
+/**
+ * A file-system or system-call failure (`ENOSPC`, `EACCES`, `EISDIR`, …) that reached the top:
+ * the environment, not a ferry bug (exit code 2).
+ */
+function isEnvironmentError(err: unknown): err is NodeJS.ErrnoException {
+  if (!(err instanceof Error)) return false;
+  const e = err as NodeJS.ErrnoException;
+  return typeof e.code === "string" && /^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === "string";
+}
+
+/** Most config issues listed in one error (the rest are counted). */
+const MAX_LISTED_ISSUES = 20;
+
+/** The one-line (or, for several config issues, one line per issue) text of an error. */
+function messageOf(err: unknown): string {
+  if (err instanceof ConfigError && err.issues.length > MAX_LISTED_ISSUES) {
+    const shown = err.message.split("\n").slice(0, MAX_LISTED_ISSUES);
+    shown.push(`… and ${err.issues.length - MAX_LISTED_ISSUES} more`);
+    return shown.map((line) => boundMessage(line, 400)).join("\n");
+  }
+  if (err instanceof ConfigError) {
+    return err.message
+      .split("\n")
+      .map((line) => boundMessage(line, 400))
+      .join("\n");
+  }
+  if (isEnvironmentError(err)) {
+    const e = err as NodeJS.ErrnoException;
+    const where = e.path !== undefined ? ` ${e.path}` : "";
+    return boundMessage(`${e.syscall}${where}: ${describeErrno(e.code)} (${e.code})`);
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  // One line: a message is never a dump of its input.
+  return boundMessage(text.replaceAll("\n", " "));
 }
 
 /**
@@ -69,7 +114,7 @@ export async function main(
   } catch (err) {
     const badInput = isBadInput(err);
     const code = badInput ? ExitCode.BadInput : ExitCode.Internal;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     if (json) {
       io.out(`${JSON.stringify({ status: "error", exitCode: code, error: message }, null, 2)}\n`);
     } else if (err instanceof ConfigError && err.issues.length > 1) {
@@ -80,7 +125,9 @@ export async function main(
       io.err(`ferry: ${message}\n`);
       if (err instanceof UsageError && err.usage !== "") io.err(`\n${err.usage}`);
     } else {
-      io.err(`ferry: internal error: ${err instanceof Error ? (err.stack ?? message) : message}\n`);
+      const stack =
+        err instanceof Error && err.stack !== undefined ? boundMessage(err.stack, 8000) : message;
+      io.err(`ferry: internal error: ${stack}\n`);
     }
     return code;
   }

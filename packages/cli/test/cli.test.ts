@@ -105,7 +105,7 @@ describe("ferry config", () => {
     expect(r.err).toMatch(/run\.seed: expected a number, found "x"/);
     const missingElf = await ferry(["config", "check", memtouch, "--set", "guest.elf=gone.elf"]);
     expect(missingElf.code).toBe(2);
-    expect(missingElf.err).toMatch(/guest\.elf: expected an existing ELF file/);
+    expect(missingElf.err).toMatch(/guest\.elf: expected an ELF file, found no file/);
   });
 
   it("schema prints a JSON Schema", async () => {

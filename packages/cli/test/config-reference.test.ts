@@ -81,7 +81,9 @@ describe("configReferenceMarkdown", () => {
       /\| size 64KiB–1TiB, multiple of 4KiB +\| `16MiB` +\| Guest RAM size/,
     );
     expect(rowOf(md, "machine.vcpus")).toMatch(/\| integer 1–64 +\| `1` /);
-    expect(rowOf(md, "migration.link.bandwidth")).toMatch(/\| bandwidth +\| `1Gbit\/s` /);
+    expect(rowOf(md, "migration.link.bandwidth")).toMatch(
+      /\| `"unlimited"` \\| bandwidth > 0B\/s +\| `1Gbit\/s` /,
+    );
     expect(rowOf(md, "run.time-limit")).toMatch(/\| duration > 0 +\| `30s` /);
     expect(rowOf(md, "migration.parameters")).toMatch(
       /\| map name → string \\\| number \\\| boolean +\| `\{\}` +\| Migration parameters/,

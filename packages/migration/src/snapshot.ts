@@ -3,7 +3,7 @@
  * (zero pages as ZERO records) and lets it run again; `restoreSnapshot` loads one into a fresh,
  * paused machine built from the same config.
  */
-import { PAGE_SIZE, type Scheduler } from "@ferry/core";
+import { isSyntheticRamBackend, PAGE_SIZE, type Scheduler } from "@ferry/core";
 import { MigrationError } from "./errors";
 import { incoming } from "./incoming";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
@@ -23,12 +23,14 @@ export interface SnapshotInfo {
 
 /**
  * Write a snapshot of `machine` to `path`: pause it if running, write, and let it run again
- * afterwards (unless `resume: false`).
+ * afterwards (unless `resume: false`). With `compact: true`, pages of synthetic RAM are written
+ * as compact records (their version, not their bytes): restore such a file with
+ * `restoreSnapshot(…, { compact: true })` into a machine built from the same config.
  */
 export async function saveSnapshot(
   machine: MigratableMachine,
   path: string,
-  options: { readonly resume?: boolean } = {},
+  options: { readonly resume?: boolean; readonly compact?: boolean } = {},
 ): Promise<SnapshotInfo> {
   const wasRunning = machine.state === undefined || machine.state === "running";
   await machine.pause();
@@ -45,9 +47,17 @@ export async function saveSnapshot(
     for (const block of blocks) {
       const pages = block.size / PAGE_SIZE;
       const bytes = block.backend.bytes;
+      const versions =
+        options.compact === true && isSyntheticRamBackend(block.backend)
+          ? block.backend.versions
+          : null;
       for (let p = 0; p < pages; p++) {
         const off = p * PAGE_SIZE;
-        if (block.backend.isZeroPage(p)) {
+        if (versions !== null && versions[p] !== 0) {
+          w.ramRecord(block, off, RamFlag.PAGE | RamFlag.COMPACT);
+          w.be32(versions[p]);
+          normalPages++;
+        } else if (block.backend.isZeroPage(p)) {
           w.ramRecord(block, off, RamFlag.ZERO);
           w.u8(0);
           zeroPages++;
@@ -85,11 +95,17 @@ export async function saveSnapshot(
 export async function restoreSnapshot(
   path: string,
   machine: MigratableMachine & { readonly scheduler?: Scheduler },
-  options: { readonly resume?: boolean; readonly plugins?: readonly FerryPlugin[] } = {},
+  options: {
+    readonly resume?: boolean;
+    readonly plugins?: readonly FerryPlugin[];
+    /** The file was written with `saveSnapshot(…, { compact: true })`. */
+    readonly compact?: boolean;
+  } = {},
 ): Promise<void> {
+  const source = fileSource(path);
   const r = await incoming({
     machine,
-    transport: fileSource(path),
+    transport: options.compact === true ? { ...source, compact: true } : source,
     plugins: options.plugins,
     resume: options.resume,
   }).done;

@@ -44,10 +44,19 @@ const SHT_SYMTAB = 2;
 
 const hex = (v: number): string => `0x${v.toString(16)}`;
 
+/**
+ * Largest ELF file accepted (64 MiB). Callers reading a file should check its size against this
+ * before reading it; {@link parseElf} refuses larger inputs too.
+ */
+export const MAX_ELF_BYTES = 64 * 1024 * 1024;
+
 /** Parse an ELF32 RISC-V executable. Throws {@link ElfError} for anything else. */
 export function parseElf(bytes: Uint8Array): ElfImage {
   if (!(bytes instanceof Uint8Array)) throw new ElfError("expected the file as a Uint8Array");
   const len = bytes.length;
+  if (len > MAX_ELF_BYTES) {
+    throw new ElfError(`file is ${len} bytes, above the limit of ${MAX_ELF_BYTES} bytes`);
+  }
   if (len < 16) throw new ElfError(`file is ${len} bytes, too short for an ELF identification`);
   if (bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
     throw new ElfError("bad magic: expected 7f 45 4c 46 (\\x7fELF)");

@@ -6,7 +6,7 @@ export { riscvBackend, RiscvOptionsError } from "./backend";
 export type { RiscvBackend, RiscvBackendOptions } from "./backend";
 export { RiscvHart } from "./hart";
 export type { RiscvHartOptions } from "./hart";
-export { ElfError, loadElf, parseElf } from "./elf";
+export { ElfError, loadElf, MAX_ELF_BYTES, parseElf } from "./elf";
 export type { ElfImage, ElfSegment } from "./elf";
 export { RiscvStateError, validateRiscvState } from "./state";
 export type { PendingMmioLoad, RiscvCpuState, RiscvCsrState } from "./state";

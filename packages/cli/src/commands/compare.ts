@@ -8,6 +8,7 @@ import { ExitCode } from "../exit-codes";
 import { formatProgress } from "../migrate/format";
 import { parseParameterFlags } from "../migrate/settings";
 import { progressLine, withSigint } from "../progress-line";
+import { ensureDirectory } from "../output/check-writable";
 import { writeCompareReport } from "../report/write";
 
 const HELP = `Usage: ferry compare <config.yaml> --strategies <set> [<set>...] [--param name=value]...
@@ -80,6 +81,8 @@ export const compareCommand: Command = {
     if (reportDir === "") {
       throw new UsageError("--report: expected a directory, found an empty string", HELP);
     }
+    // Before the run: a report directory that cannot be created or written fails now (exit 2).
+    if (reportDir !== undefined) ensureDirectory(reportDir, "report directory");
     const json = values.json === true;
     const progress = !json && io.errIsTTY === true ? progressLine(io) : null;
     let report: Awaited<ReturnType<typeof runCompare>>;

@@ -1,8 +1,6 @@
 /** `ferry config check <file>`, `ferry config schema` and `ferry config reference`. */
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
-import { existsSync } from "node:fs";
 import {
-  ConfigError,
   configJsonSchema,
   configReferenceMarkdown,
   type FerryConfig,
@@ -11,6 +9,7 @@ import {
 } from "../config";
 import { ExitCode } from "../exit-codes";
 import type { CliIo } from "../io";
+import { readGuestElf } from "../run/run-guest";
 
 const HELP = `Usage:
   ferry config check <config.yaml> [--set path=value]... [--json]
@@ -59,7 +58,7 @@ export function describeConfig(config: FerryConfig): string {
         ]
       : []),
     `run:       time limit ${formatNs(config.run.timeLimitNs)}, seed ${config.run.seed}`,
-    `migration: start after ${formatNs(mig.startAfterNs)}, link ${mig.link.bandwidthBytesPerSec} B/s` +
+    `migration: start after ${formatNs(mig.startAfterNs)}, link ${Number.isFinite(mig.link.bandwidthBytesPerSec) ? `${mig.link.bandwidthBytesPerSec} B/s` : "unlimited"}` +
       ` + ${formatNs(mig.link.latencyNs)}, capabilities ${JSON.stringify(mig.capabilities)},` +
       ` parameters ${JSON.stringify(mig.parameters)}`,
     "",
@@ -83,14 +82,8 @@ async function check(args: readonly string[], io: CliIo): Promise<number> {
     );
   }
   const config = loadConfig(positionals[0], (values.set as string[] | undefined) ?? []);
-  if (config.guest !== undefined && !existsSync(config.guest.elf)) {
-    throw new ConfigError(positionals[0], [
-      {
-        path: "guest.elf",
-        message: `expected an existing ELF file, found no file at ${config.guest.elf}`,
-      },
-    ]);
-  }
+  // The guest ELF must be a readable regular file within the size limit that parses as ELF.
+  if (config.guest !== undefined) readGuestElf(config, positionals[0]);
   if (values.json) writeJson(io, { status: "ok", file: positionals[0], config });
   else io.out(`${positionals[0]}: ok\n${describeConfig(config)}`);
   return ExitCode.Ok;

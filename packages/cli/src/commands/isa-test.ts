@@ -1,5 +1,6 @@
 /** `ferry isa-test <elf>...`: run riscv-tests (`p` environment) ELFs through the tohost protocol. */
-import { readFileSync } from "node:fs";
+import { MAX_ELF_FILE_BYTES } from "../input/limits";
+import { readLimitedFile } from "../input/read-file";
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
 import { parseDuration } from "../config";
 import { ExitCode } from "../exit-codes";
@@ -48,12 +49,8 @@ export const isaTestCommand: Command = {
       values["time-limit"] === undefined ? 10e9 : parseDuration(String(values["time-limit"]));
     const results: IsaTestResult[] = [];
     for (const file of positionals) {
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(file);
-      } catch (e) {
-        throw new UsageError(`isa-test: cannot read ${file}: ${(e as Error).message}`);
-      }
+      // A regular file within the ELF size limit, checked before reading (InputFileError: exit 2).
+      const bytes = readLimitedFile(file, MAX_ELF_FILE_BYTES, "ELF file");
       results.push(await runIsaTest(file, bytes, { mips, timeLimitNs }));
     }
     const passed = results.filter((r) => r.status === "pass").length;

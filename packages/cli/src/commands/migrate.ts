@@ -6,6 +6,7 @@ import { formatMigrateReport, formatMigrateSummary, formatProgress } from "../mi
 import { runMigration } from "../migrate/run-migration";
 import { parseCapabilityFlags, parseParameterFlags } from "../migrate/settings";
 import { progressLine, withSigint } from "../progress-line";
+import { ensureDirectory } from "../output/check-writable";
 import { writeMigrateReport } from "../report/write";
 
 const HELP = `Usage: ferry migrate <config.yaml> [--capability name=on|off]... [--param name=value]...
@@ -71,6 +72,8 @@ export const migrateCommand: Command = {
     const reportDir = values.report as string | undefined;
     if (reportDir === "")
       throw new UsageError("--report: expected a directory, found an empty string", HELP);
+    // Before the run: a report directory that cannot be created or written fails now (exit 2).
+    if (reportDir !== undefined) ensureDirectory(reportDir, "report directory");
     let report: Awaited<ReturnType<typeof runMigration>>;
     try {
       report = await withSigint((signal) =>

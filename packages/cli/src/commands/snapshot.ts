@@ -2,6 +2,7 @@
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
 import { loadConfig, parseDuration, UnitError } from "../config";
 import { ExitCode } from "../exit-codes";
+import { checkWritableFile } from "../output/check-writable";
 import { withSigint } from "../progress-line";
 import { restoreFromSnapshot, takeSnapshot } from "../snapshot/snapshot";
 
@@ -82,6 +83,8 @@ export const snapshotCommand: Command = {
     }
     const file = positionals[0];
     const config = loadConfig(file, (values.set as string[] | undefined) ?? []);
+    // Before the guest runs to --at: a snapshot file that cannot be written fails now (exit 2).
+    checkWritableFile(out, "snapshot file");
     const report = await takeSnapshot(config, { atNs, out, configFile: file });
     if (values.json === true) {
       writeJson(io, report);

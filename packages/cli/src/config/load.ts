@@ -1,8 +1,9 @@
 /** Load a YAML guest config: parse, apply `--set` overrides, validate, resolve paths. */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { isNode, LineCounter, parseDocument } from "yaml";
 import type { core } from "zod";
+import { InputFileError, readLimitedFile } from "../input/read-file";
+import { MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_YAML_ALIASES } from "../input/limits";
 import { type ConfigIssue, ConfigError } from "./errors";
 import { type ConfigOverride, OverrideError, parseOverride } from "./overrides";
 import { configSchema, type FerryConfig, MISSING_PROGRAM } from "./schema";
@@ -26,21 +27,79 @@ export function loadConfig(
   path: string,
   overrides: readonly (string | ConfigOverride)[] = [],
 ): FerryConfig {
+  let bytes: Uint8Array;
+  try {
+    bytes = readLimitedFile(path, MAX_CONFIG_BYTES, "config");
+  } catch (err) {
+    if (!(err instanceof InputFileError)) throw err;
+    throw new ConfigError(path, [{ path: "", message: err.reason }]);
+  }
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(err);
-    throw new ConfigError(path, [{ path: "", message: `cannot read the config: ${reason}` }]);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(path, [
+      {
+        path: "",
+        message: `expected UTF-8 text, found invalid UTF-8 at byte ${firstBadUtf8(bytes)}`,
+      },
+    ]);
   }
   return parseConfigText(text, { file: path, baseDir: dirname(resolve(path)), overrides });
+}
+
+/** Offset of the first byte that makes `bytes` invalid UTF-8 (by bisection; 0 when unknown). */
+function firstBadUtf8(bytes: Uint8Array): number {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let lo = 0;
+  let hi = bytes.length;
+  // The longest valid prefix: invariant prefix(lo) decodes (allowing a cut code point at the end).
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    try {
+      decoder.decode(bytes.subarray(0, mid), { stream: true });
+      lo = mid;
+    } catch {
+      hi = mid;
+    }
+  }
+  return lo;
 }
 
 /** Parse and validate config text (see {@link loadConfig}). */
 export function parseConfigText(text: string, options: ParseConfigOptions = {}): FerryConfig {
   const file = options.file ?? "<inline>";
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(file, [
+      {
+        path: "",
+        message: `the config is ${text.length} characters, above the limit of ${MAX_CONFIG_BYTES}`,
+      },
+    ]);
+  }
+  const depth = flowDepth(text, MAX_CONFIG_DEPTH);
+  if (depth > MAX_CONFIG_DEPTH) {
+    throw new ConfigError(file, [
+      {
+        path: "",
+        message: `the config nests [ ] / { } more than ${MAX_CONFIG_DEPTH} levels deep (the limit)`,
+      },
+    ]);
+  }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text, { lineCounter, uniqueKeys: true, logLevel: "error" });
+  } catch (err) {
+    // The composer recurses per nesting level: `[[[[…` deep enough overflows the stack.
+    if (!(err instanceof RangeError)) throw err;
+    throw new ConfigError(file, [
+      {
+        path: "",
+        message: `the config nests too deeply to parse (limit ${MAX_CONFIG_DEPTH} levels)`,
+      },
+    ]);
+  }
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -79,7 +138,34 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
     overridden.push({ path: o.path, text: o.text });
   }
 
-  const input: unknown = doc.toJS();
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      throw new ConfigError(file, [
+        {
+          path: "",
+          message: `YAML aliases expand too much (more than ${MAX_YAML_ALIASES} alias expansions): refused as a resource-exhaustion attack`,
+        },
+      ]);
+    }
+    if (err instanceof ReferenceError || err instanceof RangeError) {
+      throw new ConfigError(file, [
+        { path: "", message: `invalid YAML: ${err.message.split("\n")[0].slice(0, 200)}` },
+      ]);
+    }
+    throw err;
+  }
+  const nested = valueDepth(input, MAX_CONFIG_DEPTH + 1);
+  if (nested > MAX_CONFIG_DEPTH) {
+    throw new ConfigError(file, [
+      {
+        path: "",
+        message: `the config nests more than ${MAX_CONFIG_DEPTH} levels deep (the limit)`,
+      },
+    ]);
+  }
   const result = configSchema.safeParse(input ?? {});
   if (!result.success) {
     const issues = flattenIssues(result.error.issues).map((issue): ConfigIssue => {
@@ -199,4 +285,39 @@ function positionOf(
     if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]);
   }
   return undefined;
+}
+
+/**
+ * Deepest nesting of YAML flow collections (`[`, `{`) in `text`, skipping quoted scalars and
+ * comments; stops counting past `stop`. Lets `[[[[…` be refused before the parser recurses on it.
+ */
+function flowDepth(text: string, stop: number): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length && max <= stop; i++) {
+    const c = text[i];
+    if (c === '"' || c === "'") {
+      // A quoted scalar: skip to its closing quote ("" escapes by backslash, '' by doubling).
+      for (i++; i < text.length && text[i] !== c; i++) if (c === '"' && text[i] === "\\") i++;
+    } else if (c === "#" && (i === 0 || text[i - 1] === " " || text[i - 1] === "\n")) {
+      while (i < text.length && text[i] !== "\n") i++;
+    } else if (c === "[" || c === "{") {
+      depth++;
+      if (depth > max) max = depth;
+    } else if ((c === "]" || c === "}") && depth > 0) depth--;
+  }
+  return max;
+}
+
+/** Nesting depth of a parsed value (scalars 0), counted up to `stop`. */
+function valueDepth(value: unknown, stop: number): number {
+  if (value === null || typeof value !== "object") return 0;
+  if (stop <= 0) return 1;
+  let max = 0;
+  for (const v of Object.values(value as object)) {
+    const d = valueDepth(v, stop - 1);
+    if (d > max) max = d;
+    if (max >= stop) break;
+  }
+  return max + 1;
 }

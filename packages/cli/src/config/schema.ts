@@ -22,6 +22,9 @@ import {
 export const MISSING_PROGRAM =
   "expected a guest (an ELF program) or a workload (a synthetic dirtier), found neither";
 
+/** Smallest `machine.slice` (ns): shorter slices schedule more events than any run can afford. */
+export const MIN_SLICE_NS = 1000;
+
 /** Largest number of guest arguments (the machine's boot-argument block limit). */
 export const MAX_GUEST_ARGS = MAX_BOOT_ARGS;
 
@@ -87,7 +90,11 @@ const machineSchema = z
         "Where guest RAM lives; synthetic (versions per page) only with a workload, required above 2GiB.",
     }),
     slice: durationSchema
-      .pipe(z.number().positive({ error: "expected a duration above 0" }))
+      .pipe(
+        z.number().min(MIN_SLICE_NS, {
+          error: `expected a slice of at least 1us (${MIN_SLICE_NS} ns)`,
+        }),
+      )
       .optional()
       .meta({
         description:
@@ -225,8 +232,26 @@ const runSchema = z
   })
   .meta({ description: "How to run." });
 
+/** `link.bandwidth: unlimited`: no bandwidth limit (the link delivers after its latency only). */
+export const UNLIMITED = "unlimited";
+
+const linkBandwidthSchema = z
+  .union([
+    z.literal(UNLIMITED).transform(() => Number.POSITIVE_INFINITY),
+    bandwidthSchema.pipe(
+      z.number().positive({
+        error: `expected a bandwidth above 0 (write "${UNLIMITED}" for no limit)`,
+      }),
+    ),
+  ])
+  .meta({
+    description: `${BANDWIDTH_SYNTAX[0].toUpperCase()}${BANDWIDTH_SYNTAX.slice(1)}, or "${UNLIMITED}"`,
+  });
+
 const linkSchema = z.strictObject({
-  bandwidth: bandwidthSchema.prefault("1Gbit/s").meta({ description: "Link bandwidth." }),
+  bandwidth: linkBandwidthSchema
+    .prefault("1Gbit/s")
+    .meta({ description: `Link bandwidth (above 0), or "${UNLIMITED}".` }),
   latency: durationSchema.prefault(0).meta({ description: "One-way link latency." }),
   buffer: sizeSchema
     .pipe(z.number().int().min(4096, { error: "expected at least 4KiB" }))
@@ -290,6 +315,19 @@ export const configInputSchema = z
         ["machine", "ram-backend"],
         'expected "array" or "shared" for a guest program (synthetic RAM holds only versions, not code), found "synthetic"',
       );
+    }
+    const slice = c.machine.slice;
+    const mips = c.machine.mips;
+    if (c.guest !== undefined) {
+      const sliceNs = slice ?? DEFAULT_GUEST_SLICE_NS;
+      // Each instruction costs 1000 / mips ns: a slice must fit at least one.
+      if (sliceNs * mips < 1000) {
+        fail(
+          slice !== undefined ? ["machine", "slice"] : ["machine", "mips"],
+          `expected machine.slice × machine.mips to allow at least one instruction per slice ` +
+            `(slice ≥ ${Math.ceil(1000 / mips)} ns at ${mips} MIPS), found a slice of ${sliceNs} ns`,
+        );
+      }
     }
     if (backend !== "synthetic" && ram > MAX_RAM_SIZE) {
       fail(
@@ -377,6 +415,7 @@ export interface FerryConfig {
   readonly migration: {
     readonly startAfterNs: number;
     readonly link: {
+      /** Bytes/s; `Infinity` for `unlimited`. */
       readonly bandwidthBytesPerSec: number;
       readonly latencyNs: number;
       /** Link send buffer (bytes). */

@@ -92,15 +92,32 @@ export function parseSize(input: number | string): number {
   return bytes;
 }
 
-/** Parse a duration to nanoseconds (rounded to an integer). Numbers are seconds. */
+/** Largest duration accepted (ns): 2^53-1, the largest integer a double holds exactly (~104 days). */
+export const MAX_DURATION_NS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Parse a duration to nanoseconds (rounded to an integer). Numbers are seconds.
+ * @throws UnitError for bad syntax, or a duration above {@link MAX_DURATION_NS}.
+ */
 export function parseDuration(input: number | string): number {
-  if (typeof input === "number") return Math.round(checkNumber(input, DURATION_SYNTAX) * 1e9);
-  const [value, unit] = splitQuantity(input, DURATION_SYNTAX);
-  const factor = DURATION_UNITS_NS[unit];
-  if (factor === undefined) {
-    throw new UnitError(`expected ${DURATION_SYNTAX}, found unknown unit ${JSON.stringify(unit)}`);
+  let ns: number;
+  if (typeof input === "number") ns = Math.round(checkNumber(input, DURATION_SYNTAX) * 1e9);
+  else {
+    const [value, unit] = splitQuantity(input, DURATION_SYNTAX);
+    const factor = DURATION_UNITS_NS[unit];
+    if (factor === undefined) {
+      throw new UnitError(
+        `expected ${DURATION_SYNTAX}, found unknown unit ${JSON.stringify(unit)}`,
+      );
+    }
+    ns = Math.round(value * factor);
   }
-  return Math.round(value * factor);
+  if (!(ns <= MAX_DURATION_NS)) {
+    throw new UnitError(
+      `expected a duration of at most 2^53-1 ns (about 104 days), found ${String(input).slice(0, 40)}`,
+    );
+  }
+  return ns;
 }
 
 /** Parse a bandwidth to bytes per second. Numbers are bytes per second. */

@@ -68,7 +68,21 @@ function factoryFrom(
       `plugin ${JSON.stringify(spec.name)} (${spec.origin}): ${message}`,
     );
   };
-  if (isFerryPlugin(value)) return () => value;
+  // A plugin whose register() throws is a bad plugin (exit 2), not a ferry bug.
+  const guarded = (plugin: FerryPlugin): FerryPlugin => ({
+    ...plugin,
+    register(container) {
+      try {
+        plugin.register(container);
+      } catch (err) {
+        fail(`its register() threw: ${errorText(err)}`);
+      }
+    },
+  });
+  if (isFerryPlugin(value)) {
+    const checked = guarded(value);
+    return () => checked;
+  }
   if (typeof value !== "function") return undefined;
   const factory = value as () => unknown;
   return () => {
@@ -76,7 +90,7 @@ function factoryFrom(
     try {
       made = factory();
     } catch (err) {
-      return fail(`its ${what} factory threw: ${(err as Error).message ?? String(err)}`);
+      return fail(`its ${what} factory threw: ${errorText(err)}`);
     }
     if (!isFerryPlugin(made)) {
       return fail(
@@ -84,8 +98,17 @@ function factoryFrom(
           "{ name, capabilities, register(container) }",
       );
     }
-    return made;
+    return guarded(made);
   };
+}
+
+/** The message of something thrown, on one line and cut to a few hundred characters. */
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = text.replaceAll("\n", " ");
+  return line.length <= 300
+    ? line
+    : `${line.slice(0, 300)}… (${line.length - 300} more characters)`;
 }
 
 /**
@@ -110,7 +133,7 @@ export async function importPlugin(spec: PluginSpec): Promise<() => FerryPlugin>
   } catch (err) {
     throw new PluginLoadError(
       spec.name,
-      `plugin ${JSON.stringify(spec.name)} (${spec.origin}): importing ${file} failed: ${(err as Error).message ?? String(err)}`,
+      `plugin ${JSON.stringify(spec.name)} (${spec.origin}): importing ${file} failed: ${errorText(err)}`,
     );
   }
   const factory =

@@ -3,14 +3,7 @@
  * or a workload, behind one small interface — start, state changes, RAM hash, output and how it
  * ended.
  */
-import { createHash } from "node:crypto";
-import {
-  isSyntheticRamBackend,
-  type Machine,
-  type RamRegion,
-  type Scheduler,
-  type VirtualScheduler,
-} from "@ferry/core";
+import type { Machine, RamRegion, Scheduler, VirtualScheduler } from "@ferry/core";
 import type { MigratableMachine } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { buildGuestMachine } from "../run/run-guest";
@@ -43,26 +36,8 @@ export interface Side {
   ended(): SideEnd | null;
 }
 
-/**
- * sha256 of a RAM region's content: the bytes of a dense backend, the version array of a
- * synthetic one (same seed and parameters ⇒ same versions ⇔ same bytes).
- */
-export function ramHash(ram: RamRegion): string {
-  const h = createHash("sha256");
-  const b = ram.backend;
-  if (isSyntheticRamBackend(b)) {
-    const v = b.versions;
-    h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  } else if (b.bytes !== null) h.update(b.bytes);
-  else {
-    const page = new Uint8Array(4096);
-    for (let off = 0; off < ram.size; off += 4096) {
-      b.read(off, page);
-      h.update(page);
-    }
-  }
-  return h.digest("hex");
-}
+/** sha256 of a RAM region's content, in chunks (see `ram/whole-ram.ts`). */
+export { ramHash } from "../ram/whole-ram";
 
 /** Build a side from a config on `scheduler` (`elf` for guest configs). */
 export function buildSide(

@@ -2,10 +2,11 @@
  * `--report <dir>`: write `report.json` (the whole `--json` document), `series.csv` (every
  * time-series sample of every run) and `report.html` (summary, charts as inline SVG, details).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CompareReport } from "../compare/run-compare";
 import type { MigrateReport } from "../migrate/run-migration";
+import { ensureDirectory } from "../output/check-writable";
 import { type ChartRun, renderCharts } from "./charts";
 import { seriesCsv } from "./csv";
 import { type HtmlRun, reportHtml } from "./html";
@@ -48,7 +49,7 @@ async function write(
   description: string | undefined,
   table: { header: string[]; rows: string[][] },
 ): Promise<ReportFiles> {
-  mkdirSync(f.dir, { recursive: true });
+  ensureDirectory(f.dir, "report directory");
   const chartRuns: ChartRun[] = runs
     .filter((r) => r.report !== null)
     .map((r) => ({ label: r.label, series: r.report!.series }));

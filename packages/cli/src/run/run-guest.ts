@@ -1,8 +1,9 @@
 /** Build a `virt` machine from a config, load the guest, run it to shutdown or the time limit. */
-import { readFileSync } from "node:fs";
 import { createMachine, type Machine, type RunResult, VirtualScheduler } from "@ferry/core";
-import { type ElfImage, loadElf, parseElf, riscvBackend } from "@ferry/riscv";
+import { ElfError, type ElfImage, loadElf, parseElf, riscvBackend } from "@ferry/riscv";
 import { ConfigError, type FerryConfig } from "../config";
+import { MAX_ELF_FILE_BYTES } from "../input/limits";
+import { InputFileError, readLimitedFile } from "../input/read-file";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 
 /** A machine built from a config, with its guest loaded and harts reset to the ELF entry. */
@@ -13,20 +14,33 @@ export interface GuestMachine {
 }
 
 /**
- * Read the guest ELF named by `config.guest.elf`.
- * @throws ConfigError (path `guest.elf`) when the file cannot be read.
+ * Read the guest ELF named by `config.guest.elf`: a regular file of at most `MAX_ELF_BYTES`
+ * (64 MiB), checked before reading, that parses as a RISC-V ELF32 executable.
+ * @throws ConfigError (path `guest.elf`) when the file is missing, not a regular file, too large,
+ * unreadable or not a valid ELF.
  */
 export function readGuestElf(config: FerryConfig, configFile = "<config>"): Uint8Array {
   const guest = guestOf(config, configFile);
+  let bytes: Uint8Array;
   try {
-    return new Uint8Array(readFileSync(guest.elf));
+    bytes = readLimitedFile(guest.elf, MAX_ELF_FILE_BYTES, "guest ELF");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const found = code === "ENOENT" ? "no file" : `an unreadable file (${code ?? String(err)})`;
+    if (!(err instanceof InputFileError)) throw err;
+    const message =
+      err.code === "ENOENT"
+        ? `expected an ELF file, found no file at ${guest.elf}`
+        : `expected an ELF file at ${guest.elf}: ${err.reason}`;
+    throw new ConfigError(configFile, [{ path: "guest.elf", message }]);
+  }
+  try {
+    parseElf(bytes);
+  } catch (err) {
+    if (!(err instanceof ElfError)) throw err;
     throw new ConfigError(configFile, [
-      { path: "guest.elf", message: `expected an ELF file, found ${found} at ${guest.elf}` },
+      { path: "guest.elf", message: `${guest.elf}: ${err.message}` },
     ]);
   }
+  return bytes;
 }
 
 /**

@@ -4,16 +4,22 @@
  * same config and run it to the end. The file is the migration stream (`saveSnapshot`) with one
  * extra device section, `ferry-snapshot`, that records the config name and the snapshot time.
  */
-import { existsSync } from "node:fs";
-import { VirtualScheduler } from "@ferry/core";
+import { statSync, unlinkSync } from "node:fs";
+import { PAGE_SIZE, VirtualScheduler } from "@ferry/core";
 import {
+  fileSource,
+  incoming,
   type MigratableMachine,
-  restoreSnapshot,
   type SnapshotInfo,
+  StreamError,
   saveSnapshot,
 } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { MAX_SNAPSHOT_DEVICE_BYTES, maxSnapshotBytes } from "../input/limits";
+import { describeErrno } from "../input/read-file";
+import { quoteValue } from "../input/quote";
+import { OutputPathError } from "../output/check-writable";
 import { buildSide, type Side } from "../migrate/sides";
 import { readGuestElf } from "../run/run-guest";
 
@@ -162,11 +168,31 @@ export async function takeSnapshot(
     atNs: s.now(),
     work: side.workDone(),
   };
-  const info = await saveSnapshot(
-    withMeta(side, meta, () => {}),
-    options.out,
-    { resume: false },
-  );
+  let info: SnapshotInfo;
+  try {
+    info = await saveSnapshot(
+      withMeta(side, meta, () => {}),
+      options.out,
+      {
+        resume: false,
+        compact: config.machine.ramBackend === "synthetic",
+      },
+    );
+  } catch (err) {
+    side.stop();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code !== "string") throw err;
+    // A write that fails half-way (a full disk) leaves no partial snapshot behind.
+    try {
+      unlinkSync(options.out);
+    } catch {
+      // nothing written, or not removable: the error below says what happened
+    }
+    throw new OutputPathError(
+      options.out,
+      `cannot write the snapshot file: ${describeErrno(code)} (nothing kept)`,
+    );
+  }
   const output = side.output();
   side.stop();
   return {
@@ -181,22 +207,80 @@ export async function takeSnapshot(
   };
 }
 
-function parseMeta(found: unknown, file: string): SnapshotMeta {
-  const m = found as Partial<SnapshotMeta> | undefined;
-  if (
-    m === undefined ||
-    m === null ||
-    m.version !== 1 ||
-    typeof m.config !== "string" ||
-    typeof m.atNs !== "number" ||
-    typeof m.work !== "number"
-  ) {
+/** Largest `atNs` / `work` a snapshot may record (2^53-1: exact in a double). */
+const MAX_META_NUMBER = Number.MAX_SAFE_INTEGER;
+/** Longest config name a snapshot may record. */
+const MAX_META_NAME = 1024;
+
+/**
+ * Check the `ferry-snapshot` section: `{ version: 1, config, atNs, work }` with `config` a
+ * non-empty string (at most 1024 characters) and `atNs`, `work` integers in [0, 2^53-1].
+ * @throws SnapshotError naming the field and quoting at most a few dozen bytes of it.
+ */
+export function parseMeta(found: unknown, file: string): SnapshotMeta {
+  const expected = `expected a snapshot written by ferry snapshot (with a ${SNAPSHOT_META_KEY} section { version: 1, config, atNs, work })`;
+  if (found === undefined) throw new SnapshotError(`${file}: ${expected}, found no such section`);
+  if (found === null || typeof found !== "object" || Array.isArray(found)) {
+    throw new SnapshotError(`${file}: ${expected}, found ${quoteValue(found)}`);
+  }
+  const m = found as Record<string, unknown>;
+  const field = (name: string, what: string): never => {
     throw new SnapshotError(
-      `${file}: expected a snapshot written by ferry snapshot (with a ${SNAPSHOT_META_KEY} ` +
-        `section { version: 1, config, atNs, work }), found ${m === undefined ? "no such section" : JSON.stringify(m)}`,
+      `${file}: ${SNAPSHOT_META_KEY}.${name}: expected ${what}, found ${name in m ? quoteValue(m[name]) : "nothing"}`,
+    );
+  };
+  if (m.version !== 1) field("version", "1");
+  if (typeof m.config !== "string" || m.config === "" || m.config.length > MAX_META_NAME) {
+    field("config", `a config name of 1 to ${MAX_META_NAME} characters`);
+  }
+  for (const name of ["atNs", "work"] as const) {
+    const v = m[name];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_META_NUMBER) {
+      field(name, "an integer from 0 to 2^53-1");
+    }
+  }
+  const extra = Object.keys(m).find((k) => !["version", "config", "atNs", "work"].includes(k));
+  if (extra !== undefined) {
+    throw new SnapshotError(
+      `${file}: ${SNAPSHOT_META_KEY}: expected only version, config, atNs and work, found field ${quoteValue(extra)}`,
     );
   }
-  return m as SnapshotMeta;
+  return m as unknown as SnapshotMeta;
+}
+
+/** Pages a snapshot of `side` must hold: one record (page or zero) per page of writable RAM. */
+function expectedPages(side: Side): number {
+  let pages = 0;
+  for (const r of side.machine.memory.ramRegions) if (!r.readonly) pages += r.size / PAGE_SIZE;
+  return pages;
+}
+
+/**
+ * Check that `file` is a regular file (not missing, not a directory or a device) no larger than
+ * a snapshot of `pages` pages can be (see `maxSnapshotBytes`), before reading it.
+ */
+function checkSnapshotFile(file: string, pages: number): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT")
+      throw new SnapshotError(`${file}: expected a snapshot file, found no file`);
+    throw new SnapshotError(`${file}: cannot read the snapshot file: ${describeErrno(code)}`);
+  }
+  if (!st.isFile()) {
+    throw new SnapshotError(
+      `${file}: expected a snapshot file, found ${st.isDirectory() ? "a directory" : "a device, FIFO or socket"}`,
+    );
+  }
+  const max = maxSnapshotBytes(pages);
+  if (st.size > max) {
+    throw new SnapshotError(
+      `${file}: the snapshot file is ${st.size} bytes, above the limit of ${max} bytes for this RAM ` +
+        `(RAM records plus ${MAX_SNAPSHOT_DEVICE_BYTES} bytes of device state)`,
+    );
+  }
 }
 
 /** Options of {@link restoreFromSnapshot}. */
@@ -218,18 +302,36 @@ export async function restoreFromSnapshot(
   options: RestoreOptions = {},
 ): Promise<RestoreReport> {
   const wallStart = performance.now();
-  if (!existsSync(file))
-    throw new SnapshotError(`${file}: expected a snapshot file, found no file`);
+  checkSnapshotFile(file, config.machine.memoryBytes / PAGE_SIZE);
   const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
   const s = new VirtualScheduler();
   const side = buildSide(config, s, elf);
   let found: unknown;
-  await restoreSnapshot(
-    file,
-    withMeta(side, null, (m) => (found = m)),
-    { resume: false },
-  );
+  const source = fileSource(file);
+  const loaded = await incoming({
+    machine: withMeta(side, null, (m) => {
+      found = m;
+    }),
+    // Synthetic RAM is saved as page versions (compact records), see takeSnapshot.
+    transport: config.machine.ramBackend === "synthetic" ? { ...source, compact: true } : source,
+    resume: false,
+  }).done;
+  if (loaded.status !== "completed") {
+    const error = loaded.error;
+    if (error instanceof StreamError || error instanceof SnapshotError) throw error;
+    throw new SnapshotError(
+      `${file}: cannot restore the snapshot: ${error?.message ?? "the load failed"}`,
+    );
+  }
   const meta = parseMeta(found, file);
+  // A well-formed stream without page records would "restore" a blank machine: a snapshot
+  // written by ferry snapshot has one record per page of RAM.
+  const pages = expectedPages(side);
+  if (loaded.pages !== pages) {
+    throw new SnapshotError(
+      `${file}: expected ${pages} page records (one per page of RAM), found ${loaded.pages}: not a complete snapshot`,
+    );
+  }
   if (meta.config !== config.name) {
     throw new SnapshotError(
       `${file}: expected a snapshot of config "${config.name}", found one of "${meta.config}"`,
