@@ -5,7 +5,7 @@
  */
 import { Cause, Csr, MIE_MASK, MISA_VALUE, Priv } from "./csr";
 import { Op } from "./decode";
-import type { RiscvCsrState } from "./state";
+import type { Counter64, RiscvCsrState } from "./state";
 import { interruptAt, trap } from "./trap";
 
 const TWO32 = 4294967296;
@@ -44,10 +44,18 @@ export class CsrFile {
   mip = 0;
   /** mcounteren (CY, TM, IR). */
   mcounteren = 0;
-  /** mcycle = retired + cycleOffset. */
-  cycleOffset = 0;
-  /** minstret = retired + instretOffset. */
-  instretOffset = 0;
+  /**
+   * The 64-bit counters are held exactly as offsets from the hart's executed-instruction count X
+   * (a double, exact below 2^53): mcycle = (X + cycleOffLo + cycleOffHi * 2^32) mod 2^64, with
+   * `cycleOffLo` in [0, 2^32) and `cycleOffHi` a uint32; likewise minstret.
+   */
+  cycleOffHi = 0;
+  /** Low half of the mcycle offset, in [0, 2^32). */
+  cycleOffLo = 0;
+  /** High half of the minstret offset (uint32). */
+  instretOffHi = 0;
+  /** Low half of the minstret offset, in [0, 2^32). */
+  instretOffLo = 0;
   /** False after a {@link CsrFile.read} of a CSR that does not exist or is not accessible. */
   ok = true;
 
@@ -73,8 +81,46 @@ export class CsrFile {
     this.mscratch = 0;
     this.mie = 0;
     this.mcounteren = 0;
-    this.cycleOffset = -retired;
-    this.instretOffset = -retired;
+    this.setCounter(true, retired, 0, 0);
+    this.setCounter(false, retired, 0, 0);
+  }
+
+  /** Make mcycle (`isCycle`) or minstret equal `hi:lo` when `executed` instructions have executed. */
+  setCounter(isCycle: boolean, executed: number, hi: number, lo: number): void {
+    const t = (lo >>> 0) - executed;
+    const borrow = Math.floor(t / TWO32);
+    const offLo = t - borrow * TWO32;
+    const offHi = ((hi >>> 0) + borrow) >>> 0;
+    if (isCycle) {
+      this.cycleOffHi = offHi;
+      this.cycleOffLo = offLo;
+    } else {
+      this.instretOffHi = offHi;
+      this.instretOffLo = offLo;
+    }
+  }
+
+  /** Low 32 bits (signed pattern) of mcycle (`isCycle`) or minstret after `executed` instructions. */
+  counterLo(isCycle: boolean, executed: number): number {
+    return (executed + (isCycle ? this.cycleOffLo : this.instretOffLo)) | 0;
+  }
+
+  /** High 32 bits (signed pattern) of mcycle (`isCycle`) or minstret after `executed` instructions. */
+  counterHi(isCycle: boolean, executed: number): number {
+    const t = executed + (isCycle ? this.cycleOffLo : this.instretOffLo);
+    return ((isCycle ? this.cycleOffHi : this.instretOffHi) + Math.floor(t / TWO32)) | 0;
+  }
+
+  /**
+   * The executing instruction trapped: it is not retired, so minstret must not count it (mcycle
+   * still does: the cycles were spent). Called by `trap()` for every synchronous exception.
+   */
+  unretire(): void {
+    if (this.instretOffLo >= 1) this.instretOffLo -= 1;
+    else {
+      this.instretOffLo = TWO32 - 1;
+      this.instretOffHi = (this.instretOffHi - 1) >>> 0;
+    }
   }
 
   /** Read a CSR at the current privilege; sets `ok = false` when it does not exist or is not accessible. */
@@ -116,13 +162,13 @@ export class CsrFile {
       case Csr.mhartid:
         return this.hartId;
       case Csr.mcycle:
-        return (this.clock.retiredBefore() + this.cycleOffset) | 0;
+        return this.counterLo(true, this.clock.retiredBefore());
       case Csr.mcycleh:
-        return Math.floor((this.clock.retiredBefore() + this.cycleOffset) / TWO32) | 0;
+        return this.counterHi(true, this.clock.retiredBefore());
       case Csr.minstret:
-        return (this.clock.retiredBefore() + this.instretOffset) | 0;
+        return this.counterLo(false, this.clock.retiredBefore());
       case Csr.minstreth:
-        return Math.floor((this.clock.retiredBefore() + this.instretOffset) / TWO32) | 0;
+        return this.counterHi(false, this.clock.retiredBefore());
       case Csr.cycle:
       case Csr.time:
       case Csr.instret:
@@ -135,11 +181,12 @@ export class CsrFile {
         }
         const low = csr < 0xc80;
         const k = csr & 31;
-        const v =
-          k === 1
-            ? this.clock.timeNow()
-            : this.clock.retiredBefore() + (k === 0 ? this.cycleOffset : this.instretOffset);
-        return low ? v | 0 : Math.floor(v / TWO32) | 0;
+        if (k === 1) {
+          const v = this.clock.timeNow();
+          return low ? v | 0 : Math.floor(v / TWO32) | 0;
+        }
+        const executed = this.clock.retiredBefore();
+        return low ? this.counterLo(k === 0, executed) : this.counterHi(k === 0, executed);
       }
       default:
         this.ok = false;
@@ -191,14 +238,14 @@ export class CsrFile {
       case Csr.minstret:
       case Csr.mcycleh:
       case Csr.minstreth: {
+        // Zicsr: the written value replaces the increment of the writing instruction, so the
+        // next instruction reads exactly `v` in the written half and the other half unchanged.
         const isCycle = csr === Csr.mcycle || csr === Csr.mcycleh;
-        const now = this.clock.retiredBefore() + 1; // the write takes effect after this instruction
-        const cur = now + (isCycle ? this.cycleOffset : this.instretOffset);
-        const hi = Math.floor(cur / TWO32);
-        const lo = cur - hi * TWO32;
-        const next = csr < 0xb80 ? hi * TWO32 + (v >>> 0) : (v >>> 0) * TWO32 + lo;
-        if (isCycle) this.cycleOffset = next - now;
-        else this.instretOffset = next - now;
+        const before = this.clock.retiredBefore();
+        const hi = this.counterHi(isCycle, before);
+        const lo = this.counterLo(isCycle, before);
+        if (csr < 0xb80) this.setCounter(isCycle, before + 1, hi, v);
+        else this.setCounter(isCycle, before + 1, v, lo);
         break;
       }
       default:
@@ -256,9 +303,15 @@ export class CsrFile {
 
   /**
    * Restore validated saved state: privilege, CSRs, and the counter offsets that make mcycle =
-   * `cycle` and minstret = `instret` at `workDone` retired instructions.
+   * `cycle` and minstret = `instret` at `workDone` executed instructions.
    */
-  load(priv: 0 | 3, s: RiscvCsrState, workDone: number, cycle: number, instret: number): void {
+  load(
+    priv: 0 | 3,
+    s: RiscvCsrState,
+    workDone: number,
+    cycle: Counter64,
+    instret: Counter64,
+  ): void {
     this.priv = priv;
     this.write(Csr.mstatus, s.mstatus);
     this.mtvec = s.mtvec | 0;
@@ -269,7 +322,7 @@ export class CsrFile {
     this.mie = s.mie & MIE_MASK;
     this.mip = s.mip & MIE_MASK;
     this.mcounteren = s.mcounteren & 7;
-    this.cycleOffset = cycle - workDone;
-    this.instretOffset = instret - workDone;
+    this.setCounter(true, workDone, cycle.hi, cycle.lo);
+    this.setCounter(false, workDone, instret.hi, instret.lo);
   }
 }

@@ -22,7 +22,7 @@ import { Cause, MIP_MEIP, MIP_MSIP, MIP_MTIP, Priv } from "./csr";
 import { CsrFile } from "./csr-file";
 import { DECODED_STRIDE, decodeInto, Op } from "./decode";
 import { mulh, mulhsu, mulhu } from "./mul";
-import { type RiscvCpuState, validateRiscvState } from "./state";
+import { counterFromState, counterToState, type RiscvCpuState, validateRiscvState } from "./state";
 import { mret, pendingInterrupt, takeInterrupt, trap } from "./trap";
 
 /** Options of one hart (set by {@link riscvBackend}). */
@@ -838,8 +838,14 @@ export class RiscvHart implements VcpuCore {
       x: Array.from(this.x.subarray(1, 32)),
       priv: this.csr.priv,
       csr: this.csr.save(),
-      cycle: this.retiredTotal + this.csr.cycleOffset,
-      instret: this.retiredTotal + this.csr.instretOffset,
+      cycle: counterToState(
+        this.csr.counterHi(true, this.retiredTotal),
+        this.csr.counterLo(true, this.retiredTotal),
+      ),
+      instret: counterToState(
+        this.csr.counterHi(false, this.retiredTotal),
+        this.csr.counterLo(false, this.retiredTotal),
+      ),
       workDone: this.retiredTotal,
       reservation: this.reservation < 0 ? null : this.reservation,
       pendingMmioLoad:
@@ -858,7 +864,13 @@ export class RiscvHart implements VcpuCore {
     this.pc = s.pc | 0;
     this.x[0] = 0;
     for (let i = 0; i < 31; i++) this.x[i + 1] = s.x[i] | 0;
-    this.csr.load(s.priv, s.csr, s.workDone, s.cycle, s.instret);
+    this.csr.load(
+      s.priv,
+      s.csr,
+      s.workDone,
+      counterFromState(s.cycle),
+      counterFromState(s.instret),
+    );
     this.retiredTotal = s.workDone;
     this.reservation = s.reservation === null ? -1 : s.reservation;
     const p = s.pendingMmioLoad;

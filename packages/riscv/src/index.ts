@@ -8,8 +8,13 @@ export { RiscvHart } from "./hart";
 export type { RiscvHartOptions } from "./hart";
 export { ElfError, loadElf, parseElf } from "./elf";
 export type { ElfImage, ElfSegment } from "./elf";
-export { RiscvStateError, validateRiscvState } from "./state";
-export type { PendingMmioLoad, RiscvCpuState, RiscvCsrState } from "./state";
+export {
+  counterFromState,
+  counterToState,
+  RiscvStateError,
+  validateRiscvState,
+} from "./state";
+export type { Counter64, PendingMmioLoad, RiscvCpuState, RiscvCsrState } from "./state";
 export { runTohostElf, tohostAddress } from "./tohost";
 export type { RunTohostOptions, TohostResult } from "./tohost";
 export { Op, decodeInto, DECODED_STRIDE, ZERO_SINK } from "./decode";

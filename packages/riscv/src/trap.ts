@@ -18,6 +18,7 @@ export function trap(c: CsrFile, cause: number, tval: number, pc: number): numbe
   c.mepc = pc;
   c.mcause = cause;
   c.mtval = tval | 0;
+  c.unretire(); // a trapping instruction does not retire: minstret skips it
   enterM(c);
   return c.mtvec & ~3;
 }
