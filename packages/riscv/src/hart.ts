@@ -21,6 +21,7 @@ import {
 import { Cause, MIP_MEIP, MIP_MSIP, MIP_MTIP, Priv } from "./csr";
 import { CsrFile } from "./csr-file";
 import { DECODED_STRIDE, decodeInto, Op } from "./decode";
+import { type BlockEngine, createBlockEngine } from "./jit/engine";
 import { mulh, mulhsu, mulhu } from "./mul";
 import { counterFromState, counterToState, type RiscvCpuState, validateRiscvState } from "./state";
 import { mret, pendingInterrupt, takeInterrupt, trap } from "./trap";
@@ -35,7 +36,12 @@ export interface RiscvHartOptions {
   readonly tohost: number | null;
   /** Maximum number of 4 KiB code pages kept decoded (the cache is flushed when full). */
   readonly maxDecodedPages: number;
+  /** Execution engine: `jit` (block compiler, the default) or `interpreter` (the reference). */
+  readonly engine?: CpuEngine;
 }
+
+/** The execution engines of a hart: `jit` compiles guest blocks to JS, `interpreter` decodes. */
+export type CpuEngine = "jit" | "interpreter";
 
 const PAGE_INTS = 1024 * DECODED_STRIDE;
 const TWO32 = 4294967296;
@@ -64,32 +70,49 @@ export class RiscvHart implements VcpuCore {
   private readonly tohost: number;
   private readonly maxSlots: number;
 
-  // Fast RAM region (the largest writable region with bytes).
+  // Fast RAM region (the largest writable region with bytes). Not private: the block engine
+  // (`jit/`) reads these; nothing else may.
   private bound = false;
   private boundRegions: readonly unknown[] | null = null;
-  private fast: RamRegion | null = null;
-  private fastBase = 0;
-  private fastSize = 0;
-  private m8: Uint8Array = new Uint8Array(0);
-  private s8: Int8Array = new Int8Array(0);
-  private m16: Uint16Array = new Uint16Array(0);
-  private s16: Int16Array = new Int16Array(0);
-  private m32: Int32Array = new Int32Array(0);
-  private dirtyWords: Uint32Array = new Uint32Array(0);
-  private logging = false;
-  private tohostOff = -1;
+  /** @internal */
+  fast: RamRegion | null = null;
+  /** @internal */
+  fastBase = 0;
+  /** @internal */
+  fastSize = 0;
+  /** @internal */
+  m8: Uint8Array = new Uint8Array(0);
+  /** @internal */
+  s8: Int8Array = new Int8Array(0);
+  /** @internal */
+  m16: Uint16Array = new Uint16Array(0);
+  /** @internal */
+  s16: Int16Array = new Int16Array(0);
+  /** @internal */
+  m32: Int32Array = new Int32Array(0);
+  /** @internal */
+  dirtyWords: Uint32Array = new Uint32Array(0);
+  /** @internal */
+  logging = false;
+  /** @internal Offset of the watched tohost word in the fast region, or -1. */
+  tohostOff = -1;
+  /** The block compiler (`cpu-engine: jit`), or null for the interpreter. */
+  private readonly blocks: BlockEngine | null;
 
   // Decode cache: pageSlot[page] = slot (0 = none); slot 0 is the scratch slot for slow fetches.
   private pageSlot = new Int32Array(0);
   private dec = new Int32Array(PAGE_INTS * 2);
   private nextSlot = 1;
 
-  // Per-run scratch.
-  private stop = false;
-  private exit: ExitReasonCode = ExitReason.None;
+  // Per-run scratch (the block engine reads and sets stop/exit/executed).
+  /** @internal */
+  stop = false;
+  /** @internal */
+  exit: ExitReasonCode = ExitReason.None;
   private runRef: VcpuRun | null = null;
   private runStartNs = 0;
-  private executed = 0;
+  /** @internal 1-based index in the run of the executing instruction (for counters and time). */
+  executed = 0;
   private pendingLoadRd = -1;
   private pendingLoadSize: 1 | 2 | 4 = 4;
   private pendingLoadKind: number = LoadKind.Signed;
@@ -103,6 +126,7 @@ export class RiscvHart implements VcpuCore {
     this.hypercalls = options.hypercalls;
     this.tohost = options.tohost === null ? -1 : options.tohost >>> 0;
     this.maxSlots = Math.max(2, options.maxDecodedPages + 1);
+    this.blocks = options.engine === "jit" ? createBlockEngine(this) : null;
     this.csr = new CsrFile(ctx.hartId, {
       retiredBefore: () => this.counterNow(),
       timeNow: () => this.timeNow(),
@@ -235,7 +259,27 @@ export class RiscvHart implements VcpuCore {
       this.dirtyWords = fast.dirty.words;
       this.logging = fast.dirty.logging;
     }
+    const irq = pendingInterrupt(this.csr);
+    if (irq >= 0) this.pc = takeInterrupt(this.csr, irq, this.pc);
 
+    const n = this.blocks !== null ? this.blocks.execute(max) : this.interpret(0, max);
+
+    this.reservation = -1;
+    this.retiredTotal += n;
+    this.runRef = null;
+    run.retired = n;
+    run.consumedNs = n * nsPer;
+    run.exitReason = this.exit;
+  }
+
+  /**
+   * The interpreter loop: run from `this.pc`, `n0` instructions of this run already executed,
+   * until `max` have executed or an exit stops the run. Returns the executed count; leaves the pc
+   * in `this.pc`. The block engine (`jit/`) calls it to step what it does not compile.
+   * @internal
+   */
+  interpret(n0: number, max: number): number {
+    const run = this.runRef!;
     const x = this.x;
     const csr = this.csr;
     const base = this.fastBase;
@@ -251,10 +295,7 @@ export class RiscvHart implements VcpuCore {
     const pageSlot = this.pageSlot;
     let dec = this.dec;
     let pc = this.pc;
-    let n = 0;
-
-    const irq = pendingInterrupt(csr);
-    if (irq >= 0) pc = takeInterrupt(csr, irq, pc);
+    let n = n0;
 
     loop: while (n < max) {
       n++;
@@ -643,12 +684,7 @@ export class RiscvHart implements VcpuCore {
     }
 
     this.pc = pc;
-    this.reservation = -1;
-    this.retiredTotal += n;
-    this.runRef = null;
-    run.retired = n;
-    run.consumedNs = n * nsPer;
-    run.exitReason = this.exit;
+    return n;
   }
 
   // ---------------------------------------------------------------- slow paths
@@ -669,8 +705,11 @@ export class RiscvHart implements VcpuCore {
     return 0;
   }
 
-  /** A load the fast path did not serve. Returns the next pc; sets `stop` on an MMIO exit. */
-  private loadSlow(pc: number, addr: number, size: 1 | 2 | 4, kind: number, rd: number): number {
+  /**
+   * A load the fast path did not serve. Returns the next pc; sets `stop` on an MMIO exit.
+   * @internal
+   */
+  loadSlow(pc: number, addr: number, size: 1 | 2 | 4, kind: number, rd: number): number {
     const a = addr >>> 0;
     if ((a & (size - 1)) !== 0) return trap(this.csr, Cause.LoadMisaligned, addr, pc);
     const r = this.memory.find(a);
@@ -697,8 +736,11 @@ export class RiscvHart implements VcpuCore {
     return (pc + 4) | 0;
   }
 
-  /** A store the fast path did not serve. Returns the next pc; sets `stop` on an exit. */
-  private storeSlow(pc: number, addr: number, size: 1 | 2 | 4, value: number): number {
+  /**
+   * A store the fast path did not serve. Returns the next pc; sets `stop` on an exit.
+   * @internal
+   */
+  storeSlow(pc: number, addr: number, size: 1 | 2 | 4, value: number): number {
     const a = addr >>> 0;
     if ((a & (size - 1)) !== 0) return trap(this.csr, Cause.StoreMisaligned, addr, pc);
     const r = this.memory.find(a);
@@ -728,8 +770,9 @@ export class RiscvHart implements VcpuCore {
   /**
    * A store hit the watched `tohost` word: a value with bit 0 set ends the run with a
    * `SystemEvent` shutdown (code = value >>> 1: 0 = pass, n = failed test n). Returns true then.
+   * @internal
    */
-  private tohostStore(value: number): boolean {
+  tohostStore(value: number): boolean {
     if ((value & 1) === 0) return false;
     const run = this.runRef!;
     run.systemEvent = "shutdown";
@@ -810,6 +853,16 @@ export class RiscvHart implements VcpuCore {
     x[rd] = op === Op.SC ? 0 : old;
     if (a === this.tohost && this.tohost >= 0) this.tohostStore(v);
     return (pc + 4) | 0;
+  }
+
+  /**
+   * True while instruction fetch and data accesses go through address translation (Sv32). The
+   * block engine compiles physical code only and interprets while this is true. Without an MMU
+   * (this hart is M/U-mode only) it is always false.
+   * @internal
+   */
+  translating(): boolean {
+    return false;
   }
 
   // ---------------------------------------------------------------- counters (for the CSR file)

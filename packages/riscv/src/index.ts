@@ -5,7 +5,9 @@
 export { riscvBackend, RiscvOptionsError } from "./backend";
 export type { RiscvBackend, RiscvBackendOptions } from "./backend";
 export { RiscvHart } from "./hart";
-export type { RiscvHartOptions } from "./hart";
+export type { CpuEngine, RiscvHartOptions } from "./hart";
+export type { BlockEngine } from "./jit/engine";
+export type { CompileStats } from "./jit/compile";
 export { ElfError, loadElf, parseElf } from "./elf";
 export type { ElfImage, ElfSegment } from "./elf";
 export {

@@ -1,0 +1,146 @@
+/**
+ * The block engine (`cpu-engine: jit`) of one hart: a per-physical-page cache of compiled blocks
+ * (see `compile.ts`), their validation, and the dispatch loop that runs them and steps the
+ * interpreter for everything else.
+ *
+ * Invalidation. Every block remembers the instruction words it was compiled from. It is
+ * re-validated (its words compared with memory, and recompiled when they differ) on its first
+ * entry after anything outside this engine could have written memory: at every run start (other
+ * harts, the ELF loader, `writeBytes`, a migration's page loads all happen between runs of this
+ * hart) and after every instruction the interpreter stepped that can store (stores, SC, AMOs).
+ * Within a run, compiled stores bump a per-page code generation counter when they hit a page
+ * holding compiled code, so the blocks of that page are re-validated at their next entry, and a
+ * store into the running block's own instructions ends the block right after the store.
+ *
+ * Address translation: blocks are compiled for physical addresses. While the hart translates
+ * (`translating()`, Sv32), the engine steps the interpreter, which applies translation.
+ */
+import type { RiscvHart } from "../hart";
+import { type BlockContext, type CompiledBlock, type CompileStats, compileBlock } from "./compile";
+
+/** The block engine of one hart. */
+export interface BlockEngine {
+  /**
+   * Execute from the hart's pc with `max` instructions of budget, exactly as the interpreter
+   * would; returns the instructions executed (the run's prologue and epilogue are the hart's).
+   */
+  execute(max: number): number;
+  /** Drop every compiled block. */
+  flush(): void;
+  /** Blocks and instructions compiled so far. */
+  readonly stats: CompileStats;
+}
+
+/** Blocks kept before the whole cache is flushed. */
+const MAX_BLOCKS = 32768;
+
+/** Make the block engine of hart `h` (created by the hart when `engine` is `jit`). */
+export function createBlockEngine(h: RiscvHart): BlockEngine {
+  const stats: CompileStats = { blocks: 0, instructions: 0 };
+  let boundM32: Int32Array | null = null;
+  let ctx: BlockContext | null = null;
+  let pages: (CompiledBlock | undefined)[][] = [];
+  let codePages = new Uint8Array(0);
+  let codeGen = new Uint32Array(0);
+  let count = 0;
+  let epoch = 0;
+
+  function bind(): BlockContext {
+    boundM32 = h.m32;
+    const pageCount = Math.ceil(h.fastSize / 4096);
+    pages = new Array(pageCount);
+    codePages = new Uint8Array(pageCount);
+    codeGen = new Uint32Array(pageCount);
+    count = 0;
+    ctx = {
+      hart: h,
+      x: h.x,
+      m8: h.m8,
+      s8: h.s8,
+      m16: h.m16,
+      s16: h.s16,
+      m32: h.m32,
+      dirtyWords: h.dirtyWords,
+      codePages,
+      codeGen,
+      base: h.fastBase,
+      size: h.fastSize,
+      tohostOff: h.tohostOff,
+    };
+    return ctx;
+  }
+
+  function flush(): void {
+    boundM32 = null;
+    ctx = null;
+  }
+
+  function compileAt(c: BlockContext, off: number): CompiledBlock {
+    if (count >= MAX_BLOCKS) bind();
+    const b = compileBlock(c, off, stats);
+    const pg = off >>> 12;
+    let list = pages[pg];
+    if (list === undefined) {
+      list = new Array(1024);
+      pages[pg] = list;
+    }
+    list[(off >>> 2) & 1023] = b;
+    codePages[pg] = 1;
+    b.gen = codeGen[pg];
+    b.epoch = epoch;
+    count++;
+    return b;
+  }
+
+  /** True when the block's words are still those in memory. */
+  function valid(b: CompiledBlock, m32: Int32Array): boolean {
+    const w = b.words;
+    const at = b.off >>> 2;
+    for (let i = 0; i < w.length; i++) if (m32[at + i] !== w[i]) return false;
+    return true;
+  }
+
+  function execute(max: number): number {
+    let c = ctx;
+    if (c === null || boundM32 !== h.m32 || c.dirtyWords !== h.dirtyWords) c = bind();
+    epoch++;
+    const m32 = c.m32;
+    const base = c.base;
+    const size = c.size;
+    let n = 0;
+    while (n < max && !h.stop) {
+      const off = (h.pc - base) >>> 0;
+      if (off >= size || (off & 3) !== 0 || h.translating()) {
+        n = h.interpret(n, n + 1);
+        epoch++;
+        continue;
+      }
+      const pg = off >>> 12;
+      const list = pages[pg];
+      let b = list === undefined ? undefined : list[(off >>> 2) & 1023];
+      if (b === undefined) b = compileAt(c, off);
+      else if (b.epoch !== epoch || b.gen !== codeGen[pg]) {
+        if (valid(b, m32)) {
+          b.epoch = epoch;
+          b.gen = codeGen[pg];
+        } else b = compileAt(c, off);
+      }
+      const run = b.run;
+      if (run === null || n + b.len > max) {
+        n = h.interpret(n, n + 1);
+        if (b.writes) epoch++;
+        continue;
+      }
+      n = run(n, max);
+    }
+    return n;
+  }
+
+  return {
+    execute,
+    flush,
+    get stats() {
+      return stats;
+    },
+  };
+}
