@@ -82,6 +82,10 @@ const machineSchema = z
       .max(1e6)
       .default(100)
       .meta({ description: "Virtual speed of each hart in millions of instructions per second." }),
+    "cpu-engine": z.enum(["jit", "interpreter"]).default("jit").meta({
+      description:
+        "RISC-V execution: jit (block compiler) or interpreter (the reference); identical results in virtual time.",
+    }),
     "ram-backend": z.enum(["array", "shared", "synthetic"]).default("array").meta({
       description:
         "Where guest RAM lives; synthetic (versions per page) only with a workload, required above 2GiB.",
@@ -359,6 +363,8 @@ export interface FerryConfig {
     readonly vcpus: number;
     readonly memoryBytes: number;
     readonly mips: number;
+    /** Execution engine of RISC-V harts. */
+    readonly cpuEngine: "jit" | "interpreter";
     readonly ramBackend: "array" | "shared" | "synthetic";
     /** Virtual ns a vCPU runs per scheduler event. */
     readonly sliceNs: number;
@@ -400,6 +406,7 @@ export const configSchema = configInputSchema.transform(
       vcpus: c.machine.vcpus,
       memoryBytes: c.machine.memory,
       mips: c.machine.mips,
+      cpuEngine: c.machine["cpu-engine"],
       ramBackend: c.machine["ram-backend"],
       sliceNs:
         c.machine.slice ??

@@ -70,7 +70,11 @@ export function buildGuestMachine(
   const tohost = parseElf(elf).symbols.get("tohost");
   const machine = createMachine({
     scheduler,
-    cpu: riscvBackend({ mips: m.mips, ...(tohost !== undefined ? { tohost } : {}) }),
+    cpu: riscvBackend({
+      mips: m.mips,
+      engine: m.cpuEngine,
+      ...(tohost !== undefined ? { tohost } : {}),
+    }),
     vcpus: m.vcpus,
     memory: { size: m.memoryBytes, backend: m.ramBackend },
     sliceNs: m.sliceNs,
