@@ -114,6 +114,7 @@ describe("parseConfigText", () => {
       vcpus: 1,
       memoryBytes: 16 * 1024 * 1024,
       mips: 100,
+      cpuEngine: "jit",
       ramBackend: "array",
       sliceNs: 100_000,
     });
