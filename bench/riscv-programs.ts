@@ -1,5 +1,10 @@
 /** Guest programs and the hart set-up shared by the RISC-V interpreter benchmarks. */
-import { createAddressSpace, createRamBackend, type RamRegion } from "../packages/core/src/index";
+import {
+  type AddressSpace,
+  createAddressSpace,
+  createRamBackend,
+  type RamRegion,
+} from "../packages/core/src/index";
 import { type CpuEngine, type RiscvHart, riscvBackend } from "../packages/riscv/src/index";
 import { A } from "../packages/riscv/test/asm";
 
@@ -46,13 +51,13 @@ export const BENCH_RAM_BASE = 0x80000000;
 
 /**
  * One hart at 1000 MIPS (1 ns per instruction) on a 4 MiB RAM-only address space with
- * `program` loaded at the RAM base, running on `engine` (default: the interpreter, the baseline
+ * `program` loaded at the RAM base (and `memory`, its address space), running on `engine` (default: the interpreter, the baseline
  * of every ratio); `ram` for turning dirty logging on.
  */
 export function benchHart(
   program: readonly number[],
   engine: CpuEngine = "interpreter",
-): { hart: RiscvHart; ram: RamRegion } {
+): { hart: RiscvHart; ram: RamRegion; memory: AddressSpace } {
   const memory = createAddressSpace();
   const size = 4 << 20;
   const ram = memory.addRam({
@@ -72,5 +77,5 @@ export function benchHart(
     vcpuCount: 1,
   });
   hart.reset(BENCH_RAM_BASE, 0);
-  return { hart, ram };
+  return { hart, ram, memory };
 }
