@@ -16,7 +16,10 @@ export interface RiscvBackendOptions {
    * ends the run with exit `SystemEvent` (`shutdown`, code `value >>> 1`). Default: none.
    */
   readonly tohost?: number | null;
-  /** Decoded-code cache capacity in 4 KiB pages (default 4096 = 16 MiB of code, 64 MiB of cache). */
+  /**
+   * Decoded-code cache capacity in 4 KiB pages (default 4096 = 16 MiB of code, 64 MiB of cache);
+   * the block compiler keeps up to 8 compiled blocks per page of it (at least 64).
+   */
   readonly maxDecodedPages?: number;
   /**
    * Execution engine: `jit` (default) compiles guest blocks to JavaScript functions;

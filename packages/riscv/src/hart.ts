@@ -34,7 +34,10 @@ export interface RiscvHartOptions {
   readonly hypercalls: boolean;
   /** Address of the riscv-tests `tohost` word to watch, or null. */
   readonly tohost: number | null;
-  /** Maximum number of 4 KiB code pages kept decoded (the cache is flushed when full). */
+  /**
+   * Maximum number of 4 KiB code pages kept decoded (the cache is flushed when full); the block
+   * compiler keeps up to 8 blocks per page of it (at least 64).
+   */
   readonly maxDecodedPages: number;
   /** Execution engine: `jit` (block compiler, the default) or `interpreter` (the reference). */
   readonly engine?: CpuEngine;
@@ -126,7 +129,10 @@ export class RiscvHart implements VcpuCore {
     this.hypercalls = options.hypercalls;
     this.tohost = options.tohost === null ? -1 : options.tohost >>> 0;
     this.maxSlots = Math.max(2, options.maxDecodedPages + 1);
-    this.blocks = options.engine === "jit" ? createBlockEngine(this) : null;
+    this.blocks =
+      options.engine === "jit"
+        ? createBlockEngine(this, Math.max(64, options.maxDecodedPages * 8))
+        : null;
     this.csr = new CsrFile(ctx.hartId, {
       retiredBefore: () => this.counterNow(),
       timeNow: () => this.timeNow(),

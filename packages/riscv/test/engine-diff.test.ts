@@ -392,6 +392,30 @@ describe("self-modifying code on the block compiler", () => {
     expect(a.x1).toBe(13 + 14 * 100 + 1 + 19 * 7);
   });
 
+  it("a full block cache starts over without losing self-modification", () => {
+    const run = (engine: CpuEngine) => {
+      const m = makeMachine({ engine, maxDecodedPages: 1 }); // 64 blocks
+      // 100 one-instruction blocks (jal +4), then the self-rewriting loop of the test above
+      const chain = Array.from({ length: 100 }, () => A.jal(0, 4));
+      m.load([...chain, A.addi(1, 1, 1), A.sw(3, 4, 400), A.addi(5, 5, -1), A.bne(5, 0, -12)]);
+      m.load([A.jal(0, 0)], RAM_BASE + 416);
+      const h = m.harts[0];
+      h.x[3] = A.addi(1, 1, 7) | 0;
+      h.x[4] = RAM_BASE | 0;
+      h.x[5] = 20;
+      for (let i = 0; i < 3; i++) {
+        h.pc = RAM_BASE;
+        h.x[5] = 20;
+        m.load([A.addi(1, 1, 1)], RAM_BASE + 400);
+        m.step(250);
+      }
+      return h.saveState();
+    };
+    const a = run("interpreter");
+    expect(run("jit")).toEqual(a);
+    expect(a.x[0]).toBe(3 * (1 + 19 * 7));
+  });
+
   it("another hart's store into compiled code is seen at the next run", () => {
     for (const engine of ["interpreter", "jit"] as const) {
       const m = makeMachine({ engine, harts: 2 });

@@ -31,11 +31,11 @@ export interface BlockEngine {
   readonly stats: CompileStats;
 }
 
-/** Blocks kept before the whole cache is flushed. */
-const MAX_BLOCKS = 32768;
-
-/** Make the block engine of hart `h` (created by the hart when `engine` is `jit`). */
-export function createBlockEngine(h: RiscvHart): BlockEngine {
+/**
+ * Make the block engine of hart `h` (created by the hart when `engine` is `jit`), keeping at most
+ * `maxBlocks` compiled blocks (the whole cache starts over when full).
+ */
+export function createBlockEngine(h: RiscvHart, maxBlocks: number): BlockEngine {
   const stats: CompileStats = { blocks: 0, instructions: 0 };
   let boundM32: Int32Array | null = null;
   let ctx: BlockContext | null = null;
@@ -75,8 +75,10 @@ export function createBlockEngine(h: RiscvHart): BlockEngine {
     ctx = null;
   }
 
-  function compileAt(c: BlockContext, off: number): CompiledBlock {
-    if (count >= MAX_BLOCKS) bind();
+  function compileAt(off: number): CompiledBlock {
+    // A full cache starts over: new code-page and generation arrays, so every block compiled
+    // from here on bumps the arrays the engine checks.
+    const c = count >= maxBlocks || ctx === null ? bind() : ctx;
     const b = compileBlock(c, off, stats);
     const pg = off >>> 12;
     let list = pages[pg];
@@ -118,12 +120,12 @@ export function createBlockEngine(h: RiscvHart): BlockEngine {
       const pg = off >>> 12;
       const list = pages[pg];
       let b = list === undefined ? undefined : list[(off >>> 2) & 1023];
-      if (b === undefined) b = compileAt(c, off);
+      if (b === undefined) b = compileAt(off);
       else if (b.epoch !== epoch || b.gen !== codeGen[pg]) {
         if (valid(b, m32)) {
           b.epoch = epoch;
           b.gen = codeGen[pg];
-        } else b = compileAt(c, off);
+        } else b = compileAt(off);
       }
       const run = b.run;
       if (run === null || n + b.len > max) {
