@@ -65,6 +65,11 @@ export interface CompiledBlock {
   gen: number;
   /** Engine epoch when last validated. */
   epoch: number;
+  /** Chaining: up to two blocks that followed this one, with their start pcs (see the engine). */
+  link0: CompiledBlock | null;
+  link0Pc: number;
+  link1: CompiledBlock | null;
+  link1Pc: number;
 }
 
 type BlockFactory = (
@@ -168,6 +173,10 @@ export function compileBlock(ctx: BlockContext, off: number, stats: CompileStats
       loop: false,
       gen: 0,
       epoch: 0,
+      link0: null,
+      link0Pc: 0,
+      link1: null,
+      link1Pc: 0,
     };
   }
 
@@ -424,5 +433,9 @@ export function compileBlock(ctx: BlockContext, off: number, stats: CompileStats
     loop,
     gen: 0,
     epoch: 0,
+    link0: null,
+    link0Pc: 0,
+    link1: null,
+    link1Pc: 0,
   };
 }

@@ -110,30 +110,55 @@ export function createBlockEngine(h: RiscvHart, maxBlocks: number): BlockEngine 
     const base = c.base;
     const size = c.size;
     let n = 0;
+    // Chaining: the block that ran last and the links it keeps to the blocks that followed it.
+    let prev: CompiledBlock | null = null;
     while (n < max && !h.stop) {
-      const off = (h.pc - base) >>> 0;
+      const pc = h.pc;
+      const off = (pc - base) >>> 0;
       if (off >= size || (off & 3) !== 0 || h.translating()) {
         n = h.interpret(n, n + 1);
         epoch++;
+        prev = null;
         continue;
       }
       const pg = off >>> 12;
-      const list = pages[pg];
-      let b = list === undefined ? undefined : list[(off >>> 2) & 1023];
-      if (b === undefined) b = compileAt(off);
-      else if (b.epoch !== epoch || b.gen !== codeGen[pg]) {
+      let b: CompiledBlock | undefined;
+      if (prev !== null && prev.link0 !== null && prev.link0Pc === pc) b = prev.link0;
+      else if (prev !== null && prev.link1 !== null && prev.link1Pc === pc) b = prev.link1;
+      else {
+        const list = pages[pg];
+        b = list === undefined ? undefined : list[(off >>> 2) & 1023];
+        if (b === undefined) b = compileAt(off);
+      }
+      if (ctx !== c) {
+        // the cache started over while compiling: links into the old cache are gone
+        c = ctx as BlockContext;
+        prev = null;
+      }
+      if (b.epoch !== epoch || b.gen !== codeGen[pg]) {
         if (valid(b, m32)) {
           b.epoch = epoch;
           b.gen = codeGen[pg];
         } else b = compileAt(off);
       }
+      if (prev !== null) {
+        if (prev.link0 === null || prev.link0Pc === pc) {
+          prev.link0 = b;
+          prev.link0Pc = pc;
+        } else if (prev.link1 !== b) {
+          prev.link1 = b;
+          prev.link1Pc = pc;
+        }
+      }
       const run = b.run;
       if (run === null || n + b.len > max) {
         n = h.interpret(n, n + 1);
         if (b.writes) epoch++;
+        prev = null;
         continue;
       }
       n = run(n, max);
+      prev = b;
     }
     return n;
   }
