@@ -15,10 +15,10 @@ function enterM(c: CsrFile): void {
 
 /** Enter M-mode for a synchronous exception at `pc`. Returns the handler address. */
 export function trap(c: CsrFile, cause: number, tval: number, pc: number): number {
+  c.unretire(); // a trapping instruction does not retire: minstret skips it
   c.mepc = pc;
   c.mcause = cause;
   c.mtval = tval | 0;
-  c.unretire(); // a trapping instruction does not retire: minstret skips it
   enterM(c);
   return c.mtvec & ~3;
 }
