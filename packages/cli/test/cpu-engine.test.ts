@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 /** `ferry migrate <config> --json` with `machine.cpu-engine` set, as parsed JSON without wall time. */
-function migrate(config: string, engine: string): Record<string, unknown> {
+function migrate(config: string, engine: string, ...extra: string[]): Record<string, unknown> {
   const p = spawnSync(
     process.execPath,
     [
@@ -20,6 +20,7 @@ function migrate(config: string, engine: string): Record<string, unknown> {
       "--set",
       `machine.cpu-engine=${engine}`,
       "--json",
+      ...extra,
     ],
     { cwd: root, encoding: "utf8" },
   );
@@ -36,6 +37,20 @@ describe("machine.cpu-engine", () => {
     expect(jit.status).toBe("completed");
     expect(jit).toEqual(interpreter);
   }, 120_000);
+
+  it("and the same auto-converge migration (throttling through the pre-run hook)", () => {
+    const args = ["--capability", "auto-converge=on"];
+    const jit = migrate("examples/configs/memtouch-autoconverge.yaml", "jit", ...args);
+    const interpreter = migrate(
+      "examples/configs/memtouch-autoconverge.yaml",
+      "interpreter",
+      ...args,
+    );
+    expect(jit.status).toBe("completed");
+    const ac = (jit.stats as { "auto-converge": { "throttle-sleeps": number } })["auto-converge"];
+    expect(ac["throttle-sleeps"]).toBeGreaterThan(0);
+    expect(jit).toEqual(interpreter);
+  }, 180_000);
 
   it("refuses an unknown engine with exit 2", () => {
     const p = spawnSync(
