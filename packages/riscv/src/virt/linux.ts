@@ -99,7 +99,7 @@ export interface LinuxMachine {
   readonly dtb: Uint8Array;
 }
 
-const DTB_ALIGN = 0x1000;
+const INITRD_ALIGN = 0x1000;
 
 /**
  * Build the board, load kernel, initramfs and DTB, and reset every hart (hart 0 at the kernel
@@ -114,7 +114,8 @@ export function createLinuxMachine(o: LinuxMachineOptions): LinuxMachine {
   const initrd = o.initrd ?? null;
   // DTB in the last 64 KiB, the initramfs page-aligned below it.
   const dtbAddr = ramEnd - 0x10000;
-  const initrdStart = initrd === null ? dtbAddr : (dtbAddr - initrd.length) & ~(DTB_ALIGN - 1);
+  const initrdStart =
+    initrd === null ? dtbAddr : Math.floor((dtbAddr - initrd.length) / INITRD_ALIGN) * INITRD_ALIGN;
   if (initrdStart < kernelEnd + 0x100000) {
     throw new InvalidArgumentError(
       `machine.memory: ${o.memoryBytes} bytes of RAM cannot hold the kernel (${o.kernel.length} bytes at +0x${info.textOffset.toString(16)}) and the initramfs (${initrd?.length ?? 0} bytes)`,

@@ -88,6 +88,18 @@ export function virtDeviceTree(o: VirtDtbOptions): FdtNode {
     ],
     [
       node("chosen", chosen),
+      node("poweroff", [
+        ["compatible", str("syscon-poweroff")],
+        ["regmap", u32(PH_TEST)],
+        ["offset", u32(0)],
+        ["value", u32(0x5555)],
+      ]),
+      node("reboot", [
+        ["compatible", str("syscon-reboot")],
+        ["regmap", u32(PH_TEST)],
+        ["offset", u32(0)],
+        ["value", u32(0x7777)],
+      ]),
       node(`memory@${o.ramBase.toString(16)}`, [
         ["device_type", str("memory")],
         ["reg", u32(o.ramBase, o.ramSize)],
@@ -114,18 +126,6 @@ export function virtDeviceTree(o: VirtDtbOptions): FdtNode {
             ["compatible", strs("sifive,test1", "sifive,test0", "syscon")],
             ["reg", u32(FINISHER_BASE, FINISHER_SIZE)],
             ["phandle", u32(PH_TEST)],
-          ]),
-          node("poweroff", [
-            ["compatible", str("syscon-poweroff")],
-            ["regmap", u32(PH_TEST)],
-            ["offset", u32(0)],
-            ["value", u32(0x5555)],
-          ]),
-          node("reboot", [
-            ["compatible", str("syscon-reboot")],
-            ["regmap", u32(PH_TEST)],
-            ["offset", u32(0)],
-            ["value", u32(0x7777)],
           ]),
           node(`serial@${UART_BASE.toString(16)}`, [
             ["compatible", str("ns16550a")],
