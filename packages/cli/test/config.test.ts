@@ -303,7 +303,10 @@ describe("loadConfig", () => {
         expect(c.workload, f).toBeDefined();
         continue;
       }
-      expect(dirname(c.guest.elf)).toBe(join(root, "examples/guests"));
+      if (c.guest.linux !== undefined) {
+        expect(dirname(c.guest.elf)).toBe(join(root, "examples/guests/linux"));
+        expect(c.guest.linux.initrd).toBe(join(root, "examples/guests/linux/initramfs.cpio"));
+      } else expect(dirname(c.guest.elf)).toBe(join(root, "examples/guests"));
       expect(existsSync(c.guest.elf), c.guest.elf).toBe(true);
     }
   });
