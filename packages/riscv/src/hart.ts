@@ -1039,9 +1039,16 @@ export class RiscvHart implements VcpuCore {
       return trap(this.csr, isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr, pc);
     }
     if (this.csr.vmData !== 0) {
-      const cause = this.mmu.translate(addr, isLr ? Access.Load : Access.Store, this.csr);
-      if (cause >= 0) return trap(this.csr, cause, addr, pc);
-      a = this.mmu.pa;
+      const mmu = this.mmu;
+      const vpn = a >>> 12;
+      const i = vpn & TLB_MASK;
+      if (isLr ? mmu.rTag[i] === vpn : mmu.wTag[i] === vpn) {
+        a = this.fastBase + (isLr ? mmu.rPage[i] : mmu.wPage[i]) + (a & 0xfff);
+      } else {
+        const cause = mmu.translate(addr, isLr ? Access.Load : Access.Store, this.csr);
+        if (cause >= 0) return trap(this.csr, cause, addr, pc);
+        a = mmu.pa;
+      }
     }
     const r = this.memory.find(a);
     if (r === undefined || r.kind !== "ram" || (!isLr && r.readonly)) {
