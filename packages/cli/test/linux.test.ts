@@ -23,7 +23,12 @@ function ferryProcess(...argv: string[]) {
 
 describe("Linux guest", () => {
   it("boots, runs /init's workers, verifies them and powers off (exit 0)", () => {
-    const p = ferryProcess("run", "examples/configs/linux.yaml", "--set", `guest.bootargs=${SHORT}`);
+    const p = ferryProcess(
+      "run",
+      "examples/configs/linux.yaml",
+      "--set",
+      `guest.bootargs=${SHORT}`,
+    );
     expect(p.stdout).toMatch(/Linux version 6\.1\.\d+/);
     expect(p.stdout).toContain("Machine model: ferry,virt");
     expect(p.stdout).toContain("ferry-linux-init: 2 workers, 32 KiB each, 2 passes, spin 0");

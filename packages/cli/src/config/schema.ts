@@ -101,13 +101,9 @@ export const DEFAULT_BOOTARGS = "console=ttyS0 earlycon=sbi";
 
 const guestSchema = z
   .strictObject({
-    elf: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({
-        description: "Path of the guest ELF, relative to the config file (or give kernel).",
-      }),
+    elf: z.string().min(1).optional().meta({
+      description: "Path of the guest ELF, relative to the config file (or give kernel).",
+    }),
     kernel: z.string().min(1).optional().meta({
       description:
         "Path of a RISC-V Linux kernel Image, booted in S-mode on ferry's SBI firmware (instead of elf).",
