@@ -131,6 +131,35 @@ describe("Linux virt board", () => {
     expect(r.atNs).toBeGreaterThanOrEqual(10_000);
   });
 
+  it("starts a stopped hart with SBI HSM hart_start (pc, a0 = hart id, a1 = opaque)", async () => {
+    // Hart 1's code: putchar('0' + a0), putchar(a1), then shutdown.
+    const second = [
+      A.addi(10, 10, 0x30),
+      ...sbi(1, 0),
+      A.addi(10, 11, 0),
+      ...sbi(1, 0),
+      ...li(10, 0),
+      ...li(11, 0),
+      ...sbi(0x53525354, 0),
+    ];
+    const first = [
+      ...li(10, 0x41),
+      ...sbi(1, 0), // putchar 'A'
+      ...li(10, 1), // hart 1
+      A.auipc(11, 0), // a1 = here
+      A.addi(11, 11, 0), // patched below: + offset of `second`
+      ...li(12, 0x42), // opaque = 'B'
+      ...sbi(0x48534d, 0), // hart_start
+      A.jal(0, 0), // spin
+    ];
+    const at = first.findIndex((w, i) => i > 0 && first[i - 1] === A.auipc(11, 0));
+    first[at] = A.addi(11, 11, 4 * (first.length - (at - 1)));
+    const lm = boot([...first, ...second]);
+    const r = await lm.machine.runUntilShutdown({ timeLimitNs: 1e8 });
+    expect(r.reason).toBe("shutdown");
+    expect(lm.machine.uartOutput()).toBe("A1B");
+  });
+
   it("rejects a file without the Image magic", () => {
     expect(() => parseKernelImage(new Uint8Array(100))).toThrow(KernelImageError);
   });
