@@ -40,4 +40,20 @@ describe("Linux guest", () => {
     expect(p.stderr).toMatch(/^ferry: linux: pass \(guest code 0\)/);
     expect(p.status).toBe(0);
   }, 600_000);
+
+  it("live-migrates mid-workload with pre-copy and verifies (RAM, state, output, exit)", () => {
+    const p = ferryProcess(
+      "migrate",
+      "examples/configs/linux-migrate.yaml",
+      "--set",
+      "guest.bootargs=console=ttyS0 earlycon=sbi printk.time=0 procs=2 ws=128 passes=6 every=2",
+      "--set",
+      "migration.start-after=240ms",
+    );
+    expect(p.stdout).toContain("Migration status: completed");
+    expect(p.stdout).toMatch(/guest output = unmigrated: +ok/);
+    expect(p.stdout).toContain("verified: yes");
+    expect(p.stdout).toContain("ferry-linux-init: all workers verified, powering off");
+    expect(p.status).toBe(0);
+  }, 600_000);
 });
