@@ -11,6 +11,15 @@ export type RiscvCsrState = {
   readonly mie: number;
   readonly mip: number;
   readonly mcounteren: number;
+  readonly medeleg: number;
+  readonly mideleg: number;
+  readonly stvec: number;
+  readonly sepc: number;
+  readonly scause: number;
+  readonly stval: number;
+  readonly sscratch: number;
+  readonly satp: number;
+  readonly scounteren: number;
 };
 
 /** An MMIO load waiting for `completeMmioRead` when the state was saved. */
@@ -28,8 +37,8 @@ export type RiscvCpuState = {
   readonly pc: number;
   /** x1..x31 as signed 32-bit values (31 entries). */
   readonly x: readonly number[];
-  /** Privilege level: 0 (U) or 3 (M). */
-  readonly priv: 0 | 3;
+  /** Privilege level: 0 (U), 1 (S) or 3 (M). */
+  readonly priv: 0 | 1 | 3;
   readonly csr: RiscvCsrState;
   /**
    * 64-bit mcycle and minstret values, exact: a number when at most 2^53 - 1, else the unsigned
@@ -42,6 +51,8 @@ export type RiscvCpuState = {
   /** LR reservation address, or null. */
   readonly reservation: number | null;
   readonly pendingMmioLoad: PendingMmioLoad | null;
+  /** True while SBI firmware holds the hart stopped (HSM); absent means false. */
+  readonly hartStopped?: boolean;
 };
 
 /** A 64-bit counter as two unsigned 32-bit halves. */
@@ -136,8 +147,8 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
     );
   }
   for (let i = 0; i < 31; i++) int32Like(s.x[i], `x[${i + 1}]`);
-  if (s.priv !== 0 && s.priv !== 3) {
-    throw new RiscvStateError(`priv: expected 0 (U) or 3 (M), found ${describe(s.priv)}`);
+  if (s.priv !== 0 && s.priv !== 1 && s.priv !== 3) {
+    throw new RiscvStateError(`priv: expected 0 (U), 1 (S) or 3 (M), found ${describe(s.priv)}`);
   }
   const csr = record(s.csr, "csr");
   for (const k of [
@@ -150,6 +161,15 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
     "mie",
     "mip",
     "mcounteren",
+    "medeleg",
+    "mideleg",
+    "stvec",
+    "sepc",
+    "scause",
+    "stval",
+    "sscratch",
+    "satp",
+    "scounteren",
   ]) {
     int32Like(csr[k], `csr.${k}`);
   }
@@ -157,6 +177,9 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
   counter64(s.instret, "instret");
   counter(s.workDone, "workDone");
   if (s.reservation !== null) int32Like(s.reservation, "reservation");
+  if (s.hartStopped !== undefined && typeof s.hartStopped !== "boolean") {
+    throw new RiscvStateError(`hartStopped: expected a boolean, found ${describe(s.hartStopped)}`);
+  }
   if (s.pendingMmioLoad !== null) {
     const p = record(s.pendingMmioLoad, "pendingMmioLoad");
     if (typeof p.rd !== "number" || !Number.isInteger(p.rd) || p.rd < 1 || p.rd > 32) {

@@ -98,7 +98,7 @@ describe("CSRs", () => {
     m.harts[1].pc = RAM_BASE;
     m.step(4, 1);
     const x = m.harts[1].x;
-    expect(x[1]).toBe(0x40101101);
+    expect(x[1]).toBe(0x40141101);
     expect(x[2]).toBe(1);
     expect(x[3]).toBe(0);
     expect(x[4]).toBe(0);
@@ -309,7 +309,7 @@ describe("saveState / loadState", () => {
     const good = m.harts[0].saveState();
     expect(() => m.harts[0].loadState({ ...good, arch: "x86" })).toThrow(RiscvStateError);
     expect(() => m.harts[0].loadState({ ...good, x: [1, 2] })).toThrow(/31 registers/);
-    expect(() => m.harts[0].loadState({ ...good, priv: 1 })).toThrow(/priv/);
+    expect(() => m.harts[0].loadState({ ...good, priv: 2 })).toThrow(/priv/);
     expect(() => m.harts[0].loadState({ ...good, hartId: 3 })).toThrow(/hartId: expected 0/);
     expect(() => m.harts[0].loadState({ ...good, csr: { ...good.csr, mepc: "zero" } })).toThrow(
       /csr.mepc/,

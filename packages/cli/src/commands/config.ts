@@ -49,7 +49,16 @@ export function describeConfig(config: FerryConfig): string {
     ...(config.description ? [`about:     ${config.description}`] : []),
     `machine:   ${m.vcpus} vCPU, ${formatSize(m.memoryBytes)} RAM (${m.ramBackend}), ${m.mips} MIPS,` +
       ` slice ${formatNs(m.sliceNs)}`,
-    ...(g !== undefined ? [`guest:     ${g.elf}`, `args:      [${g.args.join(", ")}]`] : []),
+    ...(g !== undefined && g.linux !== undefined
+      ? [
+          `kernel:    ${g.elf}`,
+          `initrd:    ${g.linux.initrd ?? "none"}`,
+          `bootargs:  ${g.linux.bootargs}`,
+        ]
+      : []),
+    ...(g !== undefined && g.linux === undefined
+      ? [`guest:     ${g.elf}`, `args:      [${g.args.join(", ")}]`]
+      : []),
     ...(w !== undefined
       ? [
           `workload:  ${w.writesPerSecond} writes/s per vCPU x busy ${w.busyShare}, ` +
@@ -84,10 +93,20 @@ async function check(args: readonly string[], io: CliIo): Promise<number> {
   }
   const config = loadConfig(positionals[0], (values.set as string[] | undefined) ?? []);
   if (config.guest !== undefined && !existsSync(config.guest.elf)) {
+    const isLinux = config.guest.linux !== undefined;
     throw new ConfigError(positionals[0], [
       {
-        path: "guest.elf",
-        message: `expected an existing ELF file, found no file at ${config.guest.elf}`,
+        path: isLinux ? "guest.kernel" : "guest.elf",
+        message: `expected an existing ${isLinux ? "kernel Image" : "ELF file"}, found no file at ${config.guest.elf}`,
+      },
+    ]);
+  }
+  const initrd = config.guest?.linux?.initrd;
+  if (initrd !== undefined && initrd !== null && !existsSync(initrd)) {
+    throw new ConfigError(positionals[0], [
+      {
+        path: "guest.initrd",
+        message: `expected an existing cpio file, found no file at ${initrd}`,
       },
     ]);
   }

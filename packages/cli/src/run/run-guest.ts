@@ -1,7 +1,14 @@
 /** Build a `virt` machine from a config, load the guest, run it to shutdown or the time limit. */
 import { readFileSync } from "node:fs";
 import { createMachine, type Machine, type RunResult, VirtualScheduler } from "@ferry/core";
-import { type ElfImage, loadElf, parseElf, riscvBackend } from "@ferry/riscv";
+import {
+  createLinuxMachine,
+  type ElfImage,
+  KernelImageError,
+  loadElf,
+  parseElf,
+  riscvBackend,
+} from "@ferry/riscv";
 import { ConfigError, type FerryConfig } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 
@@ -13,7 +20,7 @@ export interface GuestMachine {
 }
 
 /**
- * Read the guest ELF named by `config.guest.elf`.
+ * Read the guest ELF named by `config.guest.elf` (the kernel Image of a Linux guest).
  * @throws ConfigError (path `guest.elf`) when the file cannot be read.
  */
 export function readGuestElf(config: FerryConfig, configFile = "<config>"): Uint8Array {
@@ -23,8 +30,10 @@ export function readGuestElf(config: FerryConfig, configFile = "<config>"): Uint
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const found = code === "ENOENT" ? "no file" : `an unreadable file (${code ?? String(err)})`;
+    const [path, what] =
+      guest.linux !== undefined ? ["guest.kernel", "a kernel Image"] : ["guest.elf", "an ELF file"];
     throw new ConfigError(configFile, [
-      { path: "guest.elf", message: `expected an ELF file, found ${found} at ${guest.elf}` },
+      { path, message: `expected ${what}, found ${found} at ${guest.elf}` },
     ]);
   }
 }
@@ -65,6 +74,44 @@ export function buildGuestMachine(
         message: `expected "array" or "shared" for a RISC-V guest, found "synthetic"`,
       },
     ]);
+  }
+  if (guest.linux !== undefined) {
+    const linux = guest.linux;
+    let initrd: Uint8Array | null = null;
+    if (linux.initrd !== null) {
+      try {
+        initrd = new Uint8Array(readFileSync(linux.initrd));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new ConfigError("<config>", [
+          {
+            path: "guest.initrd",
+            message: `expected a cpio file, found no readable file (${code}) at ${linux.initrd}`,
+          },
+        ]);
+      }
+    }
+    let built: ReturnType<typeof createLinuxMachine>;
+    try {
+      built = createLinuxMachine({
+        scheduler,
+        mips: m.mips,
+        vcpus: m.vcpus,
+        memoryBytes: m.memoryBytes,
+        ramBackend: m.ramBackend,
+        sliceNs: m.sliceNs,
+        kernel: elf,
+        initrd,
+        bootargs: linux.bootargs,
+      });
+    } catch (err) {
+      if (err instanceof KernelImageError) {
+        throw new ConfigError("<config>", [{ path: "guest.kernel", message: err.message }]);
+      }
+      throw err;
+    }
+    const image: ElfImage = { entry: built.layout.kernel, segments: [], symbols: new Map() };
+    return { machine: built.machine, scheduler, image };
   }
   // A riscv-tests style ELF (a `tohost` symbol) reports pass/fail through that word.
   const tohost = parseElf(elf).symbols.get("tohost");

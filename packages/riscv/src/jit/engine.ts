@@ -13,7 +13,12 @@
  * store into the running block's own instructions ends the block right after the store.
  *
  * Address translation: blocks are compiled for physical addresses. While the hart translates
- * (`translating()`, Sv32), the engine steps the interpreter, which applies translation.
+ * (`translating()`, Sv32), the engine hands the interpreter (which applies translation and its
+ * TLBs) chunks of up to {@link TRANSLATED_CHUNK} instructions, and checks again after each.
+ *
+ * A write the compiled code cannot see (the firmware's byte-wise emulation of a misaligned
+ * store, reached through `storeSlow`) calls {@link BlockEngine.noteWrite}, which makes every
+ * block re-validate at its next entry.
  */
 import type { RiscvHart } from "../hart";
 import { type BlockContext, type CompiledBlock, type CompileStats, compileBlock } from "./compile";
@@ -27,9 +32,17 @@ export interface BlockEngine {
   execute(max: number): number;
   /** Drop every compiled block. */
   flush(): void;
+  /** Memory was written behind the compiled code: re-validate every block at its next entry. */
+  noteWrite(): void;
   /** Blocks and instructions compiled so far. */
   readonly stats: CompileStats;
 }
+
+/**
+ * Instructions interpreted per step while the hart translates addresses (the interpreter keeps
+ * going for the rest of a chunk if translation turns off inside it, which is exact, just slower).
+ */
+export const TRANSLATED_CHUNK = 1024;
 
 /**
  * Make the block engine of hart `h` (created by the hart when `engine` is `jit`), keeping at most
@@ -115,7 +128,13 @@ export function createBlockEngine(h: RiscvHart, maxBlocks: number): BlockEngine 
     while (n < max && !h.stop) {
       const pc = h.pc;
       const off = (pc - base) >>> 0;
-      if (off >= size || (off & 3) !== 0 || h.translating()) {
+      if (h.translating()) {
+        n = h.interpret(n, Math.min(max, n + TRANSLATED_CHUNK));
+        epoch++;
+        prev = null;
+        continue;
+      }
+      if (off >= size || (off & 3) !== 0) {
         n = h.interpret(n, n + 1);
         epoch++;
         prev = null;
@@ -166,6 +185,9 @@ export function createBlockEngine(h: RiscvHart, maxBlocks: number): BlockEngine 
   return {
     execute,
     flush,
+    noteWrite() {
+      epoch++;
+    },
     get stats() {
       return stats;
     },
