@@ -6,11 +6,13 @@
 import { InterruptLine, VirtualScheduler } from "@ferry/core";
 import { describe, expect, it } from "vitest";
 import {
+  type CpuEngine,
   createLinuxMachine,
   KernelImageError,
   Plic,
   parseKernelImage,
   type RiscvHart,
+  riscvBackend,
   SBI_SPEC_VERSION,
 } from "../src/index";
 import { A, programBytes } from "./asm";
@@ -37,8 +39,13 @@ function sbi(ext: number, fid: number): number[] {
   return [...li(17, ext), ...li(16, fid), A.ecall()];
 }
 
-function boot(code: readonly number[], initrd: Uint8Array | null = null) {
+function boot(
+  code: readonly number[],
+  initrd: Uint8Array | null = null,
+  engine: CpuEngine = "interpreter",
+) {
   return createLinuxMachine({
+    cpu: riscvBackend({ mips: 100, engine }),
     scheduler: new VirtualScheduler(),
     mips: 100,
     vcpus: 2,
@@ -50,6 +57,28 @@ function boot(code: readonly number[], initrd: Uint8Array | null = null) {
 }
 
 describe("Linux virt board", () => {
+  it("a firmware-emulated misaligned store into compiled code is seen by the block compiler", async () => {
+    // a2 += 1 in a subroutine called 3 times; after each call a misaligned SH (emulated by the
+    // firmware) rewrites bytes 1..2 of the subroutine's ADDI so it adds 3: a2 = 1 + 3 + 3.
+    const patched = (A.addi(12, 12, 3) >>> 8) & 0xffff;
+    const shutdown = [...li(10, 0), ...li(11, 0), ...sbi(0x53525354, 0)];
+    const head = [A.addi(12, 0, 0), A.auipc(8, 0), 0, A.addi(9, 0, 3)];
+    const loop = [0, ...li(5, patched), A.sh(5, 8, 1), A.addi(9, 9, -1)];
+    const target = head.length + loop.length + 1 + shutdown.length;
+    head[2] = A.addi(8, 8, 4 * (target - 1)); // s0 = &target
+    loop[0] = A.jal(1, 4 * (target - head.length)); // call target
+    const bne = A.bne(9, 0, -4 * loop.length);
+    const code = [...head, ...loop, bne, ...shutdown, A.addi(12, 12, 1), A.jalr(0, 1, 0)];
+    const results: number[] = [];
+    for (const engine of ["interpreter", "jit"] as const) {
+      const lm = boot(code, null, engine);
+      const r = await lm.machine.runUntilShutdown({ timeLimitNs: 1e9 });
+      expect(r.reason).toBe("shutdown");
+      results.push((lm.machine.vcpus[0].core as RiscvHart).x[12]);
+    }
+    expect(results).toEqual([7, 7]);
+  });
+
   it("boots the Image in S-mode with a0 = hart id, a1 = DTB, and serves SBI calls", async () => {
     const lm = boot([
       A.addi(8, 10, 0), // s0 = a0

@@ -100,6 +100,7 @@ export function buildGuestMachine(
         memoryBytes: m.memoryBytes,
         ramBackend: m.ramBackend,
         sliceNs: m.sliceNs,
+        cpu: riscvBackend({ mips: m.mips, engine: m.cpuEngine }),
         kernel: elf,
         initrd,
         bootargs: linux.bootargs,
