@@ -181,7 +181,7 @@ describe("Linux virt board", () => {
       ...sbi(0x48534d, 0), // hart_start
       A.jal(0, 0), // spin
     ];
-    const at = first.findIndex((w, i) => i > 0 && first[i - 1] === A.auipc(11, 0));
+    const at = first.indexOf(A.auipc(11, 0)) + 1;
     first[at] = A.addi(11, 11, 4 * (first.length - (at - 1)));
     const lm = boot([...first, ...second]);
     const r = await lm.machine.runUntilShutdown({ timeLimitNs: 1e8 });
