@@ -407,6 +407,89 @@ describe("block compiler = interpreter on random instruction streams", () => {
   });
 });
 
+// ------------------------------------------------------- random streams in S-mode, with Sv32
+
+const SHANDLER = RAM_BASE + 0x3800;
+const ROOT = RAM_BASE + 0xc000;
+/** S-mode CSRs (and a few M ones, illegal from S) for the S-mode streams. */
+const S_CSRS = [0x100, 0x104, 0x105, 0x140, 0x141, 0x142, 0x143, 0x144, 0x180, 0x106, 0xc00, 0x300];
+
+const sInstr: fc.Arbitrary<number> = fc.oneof(
+  { weight: 10, arbitrary: instr },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom(A.csrrs, A.csrrw, A.csrrc), reg, fc.constantFrom(...S_CSRS), reg)
+      .map(([f, d, c, s1]) => f(d, c, s1)),
+  },
+  { weight: 1, arbitrary: fc.constantFrom(0x10200073, 0x12000073) }, // SRET, SFENCE.VMA
+);
+
+/**
+ * {@link randomMachine} with the hart in S-mode: `medeleg` sends the chosen exceptions to an
+ * S-mode handler (sepc += 4; sret), and with `sv32` an identity map (two 4 MiB superpages: RAM
+ * and the probe) is on, so the block engine hands everything to the interpreter until the
+ * program turns translation off (a satp write, a trap into M-mode).
+ */
+function sModeMachine(
+  engine: CpuEngine,
+  program: number[],
+  seedRegs: number[],
+  log: string[],
+  sv32: boolean,
+  medeleg: number,
+): TestMachine {
+  const m = randomMachine(engine, program, seedRegs, log);
+  m.load([A.csrrs(31, 0x141, 0), A.addi(31, 31, 4), A.csrrw(0, 0x141, 31), 0x10200073], SHANDLER);
+  const pte = (pa: number) => (((pa >>> 12) << 10) | 0xcf) >>> 0; // V R W X A D
+  const root = new Uint8Array(4096);
+  const v = new DataView(root.buffer);
+  v.setUint32(4 * (RAM_BASE >>> 22), pte(RAM_BASE), true);
+  v.setUint32(4 * (MMIO_BASE >>> 22), pte(MMIO_BASE), true);
+  m.memory.writeBytes(ROOT, root);
+  const c = m.harts[0].csr;
+  c.stvec = SHANDLER;
+  c.medeleg = medeleg;
+  c.priv = 1;
+  c.satp = sv32 ? 0x80000000 | (ROOT >>> 12) | 0 : 0;
+  c.invalidateVm();
+  c.updateVm();
+  return m;
+}
+
+describe("block compiler = interpreter on random S-mode streams (bare and Sv32)", () => {
+  it("same state, RAM and dirty pages after every run", () => {
+    fc.assert(
+      fc.property(
+        fc.array(sInstr, { minLength: 4, maxLength: 48 }),
+        fc.array(fc.integer(), { minLength: 8, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 12 }),
+        fc.boolean(),
+        fc.constantFrom(0, 0xb3ff, 0xb1ff, 0x0008),
+        (program, seedRegs, budgets, sv32, medeleg) => {
+          const logs: string[][] = [[], []];
+          const ms = [
+            sModeMachine("interpreter", program, seedRegs, logs[0], sv32, medeleg),
+            sModeMachine("jit", program, seedRegs, logs[1], sv32, medeleg),
+          ];
+          for (const budget of budgets) {
+            const snaps = ms.map((m) => {
+              m.step(budget);
+              if (m.run.exitReason === ExitReason.Mmio && !m.run.mmioIsWrite) {
+                m.harts[0].completeMmioRead(m.run.mmioAddr ^ 0x5a5a);
+              }
+              return snapshot(m);
+            });
+            expect(snaps[1]).toBe(snaps[0]);
+          }
+          expect(logs[1]).toEqual(logs[0]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe("self-modifying code on the block compiler", () => {
   function smc(engine: CpuEngine) {
     const m = makeMachine({ engine });
