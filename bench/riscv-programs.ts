@@ -1,6 +1,11 @@
 /** Guest programs and the hart set-up shared by the RISC-V interpreter benchmarks. */
-import { createAddressSpace, createRamBackend, type RamRegion } from "../packages/core/src/index";
-import { type RiscvHart, riscvBackend } from "../packages/riscv/src/index";
+import {
+  type AddressSpace,
+  createAddressSpace,
+  createRamBackend,
+  type RamRegion,
+} from "../packages/core/src/index";
+import { type CpuEngine, type RiscvHart, riscvBackend } from "../packages/riscv/src/index";
 import { A } from "../packages/riscv/test/asm";
 
 /** Registers by ABI name. */
@@ -46,9 +51,13 @@ export const BENCH_RAM_BASE = 0x80000000;
 
 /**
  * One hart at 1000 MIPS (1 ns per instruction) on a 4 MiB RAM-only address space with
- * `program` loaded at the RAM base; `ram` for turning dirty logging on.
+ * `program` loaded at the RAM base (and `memory`, its address space), running on `engine` (default: the interpreter, the baseline
+ * of every ratio); `ram` for turning dirty logging on.
  */
-export function benchHart(program: readonly number[]): { hart: RiscvHart; ram: RamRegion } {
+export function benchHart(
+  program: readonly number[],
+  engine: CpuEngine = "interpreter",
+): { hart: RiscvHart; ram: RamRegion; memory: AddressSpace } {
   const memory = createAddressSpace();
   const size = 4 << 20;
   const ram = memory.addRam({
@@ -61,12 +70,12 @@ export function benchHart(program: readonly number[]): { hart: RiscvHart; ram: R
   const dv = new DataView(bytes.buffer);
   for (let i = 0; i < program.length; i++) dv.setUint32(i * 4, program[i] >>> 0, true);
   memory.writeBytes(BENCH_RAM_BASE, bytes);
-  const hart = riscvBackend({ mips: 1000 }).createVcpu({
+  const hart = riscvBackend({ mips: 1000, engine }).createVcpu({
     hartId: 0,
     memory,
     timebaseHz: 10_000_000,
     vcpuCount: 1,
   });
   hart.reset(BENCH_RAM_BASE, 0);
-  return { hart, ram };
+  return { hart, ram, memory };
 }

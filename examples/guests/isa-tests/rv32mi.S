@@ -130,6 +130,22 @@ RVTEST_CODE_BEGIN
   /* mret restores MIE from MPIE and sets MPIE */
   TEST_CASE(43, x14, 0x88, li x1, 0x1888; csrc mstatus, x1; li x1, 0x1880; csrs mstatus, x1; la x1, 16f; csrw mepc, x1; mret; 16: csrr x14, mstatus; li x7, 0x88; and x14, x14, x7; csrci mstatus, 8)
 
+#ifndef QEMU_XCHECK /* exact counter rules (QEMU's TCG counts differently without icount) */
+  /* Zicsr: a write to minstret/minstreth replaces the increment of the writing instruction */
+  TEST_CASE(44, x14, 0, csrw minstret, zero; csrr x14, minstret)
+  TEST_CASE(45, x14, 0, csrw minstret, zero; csrw minstreth, zero; csrr x14, minstret)
+  TEST_CASE(46, x14, 0, csrw mcycle, zero; csrw mcycleh, zero; csrr x14, mcycle)
+  /* the 64-bit counters are exact and wrap at 2^64 */
+  TEST_CASE(47, x14, 0, li x1, -1; csrw minstreth, x1; csrw minstret, x1; csrr x15, minstret; csrr x14, minstreth)
+  TEST_CASE(48, x15, -1, nop)
+  TEST_CASE(49, x14, 0, li x1, -1; csrw mcycleh, x1; csrw mcycle, x1; nop; csrr x14, mcycleh)
+  TEST_CASE(50, x14, 0x12345678, li x1, 0x12345678; csrw minstreth, x1; csrr x14, minstreth; csrw minstreth, zero)
+  /* a trapping instruction (ecall, ebreak, illegal) is not retired: minstret skips it, mcycle does not */
+  TEST_CASE(51, x14, 1, csrw minstret, zero; csrw mcycle, zero; ecall; csrr x1, minstret; csrr x2, mcycle; sub x14, x2, x1)
+  TEST_CASE(52, x14, 1, csrw minstret, zero; csrw mcycle, zero; ebreak; csrr x1, minstret; csrr x2, mcycle; sub x14, x2, x1)
+  TEST_CASE(53, x14, 1, csrw minstret, zero; csrw mcycle, zero; .word 0; csrr x1, minstret; csrr x2, mcycle; sub x14, x2, x1)
+#endif
+
   /* restore the environment's trap vector so the final ecall reports */
   la t0, trap_vector
   csrw mtvec, t0

@@ -114,6 +114,7 @@ describe("parseConfigText", () => {
       vcpus: 1,
       memoryBytes: 16 * 1024 * 1024,
       mips: 100,
+      cpuEngine: "jit",
       ramBackend: "array",
       sliceNs: 100_000,
     });
@@ -247,6 +248,42 @@ describe("parseConfigText", () => {
   });
 });
 
+describe("Linux guests (guest.kernel)", () => {
+  it("parses kernel, initrd and bootargs (with the default command line)", () => {
+    const c = parseConfigText("name: t\nguest: { kernel: Image, initrd: rd.cpio }\n");
+    expect(c.guest).toEqual({
+      elf: "Image",
+      args: [],
+      linux: { initrd: "rd.cpio", bootargs: "console=ttyS0 earlycon=sbi" },
+    });
+    const d = parseConfigText("name: t\nguest: { kernel: Image, bootargs: quiet }\n");
+    expect(d.guest?.linux).toEqual({ initrd: null, bootargs: "quiet" });
+  });
+
+  it("refuses elf with kernel, kernel options without kernel, args with kernel", () => {
+    expect(
+      issuesOf(() => parseConfigText("name: t\nguest: { elf: a, kernel: b }\n")).issues[0],
+    ).toMatchObject({
+      path: "guest.kernel",
+    });
+    expect(
+      issuesOf(() => parseConfigText("name: t\nguest: { elf: a, initrd: b }\n")).issues[0],
+    ).toMatchObject({
+      path: "guest.initrd",
+    });
+    expect(
+      issuesOf(() => parseConfigText("name: t\nguest: { kernel: a, args: [1] }\n")).issues[0],
+    ).toMatchObject({
+      path: "guest.args",
+    });
+    expect(
+      issuesOf(() => parseConfigText("name: t\nguest: { args: [1] }\n")).issues[0],
+    ).toMatchObject({
+      path: "guest.elf",
+    });
+  });
+});
+
 describe("--set overrides", () => {
   it("parses path=value with YAML values", () => {
     expect(parseOverride("run.time-limit=2s")).toMatchObject({
@@ -303,7 +340,10 @@ describe("loadConfig", () => {
         expect(c.workload, f).toBeDefined();
         continue;
       }
-      expect(dirname(c.guest.elf)).toBe(join(root, "examples/guests"));
+      if (c.guest.linux !== undefined) {
+        expect(dirname(c.guest.elf)).toBe(join(root, "examples/guests/linux"));
+        expect(c.guest.linux.initrd).toBe(join(root, "examples/guests/linux/initramfs.cpio"));
+      } else expect(dirname(c.guest.elf)).toBe(join(root, "examples/guests"));
       expect(existsSync(c.guest.elf), c.guest.elf).toBe(true);
     }
   });

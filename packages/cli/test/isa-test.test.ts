@@ -7,7 +7,7 @@ import { captureIo, main } from "../src/index";
 
 const isa = (name: string) =>
   fileURLToPath(new URL(`../../../examples/guests/isa-tests/${name}.elf`, import.meta.url));
-const ALL = ["rv32ui", "rv32um", "rv32ua", "rv32mi"].map(isa);
+const ALL = ["rv32ui", "rv32um", "rv32ua", "rv32mi", "rv32si"].map(isa);
 
 describe("ferry isa-test", () => {
   it("runs every committed ISA test ELF to a tohost pass (exit 0)", async () => {
@@ -15,7 +15,7 @@ describe("ferry isa-test", () => {
     expect(await main(["isa-test", ...ALL, "--json"], io)).toBe(0);
     const doc = JSON.parse(io.stdout());
     expect(doc.status).toBe("pass");
-    expect(doc.passed).toBe(4);
+    expect(doc.passed).toBe(5);
     for (const r of doc.results) {
       expect(r.status).toBe("pass");
       expect(r.testNumber).toBe(0);

@@ -61,6 +61,31 @@ describe("NS16550A UART", () => {
     expect(() => v.loadState({ ...s, lcr: 256 })).toThrow(StateValidationError);
     expect(() => v.loadState({ ...s, extra: 1 })).toThrow(/invalid uart0 state/);
   });
+
+  it("raises its interrupt for received data (RDI) and an empty THR (THRI) like a 16550", () => {
+    const levels: boolean[] = [];
+    const u = new Ns16550a(() => {});
+    u.setInterruptHandler((l) => levels.push(l));
+    u.pushInput("a");
+    expect(levels).toEqual([]); // IER = 0: masked
+    u.write(1, 1, 0x01, at(0)); // IER.RDI
+    expect(levels).toEqual([true]);
+    expect(u.read(2, 1, at(0)) & 0x0f).toBe(0x04); // IIR: received data
+    expect(u.read(0, 1, at(0))).toBe(0x61);
+    expect(levels).toEqual([true, false]);
+    u.write(1, 1, 0x02, at(0)); // IER.THRI: THR is empty at once
+    expect(levels).toEqual([true, false, true]);
+    expect(u.read(2, 1, at(0)) & 0x0f).toBe(0x02); // reading IIR clears the THRE interrupt
+    expect(levels).toEqual([true, false, true, false]);
+    expect(u.read(2, 1, at(0)) & 0x0f).toBe(0x01);
+    u.write(0, 1, 0x62, at(0)); // transmit: THR empty again
+    expect(levels.at(-1)).toBe(true);
+    const v = new Ns16550a(() => {});
+    const vl: boolean[] = [];
+    v.setInterruptHandler((l) => vl.push(l));
+    v.loadState(u.saveState());
+    expect(vl).toEqual([true]); // the restored device drives its line again
+  });
 });
 
 describe("SiFive test finisher", () => {

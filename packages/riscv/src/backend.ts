@@ -1,6 +1,6 @@
-/** The `riscv` CPU backend: a factory of RV32IMA interpreter harts. */
+/** The `riscv` CPU backend: a factory of RV32IMA harts (block compiler or interpreter). */
 import type { CpuBackend, VcpuContext } from "@ferry/core";
-import { RiscvHart } from "./hart";
+import { type CpuEngine, RiscvHart } from "./hart";
 
 /** Options of {@link riscvBackend}. */
 export interface RiscvBackendOptions {
@@ -16,8 +16,16 @@ export interface RiscvBackendOptions {
    * ends the run with exit `SystemEvent` (`shutdown`, code `value >>> 1`). Default: none.
    */
   readonly tohost?: number | null;
-  /** Decoded-code cache capacity in 4 KiB pages (default 4096 = 16 MiB of code, 64 MiB of cache). */
+  /**
+   * Decoded-code cache capacity in 4 KiB pages (default 4096 = 16 MiB of code, 64 MiB of cache);
+   * the block compiler keeps up to 8 compiled blocks per page of it (at least 64).
+   */
   readonly maxDecodedPages?: number;
+  /**
+   * Execution engine: `jit` (default) compiles guest blocks to JavaScript functions;
+   * `interpreter` is the reference. Both give identical results in virtual time.
+   */
+  readonly engine?: CpuEngine;
 }
 
 /** Thrown for invalid backend options. */
@@ -56,7 +64,19 @@ export function riscvBackend(options: RiscvBackendOptions): RiscvBackend {
       `riscv backend: maxDecodedPages must be a positive integer, found ${String(maxDecodedPages)}`,
     );
   }
-  const hartOptions = { mips, hypercalls: options.hypercalls ?? true, tohost, maxDecodedPages };
+  const engine = options.engine ?? "jit";
+  if (engine !== "jit" && engine !== "interpreter") {
+    throw new RiscvOptionsError(
+      `riscv backend: engine must be "jit" or "interpreter", found ${JSON.stringify(engine)}`,
+    );
+  }
+  const hartOptions = {
+    mips,
+    hypercalls: options.hypercalls ?? true,
+    tohost,
+    maxDecodedPages,
+    engine,
+  };
   return {
     name: "riscv",
     workUnit: "instructions",

@@ -77,6 +77,8 @@ export const Op = {
   AMOMAX: 65,
   AMOMINU: 66,
   AMOMAXU: 67,
+  SRET: 68,
+  SFENCE_VMA: 69,
 } as const;
 
 /** One of {@link Op}'s values. */
@@ -227,6 +229,8 @@ export function decodeInto(out: Int32Array, at: number, word: number): void {
         else if (word === 0x00100073) op = Op.EBREAK;
         else if (word === 0x30200073) op = Op.MRET;
         else if (word === 0x10500073) op = Op.WFI;
+        else if (word === 0x10200073) op = Op.SRET;
+        else if ((word & 0xfe007fff) === 0x12000073) op = Op.SFENCE_VMA;
       } else {
         op = CSR_OPS[f3];
         imm = (word >>> 20) & 0xfff;

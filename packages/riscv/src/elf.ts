@@ -178,7 +178,8 @@ export function parseElf(bytes: Uint8Array): ElfImage {
 /**
  * Parse `bytes` and copy every PT_LOAD segment into guest RAM at its physical address
  * (`memsz - filesz` bytes zero-filled) with `AddressSpace.writeBytes`. Throws {@link ElfError}
- * when a segment is not entirely inside one RAM region.
+ * (before writing anything) when a segment is not entirely inside one RAM region or when the
+ * entry point is outside every RAM/ROM region (the hart could only fault there).
  */
 export function loadElf(memory: AddressSpace, bytes: Uint8Array): ElfImage {
   const image = parseElf(bytes);
@@ -191,6 +192,13 @@ export function loadElf(memory: AddressSpace, bytes: Uint8Array): ElfImage {
           (r === undefined ? " (nothing mapped there)" : ` (found region "${r.name}")`),
       );
     }
+  }
+  const e = memory.find(image.entry);
+  if (e === undefined || e.kind !== "ram") {
+    throw new ElfError(
+      `entry point ${hex(image.entry)} is outside every RAM/ROM region` +
+        (e === undefined ? " (nothing mapped there)" : ` (found MMIO region "${e.name}")`),
+    );
   }
   for (const s of image.segments) {
     if (s.filesz > 0) memory.writeBytes(s.paddr, bytes.subarray(s.offset, s.offset + s.filesz));

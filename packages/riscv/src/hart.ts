@@ -18,12 +18,26 @@ import {
   type VcpuCore,
   type VcpuRun,
 } from "@ferry/core";
-import { Cause, MIP_MEIP, MIP_MSIP, MIP_MTIP, Priv } from "./csr";
+import {
+  Cause,
+  MIP_MEIP,
+  MIP_MSIP,
+  MIP_MTIP,
+  MIP_SEIP,
+  MIP_SSIP,
+  MIP_STIP,
+  MSTATUS_TSR,
+  MSTATUS_TVM,
+  Priv,
+} from "./csr";
 import { CsrFile } from "./csr-file";
 import { DECODED_STRIDE, decodeInto, Op } from "./decode";
+import type { Firmware } from "./firmware";
+import { type BlockEngine, createBlockEngine } from "./jit/engine";
+import { Access, Mmu, TLB_MASK } from "./mmu";
 import { mulh, mulhsu, mulhu } from "./mul";
-import { type RiscvCpuState, validateRiscvState } from "./state";
-import { mret, pendingInterrupt, takeInterrupt, trap } from "./trap";
+import { counterFromState, counterToState, type RiscvCpuState, validateRiscvState } from "./state";
+import { mret, pendingInterrupt, sret, takeInterrupt, trap } from "./trap";
 
 /** Options of one hart (set by {@link riscvBackend}). */
 export interface RiscvHartOptions {
@@ -33,9 +47,17 @@ export interface RiscvHartOptions {
   readonly hypercalls: boolean;
   /** Address of the riscv-tests `tohost` word to watch, or null. */
   readonly tohost: number | null;
-  /** Maximum number of 4 KiB code pages kept decoded (the cache is flushed when full). */
+  /**
+   * Maximum number of 4 KiB code pages kept decoded (the cache is flushed when full); the block
+   * compiler keeps up to 8 blocks per page of it (at least 64).
+   */
   readonly maxDecodedPages: number;
+  /** Execution engine: `jit` (block compiler, the default) or `interpreter` (the reference). */
+  readonly engine?: CpuEngine;
 }
+
+/** The execution engines of a hart: `jit` compiles guest blocks to JS, `interpreter` decodes. */
+export type CpuEngine = "jit" | "interpreter";
 
 const PAGE_INTS = 1024 * DECODED_STRIDE;
 const TWO32 = 4294967296;
@@ -43,7 +65,10 @@ const TWO32 = 4294967296;
 /** Kinds of a pending MMIO load (how `completeMmioRead` extends the value). */
 const LoadKind = { Signed: 0, Unsigned: 1 } as const;
 
-/** One RV32IMA hart. A class so the hot object keeps one monomorphic shape. */
+/**
+ * One RV32IMA hart with M, S and U modes and Sv32. A class so the hot object keeps one
+ * monomorphic shape.
+ */
 export class RiscvHart implements VcpuCore {
   /** x0..x31, plus index 32: the sink for writes to x0. */
   readonly x = new Int32Array(33);
@@ -53,6 +78,12 @@ export class RiscvHart implements VcpuCore {
   readonly csr: CsrFile;
   /** LR reservation: granule address (unsigned) or -1. Cleared at the end of every run. */
   reservation = -1;
+  /** Sv32 translation and its TLBs. */
+  readonly mmu: Mmu;
+  /** M-mode firmware emulated by ferry (SBI), or null when the guest runs its own M-mode code. */
+  firmware: Firmware | null = null;
+  /** True while the firmware holds this hart stopped (SBI HSM): it runs nothing. */
+  hartStopped = false;
   private retiredTotal = 0;
 
   private readonly hartId: number;
@@ -64,32 +95,49 @@ export class RiscvHart implements VcpuCore {
   private readonly tohost: number;
   private readonly maxSlots: number;
 
-  // Fast RAM region (the largest writable region with bytes).
+  // Fast RAM region (the largest writable region with bytes). Not private: the block engine
+  // (`jit/`) reads these; nothing else may.
   private bound = false;
   private boundRegions: readonly unknown[] | null = null;
-  private fast: RamRegion | null = null;
-  private fastBase = 0;
-  private fastSize = 0;
-  private m8: Uint8Array = new Uint8Array(0);
-  private s8: Int8Array = new Int8Array(0);
-  private m16: Uint16Array = new Uint16Array(0);
-  private s16: Int16Array = new Int16Array(0);
-  private m32: Int32Array = new Int32Array(0);
-  private dirtyWords: Uint32Array = new Uint32Array(0);
-  private logging = false;
-  private tohostOff = -1;
+  /** @internal */
+  fast: RamRegion | null = null;
+  /** @internal */
+  fastBase = 0;
+  /** @internal */
+  fastSize = 0;
+  /** @internal */
+  m8: Uint8Array = new Uint8Array(0);
+  /** @internal */
+  s8: Int8Array = new Int8Array(0);
+  /** @internal */
+  m16: Uint16Array = new Uint16Array(0);
+  /** @internal */
+  s16: Int16Array = new Int16Array(0);
+  /** @internal */
+  m32: Int32Array = new Int32Array(0);
+  /** @internal */
+  dirtyWords: Uint32Array = new Uint32Array(0);
+  /** @internal */
+  logging = false;
+  /** @internal Offset of the watched tohost word in the fast region, or -1. */
+  tohostOff = -1;
+  /** The block compiler (`cpu-engine: jit`), or null for the interpreter. */
+  private readonly blocks: BlockEngine | null;
 
   // Decode cache: pageSlot[page] = slot (0 = none); slot 0 is the scratch slot for slow fetches.
   private pageSlot = new Int32Array(0);
   private dec = new Int32Array(PAGE_INTS * 2);
   private nextSlot = 1;
 
-  // Per-run scratch.
-  private stop = false;
-  private exit: ExitReasonCode = ExitReason.None;
+  // Per-run scratch (the block engine reads and sets stop/exit/executed).
+  /** @internal */
+  stop = false;
+  /** @internal */
+  exit: ExitReasonCode = ExitReason.None;
   private runRef: VcpuRun | null = null;
   private runStartNs = 0;
-  private executed = 0;
+  /** @internal 1-based index in the run of the executing instruction (for counters and time). */
+  executed = 0;
   private pendingLoadRd = -1;
   private pendingLoadSize: 1 | 2 | 4 = 4;
   private pendingLoadKind: number = LoadKind.Signed;
@@ -103,15 +151,27 @@ export class RiscvHart implements VcpuCore {
     this.hypercalls = options.hypercalls;
     this.tohost = options.tohost === null ? -1 : options.tohost >>> 0;
     this.maxSlots = Math.max(2, options.maxDecodedPages + 1);
+    this.blocks =
+      options.engine === "jit"
+        ? createBlockEngine(this, Math.max(64, options.maxDecodedPages * 8))
+        : null;
+    const mmu = new Mmu(ctx.memory);
+    this.mmu = mmu;
     this.csr = new CsrFile(ctx.hartId, {
       retiredBefore: () => this.counterNow(),
       timeNow: () => this.timeNow(),
+      flushTlb: () => mmu.flush(),
     });
   }
 
   /** Total instructions retired since creation. */
   get workDone(): number {
     return this.retiredTotal;
+  }
+
+  /** Hart id (`mhartid`). */
+  get id(): number {
+    return this.hartId;
   }
 
   reset(entry: number, bootArg: number): void {
@@ -122,21 +182,37 @@ export class RiscvHart implements VcpuCore {
     this.csr.reset(this.retiredTotal);
     this.reservation = -1;
     this.pendingLoadRd = -1;
+    this.hartStopped = false;
+    if (this.firmware !== null) this.firmware.resetHart(this, entry);
   }
 
   setInterrupt(line: InterruptLineCode, level: boolean): void {
-    const bit =
-      line === InterruptLine.MachineTimer
-        ? MIP_MTIP
-        : line === InterruptLine.MachineSoftware
-          ? MIP_MSIP
-          : MIP_MEIP;
     const c = this.csr;
+    let bit: number;
+    if (this.firmware !== null && line === InterruptLine.MachineTimer) {
+      bit = MIP_STIP; // the firmware forwards its timer to S-mode (SBI set_timer)
+    } else if (this.firmware !== null && line === InterruptLine.MachineSoftware) {
+      if (level) c.mip |= MIP_SSIP; // an IPI: S-mode clears SSIP itself
+      return;
+    } else {
+      bit =
+        line === InterruptLine.MachineTimer
+          ? MIP_MTIP
+          : line === InterruptLine.MachineSoftware
+            ? MIP_MSIP
+            : line === InterruptLine.MachineExternal
+              ? MIP_MEIP
+              : line === InterruptLine.SupervisorExternal
+                ? MIP_SEIP
+                : line === InterruptLine.SupervisorTimer
+                  ? MIP_STIP
+                  : MIP_SSIP;
+    }
     c.mip = level ? c.mip | bit : c.mip & ~bit;
   }
 
   wantsWake(): boolean {
-    return (this.csr.mip & this.csr.mie) !== 0;
+    return !this.hartStopped && (this.csr.mip & this.csr.mie) !== 0;
   }
 
   completeMmioRead(value: number): void {
@@ -173,6 +249,7 @@ export class RiscvHart implements VcpuCore {
     }
     this.fast = best;
     if (best === null || best.backend.bytes === null) {
+      this.mmu.bind(null, new Int32Array(0));
       this.fastBase = 0;
       this.fastSize = 0;
       this.pageSlot = new Int32Array(0);
@@ -186,6 +263,7 @@ export class RiscvHart implements VcpuCore {
     this.m16 = new Uint16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
     this.s16 = new Int16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
     this.m32 = new Int32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+    this.mmu.bind(best, this.m32);
     this.pageSlot = new Int32Array(Math.ceil(best.size / 4096));
     this.nextSlot = 1;
     const t = (this.tohost - best.base) >>> 0;
@@ -225,6 +303,10 @@ export class RiscvHart implements VcpuCore {
       run.exitReason = ExitReason.BudgetExhausted;
       return;
     }
+    if (this.hartStopped) {
+      run.exitReason = ExitReason.Halt;
+      return;
+    }
     this.bindMemory();
     this.runRef = run;
     this.runStartNs = run.startNs;
@@ -235,7 +317,27 @@ export class RiscvHart implements VcpuCore {
       this.dirtyWords = fast.dirty.words;
       this.logging = fast.dirty.logging;
     }
+    const irq = pendingInterrupt(this.csr);
+    if (irq >= 0) this.pc = takeInterrupt(this.csr, irq, this.pc);
 
+    const n = this.blocks !== null ? this.blocks.execute(max) : this.interpret(0, max);
+
+    this.reservation = -1;
+    this.retiredTotal += n;
+    this.runRef = null;
+    run.retired = n;
+    run.consumedNs = n * nsPer;
+    run.exitReason = this.exit;
+  }
+
+  /**
+   * The interpreter loop: run from `this.pc`, `n0` instructions of this run already executed,
+   * until `max` have executed or an exit stops the run. Returns the executed count; leaves the pc
+   * in `this.pc`. The block engine (`jit/`) calls it to step what it does not compile.
+   * @internal
+   */
+  interpret(n0: number, max: number): number {
+    const run = this.runRef!;
     const x = this.x;
     const csr = this.csr;
     const base = this.fastBase;
@@ -251,16 +353,29 @@ export class RiscvHart implements VcpuCore {
     const pageSlot = this.pageSlot;
     let dec = this.dec;
     let pc = this.pc;
-    let n = 0;
+    let n = n0;
+    const mmu = this.mmu;
+    const xTag = mmu.xTag;
+    const xPage = mmu.xPage;
+    const rTag = mmu.rTag;
+    const rPage = mmu.rPage;
+    const wTag = mmu.wTag;
+    const wPage = mmu.wPage;
 
-    const irq = pendingInterrupt(csr);
-    if (irq >= 0) pc = takeInterrupt(csr, irq, pc);
+    // Translation on (1) or off (0), refreshed after anything that can change it.
+    let vmi = csr.vmFetch;
+    let vmd = csr.vmData;
 
     loop: while (n < max) {
       n++;
       // ---- fetch
       let di: number;
-      const foff = (pc - base) >>> 0;
+      const foff =
+        vmi === 0
+          ? (pc - base) >>> 0
+          : xTag[(pc >>> 12) & TLB_MASK] === pc >>> 12
+            ? xPage[(pc >>> 12) & TLB_MASK] | (pc & 0xfff)
+            : size;
       if (foff < size) {
         let s = pageSlot[foff >>> 12];
         if (s === 0) {
@@ -276,6 +391,8 @@ export class RiscvHart implements VcpuCore {
         dec = this.dec;
         if (r < 0) {
           pc = this.pc;
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           continue;
         }
         di = 0;
@@ -298,13 +415,20 @@ export class RiscvHart implements VcpuCore {
         case 13: {
           // LW
           const a = (x[rs1] + imm) | 0;
-          const off = (a - base) >>> 0;
+          const off =
+            vmd === 0
+              ? (a - base) >>> 0
+              : rTag[(a >>> 12) & TLB_MASK] === a >>> 12
+                ? rPage[(a >>> 12) & TLB_MASK] | (a & 0xfff)
+                : size;
           if (off < size && (off & 3) === 0) {
             x[rd] = m32[off >>> 2];
             pc = (pc + 4) | 0;
           } else {
             this.executed = n;
             pc = this.loadSlow(pc, a, 4, LoadKind.Signed, rd);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
             if (this.stop) break loop;
           }
           break;
@@ -312,7 +436,12 @@ export class RiscvHart implements VcpuCore {
         case 18: {
           // SW
           const a = (x[rs1] + imm) | 0;
-          const off = (a - base) >>> 0;
+          const off =
+            vmd === 0
+              ? (a - base) >>> 0
+              : wTag[(a >>> 12) & TLB_MASK] === a >>> 12
+                ? wPage[(a >>> 12) & TLB_MASK] | (a & 0xfff)
+                : size;
           if (off < size && (off & 3) === 0) {
             m32[off >>> 2] = x[rs2];
             if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
@@ -321,6 +450,8 @@ export class RiscvHart implements VcpuCore {
           } else {
             this.executed = n;
             pc = this.storeSlow(pc, a, 4, x[rs2]);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
             if (this.stop) break loop;
           }
           break;
@@ -328,43 +459,61 @@ export class RiscvHart implements VcpuCore {
         case 5: // BEQ
           if (x[rs1] === x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-            else pc = t;
+            if ((t & 3) !== 0) {
+              pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+              vmi = csr.vmFetch;
+              vmd = csr.vmData;
+            } else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 6: // BNE
           if (x[rs1] !== x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-            else pc = t;
+            if ((t & 3) !== 0) {
+              pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+              vmi = csr.vmFetch;
+              vmd = csr.vmData;
+            } else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 7: // BLT
           if (x[rs1] < x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-            else pc = t;
+            if ((t & 3) !== 0) {
+              pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+              vmi = csr.vmFetch;
+              vmd = csr.vmData;
+            } else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 8: // BGE
           if (x[rs1] >= x[rs2]) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-            else pc = t;
+            if ((t & 3) !== 0) {
+              pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+              vmi = csr.vmFetch;
+              vmd = csr.vmData;
+            } else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 9: // BLTU
           if (x[rs1] >>> 0 < x[rs2] >>> 0) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-            else pc = t;
+            if ((t & 3) !== 0) {
+              pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+              vmi = csr.vmFetch;
+              vmd = csr.vmData;
+            } else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 10: // BGEU
           if (x[rs1] >>> 0 >= x[rs2] >>> 0) {
             const t = (pc + imm) | 0;
-            if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-            else pc = t;
+            if ((t & 3) !== 0) {
+              pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+              vmi = csr.vmFetch;
+              vmd = csr.vmData;
+            } else pc = t;
           } else pc = (pc + 4) | 0;
           break;
         case 1: // LUI
@@ -378,8 +527,11 @@ export class RiscvHart implements VcpuCore {
         case 3: {
           // JAL
           const t = (pc + imm) | 0;
-          if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-          else {
+          if ((t & 3) !== 0) {
+            pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
+          } else {
             x[rd] = (pc + 4) | 0;
             pc = t;
           }
@@ -388,8 +540,11 @@ export class RiscvHart implements VcpuCore {
         case 4: {
           // JALR
           const t = ((x[rs1] + imm) | 0) & ~1;
-          if ((t & 3) !== 0) pc = trap(csr, Cause.InstructionMisaligned, t, pc);
-          else {
+          if ((t & 3) !== 0) {
+            pc = trap(csr, Cause.InstructionMisaligned, t, pc);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
+          } else {
             x[rd] = (pc + 4) | 0;
             pc = t;
           }
@@ -399,7 +554,12 @@ export class RiscvHart implements VcpuCore {
         case 14: {
           // LBU
           const a = (x[rs1] + imm) | 0;
-          const off = (a - base) >>> 0;
+          const off =
+            vmd === 0
+              ? (a - base) >>> 0
+              : rTag[(a >>> 12) & TLB_MASK] === a >>> 12
+                ? rPage[(a >>> 12) & TLB_MASK] | (a & 0xfff)
+                : size;
           const signed = dec[di + 1] === 11; // LB
           if (off < size) {
             x[rd] = signed ? s8[off] : m8[off];
@@ -407,6 +567,8 @@ export class RiscvHart implements VcpuCore {
           } else {
             this.executed = n;
             pc = this.loadSlow(pc, a, 1, signed ? LoadKind.Signed : LoadKind.Unsigned, rd);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
             if (this.stop) break loop;
           }
           break;
@@ -415,7 +577,12 @@ export class RiscvHart implements VcpuCore {
         case 15: {
           // LHU
           const a = (x[rs1] + imm) | 0;
-          const off = (a - base) >>> 0;
+          const off =
+            vmd === 0
+              ? (a - base) >>> 0
+              : rTag[(a >>> 12) & TLB_MASK] === a >>> 12
+                ? rPage[(a >>> 12) & TLB_MASK] | (a & 0xfff)
+                : size;
           const signed = dec[di + 1] === 12; // LH
           if (off < size && (off & 1) === 0) {
             x[rd] = signed ? s16[off >>> 1] : m16[off >>> 1];
@@ -423,6 +590,8 @@ export class RiscvHart implements VcpuCore {
           } else {
             this.executed = n;
             pc = this.loadSlow(pc, a, 2, signed ? LoadKind.Signed : LoadKind.Unsigned, rd);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
             if (this.stop) break loop;
           }
           break;
@@ -430,7 +599,12 @@ export class RiscvHart implements VcpuCore {
         case 16: {
           // SB
           const a = (x[rs1] + imm) | 0;
-          const off = (a - base) >>> 0;
+          const off =
+            vmd === 0
+              ? (a - base) >>> 0
+              : wTag[(a >>> 12) & TLB_MASK] === a >>> 12
+                ? wPage[(a >>> 12) & TLB_MASK] | (a & 0xfff)
+                : size;
           if (off < size) {
             m8[off] = x[rs2];
             if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
@@ -439,6 +613,8 @@ export class RiscvHart implements VcpuCore {
           } else {
             this.executed = n;
             pc = this.storeSlow(pc, a, 1, x[rs2]);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
             if (this.stop) break loop;
           }
           break;
@@ -446,7 +622,12 @@ export class RiscvHart implements VcpuCore {
         case 17: {
           // SH
           const a = (x[rs1] + imm) | 0;
-          const off = (a - base) >>> 0;
+          const off =
+            vmd === 0
+              ? (a - base) >>> 0
+              : wTag[(a >>> 12) & TLB_MASK] === a >>> 12
+                ? wPage[(a >>> 12) & TLB_MASK] | (a & 0xfff)
+                : size;
           if (off < size && (off & 1) === 0) {
             m16[off >>> 1] = x[rs2];
             if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
@@ -455,6 +636,8 @@ export class RiscvHart implements VcpuCore {
           } else {
             this.executed = n;
             pc = this.storeSlow(pc, a, 2, x[rs2]);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
             if (this.stop) break loop;
           }
           break;
@@ -582,6 +765,8 @@ export class RiscvHart implements VcpuCore {
         case 48: // CSRRCI
           this.executed = n;
           pc = csr.instr(x, dec[di + 1], rd, rs1, imm, pc, dec[di]);
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           break;
         case 39: // ECALL
           if (csr.priv === Priv.Machine && csr.mtvec === 0 && this.hypercalls) {
@@ -593,23 +778,71 @@ export class RiscvHart implements VcpuCore {
             this.stop = true;
             break loop;
           }
-          pc = trap(csr, csr.priv === Priv.User ? Cause.EcallFromU : Cause.EcallFromM, 0, pc);
+          if (csr.priv === Priv.Supervisor && this.firmware !== null) {
+            this.executed = n;
+            pc = (pc + 4) | 0;
+            this.firmware.ecall(this, this.runStartNs + n * this.nsPerInstr);
+            if (this.stop) break loop;
+            const i = pendingInterrupt(csr);
+            if (i >= 0) pc = takeInterrupt(csr, i, pc);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
+            break;
+          }
+          pc = trap(csr, Cause.EcallFromU + csr.priv, 0, pc);
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           break;
         case 40: // EBREAK
           pc = trap(csr, Cause.Breakpoint, pc, pc);
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           break;
         case 41: // MRET
           if (csr.priv !== Priv.Machine) {
             pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
-            break;
-          }
-          pc = mret(csr);
-          {
+          } else {
+            pc = mret(csr);
             const i = pendingInterrupt(csr);
             if (i >= 0) pc = takeInterrupt(csr, i, pc);
           }
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
+          break;
+        case 68: // SRET
+          if (
+            csr.priv === Priv.User ||
+            (csr.priv === Priv.Supervisor && (csr.mstatusExtra & MSTATUS_TSR) !== 0)
+          ) {
+            pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
+          } else {
+            pc = sret(csr);
+            const i = pendingInterrupt(csr);
+            if (i >= 0) pc = takeInterrupt(csr, i, pc);
+          }
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
+          break;
+        case 69: // SFENCE.VMA
+          if (
+            csr.priv === Priv.User ||
+            (csr.priv === Priv.Supervisor && (csr.mstatusExtra & MSTATUS_TVM) !== 0)
+          ) {
+            pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
+          } else {
+            csr.invalidateVm();
+            pc = (pc + 4) | 0;
+          }
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           break;
         case 42: // WFI
+          if (csr.priv === Priv.User) {
+            pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
+            vmi = csr.vmFetch;
+            vmd = csr.vmData;
+            break;
+          }
           pc = (pc + 4) | 0;
           if ((csr.mip & csr.mie) === 0) {
             this.exit = ExitReason.Halt;
@@ -620,6 +853,8 @@ export class RiscvHart implements VcpuCore {
             const i = pendingInterrupt(csr);
             if (i >= 0) pc = takeInterrupt(csr, i, pc);
           }
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           break;
         case 57: // LR
         case 58: // SC
@@ -634,31 +869,38 @@ export class RiscvHart implements VcpuCore {
         case 67: // AMOMAXU
           this.executed = n;
           pc = this.amo(dec[di + 1], rd, rs1, rs2, pc);
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           if (this.stop) break loop;
           break;
         default:
           pc = trap(csr, Cause.IllegalInstruction, dec[di], pc);
+          vmi = csr.vmFetch;
+          vmd = csr.vmData;
           break;
       }
     }
 
     this.pc = pc;
-    this.reservation = -1;
-    this.retiredTotal += n;
-    this.runRef = null;
-    run.retired = n;
-    run.consumedNs = n * nsPer;
-    run.exitReason = this.exit;
+    return n;
   }
 
   // ---------------------------------------------------------------- slow paths
 
   /** Fetch outside the fast region: decode into scratch slot 0; on a fault, trap and return -1. */
   private fetchSlow(pc: number): number {
-    const a = pc >>> 0;
+    let a = pc >>> 0;
     if ((a & 3) !== 0) {
       this.pc = trap(this.csr, Cause.InstructionMisaligned, pc, pc);
       return -1;
+    }
+    if (this.csr.vmFetch !== 0) {
+      const cause = this.mmu.translate(pc, Access.Fetch, this.csr);
+      if (cause >= 0) {
+        this.pc = trap(this.csr, cause, pc, pc);
+        return -1;
+      }
+      a = this.mmu.pa;
     }
     const r = this.memory.find(a);
     if (r === undefined || r.kind !== "ram") {
@@ -669,10 +911,21 @@ export class RiscvHart implements VcpuCore {
     return 0;
   }
 
-  /** A load the fast path did not serve. Returns the next pc; sets `stop` on an MMIO exit. */
-  private loadSlow(pc: number, addr: number, size: 1 | 2 | 4, kind: number, rd: number): number {
-    const a = addr >>> 0;
-    if ((a & (size - 1)) !== 0) return trap(this.csr, Cause.LoadMisaligned, addr, pc);
+  /**
+   * A load the fast path did not serve. Returns the next pc; sets `stop` on an MMIO exit.
+   * @internal
+   */
+  loadSlow(pc: number, addr: number, size: 1 | 2 | 4, kind: number, rd: number): number {
+    let a = addr >>> 0;
+    if ((a & (size - 1)) !== 0) {
+      if (this.firmware !== null) return this.misalignedLoad(pc, addr, size, kind, rd);
+      return trap(this.csr, Cause.LoadMisaligned, addr, pc);
+    }
+    if (this.csr.vmData !== 0) {
+      const cause = this.mmu.translate(addr, Access.Load, this.csr);
+      if (cause >= 0) return trap(this.csr, cause, addr, pc);
+      a = this.mmu.pa;
+    }
     const r = this.memory.find(a);
     if (r === undefined || a + size > r.base + r.size) {
       return trap(this.csr, Cause.LoadAccessFault, addr, pc);
@@ -697,10 +950,21 @@ export class RiscvHart implements VcpuCore {
     return (pc + 4) | 0;
   }
 
-  /** A store the fast path did not serve. Returns the next pc; sets `stop` on an exit. */
-  private storeSlow(pc: number, addr: number, size: 1 | 2 | 4, value: number): number {
-    const a = addr >>> 0;
-    if ((a & (size - 1)) !== 0) return trap(this.csr, Cause.StoreMisaligned, addr, pc);
+  /**
+   * A store the fast path did not serve. Returns the next pc; sets `stop` on an exit.
+   * @internal
+   */
+  storeSlow(pc: number, addr: number, size: 1 | 2 | 4, value: number): number {
+    let a = addr >>> 0;
+    if ((a & (size - 1)) !== 0) {
+      if (this.firmware !== null) return this.misalignedStore(pc, addr, size, value);
+      return trap(this.csr, Cause.StoreMisaligned, addr, pc);
+    }
+    if (this.csr.vmData !== 0) {
+      const cause = this.mmu.translate(addr, Access.Store, this.csr);
+      if (cause >= 0) return trap(this.csr, cause, addr, pc);
+      a = this.mmu.pa;
+    }
     const r = this.memory.find(a);
     if (r === undefined || a + size > r.base + r.size || (r.kind === "ram" && r.readonly)) {
       return trap(this.csr, Cause.StoreAccessFault, addr, pc);
@@ -726,10 +990,92 @@ export class RiscvHart implements VcpuCore {
   }
 
   /**
+   * Physical address of byte `va` for a misaligned access emulated by the firmware, or -1 after
+   * raising the fault (page fault or access fault on a byte that is not RAM) into `this.pc`.
+   */
+  private misalignedByte(pc: number, va: number, addr: number, access: 1 | 2): number {
+    let a = va >>> 0;
+    if (this.csr.vmData !== 0) {
+      const cause = this.mmu.translate(va, access, this.csr);
+      if (cause >= 0) {
+        this.pc = trap(this.csr, cause, addr, pc);
+        return -1;
+      }
+      a = this.mmu.pa;
+    }
+    const r = this.memory.find(a);
+    if (r === undefined || r.kind !== "ram" || (access === Access.Store && r.readonly)) {
+      const cause = access === Access.Store ? Cause.StoreAccessFault : Cause.LoadAccessFault;
+      this.pc = trap(this.csr, cause, addr, pc);
+      return -1;
+    }
+    return a;
+  }
+
+  /**
+   * A misaligned load, emulated byte by byte as M-mode firmware does (RAM only; a misaligned
+   * MMIO access is an access fault). Returns the next pc.
+   */
+  private misalignedLoad(pc: number, addr: number, size: number, kind: number, rd: number): number {
+    let v = 0;
+    for (let i = 0; i < size; i++) {
+      const a = this.misalignedByte(pc, (addr + i) | 0, addr, Access.Load);
+      if (a < 0) return this.pc;
+      const r = this.memory.find(a) as RamRegion;
+      v |= (r.backend.load(a - r.base, 1) & 0xff) << (8 * i);
+    }
+    if (size === 2) v = kind === LoadKind.Signed ? (v << 16) >> 16 : v & 0xffff;
+    this.x[rd] = v | 0;
+    return (pc + 4) | 0;
+  }
+
+  /**
+   * A misaligned store, emulated byte by byte (every byte translated before any is written). The
+   * block engine is told: compiled code may have been overwritten.
+   */
+  private misalignedStore(pc: number, addr: number, size: number, value: number): number {
+    const phys = [0, 0, 0, 0];
+    for (let i = 0; i < size; i++) {
+      const a = this.misalignedByte(pc, (addr + i) | 0, addr, Access.Store);
+      if (a < 0) return this.pc;
+      phys[i] = a;
+    }
+    for (let i = 0; i < size; i++) {
+      const r = this.memory.find(phys[i]) as RamRegion;
+      r.backend.store(phys[i] - r.base, 1, (value >>> (8 * i)) & 0xff);
+      r.dirty.markOffset(phys[i] - r.base);
+    }
+    if (this.blocks !== null) this.blocks.noteWrite();
+    return (pc + 4) | 0;
+  }
+
+  /**
+   * End the run with a system event (firmware: SBI system reset). Only valid during `run`.
+   */
+  requestSystemEvent(kind: "shutdown" | "reset", code: number): void {
+    const run = this.runRef;
+    if (run === null) return;
+    run.systemEvent = kind;
+    run.systemEventCode = code;
+    this.exit = ExitReason.SystemEvent;
+    this.stop = true;
+  }
+
+  /** Stop this hart (firmware: SBI HSM hart_stop) and end the run as a halt. */
+  stopHart(): void {
+    this.hartStopped = true;
+    if (this.runRef !== null) {
+      this.exit = ExitReason.Halt;
+      this.stop = true;
+    }
+  }
+
+  /**
    * A store hit the watched `tohost` word: a value with bit 0 set ends the run with a
    * `SystemEvent` shutdown (code = value >>> 1: 0 = pass, n = failed test n). Returns true then.
+   * @internal
    */
-  private tohostStore(value: number): boolean {
+  tohostStore(value: number): boolean {
     if ((value & 1) === 0) return false;
     const run = this.runRef!;
     run.systemEvent = "shutdown";
@@ -743,10 +1089,22 @@ export class RiscvHart implements VcpuCore {
   private amo(op: number, rd: number, rs1: number, rs2: number, pc: number): number {
     const x = this.x;
     const addr = x[rs1];
-    const a = addr >>> 0;
+    let a = addr >>> 0;
     const isLr = op === Op.LR;
     if ((a & 3) !== 0) {
       return trap(this.csr, isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, addr, pc);
+    }
+    if (this.csr.vmData !== 0) {
+      const mmu = this.mmu;
+      const vpn = a >>> 12;
+      const i = vpn & TLB_MASK;
+      if (isLr ? mmu.rTag[i] === vpn : mmu.wTag[i] === vpn) {
+        a = this.fastBase + (isLr ? mmu.rPage[i] : mmu.wPage[i]) + (a & 0xfff);
+      } else {
+        const cause = mmu.translate(addr, isLr ? Access.Load : Access.Store, this.csr);
+        if (cause >= 0) return trap(this.csr, cause, addr, pc);
+        a = mmu.pa;
+      }
     }
     const r = this.memory.find(a);
     if (r === undefined || r.kind !== "ram" || (!isLr && r.readonly)) {
@@ -812,6 +1170,16 @@ export class RiscvHart implements VcpuCore {
     return (pc + 4) | 0;
   }
 
+  /**
+   * True while instruction fetch and data accesses go through address translation (Sv32). The
+   * block engine compiles physical code only and interprets while this is true (satp.MODE =
+   * Sv32 in S/U-mode, or MPRV redirecting M-mode data accesses).
+   * @internal
+   */
+  translating(): boolean {
+    return this.csr.vmFetch !== 0 || this.csr.vmData !== 0;
+  }
+
   // ---------------------------------------------------------------- counters (for the CSR file)
 
   /** Instructions retired before the executing one. */
@@ -838,10 +1206,17 @@ export class RiscvHart implements VcpuCore {
       x: Array.from(this.x.subarray(1, 32)),
       priv: this.csr.priv,
       csr: this.csr.save(),
-      cycle: this.retiredTotal + this.csr.cycleOffset,
-      instret: this.retiredTotal + this.csr.instretOffset,
+      cycle: counterToState(
+        this.csr.counterHi(true, this.retiredTotal),
+        this.csr.counterLo(true, this.retiredTotal),
+      ),
+      instret: counterToState(
+        this.csr.counterHi(false, this.retiredTotal),
+        this.csr.counterLo(false, this.retiredTotal),
+      ),
       workDone: this.retiredTotal,
       reservation: this.reservation < 0 ? null : this.reservation,
+      hartStopped: this.hartStopped,
       pendingMmioLoad:
         this.pendingLoadRd < 0
           ? null
@@ -858,9 +1233,16 @@ export class RiscvHart implements VcpuCore {
     this.pc = s.pc | 0;
     this.x[0] = 0;
     for (let i = 0; i < 31; i++) this.x[i + 1] = s.x[i] | 0;
-    this.csr.load(s.priv, s.csr, s.workDone, s.cycle, s.instret);
+    this.csr.load(
+      s.priv,
+      s.csr,
+      s.workDone,
+      counterFromState(s.cycle),
+      counterFromState(s.instret),
+    );
     this.retiredTotal = s.workDone;
     this.reservation = s.reservation === null ? -1 : s.reservation;
+    this.hartStopped = s.hartStopped === true;
     const p = s.pendingMmioLoad;
     this.pendingLoadRd = p === null ? -1 : p.rd;
     this.pendingLoadSize = p === null ? 4 : p.size;

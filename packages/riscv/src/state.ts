@@ -11,6 +11,15 @@ export type RiscvCsrState = {
   readonly mie: number;
   readonly mip: number;
   readonly mcounteren: number;
+  readonly medeleg: number;
+  readonly mideleg: number;
+  readonly stvec: number;
+  readonly sepc: number;
+  readonly scause: number;
+  readonly stval: number;
+  readonly sscratch: number;
+  readonly satp: number;
+  readonly scounteren: number;
 };
 
 /** An MMIO load waiting for `completeMmioRead` when the state was saved. */
@@ -28,18 +37,47 @@ export type RiscvCpuState = {
   readonly pc: number;
   /** x1..x31 as signed 32-bit values (31 entries). */
   readonly x: readonly number[];
-  /** Privilege level: 0 (U) or 3 (M). */
-  readonly priv: 0 | 3;
+  /** Privilege level: 0 (U), 1 (S) or 3 (M). */
+  readonly priv: 0 | 1 | 3;
   readonly csr: RiscvCsrState;
-  /** 64-bit mcycle and minstret values (exact integers). */
-  readonly cycle: number;
-  readonly instret: number;
+  /**
+   * 64-bit mcycle and minstret values, exact: a number when at most 2^53 - 1, else the unsigned
+   * decimal string (up to 2^64 - 1).
+   */
+  readonly cycle: number | string;
+  readonly instret: number | string;
   /** Instructions retired since creation (the core's `workDone`). */
   readonly workDone: number;
   /** LR reservation address, or null. */
   readonly reservation: number | null;
   readonly pendingMmioLoad: PendingMmioLoad | null;
+  /** True while SBI firmware holds the hart stopped (HSM); absent means false. */
+  readonly hartStopped?: boolean;
 };
+
+/** A 64-bit counter as two unsigned 32-bit halves. */
+export type Counter64 = { readonly hi: number; readonly lo: number };
+
+const TWO32 = 4294967296;
+const MAX_U64 = (1n << 64n) - 1n;
+
+/** The saved form of a 64-bit counter: a number when it is a safe integer, else a decimal string. */
+export function counterToState(hi: number, lo: number): number | string {
+  const h = hi >>> 0;
+  const l = lo >>> 0;
+  if (h < 0x200000) return h * TWO32 + l;
+  return ((BigInt(h) << 32n) | BigInt(l)).toString();
+}
+
+/** The halves of a validated saved counter (see {@link counterToState}). */
+export function counterFromState(v: number | string): Counter64 {
+  if (typeof v === "number") {
+    const hi = Math.floor(v / TWO32);
+    return { hi, lo: v - hi * TWO32 };
+  }
+  const b = BigInt(v);
+  return { hi: Number(b >> 32n), lo: Number(b & 0xffffffffn) };
+}
 
 /** Thrown by `loadState` for state that is not a valid saved RV32 hart. */
 export class RiscvStateError extends Error {
@@ -73,6 +111,16 @@ function counter(v: unknown, path: string): number {
   return v;
 }
 
+function counter64(v: unknown, path: string): void {
+  if (typeof v === "string") {
+    if (/^[0-9]{1,20}$/.test(v) && BigInt(v) <= MAX_U64) return;
+    throw new RiscvStateError(
+      `${path}: expected a 64-bit unsigned decimal string, found ${describe(v)}`,
+    );
+  }
+  counter(v, path);
+}
+
 function record(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     throw new RiscvStateError(`${path}: expected an object, found ${describe(v)}`);
@@ -99,8 +147,8 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
     );
   }
   for (let i = 0; i < 31; i++) int32Like(s.x[i], `x[${i + 1}]`);
-  if (s.priv !== 0 && s.priv !== 3) {
-    throw new RiscvStateError(`priv: expected 0 (U) or 3 (M), found ${describe(s.priv)}`);
+  if (s.priv !== 0 && s.priv !== 1 && s.priv !== 3) {
+    throw new RiscvStateError(`priv: expected 0 (U), 1 (S) or 3 (M), found ${describe(s.priv)}`);
   }
   const csr = record(s.csr, "csr");
   for (const k of [
@@ -113,13 +161,25 @@ export function validateRiscvState(state: unknown, hartId: number): RiscvCpuStat
     "mie",
     "mip",
     "mcounteren",
+    "medeleg",
+    "mideleg",
+    "stvec",
+    "sepc",
+    "scause",
+    "stval",
+    "sscratch",
+    "satp",
+    "scounteren",
   ]) {
     int32Like(csr[k], `csr.${k}`);
   }
-  counter(s.cycle, "cycle");
-  counter(s.instret, "instret");
+  counter64(s.cycle, "cycle");
+  counter64(s.instret, "instret");
   counter(s.workDone, "workDone");
   if (s.reservation !== null) int32Like(s.reservation, "reservation");
+  if (s.hartStopped !== undefined && typeof s.hartStopped !== "boolean") {
+    throw new RiscvStateError(`hartStopped: expected a boolean, found ${describe(s.hartStopped)}`);
+  }
   if (s.pendingMmioLoad !== null) {
     const p = record(s.pendingMmioLoad, "pendingMmioLoad");
     if (typeof p.rd !== "number" || !Number.isInteger(p.rd) || p.rd < 1 || p.rd > 32) {

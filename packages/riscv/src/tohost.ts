@@ -11,6 +11,7 @@ import {
   type ExitReasonCode,
 } from "@ferry/core";
 import { riscvBackend } from "./backend";
+import type { CpuEngine } from "./hart";
 import { type ElfImage, ElfError, loadElf } from "./elf";
 
 /** Outcome of a tohost-protocol run. */
@@ -37,6 +38,8 @@ export interface RunTohostOptions {
   readonly ramSize?: number;
   /** Stop after this many instructions (default 10 million). */
   readonly maxInstructions?: number;
+  /** Execution engine (default `jit`). */
+  readonly engine?: CpuEngine;
 }
 
 /** Address of the `tohost` symbol of `image`; throws an {@link ElfError} when it has none. */
@@ -63,7 +66,12 @@ export function runTohostElf(elf: Uint8Array, options: RunTohostOptions = {}): T
   });
   const image = loadElf(memory, elf);
   const tohost = tohostAddress(image);
-  const backend = riscvBackend({ mips: 1000, tohost, hypercalls: false });
+  const backend = riscvBackend({
+    mips: 1000,
+    tohost,
+    hypercalls: false,
+    engine: options.engine ?? "jit",
+  });
   const hart = backend.createVcpu({ hartId: 0, memory, timebaseHz: 10_000_000, vcpuCount: 1 });
   hart.reset(image.entry, 0);
   const run = createVcpuRun();

@@ -106,6 +106,20 @@ describe("loadElf", () => {
     expect(Array.from(tail)).toEqual(new Array(16).fill(0));
   });
 
+  it("refuses an entry point outside every RAM/ROM region, before writing anything", () => {
+    const outside = patched((_, dv) => dv.setUint32(24, 0x10000000, true)); // e_entry
+    const memory = ram();
+    expect(() => loadElf(memory, outside)).toThrow(
+      /entry point 0x10000000 is outside every RAM\/ROM region \(nothing mapped there\)/,
+    );
+    const first = new Uint8Array(4);
+    memory.readBytes(0x80000000, first);
+    expect(Array.from(first)).toEqual([0, 0, 0, 0]);
+    // an entry inside RAM but outside the loaded segments is fine (RAM is zero there)
+    const inRam = patched((_, dv) => dv.setUint32(24, 0x80080000, true));
+    expect(loadElf(ram(), inRam).entry).toBe(0x80080000);
+  });
+
   it("rejects segments outside guest RAM", () => {
     expect(() => loadElf(ram(0x40000000, 1 << 20), valid)).toThrow(/not inside one guest RAM/);
     expect(() => loadElf(ram(0x80000000, 8192), valid)).toThrow(ElfError);

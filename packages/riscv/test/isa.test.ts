@@ -7,7 +7,7 @@ import { parseElf, runTohostElf } from "../src/index";
 const dir = fileURLToPath(new URL("../../../examples/guests/isa-tests/", import.meta.url));
 
 describe("ISA tests (riscv-tests p-style, tohost protocol)", () => {
-  for (const name of ["rv32ui", "rv32um", "rv32ua", "rv32mi"]) {
+  for (const name of ["rv32ui", "rv32um", "rv32ua", "rv32mi", "rv32si"]) {
     it(`${name} passes`, () => {
       const elf = new Uint8Array(readFileSync(`${dir}${name}.elf`));
       expect(parseElf(elf).symbols.has("tohost")).toBe(true);

@@ -55,7 +55,7 @@ describe("riscv backend in the core virt machine", () => {
 });
 
 describe("riscv-tests ELFs on the virt machine (tohost)", () => {
-  for (const name of ["rv32ui", "rv32um", "rv32ua", "rv32mi"]) {
+  for (const name of ["rv32ui", "rv32um", "rv32ua", "rv32mi", "rv32si"]) {
     it(`${name} reports pass through tohost and shuts the machine down`, async () => {
       const { readFileSync } = await import("node:fs");
       const elf = new Uint8Array(

@@ -98,7 +98,7 @@ describe("CSRs", () => {
     m.harts[1].pc = RAM_BASE;
     m.step(4, 1);
     const x = m.harts[1].x;
-    expect(x[1]).toBe(0x40101101);
+    expect(x[1]).toBe(0x40141101);
     expect(x[2]).toBe(1);
     expect(x[3]).toBe(0);
     expect(x[4]).toBe(0);
@@ -265,12 +265,51 @@ describe("saveState / loadState", () => {
     expect(b.harts[0].workDone).toBe(1078);
   });
 
+  it("keeps 64-bit counters exact past 2^53 and across save/load (decimal strings)", () => {
+    const m = makeMachine();
+    m.load([
+      A.addi(1, 0, -1),
+      A.csrrw(0, 0xb82, 1), // minstreth = 0xffffffff
+      A.csrrw(0, 0xb02, 1), // minstret = 0xffffffff: 2^64 - 1 for the next instruction
+      A.nop(),
+      A.nop(),
+    ]);
+    m.step(3);
+    const h = m.harts[0];
+    const s = h.saveState();
+    expect(s.instret).toBe("18446744073709551615");
+    expect(s.cycle).toBe(3);
+    const b = makeMachine();
+    b.harts[0].loadState(JSON.parse(JSON.stringify(s)));
+    expect(b.harts[0].saveState()).toEqual(s);
+    m.step(1); // wraps to 0
+    expect(h.saveState().instret).toBe(0);
+    h.csr.setCounter(false, h.workDone, 0x200000, 7);
+    expect(h.saveState().instret).toBe("9007199254740999");
+    expect(() => h.loadState({ ...s, instret: "18446744073709551616" })).toThrow(
+      /instret: expected a 64-bit unsigned decimal string/,
+    );
+    expect(() => h.loadState({ ...s, cycle: 2 ** 53 })).toThrow(/cycle/);
+  });
+
+  it("does not retire trapping instructions (minstret), but counts their cycles (mcycle)", () => {
+    const m = makeMachine();
+    const h = m.harts[0];
+    m.load([A.ecall(), A.addi(1, 1, 1), A.addi(1, 1, 1), 0]);
+    h.csr.mtvec = RAM_BASE + 8;
+    m.step(2); // ecall (traps to +8), addi
+    const s = h.saveState();
+    expect(h.x[1]).toBe(1);
+    expect(s.cycle).toBe(2);
+    expect(s.instret).toBe(1);
+  });
+
   it("rejects malformed state with a clear error", () => {
     const m = makeMachine();
     const good = m.harts[0].saveState();
     expect(() => m.harts[0].loadState({ ...good, arch: "x86" })).toThrow(RiscvStateError);
     expect(() => m.harts[0].loadState({ ...good, x: [1, 2] })).toThrow(/31 registers/);
-    expect(() => m.harts[0].loadState({ ...good, priv: 1 })).toThrow(/priv/);
+    expect(() => m.harts[0].loadState({ ...good, priv: 2 })).toThrow(/priv/);
     expect(() => m.harts[0].loadState({ ...good, hartId: 3 })).toThrow(/hartId: expected 0/);
     expect(() => m.harts[0].loadState({ ...good, csr: { ...good.csr, mepc: "zero" } })).toThrow(
       /csr.mepc/,

@@ -1,6 +1,8 @@
 /** `ferry config check <file>`, `ferry config schema` and `ferry config reference`. */
+import { existsSync } from "node:fs";
 import { type Command, parseCommandArgs, UsageError, writeJson } from "../command";
 import {
+  ConfigError,
   configJsonSchema,
   configReferenceMarkdown,
   type FerryConfig,
@@ -48,7 +50,16 @@ export function describeConfig(config: FerryConfig): string {
     ...(config.description ? [`about:     ${config.description}`] : []),
     `machine:   ${m.vcpus} vCPU, ${formatSize(m.memoryBytes)} RAM (${m.ramBackend}), ${m.mips} MIPS,` +
       ` slice ${formatNs(m.sliceNs)}`,
-    ...(g !== undefined ? [`guest:     ${g.elf}`, `args:      [${g.args.join(", ")}]`] : []),
+    ...(g !== undefined && g.linux !== undefined
+      ? [
+          `kernel:    ${g.elf}`,
+          `initrd:    ${g.linux.initrd ?? "none"}`,
+          `bootargs:  ${g.linux.bootargs}`,
+        ]
+      : []),
+    ...(g !== undefined && g.linux === undefined
+      ? [`guest:     ${g.elf}`, `args:      [${g.args.join(", ")}]`]
+      : []),
     ...(w !== undefined
       ? [
           `workload:  ${w.writesPerSecond} writes/s per vCPU x busy ${w.busyShare}, ` +
@@ -82,8 +93,17 @@ async function check(args: readonly string[], io: CliIo): Promise<number> {
     );
   }
   const config = loadConfig(positionals[0], (values.set as string[] | undefined) ?? []);
-  // The guest ELF must be a readable regular file within the size limit that parses as ELF.
+  // The guest ELF (or kernel Image) must be a readable regular file within the size limit.
   if (config.guest !== undefined) readGuestElf(config, positionals[0]);
+  const initrd = config.guest?.linux?.initrd;
+  if (initrd !== undefined && initrd !== null && !existsSync(initrd)) {
+    throw new ConfigError(positionals[0], [
+      {
+        path: "guest.initrd",
+        message: `expected an existing cpio file, found no file at ${initrd}`,
+      },
+    ]);
+  }
   if (values.json) writeJson(io, { status: "ok", file: positionals[0], config });
   else io.out(`${positionals[0]}: ok\n${describeConfig(config)}`);
   return ExitCode.Ok;

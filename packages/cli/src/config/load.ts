@@ -196,7 +196,21 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
   return {
     ...config,
     configDir,
-    guest: { ...config.guest, elf: resolve(options.baseDir, config.guest.elf) },
+    guest: {
+      ...config.guest,
+      elf: resolve(options.baseDir, config.guest.elf),
+      ...(config.guest.linux !== undefined
+        ? {
+            linux: {
+              ...config.guest.linux,
+              initrd:
+                config.guest.linux.initrd === null
+                  ? null
+                  : resolve(options.baseDir, config.guest.linux.initrd),
+            },
+          }
+        : {}),
+    },
   };
 }
 

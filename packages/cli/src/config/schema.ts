@@ -85,6 +85,10 @@ const machineSchema = z
       .max(1e6)
       .default(100)
       .meta({ description: "Virtual speed of each hart in millions of instructions per second." }),
+    "cpu-engine": z.enum(["jit", "interpreter"]).default("jit").meta({
+      description:
+        "RISC-V execution: jit (block compiler) or interpreter (the reference); identical results in virtual time.",
+    }),
     "ram-backend": z.enum(["array", "shared", "synthetic"]).default("array").meta({
       description:
         "Where guest RAM lives; synthetic (versions per page) only with a workload, required above 2GiB.",
@@ -103,19 +107,49 @@ const machineSchema = z
   })
   .meta({ description: "The virtual machine (QEMU riscv virt memory map)." });
 
+/** Kernel command line of a Linux guest when `guest.bootargs` is absent. */
+export const DEFAULT_BOOTARGS = "console=ttyS0 earlycon=sbi";
+
 const guestSchema = z
   .strictObject({
-    elf: z
+    elf: z.string().min(1).optional().meta({
+      description: "Path of the guest ELF, relative to the config file (or give kernel).",
+    }),
+    kernel: z.string().min(1).optional().meta({
+      description:
+        "Path of a RISC-V Linux kernel Image, booted in S-mode on ferry's SBI firmware (instead of elf).",
+    }),
+    initrd: z
       .string()
       .min(1)
-      .meta({ description: "Path of the guest ELF, relative to the config file." }),
+      .optional()
+      .meta({ description: "Path of the initramfs (cpio) of a kernel guest." }),
+    bootargs: z
+      .string()
+      .optional()
+      .meta({
+        description: `Kernel command line of a kernel guest (default "${DEFAULT_BOOTARGS}").`,
+      }),
     args: z
       .array(u32Arg)
       .max(MAX_GUEST_ARGS)
       .default([])
       .meta({ description: "Guest parameters, written to the boot-argument block in order." }),
   })
-  .meta({ description: "The guest program." });
+  .superRefine((g, ctx) => {
+    const fail = (path: string, message: string): void => {
+      ctx.issues.push({ code: "custom", path: [path], message, input: undefined });
+    };
+    if (g.elf === undefined && g.kernel === undefined) fail("elf", "expected elf or kernel");
+    if (g.elf !== undefined && g.kernel !== undefined) {
+      fail("kernel", "expected either elf or kernel, found both");
+    }
+    if (g.kernel === undefined) {
+      if (g.initrd !== undefined) fail("initrd", "expected only with kernel");
+      if (g.bootargs !== undefined) fail("bootargs", "expected only with kernel");
+    } else if (g.args.length > 0) fail("args", "expected no args with kernel (use bootargs)");
+  })
+  .meta({ description: "The guest program: an ELF, or a Linux kernel with its initramfs." });
 
 const pageBytes = sizeSchema.pipe(
   z
@@ -397,6 +431,8 @@ export interface FerryConfig {
     readonly vcpus: number;
     readonly memoryBytes: number;
     readonly mips: number;
+    /** Execution engine of RISC-V harts. */
+    readonly cpuEngine: "jit" | "interpreter";
     readonly ramBackend: "array" | "shared" | "synthetic";
     /** Virtual ns a vCPU runs per scheduler event. */
     readonly sliceNs: number;
@@ -404,9 +440,14 @@ export interface FerryConfig {
   /** The guest program; absent for a workload config. */
   readonly guest:
     | {
-        /** Absolute path after loading (as written when parsed without a base directory). */
+        /**
+         * The program file: the ELF, or the kernel Image of a Linux guest. Absolute path after
+         * loading (as written when parsed without a base directory).
+         */
         readonly elf: string;
         readonly args: readonly number[];
+        /** Set for a Linux guest (`guest.kernel`): its initramfs path and command line. */
+        readonly linux?: { readonly initrd: string | null; readonly bootargs: string };
       }
     | undefined;
   /** The synthetic workload; absent for a guest config. */
@@ -439,12 +480,25 @@ export const configSchema = configInputSchema.transform(
       vcpus: c.machine.vcpus,
       memoryBytes: c.machine.memory,
       mips: c.machine.mips,
+      cpuEngine: c.machine["cpu-engine"],
       ramBackend: c.machine["ram-backend"],
       sliceNs:
         c.machine.slice ??
         (c.workload !== undefined ? DEFAULT_WORKLOAD_SLICE_NS : DEFAULT_GUEST_SLICE_NS),
     },
-    guest: c.guest === undefined ? undefined : { elf: c.guest.elf, args: c.guest.args },
+    guest:
+      c.guest === undefined
+        ? undefined
+        : c.guest.kernel !== undefined
+          ? {
+              elf: c.guest.kernel,
+              args: c.guest.args,
+              linux: {
+                initrd: c.guest.initrd ?? null,
+                bootargs: c.guest.bootargs ?? DEFAULT_BOOTARGS,
+              },
+            }
+          : { elf: c.guest.elf ?? "", args: c.guest.args },
     workload: c.workload === undefined ? undefined : workloadOf(c.workload, c.run.seed),
     run: { timeLimitNs: c.run["time-limit"], seed: c.run.seed },
     migration: {

@@ -1,6 +1,14 @@
 /** Build a `virt` machine from a config, load the guest, run it to shutdown or the time limit. */
 import { createMachine, type Machine, type RunResult, VirtualScheduler } from "@ferry/core";
-import { ElfError, type ElfImage, loadElf, parseElf, riscvBackend } from "@ferry/riscv";
+import {
+  createLinuxMachine,
+  ElfError,
+  type ElfImage,
+  KernelImageError,
+  loadElf,
+  parseElf,
+  riscvBackend,
+} from "@ferry/riscv";
 import { ConfigError, type FerryConfig } from "../config";
 import { MAX_ELF_FILE_BYTES } from "../input/limits";
 import { InputFileError, readLimitedFile } from "../input/read-file";
@@ -14,24 +22,32 @@ export interface GuestMachine {
 }
 
 /**
- * Read the guest ELF named by `config.guest.elf`: a regular file of at most `MAX_ELF_BYTES`
- * (64 MiB), checked before reading, that parses as a RISC-V ELF32 executable.
- * @throws ConfigError (path `guest.elf`) when the file is missing, not a regular file, too large,
- * unreadable or not a valid ELF.
+ * Read the guest ELF named by `config.guest.elf` (the kernel Image of a Linux guest): a regular
+ * file of at most `MAX_ELF_FILE_BYTES`, checked before reading; an ELF guest must also parse as a
+ * RISC-V ELF32 executable.
+ * @throws ConfigError (path `guest.elf`, or `guest.kernel` for a Linux guest) when the file is
+ * missing, not a regular file, too large, unreadable or not a valid ELF.
  */
 export function readGuestElf(config: FerryConfig, configFile = "<config>"): Uint8Array {
   const guest = guestOf(config, configFile);
+  const [path, what] =
+    guest.linux !== undefined ? ["guest.kernel", "a kernel Image"] : ["guest.elf", "an ELF file"];
   let bytes: Uint8Array;
   try {
-    bytes = readLimitedFile(guest.elf, MAX_ELF_FILE_BYTES, "guest ELF");
+    bytes = readLimitedFile(
+      guest.elf,
+      MAX_ELF_FILE_BYTES,
+      guest.linux !== undefined ? "kernel Image" : "guest ELF",
+    );
   } catch (err) {
     if (!(err instanceof InputFileError)) throw err;
     const message =
       err.code === "ENOENT"
-        ? `expected an ELF file, found no file at ${guest.elf}`
-        : `expected an ELF file at ${guest.elf}: ${err.reason}`;
-    throw new ConfigError(configFile, [{ path: "guest.elf", message }]);
+        ? `expected ${what}, found no file at ${guest.elf}`
+        : `expected ${what} at ${guest.elf}: ${err.reason}`;
+    throw new ConfigError(configFile, [{ path, message }]);
   }
+  if (guest.linux !== undefined) return bytes;
   try {
     parseElf(bytes);
   } catch (err) {
@@ -80,11 +96,54 @@ export function buildGuestMachine(
       },
     ]);
   }
+  if (guest.linux !== undefined) {
+    const linux = guest.linux;
+    let initrd: Uint8Array | null = null;
+    if (linux.initrd !== null) {
+      try {
+        initrd = readLimitedFile(linux.initrd, MAX_ELF_FILE_BYTES, "initramfs");
+      } catch (err) {
+        if (!(err instanceof InputFileError)) throw err;
+        throw new ConfigError("<config>", [
+          {
+            path: "guest.initrd",
+            message: `expected a cpio file at ${linux.initrd}: ${err.reason}`,
+          },
+        ]);
+      }
+    }
+    let built: ReturnType<typeof createLinuxMachine>;
+    try {
+      built = createLinuxMachine({
+        scheduler,
+        mips: m.mips,
+        vcpus: m.vcpus,
+        memoryBytes: m.memoryBytes,
+        ramBackend: m.ramBackend,
+        sliceNs: m.sliceNs,
+        cpu: riscvBackend({ mips: m.mips, engine: m.cpuEngine }),
+        kernel: elf,
+        initrd,
+        bootargs: linux.bootargs,
+      });
+    } catch (err) {
+      if (err instanceof KernelImageError) {
+        throw new ConfigError("<config>", [{ path: "guest.kernel", message: err.message }]);
+      }
+      throw err;
+    }
+    const image: ElfImage = { entry: built.layout.kernel, segments: [], symbols: new Map() };
+    return { machine: built.machine, scheduler, image };
+  }
   // A riscv-tests style ELF (a `tohost` symbol) reports pass/fail through that word.
   const tohost = parseElf(elf).symbols.get("tohost");
   const machine = createMachine({
     scheduler,
-    cpu: riscvBackend({ mips: m.mips, ...(tohost !== undefined ? { tohost } : {}) }),
+    cpu: riscvBackend({
+      mips: m.mips,
+      engine: m.cpuEngine,
+      ...(tohost !== undefined ? { tohost } : {}),
+    }),
     vcpus: m.vcpus,
     memory: { size: m.memoryBytes, backend: m.ramBackend },
     sliceNs: m.sliceNs,

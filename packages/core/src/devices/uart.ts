@@ -1,5 +1,6 @@
 /**
- * NS16550A UART (QEMU `virt`: 0x1000_0000, 1-byte registers, no interrupt controller wired).
+ * NS16550A UART (QEMU `virt`: 0x1000_0000, 1-byte registers). Its interrupt output goes to
+ * whatever a board wires with `setInterruptHandler` (the PLIC on the Linux `virt` board).
  */
 import { z } from "zod";
 import type { DeviceState, MmioAccess, MmioDevice } from "../memory/types";
@@ -32,6 +33,8 @@ const uartStateSchema = z
     dlm: u8,
     fcr: u8,
     rx: z.array(u8).max(RX_CAPACITY),
+    /** A transmitter-empty interrupt is pending (absent: false). */
+    thri: z.boolean().optional(),
   })
   .strict();
 
@@ -53,9 +56,29 @@ export class Ns16550a implements MmioDevice {
   private dlm = 0;
   private fcr = 0;
   private rx: number[] = [];
+  private thrPending = false;
+  private irqLevel = false;
+  private irq: (level: boolean) => void = () => {};
 
   /** `transmit` receives every byte the guest writes to THR. */
   constructor(private readonly transmit: (byte: number) => void) {}
+
+  /** Wire the interrupt output (called with the new level whenever it changes). */
+  setInterruptHandler(handler: (level: boolean) => void): void {
+    this.irq = handler;
+    this.irqLevel = false;
+    this.updateIrq();
+  }
+
+  /** The interrupt output: received data with RDI enabled, or THR empty with THRI enabled. */
+  private updateIrq(): void {
+    const level =
+      ((this.ier & IER_RDI) !== 0 && this.rx.length > 0) ||
+      ((this.ier & IER_THRI) !== 0 && this.thrPending);
+    if (level === this.irqLevel) return;
+    this.irqLevel = level;
+    this.irq(level);
+  }
 
   /** Queue bytes for the guest to read from RBR. Returns how many were accepted. */
   pushInput(bytes: Uint8Array | string): number {
@@ -66,6 +89,7 @@ export class Ns16550a implements MmioDevice {
       this.rx.push(b);
       n++;
     }
+    this.updateIrq();
     return n;
   }
 
@@ -74,13 +98,23 @@ export class Ns16550a implements MmioDevice {
     switch (offset) {
       case 0:
         if (dlab) return this.dll;
-        return this.rx.length > 0 ? this.rx.shift()! : 0;
+        if (this.rx.length === 0) return 0;
+        {
+          const b = this.rx.shift()!;
+          this.updateIrq();
+          return b;
+        }
       case 1:
         return dlab ? this.dlm : this.ier;
       case 2: {
         const fifo = (this.fcr & FCR_ENABLE) !== 0 ? 0xc0 : 0;
         if ((this.ier & IER_RDI) !== 0 && this.rx.length > 0) return fifo | 0x04;
-        if ((this.ier & IER_THRI) !== 0) return fifo | 0x02;
+        if ((this.ier & IER_THRI) !== 0 && this.thrPending) {
+          // Reading IIR while it reports THR empty clears that interrupt (16550 behaviour).
+          this.thrPending = false;
+          this.updateIrq();
+          return fifo | 0x02;
+        }
         return fifo | 0x01;
       }
       case 3:
@@ -109,17 +143,28 @@ export class Ns16550a implements MmioDevice {
     switch (offset) {
       case 0:
         if (dlab) this.dll = v;
-        else if ((this.mcr & MCR_LOOP) !== 0) {
-          if (this.rx.length < RX_CAPACITY) this.rx.push(v);
-        } else this.transmit(v);
+        else {
+          if ((this.mcr & MCR_LOOP) !== 0) {
+            if (this.rx.length < RX_CAPACITY) this.rx.push(v);
+          } else this.transmit(v);
+          // Transmission is instant: THR is empty again at once.
+          this.thrPending = true;
+          this.updateIrq();
+        }
         return;
       case 1:
         if (dlab) this.dlm = v;
-        else this.ier = v & 0x0f;
+        else {
+          const was = this.ier;
+          this.ier = v & 0x0f;
+          if ((was & IER_THRI) === 0 && (v & IER_THRI) !== 0) this.thrPending = true;
+          this.updateIrq();
+        }
         return;
       case 2:
         this.fcr = v & 0xc9;
         if ((v & 0x02) !== 0) this.rx = [];
+        this.updateIrq();
         return;
       case 3:
         this.lcr = v;
@@ -139,6 +184,8 @@ export class Ns16550a implements MmioDevice {
   reset(): void {
     this.ier = this.lcr = this.mcr = this.scr = this.dll = this.dlm = this.fcr = 0;
     this.rx = [];
+    this.thrPending = false;
+    this.updateIrq();
   }
 
   saveState(): DeviceState {
@@ -151,6 +198,7 @@ export class Ns16550a implements MmioDevice {
       dlm: this.dlm,
       fcr: this.fcr,
       rx: [...this.rx],
+      thri: this.thrPending,
     };
     return s;
   }
@@ -165,5 +213,7 @@ export class Ns16550a implements MmioDevice {
     this.dlm = s.dlm;
     this.fcr = s.fcr;
     this.rx = [...s.rx];
+    this.thrPending = s.thri ?? false;
+    this.updateIrq();
   }
 }

@@ -32,6 +32,12 @@ export type ExitReasonCode = (typeof ExitReason)[keyof typeof ExitReason];
 
 /** Architecture-neutral interrupt lines a device can raise on a vCPU (RISC-V cause numbers). */
 export const InterruptLine = {
+  /** Supervisor software interrupt (an IPI delivered by firmware). */
+  SupervisorSoftware: 1,
+  /** Supervisor timer interrupt (raised by firmware's timer). */
+  SupervisorTimer: 5,
+  /** Supervisor external interrupt (a PLIC S-mode context). */
+  SupervisorExternal: 9,
   MachineSoftware: 3,
   MachineTimer: 7,
   MachineExternal: 11,
