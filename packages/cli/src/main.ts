@@ -1,16 +1,14 @@
-/** The `ferry` command-line entry: dispatch to a command and map errors to exit codes. */
-import { InvalidArgumentError } from "@ferry/core";
-import { MigrationConfigError, StreamError } from "@ferry/migration";
-import { ElfError, RiscvOptionsError } from "@ferry/riscv";
-import { type Command, UsageError } from "./command";
-import { commands } from "./commands";
-import { ConfigError } from "./config";
+/**
+ * The `ferry` command-line entry: dispatch to a command and map errors to exit codes. Commands
+ * and the error classes of the packages are imported only when needed, so `ferry --help` starts
+ * without loading the emulator.
+ */
+import { UsageError } from "./command";
+import { type CommandEntry, commandEntries } from "./commands/lazy";
 import { ExitCode } from "./exit-codes";
 import { type CliIo, processIo } from "./io";
-import { PluginLoadError } from "./migrate/config-plugins";
-import { SnapshotError } from "./snapshot/snapshot";
 
-function mainHelp(list: readonly Command[]): string {
+function mainHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
   return [
     "ferry: run RISC-V guests and live-migrate them with pluggable strategies",
@@ -28,9 +26,18 @@ function mainHelp(list: readonly Command[]): string {
 }
 
 /** Errors that mean bad input from the user (exit code 2) rather than a ferry bug. */
-function isBadInput(err: unknown): boolean {
+async function isBadInput(err: unknown): Promise<boolean> {
+  if (err instanceof UsageError) return true;
+  const [{ InvalidArgumentError }, { MigrationConfigError, StreamError }, riscv, cli] =
+    await Promise.all([
+      import("@ferry/core"),
+      import("@ferry/migration"),
+      import("@ferry/riscv"),
+      errorClasses(),
+    ]);
+  const { ElfError, RiscvOptionsError } = riscv;
+  const { ConfigError, PluginLoadError, SnapshotError } = cli;
   return (
-    err instanceof UsageError ||
     err instanceof ConfigError ||
     err instanceof ElfError ||
     err instanceof RiscvOptionsError ||
@@ -42,6 +49,16 @@ function isBadInput(err: unknown): boolean {
   );
 }
 
+/** The CLI's own input-error classes (loaded on the error path only). */
+async function errorClasses() {
+  const [{ ConfigError }, { PluginLoadError }, { SnapshotError }] = await Promise.all([
+    import("./config"),
+    import("./migrate/config-plugins"),
+    import("./snapshot/snapshot"),
+  ]);
+  return { ConfigError, PluginLoadError, SnapshotError };
+}
+
 /**
  * Run `ferry` with `argv` (the arguments after the program name). Resolves to the exit code;
  * never throws: errors are reported on `io` (as JSON on stdout when `--json` is given).
@@ -49,7 +66,7 @@ function isBadInput(err: unknown): boolean {
 export async function main(
   argv: readonly string[],
   io: CliIo = processIo(),
-  list: readonly Command[] = commands,
+  list: readonly CommandEntry[] = commandEntries,
 ): Promise<number> {
   const json = argv.includes("--json");
   const [name, ...rest] = argv;
@@ -67,12 +84,12 @@ export async function main(
     }
     return await command.run(rest, io);
   } catch (err) {
-    const badInput = isBadInput(err);
+    const badInput = await isBadInput(err);
     const code = badInput ? ExitCode.BadInput : ExitCode.Internal;
     const message = err instanceof Error ? err.message : String(err);
     if (json) {
       io.out(`${JSON.stringify({ status: "error", exitCode: code, error: message }, null, 2)}\n`);
-    } else if (err instanceof ConfigError && err.issues.length > 1) {
+    } else if (err instanceof (await errorClasses()).ConfigError && err.issues.length > 1) {
       io.err(
         `ferry: ${err.issues.length} problems in the config:\n  ${message.replaceAll("\n", "\n  ")}\n`,
       );

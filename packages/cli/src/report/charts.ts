@@ -5,8 +5,7 @@
  * vs. transfer rate, vCPU throttle, guest work rate (migrated vs. unmigrated). With several runs
  * (`ferry compare`) the runs are overlaid, coloured by strategy set.
  */
-import * as vega from "vega";
-import * as vegaLite from "vega-lite";
+import type * as vegaLite from "vega-lite";
 import type { ReportSample } from "./series";
 
 /** A run to chart. */
@@ -106,8 +105,12 @@ export function lineChartSpec(options: {
   };
 }
 
-/** Render a Vega-Lite spec to a static SVG string. */
+/**
+ * Render a Vega-Lite spec to a static SVG string. vega and vega-lite are imported here, on first
+ * use, so commands that write no report (and `--help`) do not pay for loading them.
+ */
 export async function renderSvg(spec: vegaLite.TopLevelSpec): Promise<string> {
+  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: "none" });
   try {
