@@ -98,6 +98,7 @@ export { type ProgressLine, progressLine, withSigint } from "./progress-line";
 export {
   type Chart,
   type ChartRun,
+  chartSpecs,
   lineChartSpec,
   MAX_POINTS_PER_LINE,
   renderCharts,

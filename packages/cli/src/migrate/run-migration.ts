@@ -108,9 +108,12 @@ export interface MigrateReport {
   readonly verification: MigrateVerification;
   /**
    * One sample per sync and per bandwidth window: the framework's fields plus
-   * `throttlePercent`, `dirtyBytesPerSec`, `guestWorkRate` and `referenceWorkRate`.
+   * `throttlePercent`, `dirtyBytesPerSec`, `transferredBytes`, the cumulative work counters and
+   * the work rates over each row's window (see `buildReportSeries`).
    */
   readonly series: readonly ReportSample[];
+  /** vCPUs of the migrated machine (charts show work per vCPU). */
+  readonly vcpus: number;
   /** Guest work lost to the migration (null when it never started). */
   readonly workLost: GuestWorkLost | null;
   readonly guestOutput: {
@@ -256,6 +259,7 @@ export async function runMigration(
         work: src.workDone(),
         referenceWork: twin.workDone(),
         throttlePercent: throttle,
+        transferredBytes: m.info().ram?.transferred ?? 0,
       };
       if (work.length > 0 && work[work.length - 1].timeNs === sample.timeNs) {
         work[work.length - 1] = sample;
@@ -406,6 +410,7 @@ export async function runMigration(
     stats: migration === null ? null : migration.info(),
     verification,
     series: migration === null ? [] : buildReportSeries(migration.series, work),
+    vcpus: config.machine.vcpus,
     workLost: workLostOf(spanEnd, startNs, workAtStart, twinAtStart, isGuest),
     guestOutput: {
       source: sourceOut,
