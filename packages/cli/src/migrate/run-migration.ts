@@ -418,8 +418,8 @@ export async function runMigration(
       combined,
       reference: reference === null ? null : reference.guestOutput,
     },
-    migrationStartNs: startNs,
-    virtualTimeNs: s.now(),
+    migrationStartNs: startNs === null ? null : Math.round(startNs),
+    virtualTimeNs: Math.round(s.now()),
     wallMs: Math.round(performance.now() - wallStart),
   };
 }
@@ -439,8 +439,9 @@ function workLostOf(
   const lost = Math.max(0, reference - migrated);
   return {
     unit: isGuest ? "instructions" : "operations",
-    spanStartNs: startNs,
-    spanEndNs: end.ns,
+    // Whole nanoseconds (virtual time can carry fractions from bandwidth arithmetic).
+    spanStartNs: Math.round(startNs),
+    spanEndNs: Math.round(end.ns),
     reference,
     migrated,
     lost,

@@ -115,12 +115,13 @@ export function buildReportSeries(
         : 0;
     out.push({
       ...s,
+      timeNs: Math.round(s.timeNs),
       throttlePercent: last >= 0 ? work[last].throttlePercent : 0,
       dirtyBytesPerSec: s.dirtyRate * PAGE,
       guestWork: base ? workAt(work, s.timeNs, "work") - base.work : 0,
       referenceWork: base ? workAt(work, s.timeNs, "referenceWork") - base.referenceWork : 0,
       transferredBytes: workAt(work, s.timeNs, "transferredBytes"),
-      rateWindowNs: covered,
+      rateWindowNs: Math.round(covered),
       guestWorkRate: rate("work"),
       referenceWorkRate: rate("referenceWork"),
     });
