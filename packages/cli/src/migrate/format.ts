@@ -15,7 +15,41 @@ export function formatProgress(p: MigrateProgress): string {
   return (
     `ferry: migrate ${bar} ${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s ` +
     `[${p.status}] iteration ${p.iteration}  remaining ${mib(p.remainingBytes)}  ` +
-    `${p.mbps.toFixed(1)} Mbps${throttle}`
+    `${p.mbps.toFixed(1)} Mbps${throttle}${convergence(p)}`
+  );
+}
+
+/**
+ * Whether the migration is converging, from what QEMU measures: the pending set against the
+ * switchover threshold (bandwidth × downtime-limit) and the dirty rate against the bandwidth.
+ */
+export function convergenceVerdict(p: MigrateProgress): string {
+  if (p.status !== "active") return p.status;
+  const dirty = p.dirtyBytesPerSec ?? 0;
+  const bw = p.bandwidthBytesPerSec ?? 0;
+  if (
+    p.thresholdBytes !== undefined &&
+    p.thresholdBytes > 0 &&
+    p.remainingBytes <= p.thresholdBytes
+  )
+    return "below threshold: switchover next";
+  if (dirty === 0 || bw === 0) return "measuring";
+  return dirty < bw
+    ? "converging (dirty rate < bandwidth)"
+    : "NOT converging (dirty rate ≥ bandwidth)";
+}
+
+function convergence(p: MigrateProgress): string {
+  if (p.thresholdBytes === undefined) return "";
+  const rate = (b: number | undefined) => `${((b ?? 0) / 2 ** 20).toFixed(1)} MiB/s`;
+  const downtime =
+    p.expectedDowntimeMs !== undefined
+      ? `  expected downtime ${Math.round(p.expectedDowntimeMs)}/${p.downtimeLimitMs ?? 0} ms`
+      : "";
+  return (
+    `  threshold ${mib(p.thresholdBytes)}  dirty ${rate(p.dirtyBytesPerSec)} vs ` +
+    `bandwidth ${rate(p.bandwidthBytesPerSec)}${downtime}  sent ${mib(p.transferredBytes ?? 0)}` +
+    `  → ${convergenceVerdict(p)}`
   );
 }
 

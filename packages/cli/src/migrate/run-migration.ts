@@ -44,6 +44,18 @@ export interface MigrateProgress {
   readonly virtualNs: number;
   /** The run's virtual-time limit (`run.time-limit`), for a progress bar. */
   readonly timeLimitNs: number;
+  /** Switchover threshold: measured bandwidth × `downtime-limit` (bytes). */
+  readonly thresholdBytes?: number;
+  /** Dirty rate (bytes/s, QEMU's `dirty-pages-rate` × page size); 0 until first measured. */
+  readonly dirtyBytesPerSec?: number;
+  /** Measured bandwidth (bytes/s). */
+  readonly bandwidthBytesPerSec?: number;
+  /** `expected-downtime` (ms), when known. */
+  readonly expectedDowntimeMs?: number;
+  /** `downtime-limit` (ms). */
+  readonly downtimeLimitMs?: number;
+  /** Stream bytes sent so far. */
+  readonly transferredBytes?: number;
 }
 
 /** The verification block of a report. */
@@ -300,6 +312,9 @@ export async function runMigration(
       if (!force && nowMs - lastReportMs < PROGRESS_INTERVAL_MS) return;
       lastReportMs = nowMs;
       const info = m.info();
+      const bandwidth = ((info.ram?.mbps ?? 0) * 1e6) / 8;
+      const limitMs =
+        typeof parameters["downtime-limit"] === "number" ? parameters["downtime-limit"] : 0;
       onProgress({
         status: m.status,
         iteration: info.ram?.["dirty-sync-count"] ?? 0,
@@ -308,6 +323,14 @@ export async function runMigration(
         throttlePercent: throttleOf(info),
         virtualNs: s.now(),
         timeLimitNs: limitNs,
+        thresholdBytes: (bandwidth * limitMs) / 1000,
+        dirtyBytesPerSec: (info.ram?.["dirty-pages-rate"] ?? 0) * 4096,
+        bandwidthBytesPerSec: bandwidth,
+        ...(info["expected-downtime"] !== undefined
+          ? { expectedDowntimeMs: info["expected-downtime"] }
+          : {}),
+        downtimeLimitMs: limitMs,
+        transferredBytes: info.ram?.transferred ?? 0,
       });
     };
     m.events.on("sync", () => report(true));
