@@ -224,6 +224,9 @@ describe("migrate progress", () => {
       "→ converging (dirty rate < bandwidth)",
     );
     expect(formatProgress({ ...base, dirtyBytesPerSec: 0 })).toContain("→ measuring");
+    expect(formatProgress({ ...base, status: "completed", phase: "destination" })).toMatch(
+      /1\.0\/3s \[completed after 5 iterations\] destination running the guest on$/,
+    );
     expect(formatProgress({ ...base, remainingBytes: 0.1 * 2 ** 20 })).toContain(
       "→ below threshold: switchover next",
     );

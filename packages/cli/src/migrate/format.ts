@@ -12,8 +12,12 @@ export function formatProgress(p: MigrateProgress): string {
   const share = p.timeLimitNs > 0 ? Math.min(1, Math.max(0, p.virtualNs / p.timeLimitNs)) : 0;
   const filled = Math.round(share * PROGRESS_BAR_WIDTH);
   const bar = `[${"#".repeat(filled)}${"-".repeat(PROGRESS_BAR_WIDTH - filled)}]`;
+  const time = `${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s`;
+  if (p.phase === "destination") {
+    return `ferry: migrate ${bar} ${time} [completed after ${p.iteration} iterations] destination running the guest on`;
+  }
   return (
-    `ferry: migrate ${bar} ${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s ` +
+    `ferry: migrate ${bar} ${time} ` +
     `[${p.status}] iteration ${p.iteration}  remaining ${mib(p.remainingBytes)}  ` +
     `${p.mbps.toFixed(1)} Mbps${throttle}${convergence(p)}`
   );

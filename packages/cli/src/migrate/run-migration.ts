@@ -56,6 +56,8 @@ export interface MigrateProgress {
   readonly downtimeLimitMs?: number;
   /** Stream bytes sent so far. */
   readonly transferredBytes?: number;
+  /** `destination`: the migration completed and the destination is running the guest on. */
+  readonly phase?: "migration" | "destination";
 }
 
 /** The verification block of a report. */
@@ -357,8 +359,29 @@ export async function runMigration(
       m.cancel();
       await runChunked(s, s.now() + 10_000 * 1e6, () => terminal(m.status));
     } else if (m.status === "completed") {
-      // the destination runs the guest to its end (or the time limit)
-      await runChunked(s, limitNs, () => dst.ended() !== null || aborted());
+      // the destination runs the guest to its end (or the time limit), its progress shown
+      const done = m.info();
+      let lastMs = Number.NEGATIVE_INFINITY;
+      await runChunked(
+        s,
+        limitNs,
+        () => dst.ended() !== null || aborted(),
+        () => {
+          const onProgress = options.onProgress;
+          if (onProgress === undefined || performance.now() - lastMs < PROGRESS_INTERVAL_MS) return;
+          lastMs = performance.now();
+          onProgress({
+            status: "completed",
+            phase: "destination",
+            iteration: done.ram?.["dirty-sync-count"] ?? 0,
+            remainingBytes: 0,
+            mbps: done.ram?.mbps ?? 0,
+            throttlePercent: undefined,
+            virtualNs: s.now(),
+            timeLimitNs: limitNs,
+          });
+        },
+      );
       if (aborted()) message = "interrupted after the migration completed";
     } else if (!terminal(m.status)) {
       message =
