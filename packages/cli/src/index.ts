@@ -16,6 +16,24 @@ export { commands } from "./commands";
 export { configCommand, describeConfig } from "./commands/config";
 export { runCommand } from "./commands/run";
 export { isaTestCommand } from "./commands/isa-test";
+export { type CommandEntry, commandEntries, type LazyCommandEntry } from "./commands/lazy";
+export {
+  capabilitiesCommand,
+  paramsCommand,
+  pluginsCommand,
+  registeredFor,
+} from "./commands/registered";
+export {
+  type CapabilityRow,
+  describeRegistered,
+  formatCapabilities,
+  formatParameters,
+  formatPlugins,
+  formatTable,
+  type ParameterRow,
+  type PluginRow,
+  type Registered,
+} from "./inspect/registered";
 export { type IsaTestOptions, type IsaTestResult, runIsaTest } from "./isa/run-isa-test";
 export { ExitCode, type ExitCodeValue } from "./exit-codes";
 export { type CapturedIo, captureIo, type CliIo, processIo } from "./io";
@@ -80,6 +98,7 @@ export { type ProgressLine, progressLine, withSigint } from "./progress-line";
 export {
   type Chart,
   type ChartRun,
+  chartSpecs,
   lineChartSpec,
   MAX_POINTS_PER_LINE,
   renderCharts,

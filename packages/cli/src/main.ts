@@ -1,20 +1,17 @@
-/** The `ferry` command-line entry: dispatch to a command and map errors to exit codes. */
-import { InvalidArgumentError } from "@ferry/core";
-import { MigrationConfigError, StreamError } from "@ferry/migration";
-import { ElfError, RiscvOptionsError } from "@ferry/riscv";
-import { type Command, UsageError } from "./command";
-import { commands } from "./commands";
-import { ConfigError, OverrideError, UnitError } from "./config";
+/**
+ * The `ferry` command-line entry: dispatch to a command and map errors to exit codes. Commands
+ * and the error classes of the packages are imported only when needed, so `ferry --help` starts
+ * without loading the emulator.
+ */
+import { UsageError } from "./command";
+import { type CommandEntry, commandEntries } from "./commands/lazy";
 import { ExitCode } from "./exit-codes";
-import { InputFileError } from "./input/read-file";
 import { boundMessage } from "./input/quote";
 import { OutputPathError } from "./output/check-writable";
 import { type CliIo, processIo } from "./io";
-import { describeErrno } from "./input/read-file";
-import { PluginLoadError } from "./migrate/config-plugins";
-import { SnapshotError } from "./snapshot/snapshot";
+import { describeErrno, InputFileError } from "./input/read-file";
 
-function mainHelp(list: readonly Command[]): string {
+function mainHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
   return [
     "ferry: run RISC-V guests and live-migrate them with pluggable strategies",
@@ -32,9 +29,18 @@ function mainHelp(list: readonly Command[]): string {
 }
 
 /** Errors that mean bad input from the user (exit code 2) rather than a ferry bug. */
-function isBadInput(err: unknown): boolean {
+async function isBadInput(err: unknown): Promise<boolean> {
+  if (err instanceof UsageError) return true;
+  const [{ InvalidArgumentError }, { MigrationConfigError, StreamError }, riscv, cli] =
+    await Promise.all([
+      import("@ferry/core"),
+      import("@ferry/migration"),
+      import("@ferry/riscv"),
+      errorClasses(),
+    ]);
+  const { ElfError, RiscvOptionsError } = riscv;
+  const { ConfigError, OverrideError, PluginLoadError, SnapshotError, UnitError } = cli;
   return (
-    err instanceof UsageError ||
     err instanceof ConfigError ||
     err instanceof UnitError ||
     err instanceof OverrideError ||
@@ -51,6 +57,17 @@ function isBadInput(err: unknown): boolean {
   );
 }
 
+/** The CLI's own input-error classes (loaded on the error path only). */
+async function errorClasses() {
+  const [{ ConfigError, OverrideError, UnitError }, { PluginLoadError }, { SnapshotError }] =
+    await Promise.all([
+      import("./config"),
+      import("./migrate/config-plugins"),
+      import("./snapshot/snapshot"),
+    ]);
+  return { ConfigError, OverrideError, PluginLoadError, SnapshotError, UnitError };
+}
+
 /**
  * A file-system or system-call failure (`ENOSPC`, `EACCES`, `EISDIR`, …) that reached the top:
  * the environment, not a ferry bug (exit code 2).
@@ -65,7 +82,8 @@ function isEnvironmentError(err: unknown): err is NodeJS.ErrnoException {
 const MAX_LISTED_ISSUES = 20;
 
 /** The one-line (or, for several config issues, one line per issue) text of an error. */
-function messageOf(err: unknown): string {
+async function messageOf(err: unknown): Promise<string> {
+  const { ConfigError } = await errorClasses();
   if (err instanceof ConfigError && err.issues.length > MAX_LISTED_ISSUES) {
     const shown = err.message.split("\n").slice(0, MAX_LISTED_ISSUES);
     shown.push(`… and ${err.issues.length - MAX_LISTED_ISSUES} more`);
@@ -94,7 +112,7 @@ function messageOf(err: unknown): string {
 export async function main(
   argv: readonly string[],
   io: CliIo = processIo(),
-  list: readonly Command[] = commands,
+  list: readonly CommandEntry[] = commandEntries,
 ): Promise<number> {
   const json = argv.includes("--json");
   const [name, ...rest] = argv;
@@ -112,12 +130,12 @@ export async function main(
     }
     return await command.run(rest, io);
   } catch (err) {
-    const badInput = isBadInput(err);
+    const badInput = await isBadInput(err);
     const code = badInput ? ExitCode.BadInput : ExitCode.Internal;
-    const message = messageOf(err);
+    const message = await messageOf(err);
     if (json) {
       io.out(`${JSON.stringify({ status: "error", exitCode: code, error: message }, null, 2)}\n`);
-    } else if (err instanceof ConfigError && err.issues.length > 1) {
+    } else if (err instanceof (await errorClasses()).ConfigError && err.issues.length > 1) {
       io.err(
         `ferry: ${err.issues.length} problems in the config:\n  ${message.replaceAll("\n", "\n  ")}\n`,
       );

@@ -39,14 +39,14 @@ describe("ferry dispatch", () => {
     const r = await ferry(["fly"]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(
-      /unknown command "fly" \(expected one of: run, migrate, compare, snapshot, restore, config, isa-test\)/,
+      /unknown command "fly" \(expected one of: run, migrate, compare, snapshot, restore, config, plugins, capabilities, params, isa-test\)/,
     );
     const j = await ferry(["fly", "--json"]);
     expect(JSON.parse(j.out)).toEqual({
       status: "error",
       exitCode: 2,
       error:
-        'unknown command "fly" (expected one of: run, migrate, compare, snapshot, restore, config, isa-test)',
+        'unknown command "fly" (expected one of: run, migrate, compare, snapshot, restore, config, plugins, capabilities, params, isa-test)',
     });
   });
 

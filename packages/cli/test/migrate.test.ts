@@ -200,6 +200,38 @@ describe("migrate progress", () => {
     );
   });
 
+  it("says whether it converges: remaining vs threshold, dirty rate vs bandwidth, downtime", async () => {
+    const { formatProgress } = await import("../src");
+    const base = {
+      status: "active",
+      iteration: 5,
+      remainingBytes: 2 * 2 ** 20,
+      mbps: 67.1,
+      throttlePercent: undefined,
+      virtualNs: 1e9,
+      timeLimitNs: 3e9,
+      thresholdBytes: 0.4 * 2 ** 20,
+      bandwidthBytesPerSec: 8 * 2 ** 20,
+      expectedDowntimeMs: 250,
+      downtimeLimitMs: 50,
+      transferredBytes: 20 * 2 ** 20,
+    };
+    const slow = formatProgress({ ...base, dirtyBytesPerSec: 9 * 2 ** 20 });
+    expect(slow).toContain(
+      "threshold 0.4 MiB  dirty 9.0 MiB/s vs bandwidth 8.0 MiB/s  expected downtime 250/50 ms  sent 20.0 MiB  → NOT converging",
+    );
+    expect(formatProgress({ ...base, dirtyBytesPerSec: 7 * 2 ** 20 })).toContain(
+      "→ converging (dirty rate < bandwidth)",
+    );
+    expect(formatProgress({ ...base, dirtyBytesPerSec: 0 })).toContain("→ measuring");
+    expect(formatProgress({ ...base, status: "completed", phase: "destination" })).toMatch(
+      /1\.0\/3s \[completed after 5 iterations\] destination running the guest on$/,
+    );
+    expect(formatProgress({ ...base, remainingBytes: 0.1 * 2 ** 20 })).toContain(
+      "→ below threshold: switchover next",
+    );
+  });
+
   it("reports progress at every sync and in between, in virtual-time order", async () => {
     const { loadConfig, runMigration } = await import("../src");
     const cfg = loadConfig(config("workload-small"));

@@ -12,7 +12,8 @@ import { ensureDirectory } from "../output/check-writable";
 import { writeCompareReport } from "../report/write";
 
 const HELP = `Usage: ferry compare <config.yaml> --strategies <set> [<set>...] [--param name=value]...
-                     [--set path=value]... [--plugin name]... [--report dir] [--json]
+                     [--set path=value]... [--plugin name]... [--report dir]
+                     [--require-converged] [--json]
 
 Run the config's migration scenario once per strategy set (sequentially, each on fresh machines
 and a fresh virtual clock: deterministic) and print one table: status, total time, downtime,
@@ -36,13 +37,17 @@ Options:
   --plugin name        Load a migration plugin (package name or path) after the built-ins.
   --report dir         Write report.json, series.csv and report.html (charts overlaid per
                        strategy set) into dir.
-  --json               Print { status, exitCode, rows, runs: [{ strategy, report }] }.
+  --require-converged  Exit 1 when a strategy set does not converge.
+  --json               Print { status, exitCode, rows, runs: [{ strategy, report }],
+                       notConverged }.
   -h, --help           Show this help.
 
 Ctrl-C cancels the running migration cleanly, skips the remaining sets and prints the partial
 table (exit 130).
-Exit codes: 0 every run completed and verified; 1 any run failed, was cancelled or did not
-converge; 2 bad input (config, unknown capability or parameter, bad set); 130 interrupted.
+Exit codes: 0 the comparison ran: every run completed and verified or did not converge (a
+strategy that does not converge is a result; --require-converged makes it exit 1); 1 a run
+failed, was cancelled or failed verification; 2 bad input (config, unknown capability or
+parameter, bad set); 130 interrupted.
 `;
 
 /** The `compare` command. */
@@ -57,6 +62,7 @@ export const compareCommand: Command = {
         strategies: { type: "string", multiple: true },
         set: { type: "string", multiple: true },
         param: { type: "string", multiple: true },
+        "require-converged": { type: "boolean" },
         plugin: { type: "string", multiple: true },
         report: { type: "string" },
       },
@@ -93,6 +99,7 @@ export const compareCommand: Command = {
           parameters,
           pluginFlags: (values.plugin as string[] | undefined) ?? [],
           signal,
+          requireConverged: values["require-converged"] === true,
           onRunStart: json
             ? undefined
             : (label, i, n) => {
@@ -116,8 +123,11 @@ export const compareCommand: Command = {
     }
     if (!json) {
       io.err(
-        `ferry: ${config.name}: compare ${report.status}: ${report.rows.length} strategy sets ` +
-          `(exit ${report.exitCode}, ${report.wallMs} ms wall)\n`,
+        `ferry: ${config.name}: compare ${report.status}: ${report.rows.length} strategy sets` +
+          (report.notConverged.length > 0
+            ? `, not converged: ${report.notConverged.join(", ")}`
+            : "") +
+          ` (exit ${report.exitCode}, ${report.wallMs} ms wall)\n`,
       );
     }
     return report.exitCode;

@@ -4,6 +4,7 @@ import { compareCommand } from "./compare";
 import { configCommand } from "./config";
 import { isaTestCommand } from "./isa-test";
 import { migrateCommand } from "./migrate";
+import { capabilitiesCommand, paramsCommand, pluginsCommand } from "./registered";
 import { runCommand } from "./run";
 import { restoreCommand, snapshotCommand } from "./snapshot";
 
@@ -15,5 +16,8 @@ export const commands: readonly Command[] = [
   snapshotCommand,
   restoreCommand,
   configCommand,
+  pluginsCommand,
+  capabilitiesCommand,
+  paramsCommand,
   isaTestCommand,
 ];

@@ -42,14 +42,20 @@ export function formatCompareTable(report: CompareReport): string {
       .map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
       .join("  ")
       .trimEnd();
-  const notes = report.rows
-    .filter((r) => r.message !== undefined)
-    .map((r) => `  ${r.strategy}: ${r.message}`);
+  const unit = report.runs.find((r) => r.report?.workLost)?.report?.workLost?.unit ?? "operations";
+  const notes = [
+    `  guest work lost: ${unit} the unmigrated twin did and the migrated guest did not, over the migration`,
+    ...report.rows
+      .filter((r) => r.message !== undefined)
+      .map((r) => `  ${r.strategy}: ${r.message}`),
+  ];
   return [
     fmt(header),
     fmt(widths.map((w) => "-".repeat(w))),
     ...lines.map(fmt),
-    ...(notes.length > 0 ? ["", "notes:", ...notes] : []),
+    "",
+    "notes:",
+    ...notes,
     "",
   ].join("\n");
 }

@@ -56,6 +56,11 @@ export interface CompareReport {
   readonly config: string;
   readonly rows: readonly CompareRow[];
   readonly runs: readonly CompareRun[];
+  /**
+   * Strategy sets that did not converge (still active at the time limit, or the guest ended
+   * first). A result, not a failure: exit 0 unless `requireConverged`.
+   */
+  readonly notConverged: readonly string[];
   readonly wallMs: number;
 }
 
@@ -68,10 +73,17 @@ export interface RunCompareOptions {
   readonly pluginFlags?: readonly string[];
   /** Ctrl-C: cancel the current run cleanly and skip the rest. */
   readonly signal?: AbortSignal;
+  /** A strategy set that does not converge makes the comparison fail (exit 1). */
+  readonly requireConverged?: boolean;
   /** Progress of the current run. */
   readonly onProgress?: (strategy: string, p: MigrateProgress) => void;
   /** Called when a run starts. */
   readonly onRunStart?: (strategy: string, index: number, count: number) => void;
+}
+
+/** The run ended without converging (a result of the comparison, not an error). */
+export function isNotConverged(r: MigrateReport): boolean {
+  return r.message?.startsWith("not converged") === true;
 }
 
 function rowOf(set: StrategySet, r: MigrateReport | null): CompareRow {
@@ -169,7 +181,14 @@ export async function runCompare(
     if (report.exitCode === ExitCode.Interrupted) interrupted = true;
   }
   const rows = runs.map((r) => rowOf(r.strategy, r.report));
-  const allOk = runs.every((r) => r.report?.exitCode === ExitCode.Ok);
+  const notConverged = runs
+    .filter((r) => r.report !== null && isNotConverged(r.report))
+    .map((r) => r.strategy.label);
+  const allOk = runs.every(
+    (r) =>
+      r.report?.exitCode === ExitCode.Ok ||
+      (r.report !== null && isNotConverged(r.report) && options.requireConverged !== true),
+  );
   const exitCode: ExitCodeValue = interrupted
     ? ExitCode.Interrupted
     : allOk
@@ -181,6 +200,7 @@ export async function runCompare(
     config: config.name,
     rows,
     runs,
+    notConverged,
     wallMs: Math.round(performance.now() - wallStart),
   };
 }

@@ -1,6 +1,6 @@
 /** Text output of `ferry migrate`: the progress line and the report. */
 import { formatInfoMigrate } from "@ferry/migration";
-import type { MigrateProgress, MigrateReport } from "./run-migration";
+import type { GuestWorkLost, MigrateProgress, MigrateReport } from "./run-migration";
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -12,10 +12,48 @@ export function formatProgress(p: MigrateProgress): string {
   const share = p.timeLimitNs > 0 ? Math.min(1, Math.max(0, p.virtualNs / p.timeLimitNs)) : 0;
   const filled = Math.round(share * PROGRESS_BAR_WIDTH);
   const bar = `[${"#".repeat(filled)}${"-".repeat(PROGRESS_BAR_WIDTH - filled)}]`;
+  const time = `${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s`;
+  if (p.phase === "destination") {
+    return `ferry: migrate ${bar} ${time} [completed after ${p.iteration} iterations] destination running the guest on`;
+  }
   return (
-    `ferry: migrate ${bar} ${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s ` +
+    `ferry: migrate ${bar} ${time} ` +
     `[${p.status}] iteration ${p.iteration}  remaining ${mib(p.remainingBytes)}  ` +
-    `${p.mbps.toFixed(1)} Mbps${throttle}`
+    `${p.mbps.toFixed(1)} Mbps${throttle}${convergence(p)}`
+  );
+}
+
+/**
+ * Whether the migration is converging, from what QEMU measures: the pending set against the
+ * switchover threshold (bandwidth × downtime-limit) and the dirty rate against the bandwidth.
+ */
+export function convergenceVerdict(p: MigrateProgress): string {
+  if (p.status !== "active") return p.status;
+  const dirty = p.dirtyBytesPerSec ?? 0;
+  const bw = p.bandwidthBytesPerSec ?? 0;
+  if (
+    p.thresholdBytes !== undefined &&
+    p.thresholdBytes > 0 &&
+    p.remainingBytes <= p.thresholdBytes
+  )
+    return "below threshold: switchover next";
+  if (dirty === 0 || bw === 0) return "measuring";
+  return dirty < bw
+    ? "converging (dirty rate < bandwidth)"
+    : "NOT converging (dirty rate ≥ bandwidth)";
+}
+
+function convergence(p: MigrateProgress): string {
+  if (p.thresholdBytes === undefined) return "";
+  const rate = (b: number | undefined) => `${((b ?? 0) / 2 ** 20).toFixed(1)} MiB/s`;
+  const downtime =
+    p.expectedDowntimeMs !== undefined
+      ? `  expected downtime ${Math.round(p.expectedDowntimeMs)}/${p.downtimeLimitMs ?? 0} ms`
+      : "";
+  return (
+    `  threshold ${mib(p.thresholdBytes)}  dirty ${rate(p.dirtyBytesPerSec)} vs ` +
+    `bandwidth ${rate(p.bandwidthBytesPerSec)}${downtime}  sent ${mib(p.transferredBytes ?? 0)}` +
+    `  → ${convergenceVerdict(p)}`
   );
 }
 
@@ -35,7 +73,9 @@ function section(title: string, body: string): string {
 export function formatMigrateReport(r: MigrateReport): string {
   const v = r.verification;
   const parts: string[] = [];
-  if (r.stats !== null) parts.push(section("info migrate", formatInfoMigrate(r.stats)));
+  if (r.stats !== null) {
+    parts.push(section("info migrate", formatInfoMigrate(r.stats) + notesOf(r)));
+  }
   if (r.guestOutput.reference !== null) {
     parts.push(section("guest output: source, until switchover", r.guestOutput.source));
     parts.push(section("guest output: destination, after switchover", r.guestOutput.destination));
@@ -52,12 +92,42 @@ export function formatMigrateReport(r: MigrateReport): string {
         `${v.migrated?.guestCode}, unmigrated: ${v.reference.status} code ${v.reference.guestCode})`,
     );
   }
+  const unit = r.workLost?.unit ?? "work";
   lines.push(
-    `work before / during / after migration: ${v.workBeforeMigration} / ${v.workDuringMigration} / ${v.workAfterMigration}`,
+    `${unit} before / during / after migration: ${v.workBeforeMigration} / ${v.workDuringMigration} / ${v.workAfterMigration}`,
     `verified: ${v.verified ? "yes" : "no"}`,
   );
   parts.push(section("verification", lines.join("\n")));
+  if (r.workLost !== null) parts.push(section("guest work lost", formatWorkLost(r.workLost)));
   return parts.join("");
+}
+
+/** Units of the `info migrate` lines that need one explained (appended under the stats). */
+function notesOf(r: MigrateReport): string {
+  const notes: string[] = [];
+  const text = r.stats === null ? "" : formatInfoMigrate(r.stats);
+  if (/throttled (ns|ms)/.test(text)) {
+    notes.push(
+      `(throttled ns/ms: time the vCPUs slept for the throttle, summed over all ${r.vcpus} vCPUs)`,
+    );
+  }
+  if (/pages-per-second: 0\b/.test(text)) {
+    notes.push(
+      "(pages-per-second: pages sent per second over the last completed 100 ms bandwidth " +
+        "window; 0 when the migration ended within its first window)",
+    );
+  }
+  return notes.length === 0 ? "" : `${notes.join("\n")}\n`;
+}
+
+/** The guest-work-lost section: the work the migration cost the guest, with its unit. */
+export function formatWorkLost(w: GuestWorkLost): string {
+  const s = (ns: number): string => `${(ns / 1e9).toFixed(3)} s`;
+  return (
+    `${w.lost} ${w.unit} (${(w.lostShare * 100).toFixed(1)} % of the ${w.reference} the ` +
+    `unmigrated twin did from ${s(w.spanStartNs)} to ${s(w.spanEndNs)} of virtual time; ` +
+    `the migrated guest did ${w.migrated})\n`
+  );
 }
 
 /** The one-line summary for stderr. */

@@ -44,6 +44,20 @@ export interface MigrateProgress {
   readonly virtualNs: number;
   /** The run's virtual-time limit (`run.time-limit`), for a progress bar. */
   readonly timeLimitNs: number;
+  /** Switchover threshold: measured bandwidth × `downtime-limit` (bytes). */
+  readonly thresholdBytes?: number;
+  /** Dirty rate (bytes/s, QEMU's `dirty-pages-rate` × page size); 0 until first measured. */
+  readonly dirtyBytesPerSec?: number;
+  /** Measured bandwidth (bytes/s). */
+  readonly bandwidthBytesPerSec?: number;
+  /** `expected-downtime` (ms), when known. */
+  readonly expectedDowntimeMs?: number;
+  /** `downtime-limit` (ms). */
+  readonly downtimeLimitMs?: number;
+  /** Stream bytes sent so far. */
+  readonly transferredBytes?: number;
+  /** `destination`: the migration completed and the destination is running the guest on. */
+  readonly phase?: "migration" | "destination";
 }
 
 /** The verification block of a report. */
@@ -108,9 +122,12 @@ export interface MigrateReport {
   readonly verification: MigrateVerification;
   /**
    * One sample per sync and per bandwidth window: the framework's fields plus
-   * `throttlePercent`, `dirtyBytesPerSec`, `guestWorkRate` and `referenceWorkRate`.
+   * `throttlePercent`, `dirtyBytesPerSec`, `transferredBytes`, the cumulative work counters and
+   * the work rates over each row's window (see `buildReportSeries`).
    */
   readonly series: readonly ReportSample[];
+  /** vCPUs of the migrated machine (charts show work per vCPU). */
+  readonly vcpus: number;
   /** Guest work lost to the migration (null when it never started). */
   readonly workLost: GuestWorkLost | null;
   readonly guestOutput: {
@@ -256,6 +273,7 @@ export async function runMigration(
         work: src.workDone(),
         referenceWork: twin.workDone(),
         throttlePercent: throttle,
+        transferredBytes: m.info().ram?.transferred ?? 0,
       };
       if (work.length > 0 && work[work.length - 1].timeNs === sample.timeNs) {
         work[work.length - 1] = sample;
@@ -296,6 +314,9 @@ export async function runMigration(
       if (!force && nowMs - lastReportMs < PROGRESS_INTERVAL_MS) return;
       lastReportMs = nowMs;
       const info = m.info();
+      const bandwidth = ((info.ram?.mbps ?? 0) * 1e6) / 8;
+      const limitMs =
+        typeof parameters["downtime-limit"] === "number" ? parameters["downtime-limit"] : 0;
       onProgress({
         status: m.status,
         iteration: info.ram?.["dirty-sync-count"] ?? 0,
@@ -304,6 +325,14 @@ export async function runMigration(
         throttlePercent: throttleOf(info),
         virtualNs: s.now(),
         timeLimitNs: limitNs,
+        thresholdBytes: (bandwidth * limitMs) / 1000,
+        dirtyBytesPerSec: (info.ram?.["dirty-pages-rate"] ?? 0) * 4096,
+        bandwidthBytesPerSec: bandwidth,
+        ...(info["expected-downtime"] !== undefined
+          ? { expectedDowntimeMs: info["expected-downtime"] }
+          : {}),
+        downtimeLimitMs: limitMs,
+        transferredBytes: info.ram?.transferred ?? 0,
       });
     };
     m.events.on("sync", () => report(true));
@@ -330,8 +359,29 @@ export async function runMigration(
       m.cancel();
       await runChunked(s, s.now() + 10_000 * 1e6, () => terminal(m.status));
     } else if (m.status === "completed") {
-      // the destination runs the guest to its end (or the time limit)
-      await runChunked(s, limitNs, () => dst.ended() !== null || aborted());
+      // the destination runs the guest to its end (or the time limit), its progress shown
+      const done = m.info();
+      let lastMs = Number.NEGATIVE_INFINITY;
+      await runChunked(
+        s,
+        limitNs,
+        () => dst.ended() !== null || aborted(),
+        () => {
+          const onProgress = options.onProgress;
+          if (onProgress === undefined || performance.now() - lastMs < PROGRESS_INTERVAL_MS) return;
+          lastMs = performance.now();
+          onProgress({
+            status: "completed",
+            phase: "destination",
+            iteration: done.ram?.["dirty-sync-count"] ?? 0,
+            remainingBytes: 0,
+            mbps: done.ram?.mbps ?? 0,
+            throttlePercent: undefined,
+            virtualNs: s.now(),
+            timeLimitNs: limitNs,
+          });
+        },
+      );
       if (aborted()) message = "interrupted after the migration completed";
     } else if (!terminal(m.status)) {
       message =
@@ -406,6 +456,7 @@ export async function runMigration(
     stats: migration === null ? null : migration.info(),
     verification,
     series: migration === null ? [] : buildReportSeries(migration.series, work),
+    vcpus: config.machine.vcpus,
     workLost: workLostOf(spanEnd, startNs, workAtStart, twinAtStart, isGuest),
     guestOutput: {
       source: sourceOut,
@@ -413,8 +464,8 @@ export async function runMigration(
       combined,
       reference: reference === null ? null : reference.guestOutput,
     },
-    migrationStartNs: startNs,
-    virtualTimeNs: s.now(),
+    migrationStartNs: startNs === null ? null : Math.round(startNs),
+    virtualTimeNs: Math.round(s.now()),
     wallMs: Math.round(performance.now() - wallStart),
   };
 }
@@ -434,8 +485,9 @@ function workLostOf(
   const lost = Math.max(0, reference - migrated);
   return {
     unit: isGuest ? "instructions" : "operations",
-    spanStartNs: startNs,
-    spanEndNs: end.ns,
+    // Whole nanoseconds (virtual time can carry fractions from bandwidth arithmetic).
+    spanStartNs: Math.round(startNs),
+    spanEndNs: Math.round(end.ns),
     reference,
     migrated,
     lost,

@@ -14,6 +14,9 @@ export const CSV_COLUMNS = [
   "throttle_percent",
   "guest_work_rate_per_s",
   "reference_work_rate_per_s",
+  "guest_work",
+  "reference_work",
+  "rate_window_s",
 ] as const;
 
 function cell(v: string | number): string {
@@ -41,6 +44,9 @@ export function seriesCsv(
           s.throttlePercent,
           s.guestWorkRate,
           s.referenceWorkRate,
+          s.guestWork,
+          s.referenceWork,
+          s.rateWindowNs / 1e9,
         ]
           .map(cell)
           .join(","),

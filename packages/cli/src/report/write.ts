@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import type { CompareReport } from "../compare/run-compare";
 import type { MigrateReport } from "../migrate/run-migration";
 import { ensureDirectory } from "../output/check-writable";
-import { type ChartRun, renderCharts } from "./charts";
+import { type ChartRun, renderCharts, switchoverNsOf } from "./charts";
 import { seriesCsv } from "./csv";
 import { type HtmlRun, reportHtml } from "./html";
 
@@ -41,6 +41,22 @@ function workUnitOf(runs: readonly HtmlRun[]): string {
   return runs.find((r) => r.report?.workLost)?.report?.workLost?.unit ?? "operations";
 }
 
+/** What the charts need of one run's report. */
+function chartRunOf(label: string, report: MigrateReport): ChartRun {
+  const limit = report.parameters["downtime-limit"];
+  const switchoverNs =
+    report.status === "completed"
+      ? switchoverNsOf(report.stats?.["total-time"], report.stats?.downtime)
+      : undefined;
+  return {
+    label,
+    series: report.series,
+    vcpus: report.vcpus,
+    ...(typeof limit === "number" ? { downtimeLimitMs: limit } : {}),
+    ...(switchoverNs !== undefined ? { switchoverNs } : {}),
+  };
+}
+
 async function write(
   f: ReportFiles,
   document: object,
@@ -52,7 +68,7 @@ async function write(
   ensureDirectory(f.dir, "report directory");
   const chartRuns: ChartRun[] = runs
     .filter((r) => r.report !== null)
-    .map((r) => ({ label: r.label, series: r.report!.series }));
+    .map((r) => chartRunOf(r.label, r.report!));
   const charts = await renderCharts(chartRuns, workUnitOf(runs));
   writeFileSync(f.json, `${JSON.stringify(document, null, 2)}\n`);
   writeFileSync(f.csv, seriesCsv(chartRuns));
