@@ -7,7 +7,9 @@
 export type { DependencyContainer } from "tsyringe";
 export * from "./errors";
 export * from "./incoming";
+export * from "./lifecycle";
 export * from "./manager";
+export * from "./observers";
 export * from "./plugin";
 export * from "./registry";
 export * from "./snapshot";

@@ -224,12 +224,18 @@ export interface ConvergenceController {
   create(ctx: MigrationContext): ConvergenceInstance;
 }
 
-/** QEMU's migration states. */
+/**
+ * QEMU's migration states. `pre-switchover` and `postcopy-active` are in the transition table
+ * for strategies that use them (pause-before-switchover, post-copy); pre-copy goes
+ * none → setup → active → device → completed.
+ */
 export type MigrationStatus =
   | "none"
   | "setup"
   | "active"
+  | "pre-switchover"
   | "device"
+  | "postcopy-active"
   | "completed"
   | "failed"
   | "cancelling"

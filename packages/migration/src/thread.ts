@@ -12,8 +12,15 @@ import {
   type Scheduler,
   type SyntheticRamBackend,
 } from "@ferry/core";
-import { EventEmitter } from "eventemitter3";
 import { MigrationCancelledError, MigrationError } from "./errors";
+import {
+  createLifecycle,
+  failureOutcome,
+  type GuestOwner,
+  isTerminalStatus,
+  verdictOf,
+} from "./lifecycle";
+import { type Observable, type ObserverFailure, ObserverHub } from "./observers";
 import type {
   ConvergenceInstance,
   MigratableMachine,
@@ -46,8 +53,10 @@ const COMPACT_RESERVE = 8 + 256 + PAGE_SIZE + 64;
 /** The shared all-zero page `PageRef.bytes` points at for zero synthetic versions (never written). */
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
-/** Typed events of a migration. */
+/** Typed events of a migration. Listeners are isolated: one that throws is reported in
+ * {@link Migration.observerFailures} and changes nothing else. */
 export interface MigrationEvents {
+  readonly [event: string]: (...args: never[]) => void;
   /** The state changed. */
   state: (status: MigrationStatus, previous: MigrationStatus) => void;
   /** A dirty-log sync happened. */
@@ -69,15 +78,26 @@ export interface MigrationTimings {
 
 /** A running (or finished) outgoing migration. */
 export interface Migration {
-  /** Typed events. */
-  readonly events: EventEmitter<MigrationEvents>;
+  /** Typed events (isolated observers: a throwing listener never changes the outcome). */
+  readonly events: Observable<MigrationEvents>;
+  /** Exceptions thrown by event listeners, in order (reported, otherwise ignored). */
+  readonly observerFailures: readonly ObserverFailure[];
+  /**
+   * Who may run the guest: `source` until the end of stream is handed to the transport,
+   * `handed-over` until the transport confirms delivery, then `destination`.
+   */
+  readonly guestOwner: GuestOwner;
   /** Current state. */
   readonly status: MigrationStatus;
   /** Why it failed, or null. */
   readonly error: Error | null;
   /** Resolves with the final info when it ends (any outcome; never rejects). */
   readonly done: Promise<MigrationInfo>;
-  /** Cancel at any point; the source keeps running. No effect once ended. */
+  /**
+   * Cancel; the source keeps running — unless the end of stream was already handed to the
+   * transport and the destination may have started: then it ends `failed` with the source left
+   * paused (see `guestOwner`). No effect once ended.
+   */
   cancel(): void;
   /** query-migrate. */
   info(): MigrationInfo;
@@ -97,12 +117,10 @@ export interface ThreadSetup {
   readonly writeBufferBytes: number;
 }
 
-const isTerminal = (s: MigrationStatus): boolean =>
-  s === "completed" || s === "failed" || s === "cancelled";
-
 /** The migration thread and session (one per migration). */
 export class MigrationThread implements MigrationSession, Migration {
-  readonly events = new EventEmitter<MigrationEvents>();
+  readonly observerFailures: ObserverFailure[] = [];
+  readonly events = new ObserverHub<MigrationEvents>((f) => this.observerFailures.push(f));
   readonly machine: MigratableMachine;
   readonly scheduler: Scheduler;
   readonly blocks: readonly RamRegion[];
@@ -112,8 +130,9 @@ export class MigrationThread implements MigrationSession, Migration {
   readonly bitmaps: readonly DirtyBitmap[];
   readonly series: TimeSample[] = [];
   done: Promise<MigrationInfo> = Promise.resolve({ status: "none" });
-  status: MigrationStatus = "none";
   error: Error | null = null;
+  guestOwner: GuestOwner = "source";
+  private readonly lifecycle = createLifecycle();
 
   private readonly transport: OutgoingTransport;
   private encoders: PageEncoder[] = [];
@@ -219,15 +238,20 @@ export class MigrationThread implements MigrationSession, Migration {
     return this.scheduler.now();
   }
 
+  /** Current status (see {@link MIGRATION_TRANSITIONS}). */
+  get status(): MigrationStatus {
+    return this.lifecycle.status;
+  }
+
+  /** Move to `next` (checked against the transition table) and emit `state`. */
   setStatus(next: MigrationStatus): void {
-    const prev = this.status;
-    if (prev === next) return;
-    this.status = next;
-    this.events.emit("state", next, prev);
+    const prev = this.lifecycle.transition(next);
+    if (prev !== next) this.events.emit("state", next, prev);
   }
 
   cancel(): void {
-    if (isTerminal(this.status) || this.cancelRequested) return;
+    if (isTerminalStatus(this.status) || this.cancelRequested) return;
+    if (this.guestOwner === "destination") return;
     this.cancelRequested = true;
     if (this.status !== "none") this.setStatus("cancelling");
     this.transport.abort(new MigrationCancelledError());
@@ -524,8 +548,11 @@ export class MigrationThread implements MigrationSession, Migration {
     for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
     w.flush();
+    // From here the destination may load the whole stream and run the guest.
+    this.guestOwner = "handed-over";
     await this.transport.end();
     this.checkpoint();
+    this.guestOwner = "destination";
     this.downtimeNs = this.now() - this.stopNs;
     this.sample("sync");
   }
@@ -555,17 +582,24 @@ export class MigrationThread implements MigrationSession, Migration {
     } catch (e) {
       const err = e instanceof Error ? e : new MigrationError(String(e));
       const cancelled = this.cancelRequested;
-      this.error = cancelled ? new MigrationCancelledError() : err;
+      const outcome = failureOutcome(
+        cancelled ? new MigrationCancelledError() : err,
+        cancelled,
+        this.guestOwner,
+        verdictOf(this.transport.error, this.transport.peer),
+      );
+      this.error = outcome.error;
       if (this.transport.error === null) this.transport.abort(this.error);
       this.stopLogging();
-      if (this.pausedByUs) {
+      if (this.pausedByUs && outcome.resumeSource) {
         this.pausedByUs = false;
         if (this.machine.state === undefined || this.machine.state === "paused") {
           this.machine.resume();
         }
       }
       this.endNs = this.now();
-      this.setStatus(cancelled ? "cancelled" : "failed");
+      if (outcome.status === "cancelled" && this.status !== "none") this.setStatus("cancelling");
+      this.setStatus(outcome.status);
       this.finish();
       this.events.emit("failed", this.error);
       return this.info();
@@ -584,7 +618,13 @@ export class MigrationThread implements MigrationSession, Migration {
         // a controller failing to clean up must not hide the outcome
       }
     }
-    for (const e of this.encoders) e.dispose?.();
+    for (const e of this.encoders) {
+      try {
+        e.dispose?.();
+      } catch {
+        // same: cleanup never changes the outcome
+      }
+    }
   }
 
   private sample(kind: TimeSample["kind"]): void {

@@ -9,6 +9,7 @@ import type { IncomingTransport, OutgoingTransport } from "./types";
 export function fileSink(path: string): OutgoingTransport {
   let fd: number | null = openSync(path, "w");
   let error: Error | null = null;
+  let complete = false;
   const close = (): void => {
     if (fd !== null) {
       closeSync(fd);
@@ -24,6 +25,10 @@ export function fileSink(path: string): OutgoingTransport {
       return error;
     },
     backedUp: false,
+    /** A file is "started" once complete; a truncated one can never be loaded (the reader refuses it). */
+    get peer() {
+      return complete ? "started" : "refused";
+    },
     write(chunk) {
       check();
       let off = 0;
@@ -35,6 +40,7 @@ export function fileSink(path: string): OutgoingTransport {
     async end() {
       check();
       close();
+      complete = true;
     },
     abort(reason) {
       if (error === null) error = reason;

@@ -4,6 +4,7 @@
  */
 import type { Scheduler } from "@ferry/core";
 import { MigrationError } from "../errors";
+import { DestinationRefusedError } from "../lifecycle";
 import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
 
 /** Options of {@link createLink}. */
@@ -54,6 +55,7 @@ export function createLink(options: LinkOptions): Link {
   let error: Error | null = null;
   let ended = false;
   let delivered = 0;
+  let endDelivered = false;
   let handlers: IncomingHandlers | null = null;
   const early: Array<() => void> = [];
 
@@ -77,6 +79,15 @@ export function createLink(options: LinkOptions): Link {
     },
     get backedUp() {
       return busyUntil - scheduler.now() > bufferNs;
+    },
+    /**
+     * The in-process link knows the destination's fate: a refusal, or an end of stream dropped by
+     * a broken link (it will never be delivered), is `refused`; a delivered end is `started`.
+     */
+    get peer() {
+      if (error instanceof DestinationRefusedError) return "refused";
+      if (endDelivered) return "started";
+      return error !== null ? "refused" : "unknown";
     },
     compact,
     write(chunk, accounted) {
@@ -103,7 +114,12 @@ export function createLink(options: LinkOptions): Link {
       check();
       ended = true;
       const at = Math.max(busyUntil, scheduler.now()) + latency;
-      scheduler.at(at, () => deliver((h) => h.end()));
+      scheduler.at(at, () =>
+        deliver((h) => {
+          endDelivered = true;
+          h.end();
+        }),
+      );
       await scheduler.sleep(at - scheduler.now());
       check();
     },
@@ -121,7 +137,7 @@ export function createLink(options: LinkOptions): Link {
       if (error !== null) h.error(error);
     },
     close() {
-      fail(new MigrationError("link closed by the destination"));
+      fail(new DestinationRefusedError("link closed by the destination"));
     },
   };
 

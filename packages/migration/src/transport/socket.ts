@@ -4,10 +4,13 @@
  */
 import { type Server, type Socket, createConnection, createServer } from "node:net";
 import { MigrationError } from "../errors";
+import { DestinationRefusedError } from "../lifecycle";
 import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
 
 /** The destination's acknowledgement byte, sent back after a successful load. */
 const ACK_BYTE = 0x06;
+/** The destination's refusal byte, sent back before it hangs up on a stream it cannot load. */
+const NAK_BYTE = 0x15;
 
 /** Where to connect or listen: TCP host/port or a unix socket path. */
 export type SocketAddress =
@@ -30,6 +33,11 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
   let acked = false;
   socket.on("data", (b: Buffer) => {
     if (b.includes(ACK_BYTE)) acked = true;
+    if (b.includes(NAK_BYTE) && error === null) {
+      error = new DestinationRefusedError(
+        `${label}: connection dropped by the destination, which refused the stream`,
+      );
+    }
   });
   socket.on("end", () => {
     peerEnded = true;
@@ -47,6 +55,10 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     },
     get backedUp() {
       return socket.writableNeedDrain;
+    },
+    get peer() {
+      if (error instanceof DestinationRefusedError) return "refused";
+      return acked ? "started" : "unknown";
     },
     write(chunk) {
       check();
@@ -115,7 +127,8 @@ export function socketSource(socket: Socket, label = "socket"): IncomingTranspor
     },
     close() {
       failed = true;
-      socket.destroy();
+      // Tell the source that this destination will not run the guest, then hang up.
+      if (!socket.destroyed) socket.end(Buffer.of(NAK_BYTE));
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Transport contracts: the source writes a byte stream, the destination receives it in order.
  */
+import type { PeerVerdict } from "../lifecycle";
 
 /** The sending end of a migration stream. */
 export interface OutgoingTransport {
@@ -26,6 +27,12 @@ export interface OutgoingTransport {
   abort(reason: Error): void;
   /** The error that broke the transport, or null. */
   readonly error: Error | null;
+  /**
+   * What the transport knows of the destination once the end of stream was handed to it (see
+   * {@link PeerVerdict}). Absent = `unknown` unless {@link error} is a `DestinationRefusedError`.
+   * The source resumes after a late failure only on `refused`.
+   */
+  readonly peer?: PeerVerdict;
 }
 
 /** Callbacks of a receiving transport. */
