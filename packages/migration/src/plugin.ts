@@ -117,8 +117,14 @@ export interface SyncStats {
   readonly nowNs: number;
   /** dirty-sync-count after this sync (1 = the setup sync). */
   readonly syncCount: number;
-  /** Pages the guest dirtied since the previous sync (set in the log). */
+  /**
+   * Pages newly set in the migration bitmap by this sync (QEMU's `new_dirty = bits &
+   * ~migration_bitmap`): pages dirtied since the previous sync that were not already pending.
+   * This is what QEMU's dirty-pages-rate and auto-converge's trigger count.
+   */
   readonly dirtyPagesPeriod: number;
+  /** Pages set in the dirty log at this sync, pending or not (every dirtied page). */
+  readonly loggedPagesPeriod?: number;
   /** `dirtyPagesPeriod × PAGE_SIZE`. */
   readonly dirtyBytesPeriod: number;
   /** Stream bytes written since the previous sync. */

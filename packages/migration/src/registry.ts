@@ -20,6 +20,13 @@ export const coreParameters = z.object({
    * sends (bitmap scan, zero check, copy), paid as a sleep every 64 pages. 0 = free (default).
    */
   "x-page-cost-ns": z.number().min(0).max(1e9).default(0),
+  /**
+   * The rate limiter's output-buffer model (not a QEMU parameter; QEMU's value is fixed): raw
+   * pages per QEMUFile flush (`MAX_IOV_SIZE` / 2 = 32). The 100 ms window counts bytes only when
+   * the buffer flushes, so it ends on the first batch past `max-bandwidth / 10`. 0 = count every
+   * byte at once (no buffer).
+   */
+  "x-flush-pages": z.number().int().min(0).max(4096).default(32),
 });
 
 /** A read-only view of a capability with its current state. */

@@ -54,6 +54,7 @@ describe("capability & parameter registry", () => {
       "downtime-limit": 300,
       "avail-switchover-bandwidth": 0,
       "x-page-cost-ns": 0,
+      "x-flush-pages": 32,
       "xbzrle-cache-size": 64 * 1024 * 1024,
     });
     expect(r.capabilities()).toEqual({
