@@ -6,7 +6,7 @@ import type { Scheduler } from "@ferry/core";
 import { MigrationError, StreamError } from "./errors";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
 import { recordTypesOf } from "./manager";
-import { StreamReader, type ReceivedDeviceState } from "./stream/reader";
+import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
 import type { IncomingTransport } from "./transport/types";
 
@@ -62,7 +62,15 @@ export function assembleMachineState(devices: readonly ReceivedDeviceState[]): o
 /** Receive a migration into `machine`. */
 export function incoming(options: IncomingOptions): IncomingMigration {
   const { machine, transport } = options;
+  const sections = new Map<string, ReaderSection>();
+  for (const p of options.plugins ?? []) {
+    for (const def of p.sections ?? []) {
+      const loader = def.create(machine);
+      sections.set(def.idstr, { versions: def.versions, load: (c, ph) => loader.load(c, ph) });
+    }
+  }
   const reader = new StreamReader({
+    sections,
     blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
     records: options.records ?? recordTypesOf(options.plugins ?? []),
     compact: transport.compact === true,

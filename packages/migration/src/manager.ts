@@ -11,6 +11,7 @@ import {
   type FerryPlugin,
   type MigratableMachine,
   MigrationContextToken,
+  MigrationSection,
   MigrationStrategy,
   PageCodec,
   resolveParts,
@@ -119,7 +120,10 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     const controllers = resolveParts(child, ConvergenceController)
       .filter((c) => on(c.capability))
       .map((c) => c.create(thread));
-    thread.attach(codecs, controllers);
+    const sections = resolveParts(child, MigrationSection)
+      .filter((p) => on(p.capability))
+      .map((p) => p.create(thread));
+    thread.attach(codecs, controllers, sections);
     active = thread;
     thread.done = thread
       .runThread(() => strategy.run(thread))

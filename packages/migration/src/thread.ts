@@ -23,6 +23,7 @@ import type {
   MigrationSession,
   MigrationStatus,
   PageCodec,
+  SectionSaver,
   SyncStats,
 } from "./plugin";
 import { BUFFER_DELAY_NS, createRateLimiter, type RateLimiter } from "./rate-limiter";
@@ -109,6 +110,8 @@ export class MigrationThread implements MigrationSession, Migration {
   private readonly limiter: RateLimiter;
   private readonly stats: MigrationStatistics;
   private controllers: ConvergenceInstance[] = [];
+  private sections: SectionSaver[] = [];
+  private readonly sectionIds = new Map<SectionSaver, number>();
   private cancelRequested = false;
   private pausedByUs = false;
   private ramSectionId = -1;
@@ -160,10 +163,43 @@ export class MigrationThread implements MigrationSession, Migration {
     return this.stats.series;
   }
 
-  /** Install the active codecs (ordered) and controllers. */
-  attach(codecs: readonly PageCodec[], controllers: readonly ConvergenceInstance[]): void {
+  /** Install the active codecs (ordered), controllers and plugin sections. */
+  attach(
+    codecs: readonly PageCodec[],
+    controllers: readonly ConvergenceInstance[],
+    sections: readonly SectionSaver[] = [],
+  ): void {
     this.sender.attach(codecs, this);
     this.controllers = [...controllers];
+    const names = new Set<string>();
+    for (const sec of sections) {
+      const key = `${sec.idstr}/${sec.instance ?? 0}`;
+      if (sec.idstr === "ram" || sec.idstr.length === 0 || names.has(key)) {
+        throw new MigrationError(
+          `section "${sec.idstr}" instance ${sec.instance ?? 0}: the idstr is reserved, empty or used twice`,
+        );
+      }
+      names.add(key);
+    }
+    this.sections = [...sections];
+  }
+
+  iterateSections(): void {
+    const w = this.writer;
+    for (const sec of this.sections) {
+      if (sec.iterate === undefined || !this.sectionIds.has(sec)) continue;
+      const body = sec.iterate();
+      if (body === null) continue;
+      const id = this.sectionIds.get(sec)!;
+      w.sectionContinue(SectionType.PART, id);
+      w.sectionBody(id, body);
+    }
+  }
+
+  sectionPendingBytes(): number {
+    let n = 0;
+    for (const sec of this.sections) n += sec.pendingBytes?.() ?? 0;
+    return n;
   }
 
   now(): number {
@@ -204,6 +240,17 @@ export class MigrationThread implements MigrationSession, Migration {
     this.limiter.resetWindow(now);
     this.syncDirtyLog();
     this.ramSectionId = this.writer.ramSetupSection(this.sender.blocks);
+    for (const sec of this.sections) {
+      if (sec.setup === undefined) continue;
+      const id = this.writer.sectionStart(
+        SectionType.START,
+        sec.idstr,
+        sec.instance ?? 0,
+        sec.version,
+      );
+      this.sectionIds.set(sec, id);
+      this.writer.sectionBody(id, sec.setup());
+    }
     this.flushOutput();
     this.stats.setupEndNs = this.now();
     this.setStatus("active");
@@ -319,6 +366,19 @@ export class MigrationThread implements MigrationSession, Migration {
     w.ramEos();
     w.footer(this.ramSectionId);
     const state = this.machine.saveState() as Record<string, unknown>;
+    for (const sec of this.sections) {
+      if (Object.hasOwn(state, sec.idstr)) {
+        throw new MigrationError(`section "${sec.idstr}" has the name of a machine-state section`);
+      }
+      const started = this.sectionIds.get(sec);
+      if (started !== undefined) {
+        w.sectionContinue(SectionType.END, started);
+        w.sectionBody(started, sec.complete());
+      } else {
+        const id = w.sectionStart(SectionType.FULL, sec.idstr, sec.instance ?? 0, sec.version);
+        w.sectionBody(id, sec.complete());
+      }
+    }
     for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
     this.flushOutput();
@@ -389,6 +449,13 @@ export class MigrationThread implements MigrationSession, Migration {
       }
     }
     this.sender.dispose();
+    for (const sec of this.sections) {
+      try {
+        sec.dispose?.();
+      } catch {
+        // cleanup never changes the outcome
+      }
+    }
   }
 
   timings(): MigrationTimings {
@@ -400,6 +467,7 @@ export class MigrationThread implements MigrationSession, Migration {
     const sender = this.sender;
     sender.codecStats((c) => parts.push(c));
     for (const c of this.controllers) parts.push(c.stats?.());
+    for (const sec of this.sections) parts.push(sec.stats?.());
     return this.stats.info({
       status: this.status,
       nowNs: this.now(),
