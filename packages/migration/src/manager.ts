@@ -10,11 +10,14 @@ import {
   ConvergenceController,
   type FerryPlugin,
   type MigratableMachine,
+  MachineToken,
   MigrationContextToken,
   MigrationSection,
+  MigrationSessionToken,
   MigrationStrategy,
   PageCodec,
   resolveParts,
+  SchedulerToken,
 } from "./plugin";
 import { createRegistry, type MigrationRegistry } from "./registry";
 import { createRamRecordRegistry, type RamRecordRegistry } from "./stream/records";
@@ -101,6 +104,9 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     });
     const child = container.createChildContainer();
     child.register(MigrationContextToken, { useValue: thread });
+    child.register(MigrationSessionToken, { useValue: thread });
+    child.register(SchedulerToken, { useValue: scheduler });
+    child.register(MachineToken, { useValue: opts.machine });
     const strategies = resolveParts(child, MigrationStrategy).filter((s) => on(s.capability));
     const selected = strategies.filter((s) => s.capability !== undefined);
     if (selected.length > 1) {

@@ -384,6 +384,13 @@ export const MigrationSection: InjectionToken<MigrationSection> = "ferry:Migrati
  */
 export const MigrationContextToken: InjectionToken<MigrationContext> = "ferry:MigrationContext";
 
+/** Token of the per-migration {@link MigrationSession} (bound in each migration's child container). */
+export const MigrationSessionToken: InjectionToken<MigrationSession> = "ferry:MigrationSession";
+/** Token of the migrated machine's {@link Scheduler} (per migration). */
+export const SchedulerToken: InjectionToken<Scheduler> = "ferry:Scheduler";
+/** Token of the migrated {@link MigratableMachine} (per migration). */
+export const MachineToken: InjectionToken<MigratableMachine> = "ferry:Machine";
+
 /** Resolve every part registered under `token` (empty when none). */
 export function resolveParts<T>(container: DependencyContainer, token: InjectionToken<T>): T[] {
   return container.isRegistered(token, true) ? container.resolveAll(token) : [];
