@@ -61,7 +61,7 @@ const consumer: FerryPlugin = {
           const session = child.resolve(MigrationSessionToken);
           observed.push({
             id: counter.id,
-            session: session.status === "none",
+            session: typeof session.complete === "function",
             scheduler: child.resolve(SchedulerToken) === session.scheduler,
             machine: child.resolve(MachineToken) === session.machine,
           });
