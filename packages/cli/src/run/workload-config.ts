@@ -60,6 +60,7 @@ export function workloadMachineOptions(
     },
     prefillBytes: w.prefillBytes,
     sliceNs: m.sliceNs,
+    dirtyTracking: m.dirtyTracking,
   };
 }
 

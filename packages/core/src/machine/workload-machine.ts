@@ -34,6 +34,8 @@ export interface WorkloadMachineOptions {
   readonly prefillBytes?: number;
   /** Virtual ns per vCPU slice (default {@link WORKLOAD_SLICE_NS}). */
   readonly sliceNs?: number;
+  /** Dirty tracker of RAM (default `bitmap`; see `MachineOptions.dirtyTracking`). */
+  readonly dirtyTracking?: MachineOptions["dirtyTracking"];
 }
 
 /**
@@ -48,6 +50,7 @@ export function createWorkloadMachine(options: WorkloadMachineOptions): Machine 
     vcpus: options.vcpus,
     memory: options.memory,
     sliceNs: options.sliceNs ?? WORKLOAD_SLICE_NS,
+    dirtyTracking: options.dirtyTracking,
   });
   const prefill = options.prefillBytes ?? 0;
   if (prefill > 0) {

@@ -26,6 +26,11 @@ export const ExitReason = {
   Kicked: 6,
   /** The backend met a state it cannot continue from (`internalError` says what). */
   InternalError: 7,
+  /**
+   * A store filled this vCPU's dirty ring (KVM's `KVM_EXIT_DIRTY_RING_FULL`): the store is done,
+   * and the vCPU may not re-enter the guest until the ring is harvested and reset.
+   */
+  DirtyRingFull: 8,
 } as const;
 /** One of {@link ExitReason}'s values. */
 export type ExitReasonCode = (typeof ExitReason)[keyof typeof ExitReason];

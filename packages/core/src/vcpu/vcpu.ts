@@ -2,7 +2,8 @@
  * The KVM-style vCPU run loop, driven by a Scheduler: one scheduler event runs one slice.
  */
 import { InvalidArgumentError, hex } from "../errors";
-import type { AddressSpace, MmioAccess } from "../memory/types";
+import type { DirtyRings } from "../memory/dirty-ring";
+import { PAGE_SIZE, type AddressSpace, type MmioAccess } from "../memory/types";
 import type { Scheduler, Timer } from "../time/types";
 import { notifyAsyncWake } from "../time/virtual";
 import {
@@ -20,7 +21,14 @@ import {
 export type VcpuState = "created" | "running" | "paused" | "stopped";
 
 /** What a running vCPU is doing between scheduler events. */
-export type VcpuActivity = "idle" | "scheduled" | "in-slice" | "throttled" | "halted";
+export type VcpuActivity =
+  | "idle"
+  | "scheduled"
+  | "in-slice"
+  | "throttled"
+  | "halted"
+  /** Out of the guest after a `DirtyRingFull` exit, until its dirty ring is reset. */
+  | "ring-full";
 
 /** What the vCPU asks of its machine. */
 export interface VcpuHost {
@@ -30,6 +38,12 @@ export interface VcpuHost {
   systemEvent(vcpu: Vcpu, kind: "shutdown" | "reset", code: number, atNs: number): void;
   /** The vCPU stopped on an internal error. */
   error(vcpu: Vcpu, message: string, atNs: number): void;
+  /**
+   * The vCPU left the guest because its dirty ring is full (`KVM_EXIT_DIRTY_RING_FULL`). The
+   * host may harvest and reset the rings at once (QEMU reaps them in the vCPU thread); if the ring
+   * is still full afterwards, the vCPU waits (activity `ring-full`) until a reset frees it.
+   */
+  dirtyRingFull?(vcpu: Vcpu, atNs: number): void;
 }
 
 /** Options of {@link createVcpu}. */
@@ -44,6 +58,8 @@ export interface VcpuOptions {
   /** Virtual ns of guest time per scheduler event (default 100_000). */
   readonly sliceNs?: number;
   readonly host: VcpuHost;
+  /** The machine's dirty rings, when RAM uses the `ring` dirty tracker. */
+  readonly dirtyRings?: DirtyRings | null;
 }
 
 /** Per-vCPU statistics (virtual ns). */
@@ -60,6 +76,10 @@ export interface VcpuStats {
   readonly slices: number;
   /** Exits from `core.run`. */
   readonly exits: number;
+  /** `DirtyRingFull` exits (dirty-ring tracking only). */
+  readonly dirtyRingFullExits: number;
+  /** Time spent out of the guest waiting for a full dirty ring to be reset. */
+  readonly dirtyRingWaitNs: number;
 }
 
 /** Default slice length (ns). */
@@ -107,6 +127,10 @@ export class Vcpu {
   private haltedNs = 0;
   private slices = 0;
   private exits = 0;
+  private readonly rings: DirtyRings | null;
+  private ringWaitStart = 0;
+  private ringWaitNs = 0;
+  private ringFullExits = 0;
 
   constructor(opts: VcpuOptions) {
     const sliceNs = opts.sliceNs ?? DEFAULT_SLICE_NS;
@@ -121,6 +145,8 @@ export class Vcpu {
     this.sliceNs = sliceNs;
     this.info = { vcpuIndex: opts.index, nowNs: 0 };
     this.access = { hartId: opts.index, nowNs: 0 };
+    this.rings = opts.dirtyRings ?? null;
+    if (this.rings !== null) this.rings.setSpaceListener(opts.index, () => this.ringSpace());
   }
 
   /** Lifecycle state. */
@@ -139,6 +165,10 @@ export class Vcpu {
     if (this.activityValue === "halted" && this.stateValue === "running") {
       halted += Math.max(0, this.scheduler.now() - this.haltStart);
     }
+    let ringWait = this.ringWaitNs;
+    if (this.activityValue === "ring-full" && this.stateValue === "running") {
+      ringWait += Math.max(0, this.scheduler.now() - this.ringWaitStart);
+    }
     let throttled = this.throttledNs;
     if (this.activityValue === "throttled") {
       throttled -= Math.max(0, this.throttleEnd - this.scheduler.now());
@@ -150,6 +180,8 @@ export class Vcpu {
       haltedNs: halted,
       slices: this.slices,
       exits: this.exits,
+      dirtyRingFullExits: this.ringFullExits,
+      dirtyRingWaitNs: ringWait,
     };
   }
 
@@ -236,6 +268,9 @@ export class Vcpu {
     if (this.activityValue === "halted") {
       this.haltStart = now;
       if (this.core.wantsWake()) this.wake();
+    } else if (this.activityValue === "ring-full") {
+      this.ringWaitStart = now;
+      if (this.rings === null || !this.rings.isFull(this.index)) this.ringSpace();
     } else {
       this.schedule(now + this.resumeDelay);
     }
@@ -246,6 +281,9 @@ export class Vcpu {
     if (this.stateValue === "stopped") return;
     if (this.activityValue === "halted" && this.stateValue === "running") {
       this.haltedNs += Math.max(0, this.scheduler.now() - this.haltStart);
+    }
+    if (this.activityValue === "ring-full" && this.stateValue === "running") {
+      this.ringWaitNs += Math.max(0, this.scheduler.now() - this.ringWaitStart);
     }
     this.stateValue = "stopped";
     this.cancelTimer();
@@ -272,6 +310,8 @@ export class Vcpu {
       this.activityValue = "idle";
     } else if (this.activityValue === "halted") {
       this.haltedNs += Math.max(0, now - this.haltStart);
+    } else if (this.activityValue === "ring-full") {
+      this.ringWaitNs += Math.max(0, now - this.ringWaitStart);
     } else {
       this.resumeDelay = Math.max(0, this.timerAt - now);
       this.activityValue = "idle";
@@ -299,6 +339,29 @@ export class Vcpu {
     const wakeAt = Math.max(this.scheduler.now(), this.haltStart);
     this.haltedNs += wakeAt - this.haltStart;
     this.schedule(wakeAt);
+  }
+
+  /** A reset freed room in this vCPU's full dirty ring: re-enter the guest (not before the exit). */
+  private ringSpace(): void {
+    if (this.activityValue !== "ring-full" || this.stateValue !== "running") return;
+    const at = Math.max(this.scheduler.now(), this.ringWaitStart);
+    this.ringWaitNs += at - this.ringWaitStart;
+    this.schedule(at);
+  }
+
+  /**
+   * After a `DirtyRingFull` exit at `atNs`: let the host reap, then wait if the ring is still
+   * full. Returns true when the vCPU now waits (the slice must end).
+   */
+  private dirtyRingFull(atNs: number): boolean {
+    this.ringFullExits++;
+    if (this.host.dirtyRingFull !== undefined) this.host.dirtyRingFull(this, atNs);
+    if (this.rings === null || !this.rings.isFull(this.index)) return false;
+    if (this.stateValue !== "running") return false;
+    this.ringWaitStart = atNs;
+    this.activityValue = "ring-full";
+    if (this.pauseRequested) this.suspend(this.scheduler.now());
+    return true;
   }
 
   private throttle(atNs: number, sleepNs: number): void {
@@ -358,6 +421,9 @@ export class Vcpu {
         return;
       }
       run.immediateExit = false;
+      if (this.rings?.isFull(this.index) === true && this.dirtyRingFull(start)) {
+        return;
+      }
       let stuck = 0;
       while (consumed < budget) {
         run.startNs = start + consumed;
@@ -375,6 +441,15 @@ export class Vcpu {
         const reason = run.exitReason as ExitReasonCode;
         if (reason === ExitReason.Mmio) {
           if (!this.handleMmio(start + consumed)) {
+            this.runningNs += consumed;
+            return;
+          }
+          if (this.rings?.isFull(this.index) === true && this.dirtyRingFull(start + consumed)) {
+            this.runningNs += consumed;
+            return;
+          }
+        } else if (reason === ExitReason.DirtyRingFull) {
+          if (this.dirtyRingFull(start + consumed)) {
             this.runningNs += consumed;
             return;
           }
@@ -489,7 +564,11 @@ export class Vcpu {
         return false;
       }
       r.backend.store(offset, size, run.mmioData);
-      if (r.dirty.logging) r.dirty.markOffset(offset);
+      const log = r.dirty;
+      if (log.logging) {
+        const page = Math.floor(offset / PAGE_SIZE);
+        if ((log.words[page >>> 5] & (1 << (page & 31))) === 0) log.markVcpu(this.index, page);
+      }
     } else {
       this.core.completeMmioRead(r.backend.load(offset, size));
     }
