@@ -160,6 +160,15 @@ export interface PreRunInfo {
   readonly vcpuIndex: number;
   /** Current virtual time (ns). */
   readonly nowNs: number;
+  /**
+   * The preemption timer (QEMU: a timer that kicks the vCPU). The loop sets it to Infinity before
+   * the hooks run; a hook that must run again at virtual time T, even in the middle of a slice,
+   * lowers it to T (`info.preemptAtNs = Math.min(info.preemptAtNs, T)`). The vCPU then leaves the
+   * guest when its virtual time reaches T (within one backend step) and runs the hooks again,
+   * with `nowNs` = T. Absent when the caller has no preemption (a test fake): hooks then run at
+   * the next entry only.
+   */
+  preemptAtNs?: number;
 }
 
 /**

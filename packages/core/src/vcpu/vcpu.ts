@@ -115,7 +115,9 @@ export class Vcpu {
   private pauseRequested = false;
   private pauseWaiters: Array<() => void> = [];
   private hooks: readonly PreRunHook[] = [];
-  private readonly info: { vcpuIndex: number; nowNs: number };
+  private readonly info: { vcpuIndex: number; nowNs: number; preemptAtNs: number };
+  /** The hooks' preemption timer: leave the guest and run them again at this virtual time. */
+  private preemptAt = Number.POSITIVE_INFINITY;
   private readonly access: { hartId: number; nowNs: number };
   private pendingEvent: "shutdown" | "reset" | null = null;
   private pendingCode = 0;
@@ -131,6 +133,8 @@ export class Vcpu {
   private ringWaitStart = 0;
   private ringWaitNs = 0;
   private ringFullExits = 0;
+  /** Largest budget left unused by a deadline-clipped `BudgetExhausted` (see backendFits). */
+  private fitsBelow = 0;
 
   constructor(opts: VcpuOptions) {
     const sliceNs = opts.sliceNs ?? DEFAULT_SLICE_NS;
@@ -143,7 +147,7 @@ export class Vcpu {
     this.memory = opts.memory;
     this.host = opts.host;
     this.sliceNs = sliceNs;
-    this.info = { vcpuIndex: opts.index, nowNs: 0 };
+    this.info = { vcpuIndex: opts.index, nowNs: 0, preemptAtNs: Number.POSITIVE_INFINITY };
     this.access = { hartId: opts.index, nowNs: 0 };
     this.rings = opts.dirtyRings ?? null;
     if (this.rings !== null) this.rings.setSpaceListener(opts.index, () => this.ringSpace());
@@ -341,6 +345,15 @@ export class Vcpu {
     this.schedule(wakeAt);
   }
 
+  /**
+   * True when `ns` of budget may let the backend make progress. A backend that returned
+   * `BudgetExhausted` with `r` ns of a deadline-clipped budget left cannot fit a step in `r`
+   * (RISC-V: one instruction), so any budget up to the largest such `r` fires the timer instead.
+   */
+  private backendFits(ns: number): boolean {
+    return ns > this.fitsBelow;
+  }
+
   /** A reset freed room in this vCPU's full dirty ring: re-enter the guest (not before the exit). */
   private ringSpace(): void {
     if (this.activityValue !== "ring-full" || this.stateValue !== "running") return;
@@ -376,8 +389,10 @@ export class Vcpu {
 
   private runHooks(atNs: number): number {
     const hooks = this.hooks;
+    this.preemptAt = Number.POSITIVE_INFINITY;
     if (hooks.length === 0) return 0;
     this.info.nowNs = atNs;
+    this.info.preemptAtNs = Number.POSITIVE_INFINITY;
     const info: PreRunInfo = this.info;
     let total = 0;
     for (let i = 0; i < hooks.length; i++) {
@@ -389,6 +404,9 @@ export class Vcpu {
       }
       total += ns;
     }
+    const at = this.info.preemptAtNs;
+    // A timer at or before now would fire at once forever: only a later one is armed.
+    if (at > atNs) this.preemptAt = at;
     return total;
   }
 
@@ -426,10 +444,27 @@ export class Vcpu {
       }
       let stuck = 0;
       while (consumed < budget) {
+        const deadline = this.preemptAt;
+        let allowed = budget - consumed;
+        const clipped = deadline - (start + consumed) < allowed;
+        if (clipped) {
+          allowed = deadline - (start + consumed);
+          if (allowed <= 0 || !this.backendFits(allowed)) {
+            // The hooks' timer fires: leave the guest now (QEMU's timer kicks the vCPU).
+            const at = Math.max(start + consumed, deadline);
+            const s = this.runHooks(at);
+            if (s > 0) {
+              this.runningNs += consumed;
+              this.throttle(at, s);
+              return;
+            }
+            continue;
+          }
+        }
         run.startNs = start + consumed;
         run.exitReason = ExitReason.None;
         run.consumedNs = 0;
-        core.run(run, budget - consumed);
+        core.run(run, allowed);
         const c = run.consumedNs;
         if (!(c >= 0) || !Number.isFinite(c)) {
           this.runningNs += consumed;
@@ -454,8 +489,12 @@ export class Vcpu {
             return;
           }
         } else if (reason === ExitReason.BudgetExhausted) {
-          if (c === 0) stuck++;
-          break;
+          if (!clipped) {
+            if (c === 0) stuck++;
+            break;
+          }
+          // Ran as far as it could before the timer: the next step would cross it.
+          this.fitsBelow = Math.max(this.fitsBelow, allowed - c);
         } else if (reason === ExitReason.Halt) {
           if (!core.wantsWake()) {
             this.runningNs += consumed;
