@@ -8,12 +8,8 @@
  * (the benchmark that prints the table) and by packages/cli/test/seed.test.ts.
  */
 import { fileURLToPath } from "node:url";
-import {
-  isSyntheticRamBackend,
-  PAGE_SIZE,
-  VirtualScheduler,
-  type WorkloadDistribution,
-} from "../packages/core/src/index";
+import { PAGE_SIZE, VirtualScheduler } from "../packages/core/src/index";
+import { isSyntheticRamBackend, type WorkloadDistribution } from "../packages/sim/src/index";
 import {
   buildWorkloadMachine,
   type FerryConfig,

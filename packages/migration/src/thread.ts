@@ -6,12 +6,11 @@
 import {
   createDirtyBitmap,
   type DirtyBitmap,
-  isSyntheticRamBackend,
   PAGE_SIZE,
   type RamRegion,
   type Scheduler,
-  type SyntheticRamBackend,
 } from "@ferry/core";
+import { isSyntheticRamBackend, type SyntheticRamBackend } from "@ferry/sim";
 import { EventEmitter } from "eventemitter3";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import type {

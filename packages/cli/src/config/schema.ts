@@ -2,8 +2,9 @@
  * The guest-config schema (zod v4). Input keys are kebab-case as written in YAML; the parsed
  * {@link FerryConfig} uses camelCase keys and base units (bytes, nanoseconds, bytes per second).
  */
-import { MAX_BOOT_ARGS, MAX_RAM_SIZE, MAX_SYNTHETIC_RAM_SIZE, MAX_VCPUS } from "@ferry/core";
-import type { WorkloadDistribution } from "@ferry/core";
+import { MAX_BOOT_ARGS, MAX_RAM_SIZE, MAX_VCPUS } from "@ferry/core";
+import { MAX_SYNTHETIC_RAM_SIZE } from "@ferry/sim";
+import type { WorkloadDistribution } from "@ferry/sim";
 import { z } from "zod";
 import {
   BANDWIDTH_PATTERN,

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  createDirtyBitmap,
-  createWorkloadMachine,
-  type Machine,
-  PAGE_SIZE,
-  VirtualScheduler,
-} from "../src/index";
+import { createDirtyBitmap, PAGE_SIZE, VirtualScheduler, type Machine } from "@ferry/core";
+import { createWorkloadMachine } from "../src/index";
 
 const MiB = 2 ** 20;
 const MS = 1_000_000;

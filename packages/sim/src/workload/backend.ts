@@ -7,13 +7,13 @@
  * and does less work — per virtual second.
  */
 import { z } from "zod";
-import { InvalidArgumentError, InvalidStateError, StateValidationError } from "../errors";
+import { InvalidArgumentError, InvalidStateError, StateValidationError } from "@ferry/core";
 import {
   PAGE_SIZE as PAGE_SIZE_,
   type DirtyLog,
   type RamBackend,
   type RamRegion,
-} from "../memory/types";
+} from "@ferry/core";
 import { deriveSeed } from "../synthetic/hash";
 import { type SyntheticRamBackend, isSyntheticRamBackend } from "../synthetic/backend";
 import {
@@ -24,7 +24,7 @@ import {
   type VcpuContext,
   type VcpuCore,
   type VcpuRun,
-} from "../vcpu/types";
+} from "@ferry/core";
 import { PageStream, type PageStreamShape, resolveDistribution } from "./distribution";
 import { type WorkloadOptions, type WorkloadOptionsInput, parseWorkloadOptions } from "./options";
 
