@@ -183,38 +183,49 @@ class WorkloadVcpu implements VcpuCore {
 
     const stream = this.stream;
     // Logging never flips during a run; marking is the tracker's inlined test-and-set on the
-    // cached (stable) words: only a page's first write since the last sync/reset calls
-    // `markVcpu`, which answers true when this vCPU's dirty ring is full.
+    // cached (stable) words: only a page's first write since the last sync/reset does more — the
+    // bitmap sets the bit inline, the ring calls `markVcpu`, which answers true when this vCPU's
+    // dirty ring is full.
     const logging = this.dirty.logging;
     const dirtyWords = this.dirtyWords;
     const dirty = this.dirty;
     const hart = this.hartId;
+    // The bitmap tracker's mark is the test-and-set itself (no call); the ring's needs markVcpu.
+    const ring = dirty.kind === "ring";
     let done = writes;
     if (this.mode === MODE_SYNTHETIC) {
       const synthetic = this.synthetic!;
       for (let i = 0; i < writes; i++) {
         const page = stream.next();
         synthetic.bumpPage(page);
-        if (
-          logging &&
-          (dirtyWords[page >>> 5] & (1 << (page & 31))) === 0 &&
-          dirty.markVcpu(hart, page)
-        ) {
-          done = i + 1;
-          break;
+        if (logging) {
+          const wi = page >>> 5;
+          const bit = 1 << (page & 31);
+          const w = dirtyWords[wi];
+          if ((w & bit) === 0) {
+            if (!ring) dirtyWords[wi] = w | bit;
+            else if (dirty.markVcpu(hart, page)) {
+              done = i + 1;
+              break;
+            }
+          }
         }
       }
     } else {
       for (let i = 0; i < writes; i++) {
         const page = stream.next();
         this.writeDense(page);
-        if (
-          logging &&
-          (dirtyWords[page >>> 5] & (1 << (page & 31))) === 0 &&
-          dirty.markVcpu(hart, page)
-        ) {
-          done = i + 1;
-          break;
+        if (logging) {
+          const wi = page >>> 5;
+          const bit = 1 << (page & 31);
+          const w = dirtyWords[wi];
+          if ((w & bit) === 0) {
+            if (!ring) dirtyWords[wi] = w | bit;
+            else if (dirty.markVcpu(hart, page)) {
+              done = i + 1;
+              break;
+            }
+          }
         }
       }
     }
