@@ -1,5 +1,11 @@
 /** Guest programs and the hart set-up shared by the RISC-V interpreter benchmarks. */
-import { createAddressSpace, createRamBackend, type RamRegion } from "../packages/core/src/index";
+import {
+  createAddressSpace,
+  createDirtyRings,
+  createRamBackend,
+  type DirtyRings,
+  type RamRegion,
+} from "../packages/core/src/index";
 import { type RiscvHart, riscvBackend } from "../packages/riscv/src/index";
 import { A } from "../packages/riscv/test/asm";
 
@@ -46,16 +52,22 @@ export const BENCH_RAM_BASE = 0x80000000;
 
 /**
  * One hart at 1000 MIPS (1 ns per instruction) on a 4 MiB RAM-only address space with
- * `program` loaded at the RAM base; `ram` for turning dirty logging on.
+ * `program` loaded at the RAM base; `ram` for turning dirty logging on. With `ringSize`, RAM uses
+ * the dirty-ring tracker (`rings`, one ring of `ringSize` entries); else the bitmap.
  */
-export function benchHart(program: readonly number[]): { hart: RiscvHart; ram: RamRegion } {
+export function benchHart(
+  program: readonly number[],
+  ringSize?: number,
+): { hart: RiscvHart; ram: RamRegion; rings: DirtyRings | null } {
   const memory = createAddressSpace();
   const size = 4 << 20;
+  const rings = ringSize === undefined ? null : createDirtyRings({ vcpuCount: 1, size: ringSize });
   const ram = memory.addRam({
     name: "ram",
     base: BENCH_RAM_BASE,
     size,
     backend: createRamBackend("array", size),
+    dirty: rings === null ? undefined : rings.createTracker(size / 4096),
   });
   const bytes = new Uint8Array(program.length * 4);
   const dv = new DataView(bytes.buffer);
@@ -68,5 +80,5 @@ export function benchHart(program: readonly number[]): { hart: RiscvHart; ram: R
     vcpuCount: 1,
   });
   hart.reset(BENCH_RAM_BASE, 0);
-  return { hart, ram };
+  return { hart, ram, rings };
 }

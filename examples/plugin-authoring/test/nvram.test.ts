@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { createMachine, type Machine, uniformDirtier, VirtualScheduler } from "@ferry/core";
+import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier } from "@ferry/sim";
 import {
   createLink,
   createMigrationManager,

@@ -4,14 +4,8 @@
  * PAGE record as the fallback, the compact synthetic form on a compact transport). Hot path: one
  * reused `PageRef`, no allocation per page.
  */
-import {
-  createDirtyBitmap,
-  type DirtyBitmap,
-  isSyntheticRamBackend,
-  PAGE_SIZE,
-  type RamRegion,
-  type SyntheticRamBackend,
-} from "@ferry/core";
+import { createDirtyBitmap, type DirtyBitmap, PAGE_SIZE, type RamRegion } from "@ferry/core";
+import { isSyntheticRamBackend, type SyntheticRamBackend } from "@ferry/sim";
 import type {
   MigrationContext,
   PageCodec,

@@ -1,4 +1,5 @@
-import { createMachine, uniformDirtier, VirtualScheduler } from "@ferry/core";
+import { createMachine, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier } from "@ferry/sim";
 import { instancePerContainerCachingFactory } from "tsyringe";
 import { describe, expect, it } from "vitest";
 import {

@@ -1,11 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  createMachine,
-  type Machine,
-  PAGE_SIZE,
-  VirtualScheduler,
-  uniformDirtier,
-} from "@ferry/core";
+import { createMachine, type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier } from "@ferry/sim";
 import { describe, expect, it } from "vitest";
 import {
   ConvergenceController,

@@ -2,14 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import {
-  createMachine,
-  type Machine,
-  PAGE_SIZE,
-  VirtualScheduler,
-  uniformDirtier,
-  type UniformDirtierOptions,
-} from "@ferry/core";
+import { createMachine, type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier, type UniformDirtierOptions } from "@ferry/sim";
 import { precopy } from "@ferry/plugin-precopy";
 import { afterAll, describe, expect, it } from "vitest";
 import {

@@ -1,10 +1,5 @@
-import {
-  createMachine,
-  type Machine,
-  uniformDirtier,
-  type UniformDirtierOptions,
-  VirtualScheduler,
-} from "@ferry/core";
+import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type UniformDirtierOptions, uniformDirtier } from "@ferry/sim";
 import {
   canTransition,
   createLifecycle,

@@ -1,4 +1,5 @@
-import { createMachine, PAGE_SIZE, uniformDirtier, VirtualScheduler } from "@ferry/core";
+import { createMachine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier } from "@ferry/sim";
 import {
   createLink,
   createMigrationManager,

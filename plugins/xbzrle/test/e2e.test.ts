@@ -2,13 +2,8 @@
  * End-to-end migrations with the `xbzrle` capability on: two machines on one VirtualScheduler
  * over a virtual link, with the dirtying test backend and with the committed RISC-V guests.
  */
-import {
-  createMachine,
-  type Machine,
-  VirtualScheduler,
-  uniformDirtier,
-  type UniformDirtierOptions,
-} from "@ferry/core";
+import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier, type UniformDirtierOptions } from "@ferry/sim";
 import {
   createLink,
   createMigrationManager,

@@ -48,7 +48,10 @@ export function describeConfig(config: FerryConfig): string {
     `name:      ${config.name}`,
     ...(config.description ? [`about:     ${config.description}`] : []),
     `machine:   ${m.vcpus} vCPU, ${formatSize(m.memoryBytes)} RAM (${m.ramBackend}), ${m.mips} MIPS,` +
-      ` slice ${formatNs(m.sliceNs)}`,
+      ` slice ${formatNs(m.sliceNs)}` +
+      (m.dirtyTracking.kind === "ring"
+        ? `, dirty ring of ${m.dirtyTracking.ringSize} entries`
+        : ""),
     ...(g !== undefined ? [`guest:     ${g.elf}`, `args:      [${g.args.join(", ")}]`] : []),
     ...(w !== undefined
       ? [

@@ -4,13 +4,8 @@
  * ended.
  */
 import { createHash } from "node:crypto";
-import {
-  isSyntheticRamBackend,
-  type Machine,
-  type RamRegion,
-  type Scheduler,
-  type VirtualScheduler,
-} from "@ferry/core";
+import type { Machine, RamRegion, Scheduler, VirtualScheduler } from "@ferry/core";
+import { isSyntheticRamBackend } from "@ferry/sim";
 import type { MigratableMachine } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { buildGuestMachine } from "../run/run-guest";

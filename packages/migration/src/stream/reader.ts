@@ -3,8 +3,10 @@
  * item and keeps the remainder; `end()` fails if the stream is incomplete. Every field is
  * validated; RAM records are applied straight into the destination's RAM backends.
  */
-import type { RamBackend, SyntheticRamBackend } from "@ferry/core";
-import { isSyntheticRamBackend, PAGE_SIZE } from "@ferry/core";
+import type { RamBackend } from "@ferry/core";
+import type { SyntheticRamBackend } from "@ferry/sim";
+import { PAGE_SIZE } from "@ferry/core";
+import { isSyntheticRamBackend } from "@ferry/sim";
 import { StreamError } from "../errors";
 import {
   DEVICE_SECTION_VERSION,

@@ -51,6 +51,12 @@ export function createLink(options: LinkOptions): Link {
       : 1e9 / options.bandwidth;
   const bufferNs = (options.bufferBytes ?? 1 << 20) * nsPerByte;
   const compact = options.compact === true;
+  // Occupancy in whole bytes: the current busy period began at `periodStart` and has carried
+  // `periodBytes` (an integer) since, so `busyUntil` depends only on how many bytes were written
+  // while the link stayed busy, never on how they were cut into chunks (a compact link's one
+  // large chunk and the byte path's many 1 MiB chunks end at the same instant, to the bit).
+  let periodStart = 0;
+  let periodBytes = 0;
   let busyUntil = 0;
   let error: Error | null = null;
   let ended = false;
@@ -95,7 +101,13 @@ export function createLink(options: LinkOptions): Link {
       if (ended) throw new MigrationError("write after end of link stream");
       const copy = chunk.slice();
       const length = compact && accounted !== undefined ? accounted : copy.length;
-      busyUntil = Math.max(busyUntil, scheduler.now()) + length * nsPerByte;
+      const now = scheduler.now();
+      if (now >= busyUntil) {
+        periodStart = now;
+        periodBytes = 0;
+      }
+      periodBytes += length;
+      busyUntil = periodStart + periodBytes * nsPerByte;
       scheduler.at(busyUntil + latency, () =>
         deliver((h) => {
           delivered += length;
