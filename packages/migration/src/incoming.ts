@@ -83,6 +83,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   const fail = (error: Error): void => {
     if (status !== "receiving") return;
     status = "failed";
+    // Report the failure on the return path (a two-way transport), then refuse the stream.
+    transport.returnPath?.send({ type: "error", message: error.message });
     transport.close();
     settle({ status, error, bytes: reader.position, pages: reader.pages });
   };
@@ -116,6 +118,12 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         return;
       }
       status = "completed";
+      // Acknowledge the switchover with what was loaded: the source accepts it only if this
+      // accounts for every byte it sent (see return-path/ack.ts).
+      const rp = transport.returnPath;
+      if (rp !== undefined) {
+        rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
+      }
       if (options.resume !== false) runMachine(machine);
       settle({
         status,

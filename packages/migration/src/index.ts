@@ -14,6 +14,7 @@ export * from "./page-sender";
 export * from "./plugin";
 export * from "./rate-limiter";
 export * from "./registry";
+export * from "./return-path/index";
 export * from "./snapshot";
 export * from "./statistics";
 export * from "./stats";

@@ -37,6 +37,27 @@ export interface CapabilityInfo extends CapabilityDef {
   readonly plugin: string;
 }
 
+/**
+ * The capabilities of the migration framework itself (plugin `"core"`), QEMU's names: the
+ * return path, and the switchover acknowledgement that needs it. A one-way transport (a file)
+ * refuses both when a migration starts.
+ */
+export const coreCapabilities: readonly CapabilityDef[] = [
+  {
+    name: "return-path",
+    description:
+      "the destination answers on the transport's return path (needs a two-way transport: link, tcp, unix)",
+    default: false,
+  },
+  {
+    name: "switchover-ack",
+    description:
+      "the migration completes only when the destination acknowledges having loaded every byte the source sent (count and digest)",
+    default: false,
+    requires: ["return-path"],
+  },
+];
+
 /** The registry (one per migration manager). */
 export interface MigrationRegistry {
   /** Every capability with its state (QEMU `query-migrate-capabilities`). */
@@ -57,6 +78,7 @@ export function createRegistry(
   isActive: () => boolean = () => false,
 ): MigrationRegistry {
   const caps = new Map<string, CapabilityInfo & { state: boolean }>();
+  for (const c of coreCapabilities) caps.set(c.name, { ...c, plugin: "core", state: c.default });
   for (const p of plugins) {
     for (const c of p.capabilities) {
       if (caps.has(c.name)) {

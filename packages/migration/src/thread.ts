@@ -8,6 +8,7 @@
  */
 import type { Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
+import { awaitSwitchoverAck } from "./return-path/ack";
 import {
   createLifecycle,
   failureOutcome,
@@ -31,9 +32,12 @@ import { MigrationStatistics, type MigrationTimings, mergeContributions } from "
 import type { MigrationInfo, TimeSample } from "./stats";
 import { SectionType } from "./stream/constants";
 import { StreamWriter } from "./stream/writer";
-import type { OutgoingTransport } from "./transport/types";
+import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
 /** The `x-page-cost-ns` debt is slept out in quanta of at least this much (ns). */
+/** How long the source waits for the destination's switchover acknowledgement (transport clock). */
+export const SWITCHOVER_ACK_TIMEOUT_NS = 30e9;
+
 export const PAGE_COST_QUANTUM_NS = 1_000_000;
 
 /** Typed events of a migration. Listeners are isolated: one that throws is reported in
@@ -386,9 +390,29 @@ export class MigrationThread implements MigrationSession, Migration {
     this.guestOwner = "handed-over";
     await this.transport.end();
     this.checkpoint();
-    this.guestOwner = "destination";
     stats.downtimeNs = this.now() - stats.stopNs;
+    if (this.capabilities["switchover-ack"] === true) {
+      // Completed only once the destination accounts for every byte sent (count and digest).
+      await awaitSwitchoverAck(this.returnPath(), this.transportName, SWITCHOVER_ACK_TIMEOUT_NS);
+      this.checkpoint();
+    }
+    this.guestOwner = "destination";
     stats.sample("sync", this.now(), this.sender.pending);
+  }
+
+  private get transportName(): string {
+    return this.transport.name ?? "transport";
+  }
+
+  /** The transport's return path; refuses a one-way transport for capability `cap`. */
+  private returnPath(cap = "switchover-ack"): SourceReturnPath {
+    const rp = this.transport.returnPath;
+    if (rp === undefined) {
+      throw new MigrationError(
+        `capability "${cap}" needs a return path, and ${this.transportName} is one-way (migrate over link, tcp or unix, or turn "${cap}" off)`,
+      );
+    }
+    return rp;
   }
 
   // ---- lifecycle ----
@@ -400,6 +424,9 @@ export class MigrationThread implements MigrationSession, Migration {
     await this.scheduler.sleep(0);
     try {
       this.checkpoint();
+      for (const cap of ["return-path", "switchover-ack"]) {
+        if (this.capabilities[cap] === true) this.returnPath(cap);
+      }
       this.setStatus("setup");
       this.writer.header();
       await body();

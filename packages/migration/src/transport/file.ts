@@ -1,5 +1,7 @@
 /**
  * File transports: migrating to a file writes a snapshot; reading one back feeds the incoming side.
+ * A file is one-way: it has no return path, so capabilities that need one (`return-path`,
+ * `switchover-ack`) are refused when migrating to a file.
  */
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { MigrationError } from "../errors";
@@ -21,6 +23,7 @@ export function fileSink(path: string): OutgoingTransport {
     if (fd === null) throw new MigrationError(`snapshot file ${path} is already closed`);
   };
   return {
+    name: `file:${path}`,
     get error() {
       return error;
     },
