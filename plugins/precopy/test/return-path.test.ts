@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createMachine, type Machine, RealtimeScheduler, VirtualScheduler } from "@ferry/core";
 import {
   connectSocket,
+  listenSocket,
   createLink,
   createMigrationManager,
   encodeRpMessage,
@@ -119,6 +120,41 @@ describe("return path in migrations", () => {
     const mgr = createMigrationManager({ plugins: [precopy()] });
     expect(() => mgr.setCapabilities({ "switchover-ack": true })).toThrow(/return-path/);
   });
+
+  for (const [kind, addr] of [
+    ["tcp", { host: "127.0.0.1", port: 0 }],
+    ["unix", { path: join(dir, "rp.sock") }],
+  ] as const) {
+    it(`${kind}: two-way — switchover-ack and SHUT come back; the thread verifies them`, async () => {
+      const s = new RealtimeScheduler();
+      const src = machine(s);
+      const dst = machine(s);
+      src.start();
+      const listener = await listenSocket(addr);
+      try {
+        const accepted = listener.accept();
+        const out = await connectSocket(listener.address);
+        const inc = incoming({ machine: dst, transport: await accepted, resume: false });
+        const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
+          machine: src,
+          transport: out,
+        });
+        const [info, r] = await Promise.all([m.done, inc.done]);
+        expect(r.status).toBe("completed");
+        expect(info.status).toBe("completed");
+        const sent = out.returnPath!.sent;
+        expect(out.returnPath!.received).toEqual([
+          { type: "switchover-ack", bytes: sent.bytes, digest: sent.digest },
+          { type: "shut", status: 0 },
+        ]);
+        expect(sent.bytes).toBe(r.bytes);
+      } finally {
+        await listener.close();
+        src.stop();
+        dst.stop();
+      }
+    });
+  }
 
   it("tcp: a fake destination whose acknowledgement misses bytes fails the migration", async () => {
     const s = new RealtimeScheduler();
