@@ -10,6 +10,7 @@ import {
   ConvergenceController,
   type FerryPlugin,
   type MigratableMachine,
+  DirtyRateEstimatorToken,
   MachineToken,
   MigrationContextToken,
   MigrationSection,
@@ -18,6 +19,7 @@ import {
   PageCodec,
   resolveParts,
   SchedulerToken,
+  TransportToken,
 } from "./plugin";
 import { createRegistry, type MigrationRegistry } from "./registry";
 import { createRamRecordRegistry, type RamRecordRegistry } from "./stream/records";
@@ -107,6 +109,8 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     child.register(MigrationSessionToken, { useValue: thread });
     child.register(SchedulerToken, { useValue: scheduler });
     child.register(MachineToken, { useValue: opts.machine });
+    child.register(DirtyRateEstimatorToken, { useValue: thread.dirtyRate });
+    child.register(TransportToken, { useValue: opts.transport });
     const strategies = resolveParts(child, MigrationStrategy).filter((s) => on(s.capability));
     const selected = strategies.filter((s) => s.capability !== undefined);
     if (selected.length > 1) {

@@ -16,6 +16,8 @@ import type {
   Scheduler,
   VcpuCore,
 } from "@ferry/core";
+import type { DirtyRateEstimator } from "./dirty-rate";
+import type { OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
 import type { RamRecordType } from "./stream/records";
@@ -390,6 +392,14 @@ export const MigrationSessionToken: InjectionToken<MigrationSession> = "ferry:Mi
 export const SchedulerToken: InjectionToken<Scheduler> = "ferry:Scheduler";
 /** Token of the migrated {@link MigratableMachine} (per migration). */
 export const MachineToken: InjectionToken<MigratableMachine> = "ferry:Machine";
+/**
+ * Token of the migration's `DirtyRateEstimator` (per migration; see `dirty-rate.ts`): one
+ * estimator fed by the thread at every sync, shared by every plugin that needs the dirty rate.
+ */
+export const DirtyRateEstimatorToken: InjectionToken<DirtyRateEstimator> =
+  "ferry:DirtyRateEstimator";
+/** Token of the migration's outgoing transport (main channel; its `returnPath` when two-way). */
+export const TransportToken: InjectionToken<OutgoingTransport> = "ferry:Transport";
 
 /** Resolve every part registered under `token` (empty when none). */
 export function resolveParts<T>(container: DependencyContainer, token: InjectionToken<T>): T[] {

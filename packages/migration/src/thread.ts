@@ -9,6 +9,7 @@
 import type { Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import { awaitSwitchoverAck } from "./return-path/ack";
+import { createDirtyRateEstimator, type DirtyRateEstimatorFeed } from "./dirty-rate";
 import {
   createLifecycle,
   failureOutcome,
@@ -108,6 +109,8 @@ export class MigrationThread implements MigrationSession, Migration {
   error: Error | null = null;
   guestOwner: GuestOwner = "source";
 
+  /** The migration's dirty-rate estimator (fed at every sync, before the controllers). */
+  readonly dirtyRate: DirtyRateEstimatorFeed = createDirtyRateEstimator();
   private readonly lifecycle = createLifecycle();
   private readonly transport: OutgoingTransport;
   private readonly sender: PageSender;
@@ -264,6 +267,7 @@ export class MigrationThread implements MigrationSession, Migration {
     const counts = this.sender.sync();
     const stats: SyncStats = this.stats.onSync(this.now(), counts, this.writer.written);
     this.sender.notifySync(stats);
+    this.dirtyRate.onSync(stats);
     for (const c of this.controllers) c.onSync(stats);
     this.events.emit("sync", stats);
     return counts.pending;
