@@ -62,6 +62,13 @@ describe("return-path messages", () => {
     expect([...ack.subarray(0, 4)]).toEqual([0, 7, 0, 12]);
   });
 
+  it("cuts an over-long error text at a character boundary", () => {
+    const long = "é".repeat(40_000); // 80,000 bytes of 2-byte characters
+    const got: RpMessage[] = [];
+    createRpDecoder((m) => got.push(m)).push(encodeRpMessage({ type: "error", message: long }));
+    expect(got).toEqual([{ type: "error", message: "é".repeat(32_767) }]);
+  });
+
   it("refuses unknown types and wrong lengths, naming the byte offset", () => {
     const d = createRpDecoder(() => {});
     d.push(encodeRpMessage({ type: "pong", value: 1 }));

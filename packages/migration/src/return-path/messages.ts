@@ -104,7 +104,10 @@ export function encodeRpMessage(msg: RpMessage): Uint8Array {
     case "error": {
       type = RpMessageType.ERROR;
       const text = utf8.encode(msg.message);
-      payload = text.length > RP_MAX_PAYLOAD ? text.subarray(0, RP_MAX_PAYLOAD) : text;
+      // Cut an over-long text at a character boundary (never inside a UTF-8 sequence).
+      let end = Math.min(text.length, RP_MAX_PAYLOAD);
+      if (end < text.length) while (end > 0 && (text[end]! & 0xc0) === 0x80) end--;
+      payload = text.subarray(0, end);
       break;
     }
   }
