@@ -2,7 +2,9 @@
 import {
   type AddressSpace,
   createAddressSpace,
+  createDirtyRings,
   createRamBackend,
+  type DirtyRings,
   type RamRegion,
 } from "../packages/core/src/index";
 import { type CpuEngine, type RiscvHart, riscvBackend } from "../packages/riscv/src/index";
@@ -51,20 +53,25 @@ export const BENCH_RAM_BASE = 0x80000000;
 
 /**
  * One hart at 1000 MIPS (1 ns per instruction) on a 4 MiB RAM-only address space with
- * `program` loaded at the RAM base (and `memory`, its address space), running on `engine` (default: the interpreter, the baseline
- * of every ratio); `ram` for turning dirty logging on.
+ * `program` loaded at the RAM base (and `memory`, its address space), running on `engine`
+ * (default: the interpreter, the baseline of every ratio); `ram` for turning dirty logging on.
+ * With `ringSize`, RAM uses the dirty-ring tracker (`rings`, one ring of `ringSize` entries);
+ * else the bitmap.
  */
 export function benchHart(
   program: readonly number[],
   engine: CpuEngine = "interpreter",
-): { hart: RiscvHart; ram: RamRegion; memory: AddressSpace } {
+  ringSize?: number,
+): { hart: RiscvHart; ram: RamRegion; memory: AddressSpace; rings: DirtyRings | null } {
   const memory = createAddressSpace();
   const size = 4 << 20;
+  const rings = ringSize === undefined ? null : createDirtyRings({ vcpuCount: 1, size: ringSize });
   const ram = memory.addRam({
     name: "ram",
     base: BENCH_RAM_BASE,
     size,
     backend: createRamBackend("array", size),
+    dirty: rings === null ? undefined : rings.createTracker(size / 4096),
   });
   const bytes = new Uint8Array(program.length * 4);
   const dv = new DataView(bytes.buffer);
@@ -77,5 +84,5 @@ export function benchHart(
     vcpuCount: 1,
   });
   hart.reset(BENCH_RAM_BASE, 0);
-  return { hart, ram, memory };
+  return { hart, ram, memory, rings };
 }

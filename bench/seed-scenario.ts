@@ -9,11 +9,13 @@
  */
 import { fileURLToPath } from "node:url";
 import {
-  isSyntheticRamBackend,
+  createAddressSpace,
+  createRamBackend,
   PAGE_SIZE,
+  type RamBackend,
   VirtualScheduler,
-  type WorkloadDistribution,
 } from "../packages/core/src/index";
+import { isSyntheticRamBackend, type WorkloadDistribution } from "../packages/sim/src/index";
 import {
   buildWorkloadMachine,
   type FerryConfig,
@@ -25,6 +27,7 @@ import {
   createMigrationManager,
   type FerryPlugin,
   incoming,
+  type MigratableMachine,
   type MigrationInfo,
   type TimeSample,
 } from "../packages/migration/src/index";
@@ -48,6 +51,12 @@ export interface SeedRunOptions {
   readonly xbzrle?: FerryPlugin;
   /** Virtual time limit (s); default the config's `run.time-limit` (1487 s). */
   readonly timeLimitS?: number;
+  /**
+   * Migrate over the full byte path instead of the compact link: pages travel as their bytes
+   * into a destination whose RAM is a plain `array` block (so `contentEqual` compares bytes).
+   * Default false (compact).
+   */
+  readonly bytePath?: boolean;
 }
 
 /** What one run produced. */
@@ -136,12 +145,46 @@ export function seedConfig(mode: SeedMode, scale = 1): FerryConfig {
   };
 }
 
+/**
+ * A paused destination for the byte path: one `array` RAM block `ram` at `base` (untouched pages
+ * of the big buffer are never committed by the OS) and no devices; device state is recorded.
+ */
+function arrayDestination(base: number, size: number): MigratableMachine {
+  const memory = createAddressSpace();
+  memory.addRam({ name: "ram", base, size, backend: createRamBackend("array", size) });
+  return {
+    memory,
+    vcpus: [],
+    state: "created",
+    pause() {},
+    resume() {},
+    saveState: () => ({}),
+    loadState() {},
+  };
+}
+
+/** True when the first `size` bytes of two RAM backends are equal (compared 1 MiB at a time). */
+function sameBytes(a: RamBackend, b: RamBackend, size: number): boolean {
+  const chunk = 1 << 20;
+  const x = new Uint8Array(chunk);
+  const y = new Uint8Array(chunk);
+  for (let off = 0; off < size; off += chunk) {
+    a.read(off, x);
+    b.read(off, y);
+    if (Buffer.compare(x, y) !== 0) return false;
+  }
+  return true;
+}
+
 /** Run the scenario once (deterministic: same options ⇒ same info and series). */
 export async function runSeedScenario(o: SeedRunOptions): Promise<SeedRunResult> {
   const config = seedConfig(o.mode, o.scale ?? 1);
   const s = new VirtualScheduler();
   const src = buildWorkloadMachine(config, s);
-  const dst = buildWorkloadMachine(config, s);
+  const bytePath = o.bytePath === true;
+  const dst: MigratableMachine = bytePath
+    ? arrayDestination(src.ram.base, src.ram.size)
+    : buildWorkloadMachine(config, s);
   src.start();
   const plugins: FerryPlugin[] = [precopy(), autoConverge()];
   if (o.xbzrle) plugins.push(o.xbzrle);
@@ -156,7 +199,7 @@ export async function runSeedScenario(o: SeedRunOptions): Promise<SeedRunResult>
     bandwidth: config.migration.link.bandwidthBytesPerSec,
     latency: config.migration.link.latencyNs,
     bufferBytes: config.migration.link.bufferBytes,
-    compact: true,
+    compact: !bytePath,
   });
   const inc = incoming({ machine: dst, transport: link.destination, plugins: mgr.plugins });
   const m = mgr.migrate({ machine: src, transport: link.source });
@@ -171,8 +214,10 @@ export async function runSeedScenario(o: SeedRunOptions): Promise<SeedRunResult>
   if (m.status === "completed") {
     await inc.done;
     const a = src.ram.backend;
-    const b = dst.ram.backend;
-    if (isSyntheticRamBackend(a) && isSyntheticRamBackend(b)) {
+    const b = dst.memory.ramRegions[0].backend;
+    if (bytePath) {
+      contentEqual = sameBytes(a, b, src.ram.size);
+    } else if (isSyntheticRamBackend(a) && isSyntheticRamBackend(b)) {
       contentEqual =
         a.versions.length === b.versions.length && a.versions.every((v, i) => v === b.versions[i]);
     }

@@ -8,10 +8,10 @@
 import { test } from "vitest";
 import { createAddressSpace } from "../packages/core/src/memory/address-space";
 import { PAGE_SIZE } from "../packages/core/src/memory/types";
-import { createSyntheticRamBackend } from "../packages/core/src/synthetic";
+import { createSyntheticRamBackend } from "../packages/sim/src/synthetic";
 import { createVcpuRun } from "../packages/core/src/vcpu/types";
-import { workloadBackend } from "../packages/core/src/workload";
-import type { WorkloadDistribution } from "../packages/core/src/workload";
+import { workloadBackend } from "../packages/sim/src/workload";
+import type { WorkloadDistribution } from "../packages/sim/src/workload";
 
 const GiB = 1024 * 1024 * 1024;
 const SIZE = 256 * GiB;

@@ -11,6 +11,7 @@ export * from "./controller";
 export * from "./params";
 export * from "./plugin";
 export * from "./throttle-math";
+export { createNvram, hasNvram, type Nvram, nvram, nvramOf } from "./nvram/index";
 
 /** The plugin factory (module default export: what config-file plugin loading calls). */
 export default rateConverge;

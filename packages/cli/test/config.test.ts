@@ -117,6 +117,7 @@ describe("parseConfigText", () => {
       cpuEngine: "jit",
       ramBackend: "array",
       sliceNs: 100_000,
+      dirtyTracking: { kind: "bitmap", ringSize: 4096 },
     });
     expect(c.workload).toBeUndefined();
     expect(c.guest).toEqual({ elf: "g.elf", args: [] });

@@ -45,7 +45,12 @@ describe("ferry migrate on the example configs", () => {
     const report = JSON.parse(r.out) as MigrateReport;
     expect(r.code).toBe(0);
     expectVerified(report);
-    expect(report.verification).toMatchObject({ outputEqual: true, exitEqual: true });
+    expect(report.verification).toMatchObject({
+      outputEqual: true,
+      exitEqual: true,
+      continuationEqual: true,
+      shadow: { status: "pass", guestCode: 0 },
+    });
     expect(report.verification.reference).toEqual({ status: "pass", guestCode: 0 });
     expect(report.guestOutput.combined).toBe(report.guestOutput.reference);
     expect(report.guestOutput.combined).toContain("multihart done");
@@ -64,12 +69,13 @@ describe("ferry migrate on the example configs", () => {
     expect(p.stdout).toMatch(
       /RAM at switchover \(sha256\): source ([0-9a-f]{16}) {2}destination \1 {2}ok/,
     );
+    expect(p.stdout).toContain("continuation = shadow source: ok (shadow: pass code 0)");
     expect(p.stdout).toContain("guest output = unmigrated:  ok");
     expect(p.stdout).toContain("verified: yes");
     expect(p.stderr).toMatch(
       /^ferry: memtouch-migrate: migration completed, total \d+ ms, downtime \d+ ms/,
     );
-  });
+  }, 180_000); // the destination and the shadow source both run the guest to its end
 
   it("memtouch with fewer passes: verified as JSON", () => {
     const p = ferryProcess(
@@ -82,7 +88,12 @@ describe("ferry migrate on the example configs", () => {
     expect(p.status).toBe(0);
     const report = JSON.parse(p.stdout) as MigrateReport;
     expectVerified(report);
-    expect(report.verification).toMatchObject({ outputEqual: true, exitEqual: true });
+    expect(report.verification).toMatchObject({
+      outputEqual: true,
+      exitEqual: true,
+      continuationEqual: true,
+      shadow: { status: "pass", guestCode: 0 },
+    });
     expect(report.parameters).toMatchObject({
       "downtime-limit": 300,
       "max-bandwidth": 128 * 2 ** 20,
@@ -95,6 +106,7 @@ describe("ferry migrate on the example configs", () => {
     const report = JSON.parse(r.out) as MigrateReport;
     expectVerified(report);
     expect(report.verification).toMatchObject({
+      continuationEqual: null,
       outputEqual: null,
       exitEqual: null,
       reference: null,

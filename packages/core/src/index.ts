@@ -1,7 +1,8 @@
 /**
- * @ferry/core — the emulator core: scheduler (virtual and realtime time), guest memory with a
- * KVM-style dirty log, the vCPU run loop with pre-run hooks, the `virt` machine's devices, and
- * machine composition.
+ * @ferry/core — the emulator core: scheduler (virtual and realtime time), guest memory with
+ * pluggable dirty tracking (KVM's dirty bitmap or dirty ring), the vCPU run loop with pre-run
+ * hooks, the `virt` machine's devices, and machine composition. The simulator (synthetic RAM,
+ * the workload backend) lives in `@ferry/sim`.
  */
 export * from "./errors";
 export * from "./memory/types";
@@ -12,5 +13,3 @@ export * from "./vcpu/types";
 export * from "./vcpu/index";
 export * from "./devices/index";
 export * from "./machine/index";
-export * from "./synthetic/index";
-export * from "./workload/index";

@@ -13,8 +13,8 @@ import {
   throttleSleepNs,
   throttleTargetPercentage,
   VirtualScheduler,
-  workloadBackend,
 } from "../src/index";
+import { busyBackend } from "./busy-backend";
 
 const MS = 1_000_000;
 const S = 1000 * MS;
@@ -22,12 +22,7 @@ const S = 1000 * MS;
 function machine(s: VirtualScheduler, vcpus = 2): Machine {
   return createMachine({
     scheduler: s,
-    cpu: workloadBackend({
-      seed: 1,
-      writesPerSecond: 1000,
-      busyShare: 1,
-      distribution: { kind: "uniform" },
-    }),
+    cpu: busyBackend(),
     vcpus,
     memory: { size: 1024 * 1024 },
   });

@@ -6,7 +6,7 @@ import type { Scheduler } from "@ferry/core";
 import { MigrationError, StreamError } from "./errors";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
 import { recordTypesOf } from "./manager";
-import { StreamReader, type ReceivedDeviceState } from "./stream/reader";
+import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
 import type { IncomingTransport } from "./transport/types";
 
@@ -62,7 +62,15 @@ export function assembleMachineState(devices: readonly ReceivedDeviceState[]): o
 /** Receive a migration into `machine`. */
 export function incoming(options: IncomingOptions): IncomingMigration {
   const { machine, transport } = options;
+  const sections = new Map<string, ReaderSection>();
+  for (const p of options.plugins ?? []) {
+    for (const def of p.sections ?? []) {
+      const loader = def.create(machine);
+      sections.set(def.idstr, { versions: def.versions, load: (c, ph) => loader.load(c, ph) });
+    }
+  }
   const reader = new StreamReader({
+    sections,
     blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
     records: options.records ?? recordTypesOf(options.plugins ?? []),
     compact: transport.compact === true,
@@ -75,6 +83,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   const fail = (error: Error): void => {
     if (status !== "receiving") return;
     status = "failed";
+    // Report the failure on the return path (a two-way transport), then refuse the stream.
+    transport.returnPath?.send({ type: "error", message: error.message });
     transport.close();
     settle({ status, error, bytes: reader.position, pages: reader.pages });
   };
@@ -108,6 +118,12 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         return;
       }
       status = "completed";
+      // Acknowledge the switchover with what was loaded: the source accepts it only if this
+      // accounts for every byte it sent (see return-path/ack.ts).
+      const rp = transport.returnPath;
+      if (rp !== undefined) {
+        rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
+      }
       if (options.resume !== false) runMachine(machine);
       settle({
         status,

@@ -5,12 +5,19 @@
  * and query-migrate statistics.
  */
 export type { DependencyContainer } from "tsyringe";
+export * from "./dirty-rate";
 export * from "./errors";
 export * from "./incoming";
+export * from "./lifecycle";
 export * from "./manager";
+export * from "./observers";
+export * from "./page-sender";
 export * from "./plugin";
+export * from "./rate-limiter";
 export * from "./registry";
+export * from "./return-path/index";
 export * from "./snapshot";
+export * from "./statistics";
 export * from "./stats";
 export * from "./stream/constants";
 export * from "./stream/reader";

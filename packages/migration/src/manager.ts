@@ -10,10 +10,16 @@ import {
   ConvergenceController,
   type FerryPlugin,
   type MigratableMachine,
+  DirtyRateEstimatorToken,
+  MachineToken,
   MigrationContextToken,
+  MigrationSection,
+  MigrationSessionToken,
   MigrationStrategy,
   PageCodec,
   resolveParts,
+  SchedulerToken,
+  TransportToken,
 } from "./plugin";
 import { createRegistry, type MigrationRegistry } from "./registry";
 import { createRamRecordRegistry, type RamRecordRegistry } from "./stream/records";
@@ -100,6 +106,11 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     });
     const child = container.createChildContainer();
     child.register(MigrationContextToken, { useValue: thread });
+    child.register(MigrationSessionToken, { useValue: thread });
+    child.register(SchedulerToken, { useValue: scheduler });
+    child.register(MachineToken, { useValue: opts.machine });
+    child.register(DirtyRateEstimatorToken, { useValue: thread.dirtyRate });
+    child.register(TransportToken, { useValue: opts.transport });
     const strategies = resolveParts(child, MigrationStrategy).filter((s) => on(s.capability));
     const selected = strategies.filter((s) => s.capability !== undefined);
     if (selected.length > 1) {
@@ -119,7 +130,10 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     const controllers = resolveParts(child, ConvergenceController)
       .filter((c) => on(c.capability))
       .map((c) => c.create(thread));
-    thread.attach(codecs, controllers);
+    const sections = resolveParts(child, MigrationSection)
+      .filter((p) => on(p.capability))
+      .map((p) => p.create(thread));
+    thread.attach(codecs, controllers, sections);
     active = thread;
     thread.done = thread
       .runThread(() => strategy.run(thread))

@@ -16,6 +16,8 @@ import type {
   Scheduler,
   VcpuCore,
 } from "@ferry/core";
+import type { DirtyRateEstimator } from "./dirty-rate";
+import type { OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
 import type { RamRecordType } from "./stream/records";
@@ -49,6 +51,11 @@ export interface FerryPlugin {
    * not the capability is on there, like QEMU.
    */
   readonly records?: readonly RamRecordType[];
+  /**
+   * Destination halves of the sections its {@link MigrationSection} parts send (by idstr).
+   * Destinations load them whether or not the capability is on there, like `records`.
+   */
+  readonly sections?: readonly SectionLoaderDef[];
   /** Bind its parts under {@link MigrationStrategy}, {@link PageCodec}, {@link ConvergenceController}. */
   register(container: DependencyContainer): void;
 }
@@ -117,8 +124,14 @@ export interface SyncStats {
   readonly nowNs: number;
   /** dirty-sync-count after this sync (1 = the setup sync). */
   readonly syncCount: number;
-  /** Pages the guest dirtied since the previous sync (set in the log). */
+  /**
+   * Pages newly set in the migration bitmap by this sync (QEMU's `new_dirty = bits &
+   * ~migration_bitmap`): pages dirtied since the previous sync that were not already pending.
+   * This is what QEMU's dirty-pages-rate and auto-converge's trigger count.
+   */
   readonly dirtyPagesPeriod: number;
+  /** Pages set in the dirty log at this sync, pending or not (every dirtied page). */
+  readonly loggedPagesPeriod?: number;
   /** `dirtyPagesPeriod × PAGE_SIZE`. */
   readonly dirtyBytesPeriod: number;
   /** Stream bytes written since the previous sync. */
@@ -224,12 +237,79 @@ export interface ConvergenceController {
   create(ctx: MigrationContext): ConvergenceInstance;
 }
 
-/** QEMU's migration states. */
+/**
+ * The source half of a migration section (QEMU's `SaveVMHandlers`), made per migration. On the
+ * stream each chunk is a QEMU section (START / PART / END, or one FULL) with the section's own
+ * idstr, instance and version, whose body is `be32 len` + the bytes returned here, then a footer.
+ *
+ * - An **iterative** section has `setup`: its START chunk is sent at setup, a PART chunk after
+ *   each RAM iteration in which `iterate` returns bytes, and its END chunk (`complete`) at
+ *   switchover with the vCPUs stopped.
+ * - A **stop-and-copy** section (no `setup`) sends one FULL chunk (`complete`) at switchover.
+ */
+export interface SectionSaver {
+  /** Section name on the stream (1–255 bytes UTF-8; not `ram`, not a machine-state key). */
+  readonly idstr: string;
+  /** Instance number (default 0). */
+  readonly instance?: number;
+  /** Section version; the destination's loader must accept it. */
+  readonly version: number;
+  /** START chunk body (iterative sections only). */
+  setup?(): Uint8Array;
+  /** PART chunk body for this iteration, or null when there is nothing to send now. */
+  iterate?(): Uint8Array | null;
+  /**
+   * Bytes this section still has to send (QEMU's `state_pending_estimate`); added to RAM's
+   * pending bytes in the switchover decision.
+   */
+  pendingBytes?(): number;
+  /** END chunk body (iterative) or FULL chunk body (stop-and-copy), with the vCPUs stopped. */
+  complete(): Uint8Array;
+  /** Statistics to merge into query-migrate. */
+  stats?(): StatsContribution;
+  /** The migration ended (any outcome). */
+  dispose?(): void;
+}
+
+/** A section part (token {@link MigrationSection}). */
+export interface MigrationSection {
+  readonly name: string;
+  /** Capability enabling it, or undefined for always. */
+  readonly capability?: string;
+  /** Build the per-migration saver (source side). */
+  create(ctx: MigrationContext): SectionSaver;
+}
+
+/** Which chunk of a section the destination is loading. */
+export type SectionPhase = "start" | "part" | "end" | "full";
+
+/** The destination half of a section, made per incoming migration. */
+export interface SectionLoader {
+  /** Apply one chunk (throw a clear error to refuse the stream; the destination then does not start). */
+  load(chunk: Uint8Array, phase: SectionPhase): void;
+}
+
+/** How a plugin declares a section it can load (see {@link FerryPlugin.sections}). */
+export interface SectionLoaderDef {
+  readonly idstr: string;
+  /** Versions it accepts. */
+  readonly versions: readonly number[];
+  /** Make the loader for one incoming migration into `machine`. */
+  create(machine: MigratableMachine): SectionLoader;
+}
+
+/**
+ * QEMU's migration states. `pre-switchover` and `postcopy-active` are in the transition table
+ * for strategies that use them (pause-before-switchover, post-copy); pre-copy goes
+ * none → setup → active → device → completed.
+ */
 export type MigrationStatus =
   | "none"
   | "setup"
   | "active"
+  | "pre-switchover"
   | "device"
+  | "postcopy-active"
   | "completed"
   | "failed"
   | "cancelling"
@@ -276,6 +356,10 @@ export interface MigrationSession extends MigrationContext {
   complete(): Promise<void>;
   /** Throw if the migration was cancelled or the transport failed. */
   checkpoint(): void;
+  /** Send a PART chunk of every iterative plugin section that has something to send. */
+  iterateSections(): void;
+  /** Bytes the plugin sections still have to send (their `pendingBytes` estimates). */
+  sectionPendingBytes(): number;
 }
 
 /** A strategy part: exactly one drives a migration. */
@@ -294,11 +378,28 @@ export const PageCodec: InjectionToken<PageCodec> = "ferry:PageCodec";
 /** Token of {@link ConvergenceController} parts (many). */
 export const ConvergenceController: InjectionToken<ConvergenceController> =
   "ferry:ConvergenceController";
+/** Token of {@link MigrationSection} parts (many). */
+export const MigrationSection: InjectionToken<MigrationSection> = "ferry:MigrationSection";
 /**
  * Token of the per-migration {@link MigrationContext}, bound in each migration's child container
  * (source side only), so part factories can resolve it.
  */
 export const MigrationContextToken: InjectionToken<MigrationContext> = "ferry:MigrationContext";
+
+/** Token of the per-migration {@link MigrationSession} (bound in each migration's child container). */
+export const MigrationSessionToken: InjectionToken<MigrationSession> = "ferry:MigrationSession";
+/** Token of the migrated machine's {@link Scheduler} (per migration). */
+export const SchedulerToken: InjectionToken<Scheduler> = "ferry:Scheduler";
+/** Token of the migrated {@link MigratableMachine} (per migration). */
+export const MachineToken: InjectionToken<MigratableMachine> = "ferry:Machine";
+/**
+ * Token of the migration's `DirtyRateEstimator` (per migration; see `dirty-rate.ts`): one
+ * estimator fed by the thread at every sync, shared by every plugin that needs the dirty rate.
+ */
+export const DirtyRateEstimatorToken: InjectionToken<DirtyRateEstimator> =
+  "ferry:DirtyRateEstimator";
+/** Token of the migration's outgoing transport (main channel; its `returnPath` when two-way). */
+export const TransportToken: InjectionToken<OutgoingTransport> = "ferry:Transport";
 
 /** Resolve every part registered under `token` (empty when none). */
 export function resolveParts<T>(container: DependencyContainer, token: InjectionToken<T>): T[] {

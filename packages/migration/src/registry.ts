@@ -20,6 +20,13 @@ export const coreParameters = z.object({
    * sends (bitmap scan, zero check, copy), paid as a sleep every 64 pages. 0 = free (default).
    */
   "x-page-cost-ns": z.number().min(0).max(1e9).default(0),
+  /**
+   * The rate limiter's output-buffer model (not a QEMU parameter; QEMU's value is fixed): raw
+   * pages per QEMUFile flush (`MAX_IOV_SIZE` / 2 = 32). The 100 ms window counts bytes only when
+   * the buffer flushes, so it ends on the first batch past `max-bandwidth / 10`. 0 = count every
+   * byte at once (no buffer).
+   */
+  "x-flush-pages": z.number().int().min(0).max(4096).default(32),
 });
 
 /** A read-only view of a capability with its current state. */
@@ -29,6 +36,27 @@ export interface CapabilityInfo extends CapabilityDef {
   /** Plugin that added it. */
   readonly plugin: string;
 }
+
+/**
+ * The capabilities of the migration framework itself (plugin `"core"`), QEMU's names: the
+ * return path, and the switchover acknowledgement that needs it. A one-way transport (a file)
+ * refuses both when a migration starts.
+ */
+export const coreCapabilities: readonly CapabilityDef[] = [
+  {
+    name: "return-path",
+    description:
+      "the destination answers on the transport's return path (needs a two-way transport: link, tcp, unix)",
+    default: false,
+  },
+  {
+    name: "switchover-ack",
+    description:
+      "the migration completes only when the destination acknowledges having loaded every byte the source sent (count and digest)",
+    default: false,
+    requires: ["return-path"],
+  },
+];
 
 /** The registry (one per migration manager). */
 export interface MigrationRegistry {
@@ -50,6 +78,7 @@ export function createRegistry(
   isActive: () => boolean = () => false,
 ): MigrationRegistry {
   const caps = new Map<string, CapabilityInfo & { state: boolean }>();
+  for (const c of coreCapabilities) caps.set(c.name, { ...c, plugin: "core", state: c.default });
   for (const p of plugins) {
     for (const c of p.capabilities) {
       if (caps.has(c.name)) {

@@ -3,7 +3,8 @@
  * (zero pages as ZERO records) and lets it run again; `restoreSnapshot` loads one into a fresh,
  * paused machine built from the same config.
  */
-import { isSyntheticRamBackend, PAGE_SIZE, type Scheduler } from "@ferry/core";
+import { PAGE_SIZE, type Scheduler } from "@ferry/core";
+import { isSyntheticRamBackend } from "@ferry/sim";
 import { MigrationError } from "./errors";
 import { incoming } from "./incoming";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";

@@ -1,53 +1,50 @@
 /**
- * The migration thread: the mechanisms a strategy drives (dirty-log sync, the codec chain, rate
- * limiting and bandwidth measurement, sections, switchover) and the statistics they produce.
+ * The migration thread: the session a strategy drives, composed of one-job modules — the
+ * lifecycle (`lifecycle.ts`: checked statuses, the hand-over point, the failure outcome), the
+ * page sender (`page-sender.ts`: bitmaps, sync, codec chain), the rate limiter
+ * (`rate-limiter.ts`: QEMU's output-buffer flushes and 100 ms windows) and the statistics
+ * (`statistics.ts`). This file sequences them: setup, iterations, switchover, the end.
  * Runs on the machine's Scheduler: it waits only with `scheduler.sleep` and transport drains.
  */
-import {
-  createDirtyBitmap,
-  type DirtyBitmap,
-  isSyntheticRamBackend,
-  PAGE_SIZE,
-  type RamRegion,
-  type Scheduler,
-  type SyntheticRamBackend,
-} from "@ferry/core";
-import { EventEmitter } from "eventemitter3";
+import type { Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
+import { awaitSwitchoverAck } from "./return-path/ack";
+import { createDirtyRateEstimator, type DirtyRateEstimatorFeed } from "./dirty-rate";
+import {
+  createLifecycle,
+  failureOutcome,
+  type GuestOwner,
+  isTerminalStatus,
+  verdictOf,
+} from "./lifecycle";
+import { type Observable, type ObserverFailure, ObserverHub } from "./observers";
+import { PageSender } from "./page-sender";
 import type {
   ConvergenceInstance,
   MigratableMachine,
   MigrationSession,
   MigrationStatus,
   PageCodec,
-  PageEncoder,
-  PageRef,
-  StatsContribution,
+  SectionSaver,
   SyncStats,
 } from "./plugin";
-import type { MigrationInfo, RamStats, TimeSample } from "./stats";
-import { RamFlag, SectionType } from "./stream/constants";
+import { BUFFER_DELAY_NS, createRateLimiter, type RateLimiter } from "./rate-limiter";
+import { MigrationStatistics, type MigrationTimings, mergeContributions } from "./statistics";
+import type { MigrationInfo, TimeSample } from "./stats";
+import { SectionType } from "./stream/constants";
 import { StreamWriter } from "./stream/writer";
-import type { OutgoingTransport } from "./transport/types";
+import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
-/** QEMU's BUFFER_DELAY: bandwidth measurement and rate-limit window (ns). */
-export const BUFFER_DELAY_NS = 100_000_000;
-/** QEMU's XFER_LIMIT_RATIO: windows per second. */
-export const XFER_LIMIT_RATIO = 10;
 /** The `x-page-cost-ns` debt is slept out in quanta of at least this much (ns). */
-export const PAGE_COST_QUANTUM_NS = 1_000_000;
-const NS_PER_MS = 1_000_000;
-// Hot-path constants as module locals.
-const PS = PAGE_SIZE;
-const PAGE_FLAG = RamFlag.PAGE;
-const COMPACT = RamFlag.COMPACT;
-/** Room reserved before a compact record so that no flush splits it (header + idstr + payload). */
-const COMPACT_RESERVE = 8 + 256 + PAGE_SIZE + 64;
-/** The shared all-zero page `PageRef.bytes` points at for zero synthetic versions (never written). */
-const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+/** How long the source waits for the destination's switchover acknowledgement (transport clock). */
+export const SWITCHOVER_ACK_TIMEOUT_NS = 30e9;
 
-/** Typed events of a migration. */
+export const PAGE_COST_QUANTUM_NS = 1_000_000;
+
+/** Typed events of a migration. Listeners are isolated: one that throws is reported in
+ * {@link Migration.observerFailures} and changes nothing else. */
 export interface MigrationEvents {
+  readonly [event: string]: (...args: never[]) => void;
   /** The state changed. */
   state: (status: MigrationStatus, previous: MigrationStatus) => void;
   /** A dirty-log sync happened. */
@@ -58,26 +55,28 @@ export interface MigrationEvents {
   failed: (error: Error) => void;
 }
 
-/** Precise timings in virtual ns (info() rounds them to ms like QEMU). */
-export interface MigrationTimings {
-  readonly startNs: number;
-  readonly setupNs: number | null;
-  readonly totalNs: number;
-  /** Source stop to destination resume, once completed. */
-  readonly downtimeNs: number | null;
-}
-
 /** A running (or finished) outgoing migration. */
 export interface Migration {
-  /** Typed events. */
-  readonly events: EventEmitter<MigrationEvents>;
+  /** Typed events (isolated observers: a throwing listener never changes the outcome). */
+  readonly events: Observable<MigrationEvents>;
+  /** Exceptions thrown by event listeners, in order (reported, otherwise ignored). */
+  readonly observerFailures: readonly ObserverFailure[];
+  /**
+   * Who may run the guest: `source` until the end of stream is handed to the transport,
+   * `handed-over` until the transport confirms delivery, then `destination`.
+   */
+  readonly guestOwner: GuestOwner;
   /** Current state. */
   readonly status: MigrationStatus;
   /** Why it failed, or null. */
   readonly error: Error | null;
   /** Resolves with the final info when it ends (any outcome; never rejects). */
   readonly done: Promise<MigrationInfo>;
-  /** Cancel at any point; the source keeps running. No effect once ended. */
+  /**
+   * Cancel; the source keeps running — unless the end of stream was already handed to the
+   * transport and the destination may have started: then it ends `failed` with the source left
+   * paused (see `guestOwner`). No effect once ended.
+   */
   cancel(): void;
   /** query-migrate. */
   info(): MigrationInfo;
@@ -97,74 +96,32 @@ export interface ThreadSetup {
   readonly writeBufferBytes: number;
 }
 
-const isTerminal = (s: MigrationStatus): boolean =>
-  s === "completed" || s === "failed" || s === "cancelled";
-
 /** The migration thread and session (one per migration). */
 export class MigrationThread implements MigrationSession, Migration {
-  readonly events = new EventEmitter<MigrationEvents>();
+  readonly observerFailures: ObserverFailure[] = [];
+  readonly events = new ObserverHub<MigrationEvents>((f) => this.observerFailures.push(f));
   readonly machine: MigratableMachine;
   readonly scheduler: Scheduler;
-  readonly blocks: readonly RamRegion[];
   readonly capabilities: Readonly<Record<string, boolean>>;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly writer: StreamWriter;
-  readonly bitmaps: readonly DirtyBitmap[];
-  readonly series: TimeSample[] = [];
   done: Promise<MigrationInfo> = Promise.resolve({ status: "none" });
-  status: MigrationStatus = "none";
   error: Error | null = null;
+  guestOwner: GuestOwner = "source";
 
+  /** The migration's dirty-rate estimator (fed at every sync, before the controllers). */
+  readonly dirtyRate: DirtyRateEstimatorFeed = createDirtyRateEstimator();
+  private readonly lifecycle = createLifecycle();
   private readonly transport: OutgoingTransport;
-  private encoders: PageEncoder[] = [];
-  private encoderCounts: Array<PageCodec["counts"]> = [];
-  /** Some active codec reads `PageRef.bytes`: synthetic pages are materialized before the chain. */
-  private needBytes = false;
-  /** Per block: its synthetic backend, or null for byte-backed blocks. */
-  private readonly synthetic: (SyntheticRamBackend | null)[];
-  /** The transport carries compact synthetic records. */
-  private readonly compact: boolean;
-  /** `x-page-cost-ns`, and the cost not yet paid (ns). */
-  private readonly pageCostNs: number;
-  private costDebtNs = 0;
+  private readonly sender: PageSender;
+  private readonly limiter: RateLimiter;
+  private readonly stats: MigrationStatistics;
   private controllers: ConvergenceInstance[] = [];
-  private readonly maxBandwidth: number;
-  private readonly downtimeLimitMs: number;
-  private readonly availSwitchoverBw: number;
-  private readonly totalBytes: number;
-  private readonly blockPageBase: number[] = [];
-  private readonly scratch = new Uint8Array(PAGE_SIZE);
-  private readonly ref: PageRef;
+  private sections: SectionSaver[] = [];
+  private readonly sectionIds = new Map<SectionSaver, number>();
   private cancelRequested = false;
   private pausedByUs = false;
   private ramSectionId = -1;
-  private cursorBlock = 0;
-  private cursorPage = 0;
-  private dirtyCount = 0;
-  // statistics
-  private readonly startNs: number;
-  private setupEndNs: number | null = null;
-  private endNs: number | null = null;
-  private stopNs: number | null = null;
-  private downtimeNs: number | null = null;
-  private stopBytes: number | null = null;
-  private duplicate = 0;
-  private normal = 0;
-  private syncCount = 0;
-  private lastSyncNs = 0;
-  private lastSyncBytes = 0;
-  private ratePeriodStartNs = 0;
-  private ratePeriodPages = 0;
-  private dirtyRate = 0;
-  private dirtyBytesLastSync = 0;
-  private windowStartNs = 0;
-  private windowStartBytes = 0;
-  private windowStartPages = 0;
-  private bandwidthBpms = 0;
-  private threshold = 0;
-  private mbps = 0;
-  private pagesPerSecond = 0;
-  private expectedDowntimeMs: number;
 
   constructor(setup: ThreadSetup) {
     this.machine = setup.machine;
@@ -172,62 +129,104 @@ export class MigrationThread implements MigrationSession, Migration {
     this.transport = setup.transport;
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
-    this.blocks = setup.machine.memory.ramRegions.filter((r) => !r.readonly);
     const transport = setup.transport;
     this.writer = new StreamWriter(
       (chunk, accounted) => transport.write(chunk, accounted),
       setup.writeBufferBytes,
     );
-    this.bitmaps = this.blocks.map((b) => createDirtyBitmap(b.size / PAGE_SIZE));
-    let pages = 0;
-    let total = 0;
-    for (const b of this.blocks) {
-      this.blockPageBase.push(pages);
-      pages += b.size / PAGE_SIZE;
-      total += b.size;
-    }
-    this.totalBytes = total;
-    this.maxBandwidth = setup.parameters["max-bandwidth"] as number;
-    this.downtimeLimitMs = setup.parameters["downtime-limit"] as number;
-    this.availSwitchoverBw = setup.parameters["avail-switchover-bandwidth"] as number;
-    this.pageCostNs = (setup.parameters["x-page-cost-ns"] as number | undefined) ?? 0;
-    this.synthetic = this.blocks.map((b) => (isSyntheticRamBackend(b.backend) ? b.backend : null));
-    this.compact = setup.transport.compact === true;
-    this.expectedDowntimeMs = this.downtimeLimitMs;
-    this.startNs = setup.scheduler.now();
-    this.ref = {
-      block: this.blocks[0],
-      blockIndex: 0,
-      page: 0,
-      offset: 0,
-      key: 0,
-      bytes: this.scratch,
-      bytesOffset: 0,
-      version: -1,
-    };
+    const p = setup.parameters;
+    const now = setup.scheduler.now();
+    this.limiter = createRateLimiter(
+      {
+        maxBandwidth: p["max-bandwidth"] as number,
+        flushPages: (p["x-flush-pages"] as number | undefined) ?? undefined,
+      },
+      now,
+    );
+    this.sender = new PageSender(
+      setup.machine.memory.ramRegions.filter((r) => !r.readonly),
+      this.writer,
+      this.limiter,
+      {
+        compact: setup.transport.compact === true,
+        pageCostNs: (p["x-page-cost-ns"] as number | undefined) ?? 0,
+      },
+    );
+    this.stats = new MigrationStatistics(now, this.sender.totalBytes, {
+      downtimeLimitMs: p["downtime-limit"] as number,
+      availSwitchoverBw: p["avail-switchover-bandwidth"] as number,
+    });
   }
 
-  /** Install the active codecs (ordered) and controllers. */
-  attach(codecs: readonly PageCodec[], controllers: readonly ConvergenceInstance[]): void {
-    this.encoders = codecs.map((c) => c.createEncoder(this));
-    this.encoderCounts = codecs.map((c) => c.counts);
-    this.needBytes = codecs.some((c) => c.readsBytes !== false);
+  get blocks(): MigrationSession["blocks"] {
+    return this.sender.blocks;
+  }
+
+  get bitmaps(): MigrationSession["bitmaps"] {
+    return this.sender.bitmaps;
+  }
+
+  get series(): readonly TimeSample[] {
+    return this.stats.series;
+  }
+
+  /** Install the active codecs (ordered), controllers and plugin sections. */
+  attach(
+    codecs: readonly PageCodec[],
+    controllers: readonly ConvergenceInstance[],
+    sections: readonly SectionSaver[] = [],
+  ): void {
+    this.sender.attach(codecs, this);
     this.controllers = [...controllers];
+    const names = new Set<string>();
+    for (const sec of sections) {
+      const key = `${sec.idstr}/${sec.instance ?? 0}`;
+      if (sec.idstr === "ram" || sec.idstr.length === 0 || names.has(key)) {
+        throw new MigrationError(
+          `section "${sec.idstr}" instance ${sec.instance ?? 0}: the idstr is reserved, empty or used twice`,
+        );
+      }
+      names.add(key);
+    }
+    this.sections = [...sections];
+  }
+
+  iterateSections(): void {
+    const w = this.writer;
+    for (const sec of this.sections) {
+      if (sec.iterate === undefined || !this.sectionIds.has(sec)) continue;
+      const body = sec.iterate();
+      if (body === null) continue;
+      const id = this.sectionIds.get(sec)!;
+      w.sectionContinue(SectionType.PART, id);
+      w.sectionBody(id, body);
+    }
+  }
+
+  sectionPendingBytes(): number {
+    let n = 0;
+    for (const sec of this.sections) n += sec.pendingBytes?.() ?? 0;
+    return n;
   }
 
   now(): number {
     return this.scheduler.now();
   }
 
+  /** Current status (see `MIGRATION_TRANSITIONS`). */
+  get status(): MigrationStatus {
+    return this.lifecycle.status;
+  }
+
+  /** Move to `next` (checked against the transition table) and emit `state`. */
   setStatus(next: MigrationStatus): void {
-    const prev = this.status;
-    if (prev === next) return;
-    this.status = next;
-    this.events.emit("state", next, prev);
+    const prev = this.lifecycle.transition(next);
+    if (prev !== next) this.events.emit("state", next, prev);
   }
 
   cancel(): void {
-    if (isTerminal(this.status) || this.cancelRequested) return;
+    if (isTerminalStatus(this.status) || this.cancelRequested) return;
+    if (this.guestOwner === "destination") return;
     this.cancelRequested = true;
     if (this.status !== "none") this.setStatus("cancelling");
     this.transport.abort(new MigrationCancelledError());
@@ -242,63 +241,44 @@ export class MigrationThread implements MigrationSession, Migration {
   // ---- setup and sync ----
 
   setup(): void {
-    for (let i = 0; i < this.blocks.length; i++) {
-      this.blocks[i].dirty.start();
-      this.bitmaps[i].setAll();
-    }
-    this.lastSyncNs = this.now();
-    this.ratePeriodStartNs = this.now();
-    this.windowStartNs = this.now();
+    this.sender.start();
+    const now = this.now();
+    this.stats.begin(now);
+    this.limiter.resetWindow(now);
     this.syncDirtyLog();
-    this.ramSectionId = this.writer.ramSetupSection(this.blocks);
-    this.writer.flush();
-    this.setupEndNs = this.now();
+    this.ramSectionId = this.writer.ramSetupSection(this.sender.blocks);
+    for (const sec of this.sections) {
+      if (sec.setup === undefined) continue;
+      const id = this.writer.sectionStart(
+        SectionType.START,
+        sec.idstr,
+        sec.instance ?? 0,
+        sec.version,
+      );
+      this.sectionIds.set(sec, id);
+      this.writer.sectionBody(id, sec.setup());
+    }
+    this.flushOutput();
+    this.stats.setupEndNs = this.now();
     this.setStatus("active");
   }
 
   syncDirtyLog(): number {
-    const now = this.now();
-    let newly = 0;
-    let pending = 0;
-    for (let i = 0; i < this.blocks.length; i++) {
-      newly += this.blocks[i].dirty.sync(this.bitmaps[i]);
-      pending += this.bitmaps[i].count();
-    }
-    this.dirtyCount = pending;
-    this.syncCount++;
-    this.ratePeriodPages += newly;
-    if (now - this.ratePeriodStartNs >= 1000 * NS_PER_MS) {
-      this.dirtyRate = Math.round((this.ratePeriodPages * 1e9) / (now - this.ratePeriodStartNs));
-      this.ratePeriodPages = 0;
-      this.ratePeriodStartNs = now;
-    }
-    const written = this.writer.written;
-    const stats: SyncStats = {
-      nowNs: now,
-      syncCount: this.syncCount,
-      dirtyPagesPeriod: newly,
-      dirtyBytesPeriod: newly * PAGE_SIZE,
-      bytesSentPeriod: written - this.lastSyncBytes,
-      periodNs: now - this.lastSyncNs,
-      dirtyRate: this.dirtyRate,
-      remainingBytes: pending * PAGE_SIZE,
-    };
-    this.lastSyncNs = now;
-    this.lastSyncBytes = written;
-    this.dirtyBytesLastSync = pending * PAGE_SIZE;
-    this.sample("sync");
-    for (const e of this.encoders) e.onSync?.(stats);
+    const counts = this.sender.sync();
+    const stats: SyncStats = this.stats.onSync(this.now(), counts, this.writer.written);
+    this.sender.notifySync(stats);
+    this.dirtyRate.onSync(stats);
     for (const c of this.controllers) c.onSync(stats);
     this.events.emit("sync", stats);
-    return pending;
+    return counts.pending;
   }
 
   dirtyPages(): number {
-    return this.dirtyCount;
+    return this.sender.pending;
   }
 
   thresholdBytes(): number {
-    return this.threshold;
+    return this.stats.thresholdBytes;
   }
 
   // ---- sending ----
@@ -310,169 +290,40 @@ export class MigrationThread implements MigrationSession, Migration {
   endRamPart(): void {
     this.writer.ramEos();
     this.writer.footer(this.ramSectionId);
-    this.writer.flush();
+    this.flushOutput();
   }
 
   sendNextDirtyPage(): boolean {
-    if (this.dirtyCount === 0) return false;
-    const n = this.blocks.length;
-    let b = this.cursorBlock;
-    let from = this.cursorPage;
-    for (let tries = 0; tries <= n; tries++) {
-      const bm = this.bitmaps[b];
-      const p = bm.nextSet(from);
-      if (p >= 0) {
-        bm.words[p >>> 5] &= ~(1 << (p & 31));
-        this.dirtyCount--;
-        this.cursorBlock = b;
-        this.cursorPage = p + 1;
-        this.sendPage(b, p);
-        return true;
-      }
-      b = b + 1 === n ? 0 : b + 1;
-      from = 0;
-    }
-    this.dirtyCount = 0;
-    return false;
+    return this.sender.sendNext();
   }
 
-  private sendPage(blockIndex: number, page: number): void {
-    const block = this.blocks[blockIndex];
-    const ref = this.ref;
-    const offset = page * PS;
-    ref.block = block;
-    ref.blockIndex = blockIndex;
-    ref.page = page;
-    ref.offset = offset;
-    ref.key = this.blockPageBase[blockIndex] + page;
-    this.costDebtNs += this.pageCostNs;
-    const syn = this.synthetic[blockIndex];
-    if (syn !== null) {
-      this.sendSyntheticPage(syn, page);
-      return;
-    }
-    const bytes = block.backend.bytes;
-    ref.version = -1;
-    if (bytes !== null) {
-      ref.bytes = bytes;
-      ref.bytesOffset = offset;
-    } else {
-      block.backend.read(offset, this.scratch);
-      ref.bytes = this.scratch;
-      ref.bytesOffset = 0;
-    }
-    const w = this.writer;
-    if (this.runCodecs(ref, w)) return;
-    w.ramRecord(block, offset, PAGE_FLAG);
-    w.bytes(ref.bytes, ref.bytesOffset, PS);
-    this.normal++;
-  }
-
-  /**
-   * A page of synthetic RAM. Full byte path: materialize the version into the scratch page (only
-   * when a codec reads bytes or the page goes raw; zero versions use the shared zero page).
-   * Compact path: the codecs run as usual, then the record's payload is replaced by `be32
-   * version` with the COMPACT flag, and the real payload length is accounted.
-   */
-  private sendSyntheticPage(syn: SyntheticRamBackend, page: number): void {
-    const ref = this.ref;
-    const w = this.writer;
-    const version = syn.versions[page];
-    ref.version = version;
-    ref.bytesOffset = 0;
-    let materialized = false;
-    if (this.needBytes) {
-      if (syn.isZeroVersion(page, version)) {
-        ref.bytes = ZERO_PAGE;
-      } else {
-        syn.materializePage(page, version, this.scratch, 0);
-        ref.bytes = this.scratch;
-      }
-      materialized = true;
-    }
-    if (this.compact) {
-      w.ensure(COMPACT_RESERVE);
-      const before = w.written;
-      if (this.runCodecs(ref, w)) {
-        // A codec may take a page and send nothing (XBZRLE: page unchanged since it was cached);
-        // then there is no record of this page to make compact.
-        if (w.written === before) return;
-        const payload = w.pos - w.payloadPos;
-        w.buf[w.recordPos + 7] |= COMPACT;
-        w.pos = w.payloadPos;
-        w.be32(version);
-        w.account(payload - 4);
-        return;
-      }
-      w.ramRecord(ref.block, ref.offset, PAGE_FLAG | COMPACT);
-      w.be32(version);
-      w.account(PS - 4);
-      this.normal++;
-      return;
-    }
-    if (this.runCodecs(ref, w)) return;
-    if (!materialized) {
-      syn.materializePage(page, version, this.scratch, 0);
-      ref.bytes = this.scratch;
-    }
-    w.ramRecord(ref.block, ref.offset, PAGE_FLAG);
-    w.bytes(ref.bytes, 0, PS);
-    this.normal++;
-  }
-
-  /** Ask the codec chain; true when one encoded the page (counted, later codecs told). */
-  private runCodecs(ref: PageRef, w: StreamWriter): boolean {
-    const encoders = this.encoders;
-    for (let i = 0; i < encoders.length; i++) {
-      if (encoders[i].encode(ref, w)) {
-        const kind = this.encoderCounts[i];
-        if (kind === "duplicate") this.duplicate++;
-        else if (kind === "normal") this.normal++;
-        for (let j = i + 1; j < encoders.length; j++) encoders[j].skipped?.(ref);
-        return true;
-      }
-    }
-    return false;
+  /** Flush the writer to the transport and the modelled output buffer (everything is counted). */
+  private flushOutput(): void {
+    this.writer.flush();
+    this.limiter.flush(this.writer.written);
+    this.sender.resync();
   }
 
   // ---- rate limiting and bandwidth ----
 
   rateExceeded(): boolean {
-    if (this.maxBandwidth === 0 || this.status === "device") return false;
-    return this.writer.written - this.windowStartBytes >= this.maxBandwidth / XFER_LIMIT_RATIO;
+    if (this.status === "device") return false;
+    return this.limiter.exceeded();
   }
 
   async rateLimit(): Promise<void> {
     this.checkpoint();
     if (this.rateExceeded()) {
-      const wait = this.windowStartNs + BUFFER_DELAY_NS - this.now();
+      const wait = this.limiter.windowStartNs + BUFFER_DELAY_NS - this.now();
       if (wait > 0) await this.scheduler.sleep(wait);
       this.checkpoint();
     }
-    this.updateCounters();
-  }
-
-  private updateCounters(): void {
-    const now = this.now();
-    const elapsed = now - this.windowStartNs;
-    if (elapsed < BUFFER_DELAY_NS) return;
-    const written = this.writer.written;
-    const bytes = written - this.windowStartBytes;
-    const ms = elapsed / NS_PER_MS;
-    this.bandwidthBpms = bytes / ms;
-    const expectedBpms =
-      this.availSwitchoverBw > 0 ? this.availSwitchoverBw / 1000 : this.bandwidthBpms;
-    this.threshold = expectedBpms * this.downtimeLimitMs;
-    this.mbps = (bytes * 8) / (ms / 1000) / 1e6;
-    const pages = this.duplicate + this.normal;
-    this.pagesPerSecond = Math.round(((pages - this.windowStartPages) * 1000) / ms);
-    if (this.dirtyRate !== 0 && bytes > 10000 && expectedBpms > 0) {
-      this.expectedDowntimeMs = this.dirtyBytesLastSync / expectedBpms;
-    }
-    this.windowStartNs = now;
-    this.windowStartBytes = written;
-    this.windowStartPages = pages;
-    this.sample("tick");
+    this.stats.updateCounters(
+      this.now(),
+      this.limiter,
+      this.sender.duplicate + this.sender.normal,
+      this.sender.pending,
+    );
   }
 
   async flow(): Promise<void> {
@@ -491,10 +342,11 @@ export class MigrationThread implements MigrationSession, Migration {
    * bulk pass cheap in wall time, at the price of running up to one quantum ahead.
    */
   private async payCost(all = false): Promise<void> {
-    if (!all && this.costDebtNs < PAGE_COST_QUANTUM_NS) return;
-    const debt = Math.floor(this.costDebtNs);
+    const sender = this.sender;
+    if (!all && sender.costDebtNs < PAGE_COST_QUANTUM_NS) return;
+    const debt = Math.floor(sender.costDebtNs);
     if (debt <= 0) return;
-    this.costDebtNs -= debt;
+    sender.costDebtNs -= debt;
     await this.scheduler.sleep(debt);
     this.checkpoint();
   }
@@ -504,8 +356,9 @@ export class MigrationThread implements MigrationSession, Migration {
   async complete(): Promise<void> {
     this.checkpoint();
     this.setStatus("device");
-    this.stopNs = this.now();
-    this.stopBytes = this.writer.written;
+    const stats = this.stats;
+    stats.stopNs = this.now();
+    stats.stopBytes = this.writer.written;
     this.pausedByUs = true;
     await this.machine.pause();
     this.checkpoint();
@@ -513,7 +366,7 @@ export class MigrationThread implements MigrationSession, Migration {
     const w = this.writer;
     w.sectionContinue(SectionType.END, this.ramSectionId);
     let n = 0;
-    while (this.sendNextDirtyPage()) {
+    while (this.sender.sendNext()) {
       if ((++n & 63) === 0) await this.flow();
     }
     w.flush();
@@ -521,13 +374,49 @@ export class MigrationThread implements MigrationSession, Migration {
     w.ramEos();
     w.footer(this.ramSectionId);
     const state = this.machine.saveState() as Record<string, unknown>;
+    for (const sec of this.sections) {
+      if (Object.hasOwn(state, sec.idstr)) {
+        throw new MigrationError(`section "${sec.idstr}" has the name of a machine-state section`);
+      }
+      const started = this.sectionIds.get(sec);
+      if (started !== undefined) {
+        w.sectionContinue(SectionType.END, started);
+        w.sectionBody(started, sec.complete());
+      } else {
+        const id = w.sectionStart(SectionType.FULL, sec.idstr, sec.instance ?? 0, sec.version);
+        w.sectionBody(id, sec.complete());
+      }
+    }
     for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
-    w.flush();
+    this.flushOutput();
+    // From here the destination may load the whole stream and run the guest.
+    this.guestOwner = "handed-over";
     await this.transport.end();
     this.checkpoint();
-    this.downtimeNs = this.now() - this.stopNs;
-    this.sample("sync");
+    stats.downtimeNs = this.now() - stats.stopNs;
+    if (this.capabilities["switchover-ack"] === true) {
+      // Completed only once the destination accounts for every byte sent (count and digest).
+      await awaitSwitchoverAck(this.returnPath(), this.transportName, SWITCHOVER_ACK_TIMEOUT_NS);
+      this.checkpoint();
+    }
+    this.guestOwner = "destination";
+    stats.sample("sync", this.now(), this.sender.pending);
+  }
+
+  private get transportName(): string {
+    return this.transport.name ?? "transport";
+  }
+
+  /** The transport's return path; refuses a one-way transport for capability `cap`. */
+  private returnPath(cap = "switchover-ack"): SourceReturnPath {
+    const rp = this.transport.returnPath;
+    if (rp === undefined) {
+      throw new MigrationError(
+        `capability "${cap}" needs a return path, and ${this.transportName} is one-way (migrate over link, tcp or unix, or turn "${cap}" off)`,
+      );
+    }
+    return rp;
   }
 
   // ---- lifecycle ----
@@ -539,14 +428,17 @@ export class MigrationThread implements MigrationSession, Migration {
     await this.scheduler.sleep(0);
     try {
       this.checkpoint();
+      for (const cap of ["return-path", "switchover-ack"]) {
+        if (this.capabilities[cap] === true) this.returnPath(cap);
+      }
       this.setStatus("setup");
       this.writer.header();
       await body();
-      if (this.downtimeNs === null) {
+      if (this.stats.downtimeNs === null) {
         throw new MigrationError("the migration strategy returned without completing");
       }
-      this.endNs = this.now();
-      this.stopLogging();
+      this.stats.endNs = this.now();
+      this.sender.stop();
       this.setStatus("completed");
       this.finish();
       const info = this.info();
@@ -555,25 +447,28 @@ export class MigrationThread implements MigrationSession, Migration {
     } catch (e) {
       const err = e instanceof Error ? e : new MigrationError(String(e));
       const cancelled = this.cancelRequested;
-      this.error = cancelled ? new MigrationCancelledError() : err;
+      const outcome = failureOutcome(
+        cancelled ? new MigrationCancelledError() : err,
+        cancelled,
+        this.guestOwner,
+        verdictOf(this.transport.error, this.transport.peer),
+      );
+      this.error = outcome.error;
       if (this.transport.error === null) this.transport.abort(this.error);
-      this.stopLogging();
-      if (this.pausedByUs) {
+      this.sender.stop();
+      if (this.pausedByUs && outcome.resumeSource) {
         this.pausedByUs = false;
         if (this.machine.state === undefined || this.machine.state === "paused") {
           this.machine.resume();
         }
       }
-      this.endNs = this.now();
-      this.setStatus(cancelled ? "cancelled" : "failed");
+      this.stats.endNs = this.now();
+      if (outcome.status === "cancelled" && this.status !== "none") this.setStatus("cancelling");
+      this.setStatus(outcome.status);
       this.finish();
       this.events.emit("failed", this.error);
       return this.info();
     }
-  }
-
-  private stopLogging(): void {
-    for (const b of this.blocks) if (b.dirty.logging) b.dirty.stop();
   }
 
   private finish(): void {
@@ -584,71 +479,35 @@ export class MigrationThread implements MigrationSession, Migration {
         // a controller failing to clean up must not hide the outcome
       }
     }
-    for (const e of this.encoders) e.dispose?.();
-  }
-
-  private sample(kind: TimeSample["kind"]): void {
-    this.series.push({
-      kind,
-      timeNs: this.now() - this.startNs,
-      remainingBytes: this.dirtyCount * PAGE_SIZE,
-      dirtyRate: this.dirtyRate,
-      transferRate: this.bandwidthBpms * 1000,
-      iteration: this.syncCount,
-    });
+    this.sender.dispose();
+    for (const sec of this.sections) {
+      try {
+        sec.dispose?.();
+      } catch {
+        // cleanup never changes the outcome
+      }
+    }
   }
 
   timings(): MigrationTimings {
-    return {
-      startNs: this.startNs,
-      setupNs: this.setupEndNs === null ? null : this.setupEndNs - this.startNs,
-      totalNs: (this.endNs ?? this.now()) - this.startNs,
-      downtimeNs: this.downtimeNs,
-    };
+    return this.stats.timings(this.now());
   }
 
   info(): MigrationInfo {
-    const status = this.status;
-    if (status === "none" || status === "setup") return { status };
-    const t = this.timings();
-    const totalMs = Math.floor(t.totalNs / NS_PER_MS);
-    const setupMs = Math.floor((t.setupNs ?? t.totalNs) / NS_PER_MS);
-    const completed = status === "completed";
-    const written = this.writer.written;
-    const mbps = completed
-      ? (written * 8) / Math.max(1e-9, (t.totalNs - (t.setupNs ?? 0)) / NS_PER_MS) / 1000
-      : this.mbps;
-    const ram: RamStats = {
-      transferred: written,
-      ...(completed ? {} : { remaining: this.dirtyCount * PAGE_SIZE }),
-      total: this.totalBytes,
-      duplicate: this.duplicate,
-      normal: this.normal,
-      "normal-bytes": this.normal * PAGE_SIZE,
-      ...(completed ? {} : { "dirty-pages-rate": this.dirtyRate }),
-      mbps,
-      "dirty-sync-count": this.syncCount,
-      "page-size": PAGE_SIZE,
-      "pages-per-second": this.pagesPerSecond,
-      "precopy-bytes": this.stopBytes ?? written,
-      "downtime-bytes": this.stopBytes === null ? 0 : written - this.stopBytes,
-    };
-    const extra: Record<string, unknown> = {};
-    const merge = (c: StatsContribution | undefined): void => {
-      if (c) Object.assign(extra, c);
-    };
-    for (const e of this.encoders) merge(e.stats?.());
-    for (const c of this.controllers) merge(c.stats?.());
-    return {
-      status,
-      "total-time": totalMs,
-      "setup-time": setupMs,
-      ...(completed || t.downtimeNs !== null
-        ? { downtime: Math.round(t.downtimeNs! / NS_PER_MS) }
-        : { "expected-downtime": Math.round(this.expectedDowntimeMs) }),
-      ram,
-      ...(this.error !== null && status === "failed" ? { "error-desc": this.error.message } : {}),
-      ...extra,
-    };
+    const parts = [];
+    const sender = this.sender;
+    sender.codecStats((c) => parts.push(c));
+    for (const c of this.controllers) parts.push(c.stats?.());
+    for (const sec of this.sections) parts.push(sec.stats?.());
+    return this.stats.info({
+      status: this.status,
+      nowNs: this.now(),
+      written: this.writer.written,
+      pendingPages: sender.pending,
+      duplicate: sender.duplicate,
+      normal: sender.normal,
+      error: this.error,
+      extra: mergeContributions(parts),
+    });
   }
 }

@@ -1,11 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  createMachine,
-  type Machine,
-  PAGE_SIZE,
-  VirtualScheduler,
-  uniformDirtier,
-} from "@ferry/core";
+import { createMachine, type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier } from "@ferry/sim";
 import { describe, expect, it } from "vitest";
 import {
   ConvergenceController,
@@ -189,6 +184,7 @@ describe("plugin wiring", () => {
     await s.run({ untilNs: 20 * MS });
     let hookCalls = 0;
     const syncs: number[] = [];
+    const newly: number[] = [];
     const ended: string[] = [];
     const strategy: MigrationStrategy = {
       name: "slow",
@@ -213,7 +209,8 @@ describe("plugin wiring", () => {
               const removers: Array<() => void> = [];
               return {
                 onSync(st) {
-                  syncs.push(st.dirtyPagesPeriod);
+                  syncs.push(st.loggedPagesPeriod ?? -1);
+                  newly.push(st.dirtyPagesPeriod);
                   if (removers.length === 0) {
                     for (const v of ctx.machine.vcpus) {
                       removers.push(
@@ -245,6 +242,8 @@ describe("plugin wiring", () => {
     expect(m.error?.message).toBe("strategy gave up");
     expect(syncs.length).toBe(6);
     expect(syncs.slice(1).every((n) => n > 0)).toBe(true);
+    // Nothing was sent, so every page stayed pending: QEMU's new_dirty (bits & ~bitmap) is 0.
+    expect(newly).toEqual([0, 0, 0, 0, 0, 0]);
     expect(ended).toEqual(["failed"]);
     expect(hookCalls).toBeGreaterThan(0);
     const calls = hookCalls;

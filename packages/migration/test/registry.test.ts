@@ -30,8 +30,8 @@ const plugins = (): FerryPlugin[] => [
   plugin({
     name: "postcopy",
     capabilities: [
+      // "return-path" is a core capability (the framework's own): a plugin may require it.
       { name: "postcopy-preempt", description: "x", default: false, requires: ["return-path"] },
-      { name: "return-path", description: "y", default: false },
     ],
   }),
 ];
@@ -54,6 +54,7 @@ describe("capability & parameter registry", () => {
       "downtime-limit": 300,
       "avail-switchover-bandwidth": 0,
       "x-page-cost-ns": 0,
+      "x-flush-pages": 32,
       "xbzrle-cache-size": 64 * 1024 * 1024,
     });
     expect(r.capabilities()).toEqual({
@@ -61,8 +62,10 @@ describe("capability & parameter registry", () => {
       multifd: false,
       "postcopy-preempt": false,
       "return-path": false,
+      "switchover-ack": false,
     });
     expect(r.queryCapabilities().find((c) => c.name === "xbzrle")?.plugin).toBe("xbzrle");
+    expect(r.queryCapabilities().find((c) => c.name === "return-path")?.plugin).toBe("core");
   });
 
   it("sets valid values", () => {

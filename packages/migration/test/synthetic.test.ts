@@ -6,14 +6,16 @@
 import {
   createAddressSpace,
   createRamBackend,
+  type Machine,
+  type Scheduler,
+  VirtualScheduler,
+} from "@ferry/core";
+import {
   createSyntheticRamBackend,
   createWorkloadMachine,
   isSyntheticRamBackend,
-  type Machine,
-  type Scheduler,
   type SyntheticRamBackend,
-  VirtualScheduler,
-} from "@ferry/core";
+} from "@ferry/sim";
 // Test-only: the default strategy, by path (the migration package does not depend on plugins).
 import { precopy } from "../../../plugins/precopy/src/index";
 import { describe, expect, it } from "vitest";

@@ -444,8 +444,9 @@ export class RiscvHart implements VcpuCore {
                 : size;
           if (off < size && (off & 3) === 0) {
             m32[off >>> 2] = x[rs2];
-            if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
             pc = (pc + 4) | 0;
+            if (logging && (dw[off >>> 17] & (1 << ((off >>> 12) & 31))) === 0 && this.dirtied(off))
+              break loop;
             if (off === watch && this.tohostStore(x[rs2])) break loop;
           } else {
             this.executed = n;
@@ -607,8 +608,9 @@ export class RiscvHart implements VcpuCore {
                 : size;
           if (off < size) {
             m8[off] = x[rs2];
-            if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
             pc = (pc + 4) | 0;
+            if (logging && (dw[off >>> 17] & (1 << ((off >>> 12) & 31))) === 0 && this.dirtied(off))
+              break loop;
             if ((off & ~3) === watch && this.tohostStore(m32[off >>> 2])) break loop;
           } else {
             this.executed = n;
@@ -630,8 +632,9 @@ export class RiscvHart implements VcpuCore {
                 : size;
           if (off < size && (off & 1) === 0) {
             m16[off >>> 1] = x[rs2];
-            if (logging) dw[off >>> 17] |= 1 << ((off >>> 12) & 31);
             pc = (pc + 4) | 0;
+            if (logging && (dw[off >>> 17] & (1 << ((off >>> 12) & 31))) === 0 && this.dirtied(off))
+              break loop;
             if ((off & ~3) === watch && this.tohostStore(m32[off >>> 2])) break loop;
           } else {
             this.executed = n;
@@ -1071,6 +1074,20 @@ export class RiscvHart implements VcpuCore {
   }
 
   /**
+   * First store to a clean page of the fast region since the last sync/reset: tell the dirty
+   * tracker. True when the vCPU's dirty ring is full: the run ends with `DirtyRingFull` (or with
+   * the `tohost` shutdown if this store also hit `tohost`).
+   * @internal
+   */
+  dirtied(off: number): boolean {
+    if (!this.fast!.dirty.markVcpu(this.hartId, off >>> 12)) return false;
+    this.exit = ExitReason.DirtyRingFull;
+    this.stop = true;
+    if ((off & ~3) === this.tohostOff) this.tohostStore(this.m32[off >>> 2]);
+    return true;
+  }
+
+  /**
    * A store hit the watched `tohost` word: a value with bit 0 set ends the run with a
    * `SystemEvent` shutdown (code = value >>> 1: 0 = pass, n = failed test n). Returns true then.
    * @internal
@@ -1160,7 +1177,8 @@ export class RiscvHart implements VcpuCore {
     }
     if (fastRegion) {
       this.m32[off >>> 2] = v;
-      if (this.logging) this.dirtyWords[off >>> 17] |= 1 << ((off >>> 12) & 31);
+      if (this.logging && (this.dirtyWords[off >>> 17] & (1 << ((off >>> 12) & 31))) === 0)
+        this.dirtied(off);
     } else {
       r.backend.store(off, 4, v);
       r.dirty.markOffset(off);

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { createMachine, type Machine, VirtualScheduler, workloadBackend } from "@ferry/core";
+import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { workloadBackend } from "@ferry/sim";
 import {
   createLink,
   createMigrationManager,

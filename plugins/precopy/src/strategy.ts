@@ -2,7 +2,8 @@
  * The pre-copy strategy (QEMU's): setup (dirty logging on, every page dirty, block list), a bulk
  * pass over all RAM, then iterations of dirty-page sends, syncing the dirty log whenever the
  * pending estimate falls to the switchover threshold, until the remaining dirty bytes fit in the
- * downtime limit; then switchover.
+ * downtime limit; then switchover. Plugin sections send a PART chunk after each RAM iteration and
+ * their pending bytes count in the switchover decision.
  */
 import { PAGE_SIZE } from "@ferry/core";
 import type { MigrationSession, MigrationStrategy } from "@ferry/migration";
@@ -33,10 +34,11 @@ export async function precopyIteration(s: MigrationSession): Promise<number> {
  */
 export function shouldSwitchover(s: MigrationSession): boolean {
   const threshold = s.thresholdBytes();
-  let pending = s.dirtyPages() * PAGE_SIZE;
+  const sections = s.sectionPendingBytes();
+  let pending = s.dirtyPages() * PAGE_SIZE + sections;
   if (pending <= threshold) {
     s.syncDirtyLog();
-    pending = s.dirtyPages() * PAGE_SIZE;
+    pending = s.dirtyPages() * PAGE_SIZE + sections;
   }
   return pending === 0 || pending < threshold;
 }
@@ -53,6 +55,7 @@ export const precopyStrategy: MigrationStrategy = {
         return;
       }
       await precopyIteration(s);
+      s.iterateSections();
       await s.rateLimit();
     }
   },

@@ -2,14 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import {
-  createMachine,
-  type Machine,
-  PAGE_SIZE,
-  VirtualScheduler,
-  uniformDirtier,
-  type UniformDirtierOptions,
-} from "@ferry/core";
+import { createMachine, type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier, type UniformDirtierOptions } from "@ferry/sim";
 import { precopy } from "@ferry/plugin-precopy";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -211,8 +205,9 @@ describe("end-to-end migration over a virtual link", () => {
     expect(info.ram!["dirty-sync-count"]).toBeGreaterThan(1);
     expect(info.ram!.remaining).toBeGreaterThan(0);
     expect(info["expected-downtime"]).toBeGreaterThan(50);
-    // rate limited: ~4 MiB/s over ~3 s
-    expect(info.ram!.transferred).toBeLessThan(4 * MiB * 3.3);
+    // rate limited: at 4 MiB/s a window's 419,430-byte allowance is passed by the 4th 32-page
+    // batch (QEMU's flush granularity), so 128 raw pages per 100 ms, over ~3 s
+    expect(info.ram!.transferred).toBeLessThan(128 * (PAGE_SIZE + 8) * 10 * 3.3);
     expect(info.ram!["dirty-pages-rate"]).toBeGreaterThan(1000);
     m.cancel();
     await runUntilDone(s, m, 1000 * MS);

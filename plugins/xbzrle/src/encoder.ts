@@ -2,14 +2,13 @@
  * The source half: the per-migration XBZRLE page encoder, with QEMU's `save_xbzrle_page` logic
  * (migration/ram.c) on top of the page cache, the codec and the statistics.
  */
+import { PAGE_SIZE, type RamBackend } from "@ferry/core";
 import {
   createSyntheticDiff,
   isSyntheticRamBackend,
-  PAGE_SIZE,
-  type RamBackend,
   type SyntheticDiff,
   type SyntheticRamBackend,
-} from "@ferry/core";
+} from "@ferry/sim";
 import {
   type MigratableMachine,
   type PageEncoder,

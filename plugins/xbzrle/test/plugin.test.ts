@@ -2,13 +2,8 @@
  * The plugin glue: factory, parameter, record type, and the encoder's send logic (QEMU's
  * `save_xbzrle_page`), checked against a destination that applies what was sent.
  */
-import {
-  createMachine,
-  PAGE_SIZE,
-  type RamRegion,
-  VirtualScheduler,
-  uniformDirtier,
-} from "@ferry/core";
+import { createMachine, PAGE_SIZE, type RamRegion, VirtualScheduler } from "@ferry/core";
+import { uniformDirtier } from "@ferry/sim";
 import {
   createMigrationManager,
   type IncomingTransport,

@@ -7,16 +7,18 @@
 import {
   createAddressSpace,
   createRamBackend,
-  createSyntheticRamBackend,
-  createWorkloadMachine,
   type Machine,
   PAGE_SIZE,
   type Scheduler,
+  VirtualScheduler,
+} from "@ferry/core";
+import {
+  createSyntheticRamBackend,
+  createWorkloadMachine,
   SyntheticContent,
   SyntheticDiff,
   type SyntheticRamBackend,
-  VirtualScheduler,
-} from "@ferry/core";
+} from "@ferry/sim";
 import {
   createLink,
   createMigrationManager,

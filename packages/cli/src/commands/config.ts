@@ -49,7 +49,10 @@ export function describeConfig(config: FerryConfig): string {
     `name:      ${config.name}`,
     ...(config.description ? [`about:     ${config.description}`] : []),
     `machine:   ${m.vcpus} vCPU, ${formatSize(m.memoryBytes)} RAM (${m.ramBackend}), ${m.mips} MIPS,` +
-      ` slice ${formatNs(m.sliceNs)}`,
+      ` slice ${formatNs(m.sliceNs)}` +
+      (m.dirtyTracking.kind === "ring"
+        ? `, dirty ring of ${m.dirtyTracking.ringSize} entries`
+        : ""),
     ...(g !== undefined && g.linux !== undefined
       ? [
           `kernel:    ${g.elf}`,

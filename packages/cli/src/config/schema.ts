@@ -2,8 +2,9 @@
  * The guest-config schema (zod v4). Input keys are kebab-case as written in YAML; the parsed
  * {@link FerryConfig} uses camelCase keys and base units (bytes, nanoseconds, bytes per second).
  */
-import { MAX_BOOT_ARGS, MAX_RAM_SIZE, MAX_SYNTHETIC_RAM_SIZE, MAX_VCPUS } from "@ferry/core";
-import type { WorkloadDistribution } from "@ferry/core";
+import { MAX_BOOT_ARGS, MAX_RAM_SIZE, MAX_VCPUS } from "@ferry/core";
+import { MAX_SYNTHETIC_RAM_SIZE } from "@ferry/sim";
+import type { WorkloadDistribution } from "@ferry/sim";
 import { z } from "zod";
 import {
   BANDWIDTH_PATTERN,
@@ -103,6 +104,21 @@ const machineSchema = z
       .meta({
         description:
           "Virtual time a vCPU runs per scheduler event (default 100us; 10ms for workloads).",
+      }),
+    "dirty-tracking": z.enum(["bitmap", "ring"]).default("bitmap").meta({
+      description:
+        "How RAM's dirty pages are tracked: bitmap (KVM's dirty log) or ring (KVM's per-vCPU dirty ring; a full ring exits the vCPU until it is reaped).",
+    }),
+    "dirty-ring-size": z
+      .number()
+      .int()
+      .min(1)
+      .max(65536)
+      .refine((v) => (v & (v - 1)) === 0, { error: "expected a power of two" })
+      .default(4096)
+      .meta({
+        description:
+          "Entries per vCPU dirty ring (a power of two, 1..65536) with dirty-tracking: ring.",
       }),
   })
   .meta({ description: "The virtual machine (QEMU riscv virt memory map)." });
@@ -436,6 +452,8 @@ export interface FerryConfig {
     readonly ramBackend: "array" | "shared" | "synthetic";
     /** Virtual ns a vCPU runs per scheduler event. */
     readonly sliceNs: number;
+    /** RAM's dirty tracker and the ring size (entries per vCPU) when it is `ring`. */
+    readonly dirtyTracking: { readonly kind: "bitmap" | "ring"; readonly ringSize: number };
   };
   /** The guest program; absent for a workload config. */
   readonly guest:
@@ -485,6 +503,7 @@ export const configSchema = configInputSchema.transform(
       sliceNs:
         c.machine.slice ??
         (c.workload !== undefined ? DEFAULT_WORKLOAD_SLICE_NS : DEFAULT_GUEST_SLICE_NS),
+      dirtyTracking: { kind: c.machine["dirty-tracking"], ringSize: c.machine["dirty-ring-size"] },
     },
     guest:
       c.guest === undefined

@@ -85,6 +85,11 @@ export function formatMigrateReport(r: MigrateReport): string {
     `RAM at switchover (sha256): source ${short(v.sourceRamHash)}  destination ${short(v.destinationRamHash)}  ${mark(v.ramEqual)}`,
     `vCPU and device state:      ${mark(v.stateEqual)}`,
   ];
+  if (v.continuationEqual !== null) {
+    lines.push(
+      `continuation = shadow source: ${mark(v.continuationEqual)} (shadow: ${v.shadow?.status ?? "not run"} code ${v.shadow?.guestCode ?? "-"})`,
+    );
+  }
   if (v.reference !== null) {
     lines.push(
       `guest output = unmigrated:  ${mark(v.outputEqual)} (${r.guestOutput.combined.length} bytes)`,

@@ -71,9 +71,20 @@ export interface MigrateVerification {
   readonly ramEqual: boolean | null;
   /** vCPU and device state of the destination after load equals the source's at switchover. */
   readonly stateEqual: boolean | null;
-  /** Guests: source output up to switchover + destination output after = the unmigrated run's. */
+  /**
+   * Guests: the destination's continuation equals the **shadow source's** — the source resumed
+   * after the migration completed, from the very switchover state, in the same virtual time — in
+   * output and in how it ended. This (with RAM and state equality) is what `verified` requires.
+   */
+  readonly continuationEqual: boolean | null;
+  /** Guests: how the shadow source ended (null when it did not run). */
+  readonly shadow: { readonly status: string; readonly guestCode: number | null } | null;
+  /**
+   * Guests, informational: source output up to switchover + destination output after = the
+   * unmigrated run's (false for guests whose output depends on time; not part of `verified`).
+   */
   readonly outputEqual: boolean | null;
-  /** Guests: the destination ended like the unmigrated run (status and code). */
+  /** Guests, informational: the destination ended like the unmigrated run (status and code). */
   readonly exitEqual: boolean | null;
   /** Work (instructions / operations) of the source before the migration started. */
   readonly workBeforeMigration: number;
@@ -247,6 +258,7 @@ export async function runMigration(
   let spanEnd: { ns: number; work: number; reference: number } | null = null;
   let workAtStart = 0;
   let twinAtStart = 0;
+  let shadowStarted = false;
 
   if (src.ended() === null && !aborted() && s.now() < limitNs) {
     const link = createLink({
@@ -359,13 +371,21 @@ export async function runMigration(
       m.cancel();
       await runChunked(s, s.now() + 10_000 * 1e6, () => terminal(m.status));
     } else if (m.status === "completed") {
-      // the destination runs the guest to its end (or the time limit), its progress shown
+      if (elf !== null && src.machine.state === "paused" && src.ended() === null) {
+        // Verification harness, not a migration outcome: the paused source (exactly the
+        // switchover state) resumes as a shadow and runs beside the destination in the same
+        // virtual time, so their continuations can be compared.
+        shadowStarted = true;
+        src.machine.resume();
+      }
+      // the destination (and the shadow) run the guest to its end (or the time limit), the
+      // destination's progress shown
       const done = m.info();
       let lastMs = Number.NEGATIVE_INFINITY;
       await runChunked(
         s,
         limitNs,
-        () => dst.ended() !== null || aborted(),
+        () => (dst.ended() !== null && (!shadowStarted || src.ended() !== null)) || aborted(),
         () => {
           const onProgress = options.onProgress;
           if (onProgress === undefined || performance.now() - lastMs < PROGRESS_INTERVAL_MS) return;
@@ -382,6 +402,7 @@ export async function runMigration(
           });
         },
       );
+      if (shadowStarted && src.machine.state === "running") src.stop();
       if (aborted()) message = "interrupted after the migration completed";
     } else if (!terminal(m.status)) {
       message =
@@ -401,6 +422,8 @@ export async function runMigration(
 
   const completed = migration?.status === "completed";
   const isGuest = elf !== null;
+  const shadowOut = shadowStarted ? src.output().slice((srcOutput ?? "").length) : null;
+  const shadowEnd = shadowStarted ? outcomeOf(src.ended()) : null;
   const sourceOut = completed ? (srcOutput ?? src.output()) : src.output();
   const destOut = completed ? dst.output() : "";
   const combined = sourceOut + destOut;
@@ -413,12 +436,15 @@ export async function runMigration(
     completed && isGuest
       ? migrated.status === reference!.status && migrated.guestCode === reference!.guestCode
       : null;
+  const continuationEqual =
+    completed && isGuest
+      ? shadowEnd !== null &&
+        shadowOut === destOut &&
+        shadowEnd.status === migrated.status &&
+        shadowEnd.guestCode === migrated.guestCode
+      : null;
   const verified =
-    completed &&
-    ramEqual === true &&
-    stateEqual === true &&
-    outputEqual !== false &&
-    exitEqual !== false;
+    completed && ramEqual === true && stateEqual === true && continuationEqual !== false;
   const workDuring = (workAtSwitch ?? src.workDone()) - workBefore;
   const verification: MigrateVerification = {
     verified,
@@ -426,6 +452,8 @@ export async function runMigration(
     destinationRamHash: dstHash,
     ramEqual,
     stateEqual,
+    continuationEqual,
+    shadow: shadowEnd,
     outputEqual,
     exitEqual,
     workBeforeMigration: workBefore,

@@ -4,7 +4,8 @@
  * ("data is too long"), so nothing here hands a whole RAM to one call.
  */
 import { createHash } from "node:crypto";
-import { isSyntheticRamBackend, PAGE_SIZE, type RamRegion } from "@ferry/core";
+import { PAGE_SIZE, type RamRegion } from "@ferry/core";
+import { isSyntheticRamBackend } from "@ferry/sim";
 
 /** Bytes handed to one hash update or compared in one step (64 MiB). */
 export const RAM_CHUNK_BYTES = 64 * 1024 * 1024;

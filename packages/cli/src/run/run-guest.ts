@@ -147,6 +147,7 @@ export function buildGuestMachine(
     vcpus: m.vcpus,
     memory: { size: m.memoryBytes, backend: m.ramBackend },
     sliceNs: m.sliceNs,
+    dirtyTracking: m.dirtyTracking,
     bootArgs: [...guest.args],
   });
   const image = loadElf(machine.memory, elf);

@@ -2,13 +2,12 @@
  * The machine of a `workload:` config, built with core's `createWorkloadMachine`: one RAM region
  * (dense, or synthetic up to 1 TiB) and `machine.vcpus` vCPUs of the `workload` backend.
  */
+import type { Machine, Scheduler } from "@ferry/core";
 import {
   createSyntheticRamBackend,
   createWorkloadMachine,
-  type Machine,
-  type Scheduler,
   type WorkloadMachineOptions,
-} from "@ferry/core";
+} from "@ferry/sim";
 import { ConfigError, type FerryConfig, type WorkloadConfig } from "../config";
 
 function workloadOf(config: FerryConfig): WorkloadConfig {
@@ -60,6 +59,7 @@ export function workloadMachineOptions(
     },
     prefillBytes: w.prefillBytes,
     sliceNs: m.sliceNs,
+    dirtyTracking: m.dirtyTracking,
   };
 }
 

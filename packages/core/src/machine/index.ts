@@ -1,4 +1,3 @@
 export * from "./boot-args";
 export * from "./machine";
 export * from "./options";
-export * from "./workload-machine";

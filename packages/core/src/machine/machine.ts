@@ -14,8 +14,15 @@ import { Ns16550a, UART_BASE, UART_SIZE } from "../devices/uart";
 import { parseState } from "../devices/validate";
 import { InvalidArgumentError, InvalidStateError, StateValidationError } from "../errors";
 import { createAddressSpace, type MutableAddressSpace } from "../memory/address-space";
+import { createDirtyRings, type DirtyRings } from "../memory/dirty-ring";
 import { createRamBackend } from "../memory/ram";
-import type { DeviceState, MmioAccess, MmioDevice, RamRegion } from "../memory/types";
+import {
+  PAGE_SIZE,
+  type DeviceState,
+  type MmioAccess,
+  type MmioDevice,
+  type RamRegion,
+} from "../memory/types";
 import type { Scheduler, Timer } from "../time/types";
 import { VirtualScheduler, notifyAsyncWake } from "../time/virtual";
 import type { CpuBackend, CpuState } from "../vcpu/types";
@@ -53,6 +60,13 @@ export interface MachineEvents {
   "vcpu-error": (event: VcpuErrorEvent) => void;
   state: (state: MachineRunState) => void;
 }
+
+/**
+ * Handles a `DirtyRingFull` exit of vCPU `vcpu` at virtual time `atNs` (dirty-ring tracking). The
+ * default reaps every ring at once, as QEMU's vCPU thread does (`kvm_dirty_ring_reap`); a
+ * handler that leaves the ring full makes the vCPU wait until someone resets it.
+ */
+export type DirtyRingFullHandler = (vcpu: number, rings: DirtyRings, atNs: number) => void;
 
 /** Answers a guest hypercall (return value goes to the guest). */
 export type HypercallHandler = (vcpu: number, nr: number, args: Int32Array) => number;
@@ -107,9 +121,14 @@ export class Machine {
   readonly events = new EventEmitter<MachineEvents>();
   /** Address of the boot-argument block, or 0 when no `bootArgs` were given. */
   readonly bootArgsAddr: number;
+  /** The per-vCPU dirty rings when `dirtyTracking.kind` is `ring`, else null. */
+  readonly dirtyRings: DirtyRings | null;
   private readonly bootBlock: Uint8Array | null;
   private stateValue: MachineRunState = "created";
   private hypercallHandler: HypercallHandler = () => ENOSYS_RESULT;
+  private ringFullHandler: DirtyRingFullHandler = (_vcpu, rings) => {
+    rings.reap();
+  };
   private pendingKind: FinisherRequest = "pass";
   private entry = RAM_BASE;
   private out = new Uint8Array(256);
@@ -121,7 +140,13 @@ export class Machine {
     this.cpu = o.cpu;
     const memory = createAddressSpace();
     this.memory = memory;
+    const rings =
+      o.dirtyTracking.kind === "ring"
+        ? createDirtyRings({ vcpuCount: o.vcpus, size: o.dirtyTracking.ringSize })
+        : null;
+    this.dirtyRings = rings;
     this.ram = memory.addRam({
+      dirty: rings === null ? undefined : rings.createTracker(o.memory.size / PAGE_SIZE),
       name: "ram",
       base: RAM_BASE,
       size: o.memory.size,
@@ -160,6 +185,9 @@ export class Machine {
       systemEvent: (_vcpu, kind, code, atNs) => this.systemEvent(kind, code, atNs),
       error: (vcpu, message, atNs) =>
         this.events.emit("vcpu-error", { vcpu: vcpu.index, message, atNs }),
+      dirtyRingFull: (vcpu, atNs) => {
+        if (rings !== null) this.ringFullHandler(vcpu.index, rings, atNs);
+      },
     };
     const vcpus: Vcpu[] = [];
     for (let i = 0; i < o.vcpus; i++) {
@@ -171,7 +199,15 @@ export class Machine {
         timebaseAt: (ns) => clint.mtimeAt(ns),
       });
       vcpus.push(
-        new Vcpu({ index: i, core, scheduler: this.scheduler, memory, sliceNs: o.sliceNs, host }),
+        new Vcpu({
+          index: i,
+          core,
+          scheduler: this.scheduler,
+          memory,
+          sliceNs: o.sliceNs,
+          host,
+          dirtyRings: rings,
+        }),
       );
     }
     this.vcpus = vcpus;
@@ -231,6 +267,19 @@ export class Machine {
     this.devices.clint.freeze(atNs);
     this.setState("stopped");
     this.events.emit("shutdown", { kind: request, code, atNs });
+  }
+
+  /**
+   * Set what a `DirtyRingFull` exit does (dirty-ring tracking; default: reap every ring, QEMU's
+   * behaviour). Dirty-limit installs its own (reap one vCPU's ring, then throttle it).
+   */
+  setDirtyRingFullHandler(handler: DirtyRingFullHandler): void {
+    if (typeof handler !== "function") {
+      throw new InvalidArgumentError(
+        `dirty-ring-full handler must be a function, got ${typeof handler}`,
+      );
+    }
+    this.ringFullHandler = handler;
   }
 
   /** Set the hypercall handler (default: every call returns -38, ENOSYS). */

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { InvalidArgumentError } from "../errors";
 import type { MmioDevice, RamBackend } from "../memory/types";
 import { PAGE_SIZE } from "../memory/types";
+import { DEFAULT_DIRTY_RING_SIZE, MAX_DIRTY_RING_SIZE } from "../memory/dirty-ring";
 import type { Scheduler } from "../time/types";
 import type { CpuBackend } from "../vcpu/types";
 
@@ -112,6 +113,23 @@ export const machineOptionsSchema = z
       )
       .default([]),
     sliceNs: z.number().positive().finite().optional(),
+    /**
+     * How RAM's dirty pages are tracked: `bitmap` (KVM's dirty log, the default) or `ring`
+     * (KVM's per-vCPU dirty ring of `ringSize` entries; a full ring exits the vCPU).
+     */
+    dirtyTracking: z
+      .object({
+        kind: z.enum(["bitmap", "ring"]).default("bitmap"),
+        ringSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_DIRTY_RING_SIZE)
+          .refine((v) => (v & (v - 1)) === 0, { message: "must be a power of two" })
+          .default(DEFAULT_DIRTY_RING_SIZE),
+      })
+      .strict()
+      .default({ kind: "bitmap", ringSize: DEFAULT_DIRTY_RING_SIZE }),
     bootArgs: z.array(z.number().int().min(0).max(0xffff_ffff)).max(MAX_BOOT_ARGS).optional(),
   })
   .strict();

@@ -6,6 +6,7 @@ import { createDirtyLog } from "./dirty-log";
 import {
   PAGE_SIZE,
   type AddressSpace,
+  type DirtyLog,
   type MemoryRegion,
   type MmioDevice,
   type MmioRegion,
@@ -24,6 +25,11 @@ export interface AddRamOptions {
   readonly backend: RamBackend;
   /** ROM: the guest cannot store to it (VMM writes still work). Default false. */
   readonly readonly?: boolean;
+  /**
+   * The region's dirty tracker (`size / PAGE_SIZE` pages, logging off), e.g. one made by
+   * `DirtyRings.createTracker`. Default: a `bitmap` tracker.
+   */
+  readonly dirty?: DirtyLog;
 }
 
 /** Options of {@link MutableAddressSpace.addMmio}. */
@@ -41,10 +47,13 @@ export interface AddMmioOptions {
  * **Guest access contract.** A CPU backend may read and write
  * `ramRegion.backend.bytes` directly (when it is not null). After a direct store at
  * region offset `off` it must mark the page dirty **only when `ramRegion.dirty.logging`
- * is true**, either by calling `dirty.markOffset(off)` or inline with
- * `dirty.words[off >>> 17] |= 1 << ((off >>> 12) & 31)`. A backend may cache
- * `dirty.words` (its identity never changes) and read `dirty.logging` once at the
- * start of each `VcpuCore.run`: logging is never switched on or off during a run.
+ * is true**, with the tracker's test-and-set: when bit `(off >>> 12) & 31` of
+ * `dirty.words[off >>> 17]` is clear, call `dirty.markVcpu(hartId, off >>> 12)`, and leave the
+ * guest with `ExitReason.DirtyRingFull` when it returns true (a dirty-ring tracker whose ring
+ * is full). A backend may cache `dirty.words` (its identity never changes) and read
+ * `dirty.logging` once at the start of each `VcpuCore.run`: logging is never switched on or
+ * off during a run. (Setting the bit inline without `markVcpu` still records the page for
+ * `sync` on both trackers, but a ring tracker then gets no ring entry for it.)
  * Stores to a `readonly` region must not change the bytes. Accesses to MMIO regions
  * leave the run with an `Mmio` exit; the vCPU loop routes them to the region's device.
  */
@@ -118,6 +127,11 @@ class AddressSpaceImpl implements MutableAddressSpace {
         `RAM region "${name}": size ${size} must equal the backend size ${backend?.size}`,
       );
     }
+    if (opts.dirty !== undefined && opts.dirty.pageCount !== size / PAGE_SIZE) {
+      throw new InvalidArgumentError(
+        `RAM region "${name}": dirty tracker covers ${opts.dirty.pageCount} pages, the region ${size / PAGE_SIZE}`,
+      );
+    }
     const region: RamRegion = {
       kind: "ram",
       name,
@@ -125,7 +139,7 @@ class AddressSpaceImpl implements MutableAddressSpace {
       size,
       readonly: opts.readonly === true,
       backend,
-      dirty: createDirtyLog(size / PAGE_SIZE),
+      dirty: opts.dirty ?? createDirtyLog(size / PAGE_SIZE),
     };
     this.insert(region);
     return region;

@@ -1,5 +1,5 @@
 /**
- * KVM-style dirty log of one RAM region.
+ * The `bitmap` dirty tracker of one RAM region (KVM's dirty log, `KVM_GET_DIRTY_LOG`).
  */
 import { InvalidArgumentError, hex } from "../errors";
 import { checkPageCount } from "./bitmap";
@@ -16,6 +16,7 @@ function popcount32(v: number): number {
 
 /** Dirty log: a page bitmap written while `logging` is true. `words` never changes identity. */
 class PageDirtyLog implements DirtyLog {
+  readonly kind = "bitmap" as const;
   readonly pageCount: number;
   readonly words: Uint32Array;
   logging = false;
@@ -75,6 +76,11 @@ class PageDirtyLog implements DirtyLog {
     }
   }
 
+  markVcpu(_vcpu: number, page: number): boolean {
+    this.words[page >>> 5] |= 1 << (page & 31);
+    return false;
+  }
+
   sync(into: DirtyBitmap): number {
     if (into.pageCount !== this.pageCount) {
       throw new InvalidArgumentError(
@@ -96,7 +102,7 @@ class PageDirtyLog implements DirtyLog {
   }
 }
 
-/** Build a dirty log of `pageCount` pages, logging off. */
+/** Build a `bitmap` dirty tracker of `pageCount` pages, logging off. */
 export function createDirtyLog(pageCount: number): DirtyLog {
   checkPageCount(pageCount, "dirty log");
   return new PageDirtyLog(pageCount);

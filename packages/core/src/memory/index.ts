@@ -1,4 +1,5 @@
 export * from "./address-space";
 export * from "./bitmap";
 export * from "./dirty-log";
+export * from "./dirty-ring";
 export * from "./ram";

@@ -33,14 +33,31 @@ export interface RamBackend {
   store(offset: number, size: 1 | 2 | 4, value: number): void;
 }
 
+/** How a RAM region's dirty pages are tracked: a KVM dirty bitmap, or KVM's per-vCPU dirty ring. */
+export type DirtyTrackingKind = "bitmap" | "ring";
+
 /**
- * KVM-style dirty log of one RAM region: one bit per 4 KiB page, set by every
- * guest store and VMM write while logging is on.
+ * The dirty tracker of one RAM region (KVM's dirty log, pluggable): one bit per 4 KiB page in
+ * `words`, tested by every guest store while logging is on. Two implementations:
+ *
+ * - `bitmap` (`KVM_GET_DIRTY_LOG`): a store sets the page's bit; `sync` fetches and clears it.
+ * - `ring` (`KVM_CAP_DIRTY_LOG_RING`): the bit means "dirtied since last reset"; the first store
+ *   to a clear page also pushes a (region, page) entry onto the storing vCPU's ring, and a full
+ *   ring makes that vCPU leave the guest (`ExitReason.DirtyRingFull`) until it is harvested
+ *   and reset (see {@link DirtyRings}).
+ *
+ * CPU backends mark a store with the same test-and-set on both: if the page's bit is clear,
+ * call {@link DirtyLog.markVcpu}; it returns true when the vCPU must exit.
  */
 export interface DirtyLog {
+  /** Which tracker this is. */
+  readonly kind: DirtyTrackingKind;
   /** Pages covered. */
   readonly pageCount: number;
-  /** The raw bitmap words (bit `p & 31` of word `p >>> 5` is page `p`). Stable identity: backends cache it. */
+  /**
+   * The raw bitmap words (bit `p & 31` of word `p >>> 5` is page `p`). Stable identity: backends
+   * cache it. A set bit means the page needs no further marking until the next sync/reset.
+   */
   readonly words: Uint32Array;
   /** True while logging is on. */
   readonly logging: boolean;
@@ -54,6 +71,14 @@ export interface DirtyLog {
   markOffset(offset: number): void;
   /** Mark every page touching `[offset, offset + length)` (no-op when logging is off). */
   markRange(offset: number, length: number): void;
+  /**
+   * A store by vCPU `vcpu` dirtied page `page` whose bit in `words` the caller found clear (the
+   * fast path is `if ((words[p >>> 5] & (1 << (p & 31))) === 0 && log.markVcpu(v, p)) exit`).
+   * Sets the bit; the ring tracker also pushes an entry onto the vCPU's ring. Returns true when
+   * that ring is now full: the vCPU must leave the guest with `ExitReason.DirtyRingFull`. The
+   * caller checks `logging` first; the page must be in range (not checked: hot path).
+   */
+  markVcpu(vcpu: number, page: number): boolean;
   /**
    * Fetch-and-clear: OR the log into `into` and clear the log. Returns how many
    * pages were dirtied in the period (set in the log), KVM_GET_DIRTY_LOG style.

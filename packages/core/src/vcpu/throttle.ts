@@ -12,9 +12,11 @@
  *   {@link CPU_THROTTLE_TIMESLICE_NS} and then sleeps. Tick times and sleep lengths are rounded
  *   cumulatively (tick k at `base + round(k × period)`, sleep k = `round((k + 1) × sleep) −
  *   round(k × sleep)`), so over time the vCPU sleeps exactly `p` of the time even when neither is
- *   a whole number of ns. A tick seen late (hooks run at slice boundaries) is served late but
- *   keeps the cadence; a vCPU away for longer than its running share (halted, paused) takes one
- *   sleep and restarts its cadence at that entry.
+ *   a whole number of ns. The next tick is armed as the vCPU loop's preemption timer
+ *   (`PreRunInfo.preemptAtNs`), so the sleep begins when QEMU's timer would kick the vCPU, in the
+ *   middle of a slice, not at the next slice boundary. A tick seen late (a vCPU without
+ *   preemption, or out of the guest) is served late but keeps the cadence; a vCPU away for longer
+ *   than its running share (halted, paused) takes one sleep and restarts its cadence there.
  * - **fixed** (the 2013 original auto-converge): once the vCPU has run `runNs` since its last
  *   sleep ended, a sleep of `sleepNs` is due.
  */
@@ -239,6 +241,10 @@ export function createCpuThrottle(
         total += s;
         count++;
       }
+      // The throttle timer: the next sleep preempts the guest when it is due.
+      const due = clock.dueNs;
+      const timer = info.preemptAtNs;
+      if (timer !== undefined && due < timer) info.preemptAtNs = due;
       return s;
     };
   };

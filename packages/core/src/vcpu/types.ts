@@ -26,6 +26,11 @@ export const ExitReason = {
   Kicked: 6,
   /** The backend met a state it cannot continue from (`internalError` says what). */
   InternalError: 7,
+  /**
+   * A store filled this vCPU's dirty ring (KVM's `KVM_EXIT_DIRTY_RING_FULL`): the store is done,
+   * and the vCPU may not re-enter the guest until the ring is harvested and reset.
+   */
+  DirtyRingFull: 8,
 } as const;
 /** One of {@link ExitReason}'s values. */
 export type ExitReasonCode = (typeof ExitReason)[keyof typeof ExitReason];
@@ -161,6 +166,15 @@ export interface PreRunInfo {
   readonly vcpuIndex: number;
   /** Current virtual time (ns). */
   readonly nowNs: number;
+  /**
+   * The preemption timer (QEMU: a timer that kicks the vCPU). The loop sets it to Infinity before
+   * the hooks run; a hook that must run again at virtual time T, even in the middle of a slice,
+   * lowers it to T (`info.preemptAtNs = Math.min(info.preemptAtNs, T)`). The vCPU then leaves the
+   * guest when its virtual time reaches T (within one backend step) and runs the hooks again,
+   * with `nowNs` = T. Absent when the caller has no preemption (a test fake): hooks then run at
+   * the next entry only.
+   */
+  preemptAtNs?: number;
 }
 
 /**

@@ -2,7 +2,8 @@
  * The KVM-style vCPU run loop, driven by a Scheduler: one scheduler event runs one slice.
  */
 import { InvalidArgumentError, hex } from "../errors";
-import type { AddressSpace, MmioAccess } from "../memory/types";
+import type { DirtyRings } from "../memory/dirty-ring";
+import { PAGE_SIZE, type AddressSpace, type MmioAccess } from "../memory/types";
 import type { Scheduler, Timer } from "../time/types";
 import { notifyAsyncWake } from "../time/virtual";
 import {
@@ -20,7 +21,14 @@ import {
 export type VcpuState = "created" | "running" | "paused" | "stopped";
 
 /** What a running vCPU is doing between scheduler events. */
-export type VcpuActivity = "idle" | "scheduled" | "in-slice" | "throttled" | "halted";
+export type VcpuActivity =
+  | "idle"
+  | "scheduled"
+  | "in-slice"
+  | "throttled"
+  | "halted"
+  /** Out of the guest after a `DirtyRingFull` exit, until its dirty ring is reset. */
+  | "ring-full";
 
 /** What the vCPU asks of its machine. */
 export interface VcpuHost {
@@ -30,6 +38,12 @@ export interface VcpuHost {
   systemEvent(vcpu: Vcpu, kind: "shutdown" | "reset", code: number, atNs: number): void;
   /** The vCPU stopped on an internal error. */
   error(vcpu: Vcpu, message: string, atNs: number): void;
+  /**
+   * The vCPU left the guest because its dirty ring is full (`KVM_EXIT_DIRTY_RING_FULL`). The
+   * host may harvest and reset the rings at once (QEMU reaps them in the vCPU thread); if the ring
+   * is still full afterwards, the vCPU waits (activity `ring-full`) until a reset frees it.
+   */
+  dirtyRingFull?(vcpu: Vcpu, atNs: number): void;
 }
 
 /** Options of {@link createVcpu}. */
@@ -44,6 +58,8 @@ export interface VcpuOptions {
   /** Virtual ns of guest time per scheduler event (default 100_000). */
   readonly sliceNs?: number;
   readonly host: VcpuHost;
+  /** The machine's dirty rings, when RAM uses the `ring` dirty tracker. */
+  readonly dirtyRings?: DirtyRings | null;
 }
 
 /** Per-vCPU statistics (virtual ns). */
@@ -60,6 +76,10 @@ export interface VcpuStats {
   readonly slices: number;
   /** Exits from `core.run`. */
   readonly exits: number;
+  /** `DirtyRingFull` exits (dirty-ring tracking only). */
+  readonly dirtyRingFullExits: number;
+  /** Time spent out of the guest waiting for a full dirty ring to be reset. */
+  readonly dirtyRingWaitNs: number;
 }
 
 /** Default slice length (ns). */
@@ -95,7 +115,9 @@ export class Vcpu {
   private pauseRequested = false;
   private pauseWaiters: Array<() => void> = [];
   private hooks: readonly PreRunHook[] = [];
-  private readonly info: { vcpuIndex: number; nowNs: number };
+  private readonly info: { vcpuIndex: number; nowNs: number; preemptAtNs: number };
+  /** The hooks' preemption timer: leave the guest and run them again at this virtual time. */
+  private preemptAt = Number.POSITIVE_INFINITY;
   private readonly access: { hartId: number; nowNs: number };
   private pendingEvent: "shutdown" | "reset" | null = null;
   private pendingCode = 0;
@@ -107,6 +129,12 @@ export class Vcpu {
   private haltedNs = 0;
   private slices = 0;
   private exits = 0;
+  private readonly rings: DirtyRings | null;
+  private ringWaitStart = 0;
+  private ringWaitNs = 0;
+  private ringFullExits = 0;
+  /** Largest budget left unused by a deadline-clipped `BudgetExhausted` (see backendFits). */
+  private fitsBelow = 0;
 
   constructor(opts: VcpuOptions) {
     const sliceNs = opts.sliceNs ?? DEFAULT_SLICE_NS;
@@ -119,8 +147,10 @@ export class Vcpu {
     this.memory = opts.memory;
     this.host = opts.host;
     this.sliceNs = sliceNs;
-    this.info = { vcpuIndex: opts.index, nowNs: 0 };
+    this.info = { vcpuIndex: opts.index, nowNs: 0, preemptAtNs: Number.POSITIVE_INFINITY };
     this.access = { hartId: opts.index, nowNs: 0 };
+    this.rings = opts.dirtyRings ?? null;
+    if (this.rings !== null) this.rings.setSpaceListener(opts.index, () => this.ringSpace());
   }
 
   /** Lifecycle state. */
@@ -139,6 +169,10 @@ export class Vcpu {
     if (this.activityValue === "halted" && this.stateValue === "running") {
       halted += Math.max(0, this.scheduler.now() - this.haltStart);
     }
+    let ringWait = this.ringWaitNs;
+    if (this.activityValue === "ring-full" && this.stateValue === "running") {
+      ringWait += Math.max(0, this.scheduler.now() - this.ringWaitStart);
+    }
     let throttled = this.throttledNs;
     if (this.activityValue === "throttled") {
       throttled -= Math.max(0, this.throttleEnd - this.scheduler.now());
@@ -150,6 +184,8 @@ export class Vcpu {
       haltedNs: halted,
       slices: this.slices,
       exits: this.exits,
+      dirtyRingFullExits: this.ringFullExits,
+      dirtyRingWaitNs: ringWait,
     };
   }
 
@@ -236,6 +272,9 @@ export class Vcpu {
     if (this.activityValue === "halted") {
       this.haltStart = now;
       if (this.core.wantsWake()) this.wake();
+    } else if (this.activityValue === "ring-full") {
+      this.ringWaitStart = now;
+      if (this.rings === null || !this.rings.isFull(this.index)) this.ringSpace();
     } else {
       this.schedule(now + this.resumeDelay);
     }
@@ -246,6 +285,9 @@ export class Vcpu {
     if (this.stateValue === "stopped") return;
     if (this.activityValue === "halted" && this.stateValue === "running") {
       this.haltedNs += Math.max(0, this.scheduler.now() - this.haltStart);
+    }
+    if (this.activityValue === "ring-full" && this.stateValue === "running") {
+      this.ringWaitNs += Math.max(0, this.scheduler.now() - this.ringWaitStart);
     }
     this.stateValue = "stopped";
     this.cancelTimer();
@@ -272,6 +314,8 @@ export class Vcpu {
       this.activityValue = "idle";
     } else if (this.activityValue === "halted") {
       this.haltedNs += Math.max(0, now - this.haltStart);
+    } else if (this.activityValue === "ring-full") {
+      this.ringWaitNs += Math.max(0, now - this.ringWaitStart);
     } else {
       this.resumeDelay = Math.max(0, this.timerAt - now);
       this.activityValue = "idle";
@@ -301,6 +345,38 @@ export class Vcpu {
     this.schedule(wakeAt);
   }
 
+  /**
+   * True when `ns` of budget may let the backend make progress. A backend that returned
+   * `BudgetExhausted` with `r` ns of a deadline-clipped budget left cannot fit a step in `r`
+   * (RISC-V: one instruction), so any budget up to the largest such `r` fires the timer instead.
+   */
+  private backendFits(ns: number): boolean {
+    return ns > this.fitsBelow;
+  }
+
+  /** A reset freed room in this vCPU's full dirty ring: re-enter the guest (not before the exit). */
+  private ringSpace(): void {
+    if (this.activityValue !== "ring-full" || this.stateValue !== "running") return;
+    const at = Math.max(this.scheduler.now(), this.ringWaitStart);
+    this.ringWaitNs += at - this.ringWaitStart;
+    this.schedule(at);
+  }
+
+  /**
+   * After a `DirtyRingFull` exit at `atNs`: let the host reap, then wait if the ring is still
+   * full. Returns true when the vCPU now waits (the slice must end).
+   */
+  private dirtyRingFull(atNs: number): boolean {
+    this.ringFullExits++;
+    if (this.host.dirtyRingFull !== undefined) this.host.dirtyRingFull(this, atNs);
+    if (this.rings === null || !this.rings.isFull(this.index)) return false;
+    if (this.stateValue !== "running") return false;
+    this.ringWaitStart = atNs;
+    this.activityValue = "ring-full";
+    if (this.pauseRequested) this.suspend(this.scheduler.now());
+    return true;
+  }
+
   private throttle(atNs: number, sleepNs: number): void {
     this.throttledNs += sleepNs;
     this.throttleEnd = atNs + sleepNs;
@@ -313,8 +389,10 @@ export class Vcpu {
 
   private runHooks(atNs: number): number {
     const hooks = this.hooks;
+    this.preemptAt = Number.POSITIVE_INFINITY;
     if (hooks.length === 0) return 0;
     this.info.nowNs = atNs;
+    this.info.preemptAtNs = Number.POSITIVE_INFINITY;
     const info: PreRunInfo = this.info;
     let total = 0;
     for (let i = 0; i < hooks.length; i++) {
@@ -326,6 +404,9 @@ export class Vcpu {
       }
       total += ns;
     }
+    const at = this.info.preemptAtNs;
+    // A timer at or before now would fire at once forever: only a later one is armed.
+    if (at > atNs) this.preemptAt = at;
     return total;
   }
 
@@ -358,12 +439,32 @@ export class Vcpu {
         return;
       }
       run.immediateExit = false;
+      if (this.rings?.isFull(this.index) === true && this.dirtyRingFull(start)) {
+        return;
+      }
       let stuck = 0;
       while (consumed < budget) {
+        const deadline = this.preemptAt;
+        let allowed = budget - consumed;
+        const clipped = deadline - (start + consumed) < allowed;
+        if (clipped) {
+          allowed = deadline - (start + consumed);
+          if (allowed <= 0 || !this.backendFits(allowed)) {
+            // The hooks' timer fires: leave the guest now (QEMU's timer kicks the vCPU).
+            const at = Math.max(start + consumed, deadline);
+            const s = this.runHooks(at);
+            if (s > 0) {
+              this.runningNs += consumed;
+              this.throttle(at, s);
+              return;
+            }
+            continue;
+          }
+        }
         run.startNs = start + consumed;
         run.exitReason = ExitReason.None;
         run.consumedNs = 0;
-        core.run(run, budget - consumed);
+        core.run(run, allowed);
         const c = run.consumedNs;
         if (!(c >= 0) || !Number.isFinite(c)) {
           this.runningNs += consumed;
@@ -378,9 +479,22 @@ export class Vcpu {
             this.runningNs += consumed;
             return;
           }
+          if (this.rings?.isFull(this.index) === true && this.dirtyRingFull(start + consumed)) {
+            this.runningNs += consumed;
+            return;
+          }
+        } else if (reason === ExitReason.DirtyRingFull) {
+          if (this.dirtyRingFull(start + consumed)) {
+            this.runningNs += consumed;
+            return;
+          }
         } else if (reason === ExitReason.BudgetExhausted) {
-          if (c === 0) stuck++;
-          break;
+          if (!clipped) {
+            if (c === 0) stuck++;
+            break;
+          }
+          // Ran as far as it could before the timer: the next step would cross it.
+          this.fitsBelow = Math.max(this.fitsBelow, allowed - c);
         } else if (reason === ExitReason.Halt) {
           if (!core.wantsWake()) {
             this.runningNs += consumed;
@@ -489,7 +603,11 @@ export class Vcpu {
         return false;
       }
       r.backend.store(offset, size, run.mmioData);
-      if (r.dirty.logging) r.dirty.markOffset(offset);
+      const log = r.dirty;
+      if (log.logging) {
+        const page = Math.floor(offset / PAGE_SIZE);
+        if ((log.words[page >>> 5] & (1 << (page & 31))) === 0) log.markVcpu(this.index, page);
+      }
     } else {
       this.core.completeMmioRead(r.backend.load(offset, size));
     }

@@ -3,8 +3,10 @@
  * item and keeps the remainder; `end()` fails if the stream is incomplete. Every field is
  * validated; RAM records are applied straight into the destination's RAM backends.
  */
-import type { RamBackend, SyntheticRamBackend } from "@ferry/core";
-import { isSyntheticRamBackend, PAGE_SIZE } from "@ferry/core";
+import type { RamBackend } from "@ferry/core";
+import type { SyntheticRamBackend } from "@ferry/sim";
+import { PAGE_SIZE } from "@ferry/core";
+import { isSyntheticRamBackend } from "@ferry/sim";
 import { StreamError } from "../errors";
 import {
   DEVICE_SECTION_VERSION,
@@ -35,6 +37,20 @@ export interface ReceivedDeviceState {
   readonly state: Record<string, unknown>;
 }
 
+/** The destination half of a plugin section, as the reader sees it. */
+export interface ReaderSection {
+  /** Section versions accepted. */
+  readonly versions: readonly number[];
+  /** Apply one chunk body (a copy); throw to refuse the stream. */
+  load(chunk: Uint8Array, phase: "start" | "part" | "end" | "full"): void;
+}
+
+interface OpenSection {
+  readonly idstr: string;
+  readonly sink: ReaderSection;
+  ended: boolean;
+}
+
 /** Options of {@link StreamReader}. */
 export interface StreamReaderOptions {
   /** Destination RAM blocks; the stream's block list must match them exactly (names and sizes). */
@@ -50,6 +66,8 @@ export interface StreamReaderOptions {
    * for synthetic destination blocks. Set by `incoming` for a compact link. Default false.
    */
   readonly compact?: boolean;
+  /** Plugin sections by idstr (START/PART/END or FULL with a `be32 len` + bytes body). */
+  readonly sections?: ReadonlyMap<string, ReaderSection>;
 }
 
 const enum St {
@@ -59,6 +77,7 @@ const enum St {
   MemList,
   RamBody,
   DeviceBody,
+  SectionBody,
   Footer,
   Done,
 }
@@ -113,8 +132,13 @@ export class StreamReader {
   private ramEnded = false;
   private memRemaining = 0;
   private curBlock: BlockSlot | null = null;
+  private readonly sections: ReadonlyMap<string, ReaderSection>;
+  private readonly open = new Map<number, OpenSection>();
+  private cur: OpenSection | null = null;
+  private phase: "start" | "part" | "end" | "full" = "full";
 
   constructor(options: StreamReaderOptions) {
+    this.sections = options.sections ?? new Map();
     this.records = options.records ?? createRamRecordRegistry();
     const enc = new TextEncoder();
     this.blocks = options.blocks.map((target) => ({
@@ -179,6 +203,8 @@ export class StreamReader {
         return "a RAM record or EOS";
       case St.DeviceBody:
         return "a device-state body";
+      case St.SectionBody:
+        return "a section chunk body";
       case St.Footer:
         return "a section footer";
       default:
@@ -270,6 +296,12 @@ export class StreamReader {
           pos = r;
           break;
         }
+        case St.SectionBody: {
+          const r = this.parseSectionBody(buf, pos, end);
+          if (r < 0) return pos;
+          pos = r;
+          break;
+        }
         case St.Footer: {
           if (avail < 5) return pos;
           if (buf[pos] !== SectionType.FOOTER) {
@@ -300,12 +332,27 @@ export class StreamReader {
     if (type === SectionType.EOF) {
       if (this.ramSectionId < 0) this.fail(pos, "EOF before any RAM section");
       if (!this.ramEnded) this.fail(pos, "EOF before the RAM section's END part");
+      for (const o of this.open.values()) {
+        if (!o.ended) this.fail(pos, `EOF before section "${o.idstr}"'s END part`);
+      }
       this.state = St.Done;
       return pos + 1;
     }
     if (type === SectionType.PART || type === SectionType.END) {
       if (avail < 5) return -1;
       const id = be32(buf, pos + 1);
+      const o = this.open.get(id);
+      if (o !== undefined) {
+        if (o.ended)
+          this.fail(pos + 1, `section ${id} ("${o.idstr}") continued after its END part`);
+        this.sectionId = id;
+        this.sectionType = type;
+        this.cur = o;
+        this.phase = type === SectionType.END ? "end" : "part";
+        if (type === SectionType.END) o.ended = true;
+        this.state = St.SectionBody;
+        return pos + 5;
+      }
       if (this.ramSectionId < 0 || id !== this.ramSectionId) {
         this.fail(pos + 1, `section part for unknown section id ${id}`);
       }
@@ -337,6 +384,26 @@ export class StreamReader {
     this.seenIds.add(id);
     this.sectionId = id;
     this.sectionType = type;
+    const plugin = idstr === RAM_SECTION.idstr ? undefined : this.sections.get(idstr);
+    if (plugin !== undefined) {
+      if (!plugin.versions.includes(version)) {
+        this.fail(
+          pos + 10 + idlen,
+          `section "${idstr}" version ${version}, expected ${plugin.versions.join(" or ")}`,
+        );
+      }
+      const key = `${idstr}\u0000${instance}`;
+      if (this.seenDevices.has(key)) {
+        this.fail(pos, `section "${idstr}" instance ${instance} sent twice`);
+      }
+      this.seenDevices.add(key);
+      const o: OpenSection = { idstr, sink: plugin, ended: type === SectionType.FULL };
+      if (type === SectionType.START) this.open.set(id, o);
+      this.cur = o;
+      this.phase = type === SectionType.START ? "start" : "full";
+      this.state = St.SectionBody;
+      return pos + need;
+    }
     if (type === SectionType.START) {
       if (idstr !== RAM_SECTION.idstr) this.fail(pos + 6, `unknown iterative section "${idstr}"`);
       if (this.ramSectionId >= 0) this.fail(pos, "second RAM section");
@@ -367,6 +434,29 @@ export class StreamReader {
       this.state = St.DeviceBody;
     }
     return pos + need;
+  }
+
+  private parseSectionBody(buf: Uint8Array, pos: number, end: number): number {
+    if (end - pos < 4) return -1;
+    const len = be32(buf, pos);
+    const o = this.cur!;
+    if (len > this.maxDevice) {
+      this.fail(
+        pos,
+        `section "${o.idstr}" chunk of ${len} bytes exceeds the limit of ${this.maxDevice}`,
+      );
+    }
+    if (end - pos < 4 + len) return -1;
+    try {
+      o.sink.load(buf.slice(pos + 4, pos + 4 + len), this.phase);
+    } catch (e) {
+      this.fail(
+        pos + 4,
+        `section "${o.idstr}" refused its ${this.phase} chunk: ${(e as Error).message}`,
+      );
+    }
+    this.state = St.Footer;
+    return pos + 4 + len;
   }
 
   private devIdstr = "";

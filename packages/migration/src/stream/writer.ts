@@ -246,6 +246,13 @@ export class StreamWriter {
     return id;
   }
 
+  /** One chunk of a plugin section: `be32 len` + `body`, then the footer. */
+  sectionBody(sectionId: number, body: Uint8Array): void {
+    this.be32(body.length);
+    this.bytes(body, 0, body.length);
+    this.footer(sectionId);
+  }
+
   /** A FULL device-state section: `be32 len` + UTF-8 JSON of `state`. Returns the section id. */
   deviceSection(idstr: string, instance: number, state: unknown): number {
     const json = textEncoder.encode(JSON.stringify(state));

@@ -1,5 +1,7 @@
 /**
  * File transports: migrating to a file writes a snapshot; reading one back feeds the incoming side.
+ * A file is one-way: it has no return path, so capabilities that need one (`return-path`,
+ * `switchover-ack`) are refused when migrating to a file.
  */
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { MigrationError } from "../errors";
@@ -9,6 +11,7 @@ import type { IncomingTransport, OutgoingTransport } from "./types";
 export function fileSink(path: string): OutgoingTransport {
   let fd: number | null = openSync(path, "w");
   let error: Error | null = null;
+  let complete = false;
   const close = (): void => {
     if (fd !== null) {
       closeSync(fd);
@@ -20,10 +23,15 @@ export function fileSink(path: string): OutgoingTransport {
     if (fd === null) throw new MigrationError(`snapshot file ${path} is already closed`);
   };
   return {
+    name: `file:${path}`,
     get error() {
       return error;
     },
     backedUp: false,
+    /** A file is "started" once complete; a truncated one can never be loaded (the reader refuses it). */
+    get peer() {
+      return complete ? "started" : "refused";
+    },
     write(chunk) {
       check();
       let off = 0;
@@ -35,6 +43,7 @@ export function fileSink(path: string): OutgoingTransport {
     async end() {
       check();
       close();
+      complete = true;
     },
     abort(reason) {
       if (error === null) error = reason;

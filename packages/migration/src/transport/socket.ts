@@ -1,13 +1,23 @@
 /**
  * Stream transports over real sockets (node:net): TCP and unix-domain, for the
- * RealtimeScheduler. A dropped connection breaks the transport with a clear error.
+ * RealtimeScheduler. Two-way: the socket's reverse direction carries the return path (framed
+ * messages, `return-path/messages.ts`). The source counts the migration as delivered only on a
+ * `SWITCHOVER_ACK` that accounts for every byte it sent (count and digest). A dropped connection
+ * breaks the transport with a clear error.
  */
 import { type Server, type Socket, createConnection, createServer } from "node:net";
 import { MigrationError } from "../errors";
-import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
-
-/** The destination's acknowledgement byte, sent back after a successful load. */
-const ACK_BYTE = 0x06;
+import { DestinationRefusedError } from "../lifecycle";
+import { ackMismatch } from "../return-path/ack";
+import { createRpInbox } from "../return-path/inbox";
+import { createRpDecoder, encodeRpMessage, type RpMessage } from "../return-path/messages";
+import { createTally } from "../return-path/tally";
+import type {
+  DestinationReturnPath,
+  IncomingHandlers,
+  IncomingTransport,
+  OutgoingTransport,
+} from "./types";
 
 /** Where to connect or listen: TCP host/port or a unix socket path. */
 export type SocketAddress =
@@ -27,29 +37,73 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
   const dropped = (why: string): void => {
     if (error === null) error = new MigrationError(`${label}: connection dropped (${why})`);
   };
+  const sent = createTally();
+  const inbox = createRpInbox((ns, fn) => {
+    const t = setTimeout(fn, ns / 1e6);
+    return () => clearTimeout(t);
+  }, label);
+  let lastAck: Extract<RpMessage, { type: "switchover-ack" }> | null = null;
+  let reported: string | null = null;
+  const decoder = createRpDecoder((m) => {
+    if (m.type === "switchover-ack") lastAck = m;
+    else if (m.type === "error") reported = m.message;
+    else if (m.type === "shut" && m.status !== 0 && error === null) {
+      error = new DestinationRefusedError(
+        `${label}: connection dropped by the destination, which refused the stream${reported !== null ? ` (${reported})` : ""}`,
+      );
+    }
+    inbox.push(m);
+  });
+  /** The destination's acknowledgement matches everything sent (set once the stream ended). */
   let acked = false;
   socket.on("data", (b: Buffer) => {
-    if (b.includes(ACK_BYTE)) acked = true;
+    try {
+      decoder.push(b);
+    } catch (e) {
+      if (error === null) error = e as Error;
+      socket.destroy();
+    }
   });
   socket.on("end", () => {
     peerEnded = true;
   });
   socket.on("error", (e) => dropped(e.message));
   socket.on("close", () => {
+    if (ending && peerEnded && lastAck !== null && error === null) {
+      const why = ackMismatch(lastAck, sent);
+      if (why === null) acked = true;
+      else error = new MigrationError(`${label}: switchover acknowledgement refused: ${why}`);
+    }
     if (!(ending && peerEnded && acked)) dropped("closed by peer before acknowledging the stream");
+    inbox.fail(error ?? new MigrationError(`${label}: return path closed`));
   });
   const check = (): void => {
     if (error !== null) throw error;
   };
   return {
+    name: label,
+    returnPath: {
+      get sent() {
+        return sent;
+      },
+      next: (timeoutNs) => inbox.next(timeoutNs),
+      get received() {
+        return inbox.received;
+      },
+    },
     get error() {
       return error;
     },
     get backedUp() {
       return socket.writableNeedDrain;
     },
+    get peer() {
+      if (error instanceof DestinationRefusedError) return "refused";
+      return acked ? "started" : "unknown";
+    },
     write(chunk) {
       check();
+      sent.add(chunk);
       socket.write(Buffer.from(chunk));
     },
     async drain() {
@@ -86,18 +140,33 @@ export function socketSource(socket: Socket, label = "socket"): IncomingTranspor
   let handlers: IncomingHandlers | null = null;
   let ended = false;
   let failed = false;
+  const received = createTally();
+  const returnPath: DestinationReturnPath = {
+    send(msg) {
+      if (!socket.destroyed && socket.writable) socket.write(encodeRpMessage(msg));
+    },
+    get received() {
+      return received;
+    },
+  };
   return {
+    returnPath,
     receive(h) {
       handlers = h;
       socket.on("data", (b: Buffer) => {
-        if (!failed) handlers!.data(b);
+        if (failed) return;
+        received.add(b);
+        handlers!.data(b);
       });
       socket.on("end", () => {
         ended = true;
         if (failed) return;
+        // The loader acknowledges the switchover on the return path once it loaded everything.
         handlers!.end();
-        // The stream was loaded (close() was not called): acknowledge it on the return path.
-        if (!failed) socket.end(Buffer.of(ACK_BYTE));
+        if (!failed) {
+          returnPath.send({ type: "shut", status: 0 });
+          socket.end();
+        }
       });
       socket.on("error", (e) => {
         if (!failed && !ended) {
@@ -114,8 +183,11 @@ export function socketSource(socket: Socket, label = "socket"): IncomingTranspor
       socket.resume();
     },
     close() {
+      if (failed) return;
       failed = true;
-      socket.destroy();
+      // Tell the source that this destination will not run the guest, then hang up.
+      returnPath.send({ type: "shut", status: 1 });
+      if (!socket.destroyed) socket.end();
     },
   };
 }

@@ -1,6 +1,37 @@
 /**
- * Transport contracts: the source writes a byte stream, the destination receives it in order.
+ * Transport contracts: the source writes a byte stream, the destination receives it in order;
+ * a two-way transport also carries the return path (destination → source messages, see
+ * `return-path/messages.ts`). A one-way transport (a file) has no `returnPath`.
  */
+import type { PeerVerdict } from "../lifecycle";
+import type { RpMessage } from "../return-path/messages";
+
+/** A byte count and digest of stream bytes (see `createTally`). */
+export interface TallyView {
+  readonly bytes: number;
+  readonly digest: number;
+}
+
+/** The source's end of the return path. */
+export interface SourceReturnPath {
+  /** What the source wrote on this channel so far (wire bytes and their digest). */
+  readonly sent: TallyView;
+  /**
+   * The next message from the destination, in arrival order. Rejects after `timeoutNs` on the
+   * transport's clock (virtual for the link, real for sockets) or when the transport breaks.
+   */
+  next(timeoutNs: number): Promise<RpMessage>;
+  /** Every message received so far. */
+  readonly received: readonly RpMessage[];
+}
+
+/** The destination's end of the return path. */
+export interface DestinationReturnPath {
+  /** Send a message to the source (in order, after the ones before). Ignored once closed. */
+  send(msg: RpMessage): void;
+  /** What was delivered to the loader so far (wire bytes and their digest). */
+  readonly received: TallyView;
+}
 
 /** The sending end of a migration stream. */
 export interface OutgoingTransport {
@@ -26,6 +57,16 @@ export interface OutgoingTransport {
   abort(reason: Error): void;
   /** The error that broke the transport, or null. */
   readonly error: Error | null;
+  /**
+   * What the transport knows of the destination once the end of stream was handed to it (see
+   * {@link PeerVerdict}). Absent = `unknown` unless {@link error} is a `DestinationRefusedError`.
+   * The source resumes after a late failure only on `refused`.
+   */
+  readonly peer?: PeerVerdict;
+  /** The return path; absent on a one-way transport (a file). */
+  readonly returnPath?: SourceReturnPath;
+  /** A short name for messages (`link`, `file:PATH`, `tcp:HOST:PORT`, `unix:PATH`). */
+  readonly name?: string;
 }
 
 /** Callbacks of a receiving transport. */
@@ -46,4 +87,6 @@ export interface IncomingTransport {
   close(): void;
   /** True when the stream may hold compact synthetic records (see {@link OutgoingTransport.compact}). */
   readonly compact?: boolean;
+  /** The return path; absent on a one-way transport (a file). */
+  readonly returnPath?: DestinationReturnPath;
 }

@@ -230,7 +230,9 @@ export function compileBlock(ctx: BlockContext, off: number, stats: CompileStats
     const slowStore = (size: number) =>
       `{${wb}h.executed=n+${i + 1};h.pc=h.storeSlow(${pc},a,${size},${b});return n+${i + 1};}`;
     const afterStore = (tohostExpr: string, tohostCond: string) => {
-      let s = "if(lg)dw[o>>>17]|=1<<((o>>>12)&31);";
+      // First store to a clean page: the dirty tracker is told (as the interpreter does); a full
+      // dirty ring ends the block after this instruction (code invalidation still applies).
+      let s = `if(lg&&(dw[o>>>17]&(1<<((o>>>12)&31)))===0&&h.dirtied(o)){if(cp[o>>>12]!==0)gen[o>>>12]++;${exitAt(i, `${next}`)}}`;
       if (watch >= 0) s += `if(${tohostCond}&&h.tohostStore(${tohostExpr}))${exitAt(i, `${next}`)}`;
       s += `if(cp[o>>>12]!==0){gen[o>>>12]++;if(((o-${off})>>>0)<${blockBytes})${exitAt(i, `${next}`)}}`;
       return s;

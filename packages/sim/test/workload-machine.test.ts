@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError } from "../errors";
-import { PAGE_SIZE } from "../memory/types";
-import { createSyntheticRamBackend } from "../synthetic/backend";
-import { VirtualScheduler } from "../time/virtual";
-import { createWorkloadMachine, WORKLOAD_SLICE_NS } from "./workload-machine";
+import { InvalidArgumentError } from "@ferry/core";
+import { PAGE_SIZE } from "@ferry/core";
+import { createSyntheticRamBackend } from "../src/synthetic/backend";
+import { VirtualScheduler } from "@ferry/core";
+import { createWorkloadMachine, WORKLOAD_SLICE_NS } from "../src/workload-machine";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

@@ -2,8 +2,8 @@
  * Options of the `workload` CPU backend, validated with zod.
  */
 import { z } from "zod";
-import { InvalidArgumentError } from "../errors";
-import { PAGE_SIZE } from "../memory/types";
+import { InvalidArgumentError } from "@ferry/core";
+import { PAGE_SIZE } from "@ferry/core";
 
 /** A byte count that is a positive multiple of PAGE_SIZE. */
 const pageBytes = z

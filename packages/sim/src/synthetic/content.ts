@@ -14,8 +14,8 @@
  * Consequently two non-zero versions `v < w` differ in at most `2 × min(w − v, deltaWindow) ×
  * bytesPerWrite` bytes, which gives XBZRLE realistic deltas.
  */
-import { InvalidArgumentError } from "../errors";
-import { PAGE_SIZE as PAGE_SIZE_ } from "../memory/types";
+import { InvalidArgumentError } from "@ferry/core";
+import { PAGE_SIZE as PAGE_SIZE_ } from "@ferry/core";
 import { GOLDEN32 as GOLDEN32_, TWO_POW_32 as TWO_POW_32_, mix32 as mix32_ } from "./hash";
 
 // Local bindings: calls through an imported binding can go through module-namespace getters

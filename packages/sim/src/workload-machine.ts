@@ -4,15 +4,15 @@
  * workload CPU, a coarse default slice and an optional prefilled footprint, so every caller (CLI,
  * benches, tests) builds the same machine from the same numbers.
  */
-import { InvalidArgumentError } from "../errors";
-import { PAGE_SIZE, type RamBackend, type RamRegion } from "../memory/types";
-import { deriveSeed } from "../synthetic/hash";
-import { isSyntheticRamBackend } from "../synthetic/backend";
-import type { Scheduler } from "../time/types";
-import { workloadBackend } from "../workload/backend";
-import type { WorkloadOptionsInput } from "../workload/options";
-import { createMachine, type Machine } from "./machine";
-import type { MachineOptions } from "./options";
+import { InvalidArgumentError } from "@ferry/core";
+import { PAGE_SIZE, type RamBackend, type RamRegion } from "@ferry/core";
+import { deriveSeed } from "./synthetic/hash";
+import { isSyntheticRamBackend } from "./synthetic/backend";
+import type { Scheduler } from "@ferry/core";
+import { workloadBackend } from "./workload/backend";
+import type { WorkloadOptionsInput } from "./workload/options";
+import { createMachine, type Machine } from "@ferry/core";
+import type { MachineOptions } from "@ferry/core";
 
 /** Default slice of a workload machine's vCPUs (10 ms: a workload needs no finer slicing). */
 export const WORKLOAD_SLICE_NS = 10_000_000;
@@ -34,6 +34,8 @@ export interface WorkloadMachineOptions {
   readonly prefillBytes?: number;
   /** Virtual ns per vCPU slice (default {@link WORKLOAD_SLICE_NS}). */
   readonly sliceNs?: number;
+  /** Dirty tracker of RAM (default `bitmap`; see `MachineOptions.dirtyTracking`). */
+  readonly dirtyTracking?: MachineOptions["dirtyTracking"];
 }
 
 /**
@@ -48,6 +50,7 @@ export function createWorkloadMachine(options: WorkloadMachineOptions): Machine 
     vcpus: options.vcpus,
     memory: options.memory,
     sliceNs: options.sliceNs ?? WORKLOAD_SLICE_NS,
+    dirtyTracking: options.dirtyTracking,
   });
   const prefill = options.prefillBytes ?? 0;
   if (prefill > 0) {

@@ -1,7 +1,7 @@
 /**
  * Ready-made `workload` backends for examples and tests.
  */
-import { PAGE_SIZE } from "../memory/types";
+import { PAGE_SIZE } from "@ferry/core";
 import { type WorkloadCpuBackend, workloadBackend } from "./backend";
 
 /** Options of {@link uniformDirtier}. */

@@ -2,8 +2,8 @@
  * Page-selection streams of the `workload` backend: one per vCPU, each owning its PRNG state
  * (a splitmix32 Weyl counter) and, for `sequential`, its cursor. `next()` allocates nothing.
  */
-import { InvalidArgumentError } from "../errors";
-import { PAGE_SIZE as PAGE_SIZE_ } from "../memory/types";
+import { InvalidArgumentError } from "@ferry/core";
+import { PAGE_SIZE as PAGE_SIZE_ } from "@ferry/core";
 import {
   GOLDEN32 as GOLDEN32_,
   TWO_POW_32 as TWO_POW_32_,

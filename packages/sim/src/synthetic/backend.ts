@@ -2,8 +2,8 @@
  * The `synthetic` sparse RAM backend: only a 32-bit version per page is stored; the bytes are the
  * pure content function of (seed, page, version) in `./content`. A 256 GiB guest costs 256 MiB.
  */
-import { FerryCoreError, InvalidArgumentError, MemoryAccessError, hex } from "../errors";
-import { PAGE_SIZE as PAGE_SIZE_, type RamBackend } from "../memory/types";
+import { FerryCoreError, InvalidArgumentError, MemoryAccessError, hex } from "@ferry/core";
+import { PAGE_SIZE as PAGE_SIZE_, type RamBackend } from "@ferry/core";
 import { SyntheticContent } from "./content";
 
 /** Local binding of PAGE_SIZE (hot paths avoid module-namespace getters of module runners). */

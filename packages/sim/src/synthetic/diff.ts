@@ -13,7 +13,7 @@
  * else). Slots with the same single source in both versions are skipped; the others are computed
  * as two 32-bit words per version and XORed.
  */
-import { PAGE_SIZE as PAGE_SIZE_ } from "../memory/types";
+import { PAGE_SIZE as PAGE_SIZE_ } from "@ferry/core";
 import { type SyntheticContentParams, SyntheticContent } from "./content";
 import { GOLDEN32 as GOLDEN32_, mix32 as mix32_ } from "./hash";
 

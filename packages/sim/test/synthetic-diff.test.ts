@@ -4,7 +4,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE, SyntheticContent, SyntheticDiff } from "../src/index";
+import { PAGE_SIZE } from "@ferry/core";
+import { SyntheticContent, SyntheticDiff } from "../src/index";
 
 /** Runs of differing bytes between two materialized pages (the reference). */
 function referenceRuns(a: Uint8Array, b: Uint8Array): [number, number][] {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError, MemoryAccessError } from "../src/errors";
-import { PAGE_SIZE } from "../src/memory/types";
+import { InvalidArgumentError, MemoryAccessError } from "@ferry/core";
+import { PAGE_SIZE } from "@ferry/core";
 import {
   SyntheticWriteError,
   createSyntheticRamBackend,

@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError, InvalidStateError, StateValidationError } from "../src/errors";
-import { createAddressSpace } from "../src/memory/address-space";
-import { createDirtyBitmap } from "../src/memory/bitmap";
-import { createRamBackend } from "../src/memory/ram";
-import { VirtualScheduler } from "../src/time/virtual";
-import { createVcpu } from "../src/vcpu/vcpu";
-import { PAGE_SIZE, type RamBackend, type RamRegion } from "../src/memory/types";
+import { InvalidArgumentError, InvalidStateError, StateValidationError } from "@ferry/core";
+import { createAddressSpace } from "@ferry/core";
+import { createDirtyBitmap } from "@ferry/core";
+import { createRamBackend } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createVcpu } from "@ferry/core";
+import { PAGE_SIZE, type RamBackend, type RamRegion } from "@ferry/core";
 import { type SyntheticRamBackend, createSyntheticRamBackend } from "../src/synthetic";
 import {
   ExitReason,
@@ -14,7 +14,7 @@ import {
   type VcpuCore,
   createVcpuRun,
   type VcpuContext,
-} from "../src/vcpu/types";
+} from "@ferry/core";
 import {
   type WorkloadOptionsInput,
   buildZipfTable,

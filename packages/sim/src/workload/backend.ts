@@ -7,13 +7,13 @@
  * and does less work — per virtual second.
  */
 import { z } from "zod";
-import { InvalidArgumentError, InvalidStateError, StateValidationError } from "../errors";
+import { InvalidArgumentError, InvalidStateError, StateValidationError } from "@ferry/core";
 import {
   PAGE_SIZE as PAGE_SIZE_,
   type DirtyLog,
   type RamBackend,
   type RamRegion,
-} from "../memory/types";
+} from "@ferry/core";
 import { deriveSeed } from "../synthetic/hash";
 import { type SyntheticRamBackend, isSyntheticRamBackend } from "../synthetic/backend";
 import {
@@ -24,7 +24,7 @@ import {
   type VcpuContext,
   type VcpuCore,
   type VcpuRun,
-} from "../vcpu/types";
+} from "@ferry/core";
 import { PageStream, type PageStreamShape, resolveDistribution } from "./distribution";
 import { type WorkloadOptions, type WorkloadOptionsInput, parseWorkloadOptions } from "./options";
 
@@ -177,37 +177,77 @@ class WorkloadVcpu implements VcpuCore {
       run.retired = 0;
       return;
     }
-    const owed = this.writeCarry + Math.max(budgetNs, 0) * this.rate;
-    const writes = Math.floor(owed / NS_PER_S);
-    this.writeCarry = owed - writes * NS_PER_S;
-    const readsOwed = this.readCarry + writes * this.readsPerWrite;
-    const reads = Math.floor(readsOwed);
-    this.readCarry = readsOwed - reads;
+    const carry = this.writeCarry;
+    const owed = carry + Math.max(budgetNs, 0) * this.rate;
+    let writes = Math.floor(owed / NS_PER_S);
 
     const stream = this.stream;
-    // Logging never flips during a run; marking is inlined on the cached (stable) words,
-    // exactly what `dirty.markPage(page)` does (bit `page & 31` of word `page >>> 5`).
+    // Logging never flips during a run; marking is the tracker's inlined test-and-set on the
+    // cached (stable) words: only a page's first write since the last sync/reset does more — the
+    // bitmap sets the bit inline, the ring calls `markVcpu`, which answers true when this vCPU's
+    // dirty ring is full.
     const logging = this.dirty.logging;
     const dirtyWords = this.dirtyWords;
+    const dirty = this.dirty;
+    const hart = this.hartId;
+    // The bitmap tracker's mark is the test-and-set itself (no call); the ring's needs markVcpu.
+    const ring = dirty.kind === "ring";
+    let done = writes;
     if (this.mode === MODE_SYNTHETIC) {
       const synthetic = this.synthetic!;
       for (let i = 0; i < writes; i++) {
         const page = stream.next();
         synthetic.bumpPage(page);
-        if (logging) dirtyWords[page >>> 5] |= 1 << (page & 31);
+        if (logging) {
+          const wi = page >>> 5;
+          const bit = 1 << (page & 31);
+          const w = dirtyWords[wi];
+          if ((w & bit) === 0) {
+            if (!ring) dirtyWords[wi] = w | bit;
+            else if (dirty.markVcpu(hart, page)) {
+              done = i + 1;
+              break;
+            }
+          }
+        }
       }
     } else {
       for (let i = 0; i < writes; i++) {
         const page = stream.next();
         this.writeDense(page);
-        if (logging) dirtyWords[page >>> 5] |= 1 << (page & 31);
+        if (logging) {
+          const wi = page >>> 5;
+          const bit = 1 << (page & 31);
+          const w = dirtyWords[wi];
+          if ((w & bit) === 0) {
+            if (!ring) dirtyWords[wi] = w | bit;
+            else if (dirty.markVcpu(hart, page)) {
+              done = i + 1;
+              break;
+            }
+          }
+        }
       }
     }
+    let consumed = Math.max(budgetNs, 0);
+    if (done < writes) {
+      // The dirty ring filled at write `done`: the run ends at the instant that write was owed
+      // (the carry keeps the fraction, so the write rate over time is unchanged).
+      consumed = Math.min(consumed, Math.max(0, Math.ceil((done * NS_PER_S - carry) / this.rate)));
+      writes = done;
+      this.writeCarry = carry + consumed * this.rate - writes * NS_PER_S;
+      run.exitReason = ExitReason.DirtyRingFull;
+    } else {
+      this.writeCarry = owed - writes * NS_PER_S;
+      run.exitReason = ExitReason.BudgetExhausted;
+    }
+    const readsOwed = this.readCarry + writes * this.readsPerWrite;
+    const reads = Math.floor(readsOwed);
+    this.readCarry = readsOwed - reads;
     const ops = writes + reads;
     this.done += ops;
     run.retired = ops;
-    run.consumedNs = Math.max(budgetNs, 0);
-    run.exitReason = ExitReason.BudgetExhausted;
+    run.consumedNs = consumed;
   }
 
   /** Store `bytesPerWrite` pseudo-random bytes at a pseudo-random 8-byte-aligned spot of `page`. */

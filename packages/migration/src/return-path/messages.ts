@@ -1,0 +1,207 @@
+/**
+ * The return path's message set: what a destination sends back to the source on the main
+ * channel. QEMU's framing (`migrate_send_rp_message`): a big-endian u16 type, a big-endian u16
+ * payload length, the payload. Types 1–7 keep QEMU's numbers and names (`MIG_RP_MSG_*`); ferry's
+ * own messages use 0x100 and up. See docs/stream-format.md ("Return path").
+ */
+import { MigrationError } from "../errors";
+
+/** Message type numbers on the wire. */
+export const RpMessageType = {
+  /** `MIG_RP_MSG_SHUT`: the destination sends no more messages; payload be32 status (0 = ok). */
+  SHUT: 1,
+  /** `MIG_RP_MSG_PONG`: answer to a ping; payload be32 value. */
+  PONG: 2,
+  /** `MIG_RP_MSG_REQ_PAGES_ID`: page request naming the block; be64 start, be32 len, u8 idlen, id. */
+  REQ_PAGES_ID: 3,
+  /** `MIG_RP_MSG_REQ_PAGES`: page request in the last named block; be64 start, be32 len. */
+  REQ_PAGES: 4,
+  /**
+   * `MIG_RP_MSG_SWITCHOVER_ACK`: the destination accepts the switchover. QEMU's payload is empty;
+   * ferry's carries what the destination loaded: be64 stream bytes, be32 digest (FNV-1a).
+   */
+  SWITCHOVER_ACK: 7,
+  /** ferry: the destination failed; payload UTF-8 text (followed by SHUT with a non-zero status). */
+  ERROR: 0x100,
+} as const;
+
+/** A return-path message. */
+export type RpMessage =
+  | { readonly type: "shut"; readonly status: number }
+  | { readonly type: "pong"; readonly value: number }
+  | {
+      readonly type: "req-pages";
+      /** Block idstr (`REQ_PAGES_ID`), or null for "the block of the previous request". */
+      readonly block: string | null;
+      readonly start: number;
+      readonly length: number;
+    }
+  | { readonly type: "switchover-ack"; readonly bytes: number; readonly digest: number }
+  | { readonly type: "error"; readonly message: string };
+
+/** Largest payload the u16 length field can describe. */
+export const RP_MAX_PAYLOAD = 0xffff;
+
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder("utf-8", { fatal: true });
+
+function u64(view: DataView, off: number, value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new MigrationError(
+      `return path: ${what} must be a non-negative safe integer, got ${value}`,
+    );
+  }
+  view.setUint32(off, Math.floor(value / 0x100000000));
+  view.setUint32(off + 4, value >>> 0);
+}
+
+function u32(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new MigrationError(`return path: ${what} must be a u32, got ${value}`);
+  }
+  return value;
+}
+
+/** Encode one message with its 4-byte header. */
+export function encodeRpMessage(msg: RpMessage): Uint8Array {
+  let type: number;
+  let payload: Uint8Array;
+  switch (msg.type) {
+    case "shut":
+    case "pong": {
+      type = msg.type === "shut" ? RpMessageType.SHUT : RpMessageType.PONG;
+      payload = new Uint8Array(4);
+      new DataView(payload.buffer).setUint32(
+        0,
+        u32(msg.type === "shut" ? msg.status : msg.value, msg.type),
+      );
+      break;
+    }
+    case "req-pages": {
+      const id = msg.block === null ? null : utf8.encode(msg.block);
+      if (id !== null && (id.length === 0 || id.length > 255)) {
+        throw new MigrationError(`return path: block idstr must be 1–255 bytes, got ${id.length}`);
+      }
+      type = id === null ? RpMessageType.REQ_PAGES : RpMessageType.REQ_PAGES_ID;
+      payload = new Uint8Array(12 + (id === null ? 0 : 1 + id.length));
+      const v = new DataView(payload.buffer);
+      u64(v, 0, msg.start, "req-pages start");
+      v.setUint32(8, u32(msg.length, "req-pages length"));
+      if (id !== null) {
+        payload[12] = id.length;
+        payload.set(id, 13);
+      }
+      break;
+    }
+    case "switchover-ack": {
+      type = RpMessageType.SWITCHOVER_ACK;
+      payload = new Uint8Array(12);
+      const v = new DataView(payload.buffer);
+      u64(v, 0, msg.bytes, "switchover-ack bytes");
+      v.setUint32(8, u32(msg.digest, "switchover-ack digest"));
+      break;
+    }
+    case "error": {
+      type = RpMessageType.ERROR;
+      const text = utf8.encode(msg.message);
+      // Cut an over-long text at a character boundary (never inside a UTF-8 sequence).
+      let end = Math.min(text.length, RP_MAX_PAYLOAD);
+      if (end < text.length) while (end > 0 && (text[end]! & 0xc0) === 0x80) end--;
+      payload = text.subarray(0, end);
+      break;
+    }
+  }
+  const out = new Uint8Array(4 + payload.length);
+  const v = new DataView(out.buffer);
+  v.setUint16(0, type);
+  v.setUint16(2, payload.length);
+  out.set(payload, 4);
+  return out;
+}
+
+function expectLength(type: string, got: number, want: number, at: number): void {
+  if (got !== want) {
+    throw new MigrationError(
+      `return path: ${type} message at byte ${at} has a ${got}-byte payload, expected ${want}`,
+    );
+  }
+}
+
+function decodeOne(type: number, p: Uint8Array, at: number): RpMessage {
+  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  switch (type) {
+    case RpMessageType.SHUT:
+      expectLength("SHUT", p.length, 4, at);
+      return { type: "shut", status: v.getUint32(0) };
+    case RpMessageType.PONG:
+      expectLength("PONG", p.length, 4, at);
+      return { type: "pong", value: v.getUint32(0) };
+    case RpMessageType.REQ_PAGES:
+    case RpMessageType.REQ_PAGES_ID: {
+      const named = type === RpMessageType.REQ_PAGES_ID;
+      if (p.length < 12 || (named && (p.length < 14 || p.length !== 13 + p[12]!))) {
+        throw new MigrationError(
+          `return path: ${named ? "REQ_PAGES_ID" : "REQ_PAGES"} message at byte ${at} has a malformed ${p.length}-byte payload`,
+        );
+      }
+      if (!named) expectLength("REQ_PAGES", p.length, 12, at);
+      const start = v.getUint32(0) * 0x100000000 + v.getUint32(4);
+      const block = named ? utf8d.decode(p.subarray(13)) : null;
+      return { type: "req-pages", block, start, length: v.getUint32(8) };
+    }
+    case RpMessageType.SWITCHOVER_ACK:
+      expectLength("SWITCHOVER_ACK", p.length, 12, at);
+      return {
+        type: "switchover-ack",
+        bytes: v.getUint32(0) * 0x100000000 + v.getUint32(4),
+        digest: v.getUint32(8),
+      };
+    case RpMessageType.ERROR:
+      return { type: "error", message: utf8d.decode(p) };
+    default:
+      throw new MigrationError(`return path: unknown message type ${type} at byte ${at}`);
+  }
+}
+
+/**
+ * An incremental decoder: feed bytes as they arrive (any chunking); each complete message is
+ * passed to `onMessage`. Throws a {@link MigrationError} naming the byte offset on a bad message.
+ */
+export interface RpDecoder {
+  push(chunk: Uint8Array): void;
+  /** Bytes consumed so far. */
+  readonly position: number;
+  /** True when no partial message is buffered. */
+  readonly idle: boolean;
+}
+
+/** Make an {@link RpDecoder}. */
+export function createRpDecoder(onMessage: (msg: RpMessage) => void): RpDecoder {
+  let buf = new Uint8Array(0);
+  let position = 0;
+  return {
+    push(chunk) {
+      if (chunk.length === 0) return;
+      const joined = new Uint8Array(buf.length + chunk.length);
+      joined.set(buf);
+      joined.set(chunk, buf.length);
+      let off = 0;
+      while (joined.length - off >= 4) {
+        const type = (joined[off]! << 8) | joined[off + 1]!;
+        const len = (joined[off + 2]! << 8) | joined[off + 3]!;
+        if (joined.length - off < 4 + len) break;
+        const msg = decodeOne(type, joined.subarray(off + 4, off + 4 + len), position);
+        off += 4 + len;
+        position += 4 + len;
+        onMessage(msg);
+      }
+      buf = joined.slice(off);
+    },
+    get position() {
+      return position;
+    },
+    get idle() {
+      return buf.length === 0;
+    },
+  };
+}

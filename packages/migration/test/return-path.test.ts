@@ -1,0 +1,169 @@
+import { VirtualScheduler } from "@ferry/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  createLink,
+  createRpDecoder,
+  createTally,
+  encodeRpMessage,
+  type RpMessage,
+} from "../src/index";
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const message: fc.Arbitrary<RpMessage> = fc.oneof(
+  fc.record({ type: fc.constant("shut" as const), status: u32 }),
+  fc.record({ type: fc.constant("pong" as const), value: u32 }),
+  fc.record({
+    type: fc.constant("req-pages" as const),
+    block: fc.option(fc.string({ minLength: 1, maxLength: 60 }), { nil: null }),
+    start: u64,
+    length: u32,
+  }),
+  fc.record({ type: fc.constant("switchover-ack" as const), bytes: u64, digest: u32 }),
+  fc.record({ type: fc.constant("error" as const), message: fc.string({ maxLength: 200 }) }),
+);
+
+describe("return-path messages", () => {
+  it("round-trip through any chunking of the wire bytes", () => {
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 12 }), fc.array(fc.nat(40)), (msgs, cuts) => {
+        const wire = msgs.map(encodeRpMessage);
+        const all = new Uint8Array(wire.reduce((n, w) => n + w.length, 0));
+        let off = 0;
+        for (const w of wire) {
+          all.set(w, off);
+          off += w.length;
+        }
+        const got: RpMessage[] = [];
+        const d = createRpDecoder((m) => got.push(m));
+        let at = 0;
+        for (const c of cuts) {
+          const end = Math.min(all.length, at + c);
+          d.push(all.subarray(at, end));
+          at = end;
+        }
+        d.push(all.subarray(at));
+        expect(got).toEqual(msgs);
+        expect(d.idle).toBe(true);
+        expect(d.position).toBe(all.length);
+      }),
+    );
+  });
+
+  it("uses QEMU's framing and type numbers (be16 type, be16 length)", () => {
+    expect([...encodeRpMessage({ type: "shut", status: 1 })]).toEqual([0, 1, 0, 4, 0, 0, 0, 1]);
+    expect([...encodeRpMessage({ type: "pong", value: 7 })]).toEqual([0, 2, 0, 4, 0, 0, 0, 7]);
+    const req = encodeRpMessage({ type: "req-pages", block: null, start: 4096, length: 8192 });
+    expect([...req.subarray(0, 4)]).toEqual([0, 4, 0, 12]);
+    const reqId = encodeRpMessage({ type: "req-pages", block: "ram0", start: 0, length: 1 });
+    expect([...reqId.subarray(0, 4)]).toEqual([0, 3, 0, 17]);
+    const ack = encodeRpMessage({ type: "switchover-ack", bytes: 1, digest: 2 });
+    expect([...ack.subarray(0, 4)]).toEqual([0, 7, 0, 12]);
+  });
+
+  it("cuts an over-long error text at a character boundary", () => {
+    const long = "é".repeat(40_000); // 80,000 bytes of 2-byte characters
+    const got: RpMessage[] = [];
+    createRpDecoder((m) => got.push(m)).push(encodeRpMessage({ type: "error", message: long }));
+    expect(got).toEqual([{ type: "error", message: "é".repeat(32_767) }]);
+  });
+
+  it("refuses unknown types and wrong lengths, naming the byte offset", () => {
+    const d = createRpDecoder(() => {});
+    d.push(encodeRpMessage({ type: "pong", value: 1 }));
+    expect(() => d.push(Uint8Array.of(0, 99, 0, 0))).toThrow(/unknown message type 99 at byte 8/);
+    const d2 = createRpDecoder(() => {});
+    expect(() => d2.push(Uint8Array.of(0, 1, 0, 2, 0, 0))).toThrow(
+      /SHUT message at byte 0 has a 2-byte payload, expected 4/,
+    );
+  });
+
+  it("the tally's digest does not depend on chunking", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), (bytes, cut) => {
+        const a = createTally();
+        a.add(bytes);
+        const b = createTally();
+        b.add(bytes.subarray(0, cut));
+        b.add(bytes.subarray(cut));
+        expect([b.bytes, b.digest]).toEqual([a.bytes, a.digest]);
+      }),
+    );
+  });
+});
+
+describe("link: two-way, channels", () => {
+  it("carries return-path messages back with latency and the reverse bandwidth", async () => {
+    const s = new VirtualScheduler();
+    const link = createLink({ scheduler: s, bandwidth: 1000, reverseBandwidth: 100, latency: 1e6 });
+    link.destination.receive({ data: () => {}, end: () => {}, error: () => {} });
+    let at = -1;
+    let got: RpMessage | null = null;
+    const reader = (async () => {
+      got = await link.source.returnPath!.next(10e9);
+      at = s.now();
+    })();
+    link.destination.returnPath!.send({ type: "pong", value: 42 }); // 8 bytes at 100 B/s = 80 ms
+    await s.run();
+    await reader;
+    expect(got).toEqual({ type: "pong", value: 42 });
+    expect(at).toBe(80e6 + 1e6);
+    expect(link.stats().reverse).toEqual({ bytes: 8, busyNs: 80e6 });
+    expect(link.stats().forward.bytes).toBe(0);
+  });
+
+  it("next() times out in virtual time with a clear error", async () => {
+    const s = new VirtualScheduler();
+    const link = createLink({ scheduler: s, bandwidth: 1000, latency: 0 });
+    const p = link.source.returnPath!.next(5e6);
+    const check = expect(p).rejects.toThrow(/link: no return-path message .* within 5 ms/);
+    await s.run();
+    await check;
+    expect(s.now()).toBe(5e6);
+  });
+
+  it("N data channels share the forward bandwidth; each channel and direction is accounted", async () => {
+    const s = new VirtualScheduler();
+    const link = createLink({ scheduler: s, bandwidth: 1000, latency: 0, channels: 3 });
+    expect(link.channels).toHaveLength(3);
+    expect(link.channels[0]!.source.returnPath).toBeUndefined();
+    const arrivals: number[][] = [[], [], [], []];
+    const ends = [link, ...link.channels];
+    for (const [i, c] of ends.entries()) {
+      c.destination.receive({
+        data: () => arrivals[i]!.push(s.now()),
+        end: () => {},
+        error: () => {},
+      });
+    }
+    // 4 channels x 250 bytes at 1000 B/s: the link is busy 1 s in all, not 0.25 s.
+    for (const c of ends) c.source.write(new Uint8Array(250));
+    link.destination.returnPath!.send({ type: "shut", status: 0 });
+    await s.run();
+    expect(arrivals.map((a) => a[0])).toEqual([250e6, 500e6, 750e6, 1000e6]);
+    const st = link.stats();
+    expect(st.forward).toEqual({ bytes: 1000, busyNs: 1e9 });
+    expect(st.reverse.bytes).toBe(8);
+    expect(st.channels).toEqual([
+      { forwardBytes: 250, reverseBytes: 8 },
+      { forwardBytes: 250, reverseBytes: 0 },
+      { forwardBytes: 250, reverseBytes: 0 },
+      { forwardBytes: 250, reverseBytes: 0 },
+    ]);
+    expect(link.delivered).toBe(1000);
+  });
+
+  it("the destination's received tally equals the source's sent tally", async () => {
+    const s = new VirtualScheduler();
+    const link = createLink({ scheduler: s, bandwidth: 0, latency: 0 });
+    link.destination.receive({ data: () => {}, end: () => {}, error: () => {} });
+    link.source.write(Uint8Array.of(1, 2, 3));
+    link.source.write(Uint8Array.of(4));
+    await s.run();
+    const sent = link.source.returnPath!.sent;
+    const rec = link.destination.returnPath!.received;
+    expect([rec.bytes, rec.digest]).toEqual([sent.bytes, sent.digest]);
+    expect(sent.bytes).toBe(4);
+  });
+});

@@ -1,0 +1,196 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createMachine, type Machine, RealtimeScheduler, VirtualScheduler } from "@ferry/core";
+import {
+  connectSocket,
+  listenSocket,
+  createLink,
+  createMigrationManager,
+  encodeRpMessage,
+  fileSink,
+  incoming,
+  isTerminalStatus,
+} from "@ferry/migration";
+import { uniformDirtier } from "@ferry/sim";
+import { afterAll, describe, expect, it } from "vitest";
+import { precopy } from "../src/index";
+
+const MiB = 1024 * 1024;
+const dir = mkdtempSync(join(tmpdir(), "ferry-rp-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function machine(s: VirtualScheduler | RealtimeScheduler): Machine {
+  return createMachine({
+    scheduler: s,
+    cpu: uniformDirtier({ writesPerSecond: 20_000, footprintPages: 100, seed: 3 }),
+    vcpus: 1,
+    memory: { size: 1 * MiB },
+  });
+}
+
+function manager(caps: Record<string, boolean>) {
+  const mgr = createMigrationManager({ plugins: [precopy()] });
+  mgr.setCapabilities(caps);
+  return mgr;
+}
+
+describe("return path in migrations", () => {
+  it("switchover-ack over the link: completes after the destination acknowledged every byte", async () => {
+    const s = new VirtualScheduler();
+    const src = machine(s);
+    const dst = machine(s);
+    src.start();
+    const link = createLink({ scheduler: s, bandwidth: 8 * MiB, latency: 2e6 });
+    const inc = incoming({ machine: dst, transport: link.destination, resume: false });
+    const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
+      machine: src,
+      transport: link.source,
+    });
+    await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
+    const [info, r] = await Promise.all([m.done, inc.done]);
+    expect(info.status).toBe("completed");
+    expect(r.status).toBe("completed");
+    const acks = link.source.returnPath!.received.filter((x) => x.type === "switchover-ack");
+    expect(acks).toEqual([
+      {
+        type: "switchover-ack",
+        bytes: link.source.returnPath!.sent.bytes,
+        digest: link.source.returnPath!.sent.digest,
+      },
+    ]);
+    expect(link.stats().reverse.bytes).toBe(16);
+  });
+
+  it("a fake destination that acknowledges without loading everything is not completed", async () => {
+    const s = new VirtualScheduler();
+    const src = machine(s);
+    src.start();
+    const link = createLink({ scheduler: s, bandwidth: 8 * MiB, latency: 2e6 });
+    const rp = link.destination.returnPath!;
+    let acked = false;
+    link.destination.receive({
+      data: () => {
+        // Acknowledges what it has seen so far after the first chunk, then ignores the rest.
+        if (!acked) {
+          acked = true;
+          rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
+        }
+      },
+      end: () => {},
+      error: () => {},
+    });
+    const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
+      machine: src,
+      transport: link.source,
+    });
+    await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
+    const info = await m.done;
+    expect(info.status).toBe("failed");
+    expect(info["error-desc"]).toMatch(
+      /link: switchover acknowledgement refused: the destination acknowledged \d+ stream bytes, the source sent \d+/,
+    );
+  });
+
+  it("a file is one-way: return-path and switchover-ack are refused with a clear error", async () => {
+    const sets: Record<string, boolean>[] = [
+      { "return-path": true },
+      { "return-path": true, "switchover-ack": true },
+    ];
+    for (const caps of sets) {
+      const s = new VirtualScheduler();
+      const src = machine(s);
+      src.start();
+      const path = join(dir, "snap.bin");
+      const m = manager(caps).migrate({ machine: src, transport: fileSink(path) });
+      await s.run({ untilNs: 10e9, stopWhen: () => isTerminalStatus(m.status) });
+      const info = await m.done;
+      expect(info.status).toBe("failed");
+      const cap = "return-path";
+      expect(info["error-desc"]).toContain(
+        `capability "${cap}" needs a return path, and file:${path} is one-way`,
+      );
+      expect(src.state).toBe("running");
+      src.stop();
+    }
+  });
+
+  it("switchover-ack requires return-path (QEMU's rule)", () => {
+    const mgr = createMigrationManager({ plugins: [precopy()] });
+    expect(() => mgr.setCapabilities({ "switchover-ack": true })).toThrow(/return-path/);
+  });
+
+  for (const [kind, addr] of [
+    ["tcp", { host: "127.0.0.1", port: 0 }],
+    ["unix", { path: join(dir, "rp.sock") }],
+  ] as const) {
+    it(`${kind}: two-way — switchover-ack and SHUT come back; the thread verifies them`, async () => {
+      const s = new RealtimeScheduler();
+      const src = machine(s);
+      const dst = machine(s);
+      src.start();
+      const listener = await listenSocket(addr);
+      try {
+        const accepted = listener.accept();
+        const out = await connectSocket(listener.address);
+        const inc = incoming({ machine: dst, transport: await accepted, resume: false });
+        const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
+          machine: src,
+          transport: out,
+        });
+        const [info, r] = await Promise.all([m.done, inc.done]);
+        expect(r.status).toBe("completed");
+        expect(info.status).toBe("completed");
+        const sent = out.returnPath!.sent;
+        expect(out.returnPath!.received).toEqual([
+          { type: "switchover-ack", bytes: sent.bytes, digest: sent.digest },
+          { type: "shut", status: 0 },
+        ]);
+        expect(sent.bytes).toBe(r.bytes);
+      } finally {
+        await listener.close();
+        src.stop();
+        dst.stop();
+      }
+    });
+  }
+
+  it("tcp: a fake destination whose acknowledgement misses bytes fails the migration", async () => {
+    const s = new RealtimeScheduler();
+    const src = machine(s);
+    src.start();
+    let received = 0;
+    const server = createServer((sock: Socket) => {
+      sock.on("data", (b: Buffer) => {
+        received += b.length;
+      });
+      sock.on("end", () => {
+        // Claims one byte fewer than it read.
+        sock.write(encodeRpMessage({ type: "switchover-ack", bytes: received - 1, digest: 0 }));
+        sock.write(encodeRpMessage({ type: "shut", status: 0 }));
+        sock.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    try {
+      const addr = server.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      const out = await connectSocket({ host: "127.0.0.1", port });
+      const m = createMigrationManager({ plugins: [precopy()] }).migrate({
+        machine: src,
+        transport: out,
+      });
+      const info = await m.done;
+      expect(info.status).toBe("failed");
+      expect(info["error-desc"]).toMatch(
+        /switchover acknowledgement refused: the destination acknowledged/,
+      );
+      // The destination may have started: the source must not resume (no split brain).
+      expect(src.state).toBe("paused");
+    } finally {
+      src.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
