@@ -174,7 +174,13 @@ export function createFerryMigrationControl(
       return outgoing;
     },
     get handedOver() {
-      return outgoing?.status === "completed" || heldPaused;
+      // Completed, or failed after the whole stream was handed over (the framework then keeps
+      // the source paused because the destination may be running the guest).
+      return (
+        outgoing?.status === "completed" ||
+        heldPaused ||
+        (outgoing?.status === "failed" && outgoing.guestOwner !== "source")
+      );
     },
     get eventsEnabled() {
       return eventsCap;

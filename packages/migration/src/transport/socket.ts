@@ -185,9 +185,11 @@ export function socketSource(socket: Socket, label = "socket"): IncomingTranspor
     close() {
       if (failed) return;
       failed = true;
-      // Tell the source that this destination will not run the guest, then hang up.
+      // Tell the source that this destination will not run the guest, then hang up: the socket
+      // is destroyed once the message is flushed, without waiting for a peer that may never
+      // close its side (a hostile or broken sender must not keep the destination alive).
       returnPath.send({ type: "shut", status: 1 });
-      if (!socket.destroyed) socket.end();
+      if (!socket.destroyed) socket.destroySoon();
     },
   };
 }
