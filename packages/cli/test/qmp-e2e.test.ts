@@ -37,6 +37,32 @@ const LONG = [
 
 afterEach(() => killAll());
 
+/**
+ * A destination waiting on TCP (`--incoming`) and a source, both ferry processes running `args`
+ * with a QMP monitor each on a unix socket; resolves once both monitors are connected.
+ */
+async function startPair(args: readonly string[]) {
+  const dir = socketDir();
+  const port = await freePort();
+  const srcSock = join(dir, "src.sock");
+  const dstSock = join(dir, "dst.sock");
+  const dst = spawnFerry([
+    "run",
+    CONFIG,
+    ...args,
+    "--qmp",
+    `unix:${dstSock}`,
+    "--incoming",
+    `tcp:127.0.0.1:${port}`,
+  ]);
+  const src = spawnFerry(["run", CONFIG, ...args, "--qmp", `unix:${srcSock}`]);
+  await waitForSocket(srcSock, src);
+  await waitForStderr(dst, "waiting for an incoming migration");
+  const s = await monitor(srcSock);
+  const d = await monitor(dstSock);
+  return { port, dst, src, s, d };
+}
+
 const caps = (on: string[]) => ({
   capabilities: ["xbzrle", "auto-converge", "events"].map((c) => ({
     capability: c,
@@ -49,24 +75,7 @@ describe("two ferry processes driven through QMP", () => {
     const ref = runFerrySync(["run", CONFIG, ...GUEST]);
     expect(ref.status, ref.stderr).toBe(0);
 
-    const dir = socketDir();
-    const port = await freePort();
-    const srcSock = join(dir, "src.sock");
-    const dstSock = join(dir, "dst.sock");
-    const dst = spawnFerry([
-      "run",
-      CONFIG,
-      ...PACED,
-      "--qmp",
-      `unix:${dstSock}`,
-      "--incoming",
-      `tcp:127.0.0.1:${port}`,
-    ]);
-    const src = spawnFerry(["run", CONFIG, ...PACED, "--qmp", `unix:${srcSock}`]);
-    await waitForSocket(srcSock, src);
-    await waitForStderr(dst, "waiting for an incoming migration");
-    const s = await monitor(srcSock);
-    const d = await monitor(dstSock);
+    const { port, dst, src, s, d } = await startPair(PACED);
     expect(s.greeting.QMP.version.qemu.major).toBe(9);
     expect((await d.execute("query-status")).status).toBe("inmigrate");
     expect((await s.execute("query-status")).status).toBe("running");
@@ -183,24 +192,7 @@ describe("two ferry processes driven through QMP", () => {
   }, 180_000);
 
   it("a second connection to a busy incoming port is refused; the first migration still completes", async () => {
-    const dir = socketDir();
-    const port = await freePort();
-    const srcSock = join(dir, "src.sock");
-    const dstSock = join(dir, "dst.sock");
-    const dst = spawnFerry([
-      "run",
-      CONFIG,
-      ...LONG,
-      "--qmp",
-      `unix:${dstSock}`,
-      "--incoming",
-      `tcp:127.0.0.1:${port}`,
-    ]);
-    const src = spawnFerry(["run", CONFIG, ...LONG, "--qmp", `unix:${srcSock}`]);
-    await waitForSocket(srcSock, src);
-    await waitForStderr(dst, "waiting for an incoming migration");
-    const s = await monitor(srcSock);
-    const d = await monitor(dstSock);
+    const { port, dst, src, s, d } = await startPair(LONG);
     await s.execute("migrate-set-capabilities", caps(["events", "xbzrle"]));
     await d.execute("migrate-set-capabilities", caps(["events"]));
     await s.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
@@ -232,24 +224,7 @@ describe("two ferry processes driven through QMP", () => {
   }, 240_000);
 
   it("migrate_cancel mid-stream: the source keeps running, the destination never starts and exits 1", async () => {
-    const dir = socketDir();
-    const port = await freePort();
-    const srcSock = join(dir, "src.sock");
-    const dstSock = join(dir, "dst.sock");
-    const dst = spawnFerry([
-      "run",
-      CONFIG,
-      ...LONG,
-      "--qmp",
-      `unix:${dstSock}`,
-      "--incoming",
-      `tcp:127.0.0.1:${port}`,
-    ]);
-    const src = spawnFerry(["run", CONFIG, ...LONG, "--qmp", `unix:${srcSock}`]);
-    await waitForSocket(srcSock, src);
-    await waitForStderr(dst, "waiting for an incoming migration");
-    const s = await monitor(srcSock);
-    const d = await monitor(dstSock);
+    const { port, dst, src, s, d } = await startPair(LONG);
     await s.execute("migrate-set-capabilities", caps(["events"]));
     await d.execute("migrate-set-capabilities", caps(["events"]));
     await s.execute("migrate-set-parameters", { "max-bandwidth": 64 << 10 });
@@ -303,9 +278,7 @@ describe("two ferry processes driven through QMP", () => {
     expect(end.data?.status).toBe("failed");
     expect(received).toBeGreaterThan(0);
     const info = await s.execute("query-migrate");
-    expect(info["error-desc"]).toMatch(
-      /may be running the guest: the source stays paused/,
-    );
+    expect(info["error-desc"]).toMatch(/may be running the guest: the source stays paused/);
     expect((await s.execute("query-status")).status).toBe("postmigrate");
     expect(s.received.map((e) => e.event)).not.toContain("RESUME");
     await s.execute("quit");
