@@ -9,6 +9,8 @@ import type {
   ConvergenceController,
   ConvergenceInstance,
   MigrationContext,
+  SeriesDef,
+  SeriesValue,
   StatsContribution,
   SyncStats,
 } from "@ferry/migration";
@@ -21,6 +23,22 @@ export const RATE_CONVERGE_CAPABILITY = "rate-converge";
 export const RATE_CONVERGE_STATS_SECTION = "rate-converge";
 /** Capabilities that must be off while rate-converge is on (two controllers would fight). */
 export const RATE_CONVERGE_CONFLICTS: readonly string[] = ["auto-converge"];
+
+/**
+ * The time series the controller declares (reports chart them, the progress line shows them):
+ * the throttle in force, and the two rates of its last evaluation — the guest's unthrottled dirty
+ * rate and the bandwidth — which have no value before the first evaluation.
+ */
+export const RATE_CONVERGE_SERIES: readonly SeriesDef[] = [
+  { key: "rate-converge-throttle", label: "throttle", unit: "%", scale: "percent" },
+  {
+    key: "rate-converge-dirty-rate",
+    label: "estimated unthrottled dirty rate",
+    unit: "bytes/s",
+    scale: "linear",
+  },
+  { key: "rate-converge-bandwidth", label: "measured bandwidth", unit: "bytes/s", scale: "linear" },
+];
 
 /** One evaluated measurement window. */
 export interface RateEvaluation {
@@ -144,6 +162,17 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
       throttle.stop();
     },
     sleptNs: () => throttle.sleptNs(),
+    series: RATE_CONVERGE_SERIES,
+    seriesValues() {
+      const values: Record<string, SeriesValue> = {
+        "rate-converge-throttle": throttle.percentage,
+      };
+      if (evaluations.length > 0) {
+        values["rate-converge-dirty-rate"] = lastDirtyRate;
+        values["rate-converge-bandwidth"] = lastBandwidth;
+      }
+      return values;
+    },
     stats() {
       const slept = throttle.sleptNs();
       return {

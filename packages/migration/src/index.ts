@@ -5,6 +5,7 @@
  * and query-migrate statistics.
  */
 export type { DependencyContainer } from "tsyringe";
+export * from "./declared-series";
 export * from "./dirty-rate";
 export * from "./errors";
 export * from "./incoming";

@@ -16,6 +16,7 @@ import type {
   Scheduler,
   VcpuCore,
 } from "@ferry/core";
+import type { SeriesSource } from "./declared-series";
 import type { DirtyRateEstimator } from "./dirty-rate";
 import type { OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
@@ -218,8 +219,11 @@ export interface PageCodec {
   createEncoder(ctx: MigrationContext): PageEncoder;
 }
 
-/** A convergence controller's per-migration instance. */
-export interface ConvergenceInstance {
+/**
+ * A convergence controller's per-migration instance. It may declare time series (its throttle,
+ * per-vCPU limits, what it measures: {@link SeriesSource}) for reports and progress displays.
+ */
+export interface ConvergenceInstance extends SeriesSource {
   /** Observe each sync's statistics; may add vCPU pre-run hooks and kick vCPUs. */
   onSync(stats: SyncStats): void;
   /** The migration ended (any outcome): remove every hook added. */
@@ -246,8 +250,10 @@ export interface ConvergenceController {
  *   each RAM iteration in which `iterate` returns bytes, and its END chunk (`complete`) at
  *   switchover with the vCPUs stopped.
  * - A **stop-and-copy** section (no `setup`) sends one FULL chunk (`complete`) at switchover.
+ *
+ * It may declare time series ({@link SeriesSource}) like a convergence controller.
  */
-export interface SectionSaver {
+export interface SectionSaver extends SeriesSource {
   /** Section name on the stream (1–255 bytes UTF-8; not `ram`, not a machine-state key). */
   readonly idstr: string;
   /** Instance number (default 0). */

@@ -9,6 +9,12 @@
 import type { Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import { awaitSwitchoverAck } from "./return-path/ack";
+import {
+  type DeclaredSeriesSet,
+  declaredSeriesOf,
+  type SeriesDef,
+  type SeriesValue,
+} from "./declared-series";
 import { createDirtyRateEstimator, type DirtyRateEstimatorFeed } from "./dirty-rate";
 import {
   createLifecycle,
@@ -82,6 +88,13 @@ export interface Migration {
   info(): MigrationInfo;
   /** Time series for plots. */
   readonly series: readonly TimeSample[];
+  /** Time series declared by the active parts (controllers, sections), in declaration order. */
+  readonly declaredSeries: readonly SeriesDef[];
+  /**
+   * Current values of the declared series, by key. Reading changes nothing, so sampling at any
+   * moment never changes the migration.
+   */
+  sampleSeries(): Record<string, SeriesValue>;
   /** Precise timings. */
   timings(): MigrationTimings;
 }
@@ -118,6 +131,7 @@ export class MigrationThread implements MigrationSession, Migration {
   private readonly stats: MigrationStatistics;
   private controllers: ConvergenceInstance[] = [];
   private sections: SectionSaver[] = [];
+  private declared: DeclaredSeriesSet = declaredSeriesOf([]);
   private readonly sectionIds = new Map<SectionSaver, number>();
   private cancelRequested = false;
   private pausedByUs = false;
@@ -189,6 +203,15 @@ export class MigrationThread implements MigrationSession, Migration {
       names.add(key);
     }
     this.sections = [...sections];
+    this.declared = declaredSeriesOf([...this.controllers, ...this.sections]);
+  }
+
+  get declaredSeries(): readonly SeriesDef[] {
+    return this.declared.defs;
+  }
+
+  sampleSeries(): Record<string, SeriesValue> {
+    return this.declared.sample();
   }
 
   iterateSections(): void {

@@ -7,6 +7,7 @@ import type {
   ConvergenceController,
   ConvergenceInstance,
   MigrationContext,
+  SeriesDef,
   StatsContribution,
   SyncStats,
 } from "@ferry/migration";
@@ -20,6 +21,15 @@ import type { Evaluation, ThrottlePolicy } from "./types";
 export const AUTO_CONVERGE_CAPABILITY = "auto-converge";
 /** The query-migrate section the controller contributes. */
 export const AUTO_CONVERGE_STATS_SECTION = "auto-converge";
+
+/**
+ * The time series the controller declares: the throttle in force (QEMU's
+ * `cpu-throttle-percentage`, 0 while off), drawn on the report's throttle chart and shown in the
+ * progress line.
+ */
+export const AUTO_CONVERGE_SERIES: readonly SeriesDef[] = [
+  { key: "cpu-throttle-percentage", label: "throttle", unit: "%", scale: "percent" },
+];
 
 /** Build the policy the settings select. */
 export function createPolicy(s: AutoConvergeSettings): ThrottlePolicy {
@@ -75,6 +85,8 @@ export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): Auto
       throttle.stop();
     },
     sleptNs: () => throttle.sleptNs(),
+    series: AUTO_CONVERGE_SERIES,
+    seriesValues: () => ({ "cpu-throttle-percentage": throttle.active ? throttle.percentage : 0 }),
     stats() {
       const c = policy.counters();
       const pct = throttle.percentage;

@@ -1,14 +1,29 @@
 /** Text output of `ferry migrate`: the progress line and the report. */
 import { formatInfoMigrate } from "@ferry/migration";
+import { formatDeclared } from "../report/declared-units";
 import type { GuestWorkLost, MigrateProgress, MigrateReport } from "./run-migration";
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-/** One progress line (no newline): state, iteration, remaining, throughput, throttle. */
+/**
+ * The controller slot of the progress line: the series the active controllers declare (e.g.
+ * `throttle 45%  measured bandwidth 4.0 MiB/s`), else `cpu-throttle-percentage` when reported.
+ */
+function controllerSlot(p: MigrateProgress): string {
+  if (p.declared !== undefined && p.declared.length > 0) {
+    return `  ${p.declared.map((r) => formatDeclared(r.def, r.value)).join("  ")}`;
+  }
+  return p.throttlePercent !== undefined ? `  throttle ${p.throttlePercent}%` : "";
+}
+
+/**
+ * One progress line (no newline): state, iteration, remaining, throughput, the controllers'
+ * series (throttle), and whether it converges.
+ */
 export function formatProgress(p: MigrateProgress): string {
-  const throttle = p.throttlePercent !== undefined ? `  throttle ${p.throttlePercent}%` : "";
+  const throttle = controllerSlot(p);
   const share = p.timeLimitNs > 0 ? Math.min(1, Math.max(0, p.virtualNs / p.timeLimitNs)) : 0;
   const filled = Math.round(share * PROGRESS_BAR_WIDTH);
   const bar = `[${"#".repeat(filled)}${"-".repeat(PROGRESS_BAR_WIDTH - filled)}]`;

@@ -12,6 +12,8 @@ import {
   incoming,
   type Migration,
   type MigrationInfo,
+  type SeriesDef,
+  type SeriesValue,
 } from "@ferry/migration";
 import type { FerryConfig, ParameterValue } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
@@ -31,6 +33,13 @@ const CHUNK_NS = 10_000_000;
  */
 export type MigrateStatus = MigrationInfo["status"] | "not-started";
 
+/** The value of a series a plugin declares, as the progress line shows it. */
+export interface DeclaredReading {
+  readonly def: SeriesDef;
+  /** A gauge's value now, a counter's total so far. */
+  readonly value: SeriesValue;
+}
+
 /** Live progress, reported at every dirty-log sync. */
 export interface MigrateProgress {
   readonly status: string;
@@ -41,6 +50,11 @@ export interface MigrateProgress {
   readonly mbps: number;
   /** `cpu-throttle-percentage`, when a controller reports one. */
   readonly throttlePercent: number | undefined;
+  /**
+   * The series the active controllers (and sections) declare, with their values now; shown in
+   * place of {@link throttlePercent} when present.
+   */
+  readonly declared?: readonly DeclaredReading[];
   readonly virtualNs: number;
   /** The run's virtual-time limit (`run.time-limit`), for a progress bar. */
   readonly timeLimitNs: number;
@@ -137,6 +151,11 @@ export interface MigrateReport {
    * the work rates over each row's window (see `buildReportSeries`).
    */
   readonly series: readonly ReportSample[];
+  /**
+   * The time series the run's plugins declare (controllers' throttles, limits, measured rates);
+   * their values are in each row's `declared` (and `declaredRates` for counters). Empty when none.
+   */
+  readonly declaredSeries: readonly SeriesDef[];
   /** vCPUs of the migrated machine (charts show work per vCPU). */
   readonly vcpus: number;
   /** Guest work lost to the migration (null when it never started). */
@@ -278,6 +297,7 @@ export async function runMigration(
     twinAtStart = twin.workDone();
     const t0 = startNs;
     let throttle = 0;
+    const declares = m.declaredSeries.length > 0;
     const sampleWork = (): void => {
       if (spanEnd !== null) return;
       const sample: WorkSample = {
@@ -286,6 +306,7 @@ export async function runMigration(
         referenceWork: twin.workDone(),
         throttlePercent: throttle,
         transferredBytes: m.info().ram?.transferred ?? 0,
+        ...(declares ? { declared: m.sampleSeries() } : {}),
       };
       if (work.length > 0 && work[work.length - 1].timeNs === sample.timeNs) {
         work[work.length - 1] = sample;
@@ -329,12 +350,17 @@ export async function runMigration(
       const bandwidth = ((info.ram?.mbps ?? 0) * 1e6) / 8;
       const limitMs =
         typeof parameters["downtime-limit"] === "number" ? parameters["downtime-limit"] : 0;
+      const values = declares ? m.sampleSeries() : {};
+      const declared = m.declaredSeries.flatMap((def) =>
+        values[def.key] === undefined ? [] : [{ def, value: values[def.key] }],
+      );
       onProgress({
         status: m.status,
         iteration: info.ram?.["dirty-sync-count"] ?? 0,
         remainingBytes: info.ram?.remaining ?? 0,
         mbps: info.ram?.mbps ?? 0,
         throttlePercent: throttleOf(info),
+        ...(declares ? { declared } : {}),
         virtualNs: s.now(),
         timeLimitNs: limitNs,
         thresholdBytes: (bandwidth * limitMs) / 1000,
@@ -483,7 +509,9 @@ export async function runMigration(
     parameters,
     stats: migration === null ? null : migration.info(),
     verification,
-    series: migration === null ? [] : buildReportSeries(migration.series, work),
+    series:
+      migration === null ? [] : buildReportSeries(migration.series, work, migration.declaredSeries),
+    declaredSeries: migration === null ? [] : migration.declaredSeries,
     vcpus: config.machine.vcpus,
     workLost: workLostOf(spanEnd, startNs, workAtStart, twinAtStart, isGuest),
     guestOutput: {

@@ -1,12 +1,17 @@
 /**
  * The report's time series: the migration framework's samples (one per dirty-log sync and per
- * 100 ms bandwidth window) joined with what the CLI samples itself — the vCPU throttle and the
- * guest's work counter of the migrated source and of an unmigrated twin on the same clock.
+ * 100 ms bandwidth window) joined with what the CLI samples itself — the vCPU throttle, the
+ * series plugins declare, and the guest's work counter of the migrated source and of an
+ * unmigrated twin on the same clock.
  */
-import type { TimeSample } from "@ferry/migration";
+import type { SeriesDef, SeriesValue, TimeSample } from "@ferry/migration";
+import { type DeclaredSample, declaredJoin } from "./declared";
 
-/** A CLI sample of the guest's work, taken at every sync and every 10 ms of virtual time. */
-export interface WorkSample {
+/**
+ * A CLI sample of the guest's work (and of the declared series), taken at every sync and every
+ * 10 ms of virtual time.
+ */
+export interface WorkSample extends DeclaredSample {
   /** Virtual time since the migration started (ns). */
   readonly timeNs: number;
   /** Work counter (instructions or operations) of the migrated source. */
@@ -37,6 +42,14 @@ export interface ReportSample extends TimeSample {
   readonly guestWorkRate: number;
   /** The same for the unmigrated twin (what the guest would have done). */
   readonly referenceWorkRate: number;
+  /**
+   * Values of the series the run's plugins declare (`MigrateReport.declaredSeries`), by key: a
+   * gauge's value at the last sample at or before the row, a counter's total at the row's time.
+   * Absent when the run declares none; a key is absent while its series has no value.
+   */
+  readonly declared?: Readonly<Record<string, SeriesValue>>;
+  /** Counters only: the rate per second over the row's rate window (like {@link guestWorkRate}). */
+  readonly declaredRates?: Readonly<Record<string, SeriesValue>>;
 }
 
 const PAGE = 4096;
@@ -86,7 +99,8 @@ export function workAt(
 }
 
 /**
- * Join `series` (in time order) with `work` samples (in time order). The throttle is the one of
+ * Join `series` (in time order) with `work` samples (in time order), and the series the run's
+ * plugins declare (`declaredSeries`; see `declared.ts`). The throttle is the one of
  * the last work sample at or before the row (throttles change only at syncs, where a work sample
  * is taken after the controllers ran). Work rates are differences of the cumulative counters over
  * the row's whole window ({@link rateWindow}), never one short sample, so they do not alias with
@@ -95,8 +109,10 @@ export function workAt(
 export function buildReportSeries(
   series: readonly TimeSample[],
   work: readonly WorkSample[],
+  declaredSeries: readonly SeriesDef[] = [],
 ): ReportSample[] {
   const out: ReportSample[] = [];
+  const join = declaredSeries.length > 0 ? declaredJoin(declaredSeries, work) : null;
   let last = -1;
   let previous: number | undefined;
   const base = work.length > 0 ? work[0] : undefined;
@@ -124,6 +140,7 @@ export function buildReportSeries(
       rateWindowNs: Math.round(covered),
       guestWorkRate: rate("work"),
       referenceWorkRate: rate("referenceWork"),
+      ...(join !== null ? join(last, s.timeNs, from, covered) : {}),
     });
   }
   return out;

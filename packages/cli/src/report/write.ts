@@ -52,6 +52,7 @@ function chartRunOf(label: string, report: MigrateReport): ChartRun {
     label,
     series: report.series,
     vcpus: report.vcpus,
+    ...(report.declaredSeries.length > 0 ? { declaredSeries: report.declaredSeries } : {}),
     ...(typeof limit === "number" ? { downtimeLimitMs: limit } : {}),
     ...(switchoverNs !== undefined ? { switchoverNs } : {}),
   };
