@@ -54,12 +54,16 @@ export interface Outcome {
   readonly throttledNs: number;
 }
 
-/** Run the scenario: 2 s of guest time, then migrate for at most `limitNs`. */
+/**
+ * Run the scenario: 2 s of guest time, then migrate for at most `limitNs`. `observe` is called
+ * once the migration started (before it ran), e.g. to sample it.
+ */
 export async function runScenario(
   plugins: FerryPlugin[],
   capabilities: Record<string, boolean>,
   parameters: Record<string, unknown>,
   limitNs: number,
+  observe?: (m: Migration, s: VirtualScheduler) => void,
 ): Promise<Outcome> {
   const s = new VirtualScheduler();
   const src = workloadMachine(s);
@@ -79,6 +83,7 @@ export async function runScenario(
   const throttledBefore = src.vcpuStats().reduce((a, v) => a + v.throttledNs, 0);
   const workBefore = src.workDone();
   const m = mgr.migrate({ machine: src, transport: link.source });
+  observe?.(m, s);
   const samples: MigrationInfo[] = [];
   let sameAtSwitch: boolean | null = null;
   m.events.on("sync", () => samples.push(m.info()));

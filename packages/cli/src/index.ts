@@ -55,6 +55,7 @@ export { migrateCommand } from "./commands/migrate";
 export { formatMigrateReport, formatMigrateSummary, formatProgress } from "./migrate/format";
 export { loadPlugins } from "./migrate/plugins";
 export {
+  type DeclaredReading,
   type MigrateProgress,
   type MigrateReport,
   type MigrateStatus,
@@ -104,6 +105,9 @@ export {
   renderCharts,
   renderSvg,
 } from "./report/charts";
+export { controllerChartSpec } from "./report/controller-chart";
+export { type DeclaredRow, type DeclaredSample, declaredJoin } from "./report/declared";
+export { displayUnit, formatDeclared } from "./report/declared-units";
 export { CSV_COLUMNS, seriesCsv } from "./report/csv";
 export { escapeHtml, type HtmlReportInput, type HtmlRun, reportHtml } from "./report/html";
 export { buildReportSeries, type ReportSample, type WorkSample } from "./report/series";

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type MigrateReport, runMigration } from "../src/index";
 import { chartSpecs } from "../src/report/charts";
+import { controllerChartSpec } from "../src/report/controller-chart";
 import { MIN_RATE_WINDOW_NS } from "../src/report/series";
 
 const CONFIG = fileURLToPath(
@@ -82,6 +83,20 @@ describe("guest work rate of a throttled guest", () => {
     values.forEach((p, i) => {
       expect(p.y * 1000).toBeCloseTo(r.series[i].guestWorkRate / 2, 6);
     });
+  });
+
+  it("auto-converge declares its throttle: equal to cpu-throttle-percentage, charted as before", () => {
+    expect(r.declaredSeries.map((d) => d.key)).toEqual(["cpu-throttle-percentage"]);
+    for (const s of r.series)
+      expect(s.declared?.["cpu-throttle-percentage"]).toBe(s.throttlePercent);
+    const run = { label: "auto-converge", series: r.series, vcpus: 2 };
+    const declared = controllerChartSpec([{ ...run, declaredSeries: r.declaredSeries }]);
+    expect(declared).toEqual(controllerChartSpec([run])); // drawn from throttlePercent
+    // and in a comparison with a run that declares nothing
+    const plain = { label: "precopy", series: r.series.slice(0, 5), vcpus: 2 };
+    expect(controllerChartSpec([plain, { ...run, declaredSeries: r.declaredSeries }])).toEqual(
+      controllerChartSpec([plain, run]),
+    );
   });
 });
 
