@@ -77,10 +77,18 @@ export {
   type CompareReport,
   type CompareRow,
   type CompareRun,
+  compareRowOf,
+  faultLatencyOf,
+  multifdBytesOf,
   type RunCompareOptions,
   runCompare,
 } from "./compare/run-compare";
-export { formatCompareTable } from "./compare/format";
+export {
+  type CompareColumn,
+  compareColumns,
+  formatCompareTable,
+  formatLatencyNs,
+} from "./compare/format";
 export { parseStrategySet, parseStrategySets, type StrategySet } from "./compare/strategies";
 export { compareCommand } from "./commands/compare";
 export { restoreCommand, snapshotCommand } from "./commands/snapshot";

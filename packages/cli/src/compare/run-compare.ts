@@ -2,7 +2,7 @@
  * `ferry compare` as a function: run one config's migration scenario once per strategy set,
  * sequentially on fresh machines and clocks (deterministic), and tabulate the outcomes.
  */
-import { createMigrationManager } from "@ferry/migration";
+import { createMigrationManager, type MigrationInfo } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { loadPluginSet, type PluginSetFactory, pluginSpecs } from "../migrate/config-plugins";
@@ -37,6 +37,14 @@ export interface CompareRow {
   readonly workLost: number | null;
   /** workLost / the unmigrated twin's work over the same span. */
   readonly workLostShare: number | null;
+  /**
+   * Post-copy page-fault latency: mean (query-migrate `postcopy-latency`, ns) and p99
+   * (`x-postcopy-latency-p99`, ns); null when the run's query-migrate has none.
+   */
+  readonly faultLatencyMeanNs: number | null;
+  readonly faultLatencyP99Ns: number | null;
+  /** Bytes sent over multifd channels (`ram.multifd-bytes`); null when not reported. */
+  readonly multifdBytes: number | null;
   /** Why the run did not succeed. */
   readonly message?: string;
 }
@@ -86,7 +94,33 @@ export function isNotConverged(r: MigrateReport): boolean {
   return r.message?.startsWith("not converged") === true;
 }
 
-function rowOf(set: StrategySet, r: MigrateReport | null): CompareRow {
+function numberAt(record: unknown, key: string): number | null {
+  if (record === null || typeof record !== "object") return null;
+  const v = (record as Record<string, unknown>)[key];
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * Post-copy page-fault latency from query-migrate: the top-level `postcopy-latency` (mean, ns;
+ * QEMU's name) and `x-postcopy-latency-p99` (ns), each null when absent.
+ */
+export function faultLatencyOf(info: MigrationInfo | null): {
+  readonly meanNs: number | null;
+  readonly p99Ns: number | null;
+} {
+  return {
+    meanNs: numberAt(info, "postcopy-latency"),
+    p99Ns: numberAt(info, "x-postcopy-latency-p99"),
+  };
+}
+
+/** Bytes sent over multifd channels (`ram.multifd-bytes`, QEMU's name), null when absent. */
+export function multifdBytesOf(info: MigrationInfo | null): number | null {
+  return numberAt(info?.ram, "multifd-bytes");
+}
+
+/** The table row of one strategy set's run (`null`: not run). */
+export function compareRowOf(set: StrategySet, r: MigrateReport | null): CompareRow {
   if (r === null) {
     return {
       strategy: set.label,
@@ -99,6 +133,9 @@ function rowOf(set: StrategySet, r: MigrateReport | null): CompareRow {
       maxThrottlePercent: null,
       workLost: null,
       workLostShare: null,
+      faultLatencyMeanNs: null,
+      faultLatencyP99Ns: null,
+      multifdBytes: null,
     };
   }
   const stats = r.stats;
@@ -116,6 +153,9 @@ function rowOf(set: StrategySet, r: MigrateReport | null): CompareRow {
     maxThrottlePercent: stats === null ? null : maxThrottle,
     workLost: r.workLost?.lost ?? null,
     workLostShare: r.workLost?.lostShare ?? null,
+    faultLatencyMeanNs: faultLatencyOf(stats).meanNs,
+    faultLatencyP99Ns: faultLatencyOf(stats).p99Ns,
+    multifdBytes: multifdBytesOf(stats),
     ...(r.message !== undefined ? { message: r.message } : {}),
   };
 }
@@ -180,7 +220,7 @@ export async function runCompare(
     runs.push({ strategy: set, capabilities, report });
     if (report.exitCode === ExitCode.Interrupted) interrupted = true;
   }
-  const rows = runs.map((r) => rowOf(r.strategy, r.report));
+  const rows = runs.map((r) => compareRowOf(r.strategy, r.report));
   const notConverged = runs
     .filter((r) => r.report !== null && isNotConverged(r.report))
     .map((r) => r.strategy.label);

@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { compareColumns } from "../compare/format";
 import type { CompareReport } from "../compare/run-compare";
 import type { MigrateReport } from "../migrate/run-migration";
 import { ensureDirectory } from "../output/check-writable";
@@ -124,29 +125,10 @@ export async function writeCompareReport(
   report: CompareReport,
   description?: string,
 ): Promise<ReportFiles> {
+  const columns = compareColumns(report.rows);
   const table = {
-    header: [
-      "strategy set",
-      "status",
-      "total time",
-      "downtime",
-      "transferred",
-      "iterations",
-      "max throttle",
-      "guest work lost",
-    ],
-    rows: report.rows.map((r) => [
-      r.strategy,
-      r.status,
-      fmtMs(r.totalTimeMs),
-      fmtMs(r.downtimeMs),
-      fmtMiB(r.transferredBytes),
-      r.iterations === null ? "-" : String(r.iterations),
-      r.maxThrottlePercent === null ? "-" : `${r.maxThrottlePercent}%`,
-      r.workLost === null || r.workLostShare === null
-        ? "-"
-        : `${r.workLost} (${(r.workLostShare * 100).toFixed(1)}%)`,
-    ]),
+    header: ["strategy set", ...columns.map((c) => c.header)],
+    rows: report.rows.map((r) => [r.strategy, ...columns.map((c) => c.cell(r))]),
   };
   return write(
     files(dir),
