@@ -137,6 +137,17 @@ describe("series declared by the rate-converge example", () => {
     );
   });
 
+  it("after the switchover the line follows the destination's work, not a frozen [completed]", () => {
+    const dest = progress.filter((p) => p.phase === "destination");
+    expect(dest.length).toBeGreaterThan(0);
+    const work = dest.map((p) => p.destinationWork!.done);
+    for (let i = 1; i < work.length; i++) expect(work[i]).toBeGreaterThanOrEqual(work[i - 1]);
+    expect(work.at(-1)).toBeGreaterThan(0);
+    expect(formatProgress(dest.at(-1)!)).toMatch(
+      /\[completed after \d+ iterations\] destination running the guest on: \d+ operations since it resumed$/,
+    );
+  });
+
   it("the progress line shows them in the throttle slot", () => {
     const measured = progress.filter(
       (p) => p.declared?.some((d) => d.def.key === "rate-converge-bandwidth") === true,

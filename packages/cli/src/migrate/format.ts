@@ -29,7 +29,11 @@ export function formatProgress(p: MigrateProgress): string {
   const bar = `[${"#".repeat(filled)}${"-".repeat(PROGRESS_BAR_WIDTH - filled)}]`;
   const time = `${(p.virtualNs / 1e9).toFixed(1)}/${(p.timeLimitNs / 1e9).toFixed(0)}s`;
   if (p.phase === "destination") {
-    return `ferry: migrate ${bar} ${time} [completed after ${p.iteration} iterations] destination running the guest on`;
+    const work =
+      p.destinationWork !== undefined
+        ? `: ${p.destinationWork.done} ${p.destinationWork.unit} since it resumed`
+        : "";
+    return `ferry: migrate ${bar} ${time} [completed after ${p.iteration} iterations] destination running the guest on${work}`;
   }
   return (
     `ferry: migrate ${bar} ${time} ` +

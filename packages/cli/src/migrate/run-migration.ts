@@ -72,6 +72,11 @@ export interface MigrateProgress {
   readonly transferredBytes?: number;
   /** `destination`: the migration completed and the destination is running the guest on. */
   readonly phase?: "migration" | "destination";
+  /** Destination phase: the work the destination did since it resumed the guest. */
+  readonly destinationWork?: {
+    readonly done: number;
+    readonly unit: "instructions" | "operations";
+  };
 }
 
 /** The verification block of a report. */
@@ -425,6 +430,10 @@ export async function runMigration(
             throttlePercent: undefined,
             virtualNs: s.now(),
             timeLimitNs: limitNs,
+            destinationWork: {
+              done: dst.workDone(),
+              unit: elf !== null ? "instructions" : "operations",
+            },
           });
         },
       );
