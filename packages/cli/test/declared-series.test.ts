@@ -132,6 +132,9 @@ describe("series declared by the rate-converge example", () => {
     expect([...measures[1]]).toEqual(["estimated unthrottled dirty rate", "measured bandwidth"]);
     const html = readFileSync(files.html, "utf8");
     expect(html).toContain(">measured bandwidth<");
+    expect(html).toContain(
+      "Declared series (controller chart): <code>rate-converge-throttle (throttle, %), rate-converge-dirty-rate",
+    );
     expect(html).toMatch(
       /<title>rate-converge · sync \d+ · t=[\d.]+ s · measured bandwidth: [\d.]+ MiB\/s<\/title>/,
     );

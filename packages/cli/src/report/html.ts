@@ -54,6 +54,16 @@ function table(header: readonly string[], rows: readonly string[][]): string {
   return `<table>\n${head}\n${body}\n</table>`;
 }
 
+/** The series the run's plugins declare (key, label, unit), or nothing. */
+function declaredOf(r: MigrateReport): string {
+  const defs = r.declaredSeries ?? [];
+  if (defs.length === 0) return "";
+  const list = defs
+    .map((d) => `${d.key} (${d.label}, ${d.unit}${d.perVcpu === true ? ", per vCPU" : ""})`)
+    .join(", ");
+  return `<p>Declared series (controller chart): <code>${escapeHtml(list)}</code></p>`;
+}
+
 function runDetails(run: HtmlRun): string {
   const r = run.report;
   const title = `<h3>${escapeHtml(run.label)}</h3>`;
@@ -78,6 +88,7 @@ function runDetails(run: HtmlRun): string {
     `<p>Verified: ${v.verified ? "yes" : "no"} (RAM ${String(v.ramEqual)}, state ${String(v.stateEqual)}, output ${String(v.outputEqual)}, exit ${String(v.exitEqual)})</p>`,
     `<p>Capabilities: <code>${escapeHtml(caps || "(none)")}</code></p>`,
     `<p>Parameters: <code>${escapeHtml(params)}</code></p>`,
+    declaredOf(r),
     r.stats !== null ? `<pre>${escapeHtml(formatInfoMigrate(r.stats))}</pre>` : "",
   ].join("\n");
 }
