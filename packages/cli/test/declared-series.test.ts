@@ -13,6 +13,7 @@ import {
   ConvergenceController,
   type ConvergenceInstance,
   type FerryPlugin,
+  type SeriesDef,
   type SyncStats,
 } from "@ferry/migration";
 import { precopy } from "@ferry/plugin-precopy";
@@ -23,7 +24,9 @@ import {
   rateConvergeController,
 } from "../../../examples/plugin-authoring/src/index";
 import {
+  buildReportSeries,
   controllerChartSpec,
+  formatDeclared,
   formatProgress,
   loadConfig,
   type MigrateProgress,
@@ -31,6 +34,8 @@ import {
   runMigration,
   writeMigrateReport,
 } from "../src/index";
+
+type Point = { measure: string; layer: string; y: number };
 
 const CONFIG = fileURLToPath(
   new URL("../../../examples/configs/workload-rate-converge.yaml", import.meta.url),
@@ -160,5 +165,63 @@ describe("series declared by the rate-converge example", () => {
     expect(line).toMatch(
       /iteration \d+ {2}remaining [\d.]+ MiB {2}[\d.]+ Mbps {2}throttle \d+% {2}estimated unthrottled dirty rate [\d.]+ MiB\/s {2}measured bandwidth [\d.]+ MiB\/s {2}threshold/,
     );
+  });
+});
+
+describe("declared series: gauges, counters and per-vCPU values", () => {
+  const LIMIT: SeriesDef = {
+    key: "vcpu-dirty-limit",
+    label: "dirty limit",
+    unit: "MB/s",
+    perVcpu: true,
+  };
+  const SLEPT: SeriesDef = { key: "slept", label: "slept", unit: "ns", kind: "counter" };
+  const tick = (timeNs: number) => ({
+    kind: "tick" as const,
+    timeNs,
+    remainingBytes: 0,
+    dirtyRate: 0,
+    transferRate: 0,
+    iteration: 1,
+  });
+  const work = [0, 1, 2, 3].map((i) => ({
+    timeNs: i * 1e8,
+    work: 0,
+    referenceWork: 0,
+    throttlePercent: 0,
+    declared: { "vcpu-dirty-limit": [10 * (i + 1), 5], slept: i * 2e7 },
+  }));
+  const rows = buildReportSeries([tick(0), tick(1.5e8), tick(3e8)], work, [LIMIT, SLEPT]);
+
+  it("gauges take the last sample at or before the row; counters are interpolated and turned into rates", () => {
+    expect(rows.map((r) => r.declared?.["vcpu-dirty-limit"])).toEqual([
+      [10, 5],
+      [20, 5],
+      [40, 5],
+    ]);
+    expect(rows.map((r) => r.declared?.slept)).toEqual([0, 3e7, 6e7]);
+    // 2e7 ns slept per 1e8 ns of virtual time: 2e8 ns/s, over each row's window
+    for (const r of rows) expect(r.declaredRates?.slept).toBeCloseTo(2e8, 3);
+  });
+
+  it("per-vCPU series: one line per vCPU; counters drawn as rates; the progress line shows a range", () => {
+    const spec = controllerChartSpec([
+      { label: "dl", series: rows, declaredSeries: [LIMIT, SLEPT] },
+    ]) as unknown as {
+      vconcat: { layer: { encoding: { y?: { title?: string } } }[]; data: { values: Point[] } }[];
+    };
+    expect(spec.vconcat).toHaveLength(2);
+    const lines = (i: number) => spec.vconcat[i].data.values.filter((p) => p.layer === "line");
+    expect([...new Set(lines(0).map((p) => p.measure))]).toEqual([
+      "dirty limit vCPU 0",
+      "dirty limit vCPU 1",
+    ]);
+    expect(spec.vconcat[0].layer[0].encoding.y?.title).toBe("dirty limit (MB/s)");
+    expect(spec.vconcat[1].layer[0].encoding.y?.title).toBe("slept (ns/s)");
+    expect(lines(1).every((p) => Math.abs(p.y - 2e8) < 1)).toBe(true);
+    expect(formatDeclared(LIMIT, [10, 5])).toBe("dirty limit 5–10 MB/s (per vCPU)");
+    expect(formatDeclared(LIMIT, [5, 5])).toBe("dirty limit 5 MB/s (2 vCPUs)");
+    expect(formatDeclared(RATE_CONVERGE_SERIES[2], 4 * 2 ** 20)).toBe("measured bandwidth 4 MiB/s");
+    expect(formatDeclared(RATE_CONVERGE_SERIES[0], 44)).toBe("throttle 44%");
   });
 });
