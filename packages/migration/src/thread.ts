@@ -313,6 +313,8 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     this.flushOutput();
     this.stats.setupEndNs = this.now();
+    // A cancel during setup (e.g. from a `state` or `sync` listener) ends it here.
+    this.checkpoint();
     this.setStatus("active");
   }
 
@@ -493,6 +495,7 @@ export class MigrationThread implements MigrationSession, Migration {
         if (this.capabilities[cap] === true) this.returnPath(cap);
       }
       this.setStatus("setup");
+      this.checkpoint();
       this.writer.header();
       await body();
       if (this.stats.downtimeNs === null) {
