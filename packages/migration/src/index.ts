@@ -5,12 +5,14 @@
  * and query-migrate statistics.
  */
 export type { DependencyContainer } from "tsyringe";
+export * from "./actions";
 export * from "./dirty-rate";
 export * from "./errors";
 export * from "./incoming";
 export * from "./lifecycle";
 export * from "./manager";
 export * from "./observers";
+export * from "./operator";
 export * from "./page-sender";
 export * from "./plugin";
 export * from "./rate-limiter";

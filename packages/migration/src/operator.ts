@@ -74,7 +74,9 @@ export interface FrameworkParameterEffects {
  * (`x-page-cost-ns`, `x-flush-pages`, plugin parameters read at setup only) are stored and take
  * effect with the next migration, as QEMU's setup-time parameters do.
  */
-export function frameworkEffects(changed: Readonly<Record<string, unknown>>): FrameworkParameterEffects {
+export function frameworkEffects(
+  changed: Readonly<Record<string, unknown>>,
+): FrameworkParameterEffects {
   const num = (k: string): number | undefined =>
     typeof changed[k] === "number" ? (changed[k] as number) : undefined;
   return {

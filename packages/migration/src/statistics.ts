@@ -83,7 +83,10 @@ export class MigrationStatistics {
    * Live `downtime-limit` / `avail-switchover-bandwidth` (migrate-set-parameters during a
    * migration): QEMU reads them when it next computes `threshold_size`, every 100 ms window.
    */
-  setLimits(limits: { readonly downtimeLimitMs?: number; readonly availSwitchoverBw?: number }): void {
+  setLimits(limits: {
+    readonly downtimeLimitMs?: number;
+    readonly availSwitchoverBw?: number;
+  }): void {
     if (limits.downtimeLimitMs !== undefined) this.downtimeLimitMs = limits.downtimeLimitMs;
     if (limits.availSwitchoverBw !== undefined) this.availSwitchoverBw = limits.availSwitchoverBw;
   }

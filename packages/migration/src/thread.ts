@@ -6,7 +6,7 @@
  * (`statistics.ts`). This file sequences them: setup, iterations, switchover, the end.
  * Runs on the machine's Scheduler: it waits only with `scheduler.sleep` and transport drains.
  */
-import type { Scheduler } from "@ferry/core";
+import { notifyAsyncWake, type Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import { awaitSwitchoverAck } from "./return-path/ack";
 import { createDirtyRateEstimator, type DirtyRateEstimatorFeed } from "./dirty-rate";
@@ -264,7 +264,7 @@ export class MigrationThread implements MigrationSession, Migration {
     if (this.status !== "none") this.setStatus("cancelling");
     this.transport.abort(new MigrationCancelledError());
     // QEMU's migrate_fd_cancel kicks a migration paused in pre-switchover out of its pause.
-    this.gate.release();
+    this.releaseGate();
   }
 
   setParameters(changes: Readonly<Record<string, unknown>>): void {
@@ -282,7 +282,17 @@ export class MigrationThread implements MigrationSession, Migration {
 
   continueFrom(state: MigrationStatus): void {
     checkContinue(this.status, state, this.gate.waiting);
+    this.releaseGate();
+  }
+
+  /** Wake the thread waiting in pre-switchover (before the scheduler's next event). */
+  private releaseGate(): void {
+    if (!this.gate.waiting) {
+      this.gate.release();
+      return;
+    }
     this.gate.release();
+    notifyAsyncWake(this.scheduler);
   }
 
   checkpoint(): void {

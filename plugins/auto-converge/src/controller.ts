@@ -25,7 +25,9 @@ export const AUTO_CONVERGE_STATS_SECTION = "auto-converge";
 export const AUTO_CONVERGE_THROTTLE_SOURCE = "auto-converge";
 
 /** Auto-converge settings that a live `migrate-set-parameters` may change (read at each step). */
-export type MutableSettings = { -readonly [K in keyof AutoConvergeSettings]: AutoConvergeSettings[K] };
+export type MutableSettings = {
+  -readonly [K in keyof AutoConvergeSettings]: AutoConvergeSettings[K];
+};
 
 /** Build the policy the settings select. */
 export function createPolicy(s: AutoConvergeSettings): ThrottlePolicy {
