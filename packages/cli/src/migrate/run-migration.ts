@@ -4,8 +4,10 @@
  * keep the destination running to the end, and verify the result against the switchover
  * snapshot and (for guests) an unmigrated run of the same config.
  */
-import { VirtualScheduler } from "@ferry/core";
+import { throttleControlFor, VirtualScheduler } from "@ferry/core";
 import {
+  type AppliedAction,
+  runOperatorActions,
   createLink,
   createMigrationManager,
   type FerryPlugin,
@@ -17,6 +19,7 @@ import type { FerryConfig, ParameterValue } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { buildReportSeries, type ReportSample, type WorkSample } from "../report/series";
 import { type GuestRunReport, readGuestElf, runGuest } from "../run/run-guest";
+import { operatorActionsOf } from "./actions";
 import { loadPluginSet, pluginSpecs } from "./config-plugins";
 import { resolveParameters } from "./settings";
 import { buildSide, ramHash, type SideEnd } from "./sides";
@@ -151,6 +154,11 @@ export interface MigrateReport {
     /** The unmigrated run's output (guests), else null. */
     readonly reference: string | null;
   };
+  /**
+   * The operator actions of `migration.actions` that fired, in order, with their time after the
+   * migration started, the pass, the status then and the outcome (empty without a timeline).
+   */
+  readonly actions: readonly AppliedAction[];
   /** Virtual time when the migration started and ended (ns), and at the end of the run. */
   readonly migrationStartNs: number | null;
   readonly virtualTimeNs: number;
@@ -225,6 +233,8 @@ export async function runMigration(
   mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
   const capabilities = mgr.capabilities();
   const parameters = mgr.queryParameters();
+  const timeline = operatorActionsOf(config.migration.actions, mgr);
+  let applied: readonly AppliedAction[] = [];
 
   const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
   let reference: GuestRunReport | null = null;
@@ -272,6 +282,16 @@ export async function runMigration(
     incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
     const m = mgr.migrate({ machine: src.machine, transport: link.source });
     migration = m;
+    if (timeline.length > 0) {
+      // the operator's external throttle is the machine's shared one (source "external")
+      const external = throttleControlFor(src.machine.vcpus, s).source("external");
+      applied = runOperatorActions({
+        migration: m,
+        scheduler: s,
+        actions: timeline,
+        setThrottle: (pct) => external.set(pct),
+      }).applied;
+    }
     startNs = s.now();
     workBefore = src.workDone();
     workAtStart = workBefore;
@@ -302,13 +322,18 @@ export async function runMigration(
       spanEnd = { ns: s.now(), work: src.workDone(), reference: twin.workDone() };
       twin.stop();
     });
+    const atSwitchover = (): void => {
+      srcHash = ramHash(src.ram);
+      srcState = JSON.stringify(src.machine.saveState());
+      srcOutput = src.output();
+      workAtSwitch = src.workDone();
+    };
     src.onState((st) => {
-      if (st === "paused" && m.status === "device") {
-        srcHash = ramHash(src.ram);
-        srcState = JSON.stringify(src.machine.saveState());
-        srcOutput = src.output();
-        workAtSwitch = src.workDone();
-      }
+      if (st === "paused" && m.status === "device") atSwitchover();
+    });
+    // pause-before-switchover: the source stopped in pre-switchover and stays stopped into device
+    m.events.on("state", (st) => {
+      if (st === "device" && srcHash === null && src.machine.state === "paused") atSwitchover();
     });
     dst.onState((st) => {
       if (st === "running" && dstHash === null) {
@@ -492,6 +517,7 @@ export async function runMigration(
       combined,
       reference: reference === null ? null : reference.guestOutput,
     },
+    actions: [...applied],
     migrationStartNs: startNs === null ? null : Math.round(startNs),
     virtualTimeNs: Math.round(s.now()),
     wallMs: Math.round(performance.now() - wallStart),
