@@ -67,6 +67,29 @@ describe("operator timeline from a config", () => {
     expect(strip(b)).toBe(strip(a));
   }, 60_000);
 
+  it("pause-before-switchover held until a `do: continue`; verified like any switchover", async () => {
+    const paused = CONFIG.replace(/ {2}parameters:[\s\S]*$/, "").concat(
+      "  capabilities: { pause-before-switchover: true }\n",
+      "  parameters: { max-bandwidth: 0, downtime-limit: 2000ms }\n",
+    );
+    const r = await runMigration(
+      parseConfigText(paused.concat("  actions: [{ at: 2s, do: continue }]\n")),
+    );
+    expect(r.status).toBe("completed");
+    expect(r.verification.verified).toBe(true);
+    expect(r.verification.ramEqual).toBe(true);
+    expect(r.actions.map((a) => [a.atNs, a.status, a.kind, a.result])).toEqual([
+      [2e9, "pre-switchover", "continue", "ok"],
+    ]);
+    // the downtime runs from the stop of the vCPUs, through the pause
+    expect(r.stats!.downtime!).toBeGreaterThan(1000);
+    const held = await runMigration(
+      parseConfigText(paused.replace("time-limit: 6s", "time-limit: 2s")),
+    );
+    expect(held.status).toBe("pre-switchover");
+    expect(held.message).toMatch(/^paused before switchover at the time limit/);
+  }, 60_000);
+
   it("refuses bad timelines with one-line errors naming the field", async () => {
     const bad = (actions: string): string => {
       try {

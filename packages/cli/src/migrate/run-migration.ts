@@ -429,6 +429,10 @@ export async function runMigration(
       );
       if (shadowStarted && src.machine.state === "running") src.stop();
       if (aborted()) message = "interrupted after the migration completed";
+    } else if (m.status === "pre-switchover") {
+      message =
+        `paused before switchover at the time limit (${(limitNs / 1e9).toFixed(3)} s virtual): ` +
+        "capability pause-before-switchover waits for migrate-continue (add a `do: continue` action)";
     } else if (!terminal(m.status)) {
       message =
         `not converged: the migration is still ${m.status} at the time limit ` +
