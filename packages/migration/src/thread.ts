@@ -117,8 +117,8 @@ export interface ThreadSetup {
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly writeBufferBytes: number;
   /**
-   * The manager's registry, for live parameter changes: `parse` validates a request, `commit`
-   * stores it. Without it, live changes are validated only by the parts themselves.
+   * The manager's registry, for live parameter changes: `parseParameters` validates a request,
+   * `setParameters` stores it. Without it, live changes are validated only by the parts.
    */
   readonly registry?: {
     parseParameters(request: Readonly<Record<string, unknown>>): Record<string, unknown>;
@@ -287,12 +287,9 @@ export class MigrationThread implements MigrationSession, Migration {
 
   /** Wake the thread waiting in pre-switchover (before the scheduler's next event). */
   private releaseGate(): void {
-    if (!this.gate.waiting) {
-      this.gate.release();
-      return;
-    }
+    const waiting = this.gate.waiting;
     this.gate.release();
-    notifyAsyncWake(this.scheduler);
+    if (waiting) notifyAsyncWake(this.scheduler);
   }
 
   checkpoint(): void {
