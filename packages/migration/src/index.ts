@@ -6,12 +6,14 @@
  */
 export type { DependencyContainer } from "tsyringe";
 export * from "./declared-series";
+export * from "./actions";
 export * from "./dirty-rate";
 export * from "./errors";
 export * from "./incoming";
 export * from "./lifecycle";
 export * from "./manager";
 export * from "./observers";
+export * from "./operator";
 export * from "./page-sender";
 export * from "./plugin";
 export * from "./rate-limiter";

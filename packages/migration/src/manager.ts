@@ -103,6 +103,7 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
       capabilities: caps,
       parameters: registry.queryParameters(),
       writeBufferBytes: opts.writeBufferBytes ?? 1 << 18,
+      registry,
     });
     const child = container.createChildContainer();
     child.register(MigrationContextToken, { useValue: thread });
@@ -146,6 +147,11 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
 
   return {
     ...registry,
+    // QEMU's migrate-set-parameters: allowed during a migration, and applied to it at once.
+    setParameters(request) {
+      if (running()) active!.setParameters(request);
+      else registry.setParameters(request);
+    },
     plugins,
     container,
     get active() {

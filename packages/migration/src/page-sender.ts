@@ -155,6 +155,11 @@ export class PageSender {
     for (const e of this.encoders) e.onSync?.(stats);
   }
 
+  /** Tell every codec that parameters changed during the migration (migrate-set-parameters). */
+  notifyParameters(changed: Readonly<Record<string, unknown>>): void {
+    for (const e of this.encoders) e.onParameters?.(changed);
+  }
+
   /** The codecs' statistics contributions. */
   codecStats(merge: (c: StatsContribution | undefined) => void): void {
     for (const e of this.encoders) merge(e.stats?.());

@@ -192,6 +192,12 @@ export interface PageEncoder {
   onSync?(stats: SyncStats): void;
   /** Statistics to merge into query-migrate. */
   stats?(): StatsContribution;
+  /**
+   * `migrate-set-parameters` changed parameters while the migration runs (validated values, only
+   * the changed keys; `MigrationContext.parameters` already holds the new values). Apply the ones
+   * that are live in QEMU (e.g. `xbzrle-cache-size`: a new, empty cache of the new size).
+   */
+  onParameters?(changed: Readonly<Record<string, unknown>>): void;
   /** The migration ended (any outcome). */
   dispose?(): void;
 }
@@ -230,6 +236,13 @@ export interface ConvergenceInstance extends SeriesSource {
   onEnd(status: MigrationStatus): void;
   /** Statistics to merge into query-migrate (e.g. `cpu-throttle-percentage`). */
   stats?(): StatsContribution;
+  /**
+   * `migrate-set-parameters` changed parameters while the migration runs (QEMU's
+   * `migrate_params_apply`): `changed` holds the validated new values of the changed keys only
+   * (`MigrationContext.parameters` already holds them). React at once, e.g. auto-converge takes
+   * new `cpu-throttle-*` values from its next step, dirty-limit applies a new `vcpu-dirty-limit`.
+   */
+  onParameters?(changed: Readonly<Record<string, unknown>>): void;
 }
 
 /** A convergence controller part (auto-converge, dirty-limit, …). */
@@ -273,6 +286,8 @@ export interface SectionSaver extends SeriesSource {
   complete(): Uint8Array;
   /** Statistics to merge into query-migrate. */
   stats?(): StatsContribution;
+  /** `migrate-set-parameters` changed parameters while the migration runs (the changed keys only). */
+  onParameters?(changed: Readonly<Record<string, unknown>>): void;
   /** The migration ended (any outcome). */
   dispose?(): void;
 }

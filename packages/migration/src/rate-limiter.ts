@@ -49,15 +49,22 @@ export interface RateLimiter extends PageRecordSink {
   exceeded(): boolean;
   /** Start a new window at `nowNs`. */
   resetWindow(nowNs: number): void;
+  /** `max-bandwidth` now in force (bytes/s, 0 = unlimited). */
+  readonly maxBandwidth: number;
+  /**
+   * Change `max-bandwidth` at once (QEMU's `migration_rate_set` from `migrate_params_apply`): the
+   * current window's allowance becomes `bytes / 10`; the window itself is not restarted.
+   */
+  setMaxBandwidth(bytesPerSec: number): void;
 }
 
 /** Make a rate limiter whose first window starts at `nowNs`. */
 export function createRateLimiter(options: RateLimiterOptions, nowNs = 0): RateLimiter {
-  const maxBandwidth = options.maxBandwidth;
+  let maxBandwidth = options.maxBandwidth;
   const flushPages = options.flushPages ?? DEFAULT_FLUSH_PAGES;
   const maxIov = 2 * flushPages;
   const bufferBytes = options.bufferBytes ?? IO_BUF_SIZE;
-  const allowance = maxBandwidth / XFER_LIMIT_RATIO;
+  let allowance = maxBandwidth / XFER_LIMIT_RATIO;
   let flushed = 0;
   let pending = 0;
   let iov = 0;
@@ -135,6 +142,13 @@ export function createRateLimiter(options: RateLimiterOptions, nowNs = 0): RateL
     resetWindow(now) {
       windowStartNs = now;
       windowStartBytes = flushed;
+    },
+    get maxBandwidth() {
+      return maxBandwidth;
+    },
+    setMaxBandwidth(bytesPerSec) {
+      maxBandwidth = bytesPerSec;
+      allowance = bytesPerSec / XFER_LIMIT_RATIO;
     },
   };
 }

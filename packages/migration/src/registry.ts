@@ -56,6 +56,12 @@ export const coreCapabilities: readonly CapabilityDef[] = [
     default: false,
     requires: ["return-path"],
   },
+  {
+    name: "pause-before-switchover",
+    description:
+      "stop the vCPUs and wait in state pre-switchover for migrate-continue before the switchover (device state, completion)",
+    default: false,
+  },
 ];
 
 /** The registry (one per migration manager). */
@@ -68,11 +74,22 @@ export interface MigrationRegistry {
   queryParameters(): Record<string, unknown>;
   /** Set capabilities; validates the whole request (names, types, requires/conflicts) first. */
   setCapabilities(request: Readonly<Record<string, unknown>>): void;
-  /** Set parameters; validates the whole request (names, types, ranges) first. */
+  /**
+   * Set parameters; validates the whole request (names, types, ranges) first. Allowed while a
+   * migration is active, as in QEMU (the manager also applies them to that migration).
+   */
   setParameters(request: Readonly<Record<string, unknown>>): void;
+  /**
+   * Validate a request without changing anything: the parsed values of the requested keys.
+   * Throws {@link MigrationConfigError} like {@link MigrationRegistry.setParameters}.
+   */
+  parseParameters(request: Readonly<Record<string, unknown>>): Record<string, unknown>;
 }
 
-/** Build a registry over `plugins`; `isActive()` tells whether a migration is running (changes refused). */
+/**
+ * Build a registry over `plugins`; `isActive()` tells whether a migration is running (capability
+ * changes are then refused; parameters may change, as in QEMU).
+ */
 export function createRegistry(
   plugins: readonly FerryPlugin[],
   isActive: () => boolean = () => false,
@@ -134,7 +151,7 @@ export function createRegistry(
     }
   };
 
-  return {
+  const registry: MigrationRegistry = {
     queryCapabilities: () =>
       [...caps.values()].map((c) => ({ ...c, requires: c.requires, conflicts: c.conflicts })),
     capabilities: () => Object.fromEntries([...caps.values()].map((c) => [c.name, c.state])),
@@ -170,9 +187,8 @@ export function createRegistry(
       for (const [name, value] of next) caps.get(name)!.state = value;
     },
 
-    setParameters(request) {
-      refuseIfActive("parameters");
-      const parsed = new Map<string, unknown>();
+    parseParameters(request) {
+      const parsed: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(request)) {
         const f = fields.get(key);
         if (f === undefined) {
@@ -187,11 +203,17 @@ export function createRegistry(
           const msg = r.error.issues.map((i) => i.message).join("; ");
           throw new MigrationConfigError(key, `${msg} (got ${describe(value)})`);
         }
-        parsed.set(key, r.data);
+        parsed[key] = r.data;
       }
-      for (const [key, value] of parsed) values.set(key, value);
+      return parsed;
+    },
+
+    setParameters(request) {
+      const parsed = registry.parseParameters(request);
+      for (const [key, value] of Object.entries(parsed)) values.set(key, value);
     },
   };
+  return registry;
 }
 
 function describe(value: unknown): string {

@@ -51,8 +51,8 @@ export class MigrationStatistics {
   dirtyRate = 0;
 
   private readonly totalBytes: number;
-  private readonly downtimeLimitMs: number;
-  private readonly availSwitchoverBw: number;
+  private downtimeLimitMs: number;
+  private availSwitchoverBw: number;
   private lastSyncNs: number;
   private lastSyncBytes = 0;
   private ratePeriodStartNs: number;
@@ -77,6 +77,18 @@ export class MigrationStatistics {
     this.expectedDowntimeMs = parameters.downtimeLimitMs;
     this.lastSyncNs = startNs;
     this.ratePeriodStartNs = startNs;
+  }
+
+  /**
+   * Live `downtime-limit` / `avail-switchover-bandwidth` (migrate-set-parameters during a
+   * migration): QEMU reads them when it next computes `threshold_size`, every 100 ms window.
+   */
+  setLimits(limits: {
+    readonly downtimeLimitMs?: number;
+    readonly availSwitchoverBw?: number;
+  }): void {
+    if (limits.downtimeLimitMs !== undefined) this.downtimeLimitMs = limits.downtimeLimitMs;
+    if (limits.availSwitchoverBw !== undefined) this.availSwitchoverBw = limits.availSwitchoverBw;
   }
 
   /** Restart the sync and rate periods at `nowNs` (setup). */

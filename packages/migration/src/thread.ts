@@ -6,7 +6,7 @@
  * (`statistics.ts`). This file sequences them: setup, iterations, switchover, the end.
  * Runs on the machine's Scheduler: it waits only with `scheduler.sleep` and transport drains.
  */
-import type { Scheduler } from "@ferry/core";
+import { notifyAsyncWake, type Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import { awaitSwitchoverAck } from "./return-path/ack";
 import {
@@ -24,6 +24,12 @@ import {
   verdictOf,
 } from "./lifecycle";
 import { type Observable, type ObserverFailure, ObserverHub } from "./observers";
+import {
+  checkContinue,
+  createSwitchoverGate,
+  frameworkEffects,
+  PAUSE_BEFORE_SWITCHOVER,
+} from "./operator";
 import { PageSender } from "./page-sender";
 import type {
   ConvergenceInstance,
@@ -84,6 +90,22 @@ export interface Migration {
    * paused (see `guestOwner`). No effect once ended.
    */
   cancel(): void;
+  /**
+   * `migrate-set-parameters` while the migration runs (QEMU's `migrate_params_apply`): validates
+   * `changes` with the manager's registry (nothing changes when refused: `MigrationConfigError`),
+   * stores them (also for the next migration), updates the effective parameters and applies them
+   * at once: `max-bandwidth` to the rate limiter's window, `downtime-limit` and
+   * `avail-switchover-bandwidth` to the next threshold, and every active part's `onParameters`.
+   */
+  setParameters(changes: Readonly<Record<string, unknown>>): void;
+  /** The effective parameters now (including live changes). */
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /**
+   * `migrate-continue`: leave the `pre-switchover` pause of capability `pause-before-switchover`.
+   * Throws `MigrationError("Migration not in expected state: <status>")` when the migration is
+   * not waiting in `state`.
+   */
+  continueFrom(state: MigrationStatus): void;
   /** query-migrate. */
   info(): MigrationInfo;
   /** Time series for plots. */
@@ -107,6 +129,14 @@ export interface ThreadSetup {
   readonly capabilities: Readonly<Record<string, boolean>>;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly writeBufferBytes: number;
+  /**
+   * The manager's registry, for live parameter changes: `parseParameters` validates a request,
+   * `setParameters` stores it. Without it, live changes are validated only by the parts.
+   */
+  readonly registry?: {
+    parseParameters(request: Readonly<Record<string, unknown>>): Record<string, unknown>;
+    setParameters(request: Readonly<Record<string, unknown>>): void;
+  };
 }
 
 /** The migration thread and session (one per migration). */
@@ -116,7 +146,7 @@ export class MigrationThread implements MigrationSession, Migration {
   readonly machine: MigratableMachine;
   readonly scheduler: Scheduler;
   readonly capabilities: Readonly<Record<string, boolean>>;
-  readonly parameters: Readonly<Record<string, unknown>>;
+  parameters: Readonly<Record<string, unknown>>;
   readonly writer: StreamWriter;
   done: Promise<MigrationInfo> = Promise.resolve({ status: "none" });
   error: Error | null = null;
@@ -136,8 +166,11 @@ export class MigrationThread implements MigrationSession, Migration {
   private cancelRequested = false;
   private pausedByUs = false;
   private ramSectionId = -1;
+  private readonly gate = createSwitchoverGate();
+  private readonly registry: ThreadSetup["registry"];
 
   constructor(setup: ThreadSetup) {
+    this.registry = setup.registry;
     this.machine = setup.machine;
     this.scheduler = setup.scheduler;
     this.transport = setup.transport;
@@ -253,6 +286,33 @@ export class MigrationThread implements MigrationSession, Migration {
     this.cancelRequested = true;
     if (this.status !== "none") this.setStatus("cancelling");
     this.transport.abort(new MigrationCancelledError());
+    // QEMU's migrate_fd_cancel kicks a migration paused in pre-switchover out of its pause.
+    this.releaseGate();
+  }
+
+  setParameters(changes: Readonly<Record<string, unknown>>): void {
+    const parsed = this.registry ? this.registry.parseParameters(changes) : { ...changes };
+    this.registry?.setParameters(parsed);
+    if (isTerminalStatus(this.status)) return;
+    this.parameters = Object.freeze({ ...this.parameters, ...parsed });
+    const fx = frameworkEffects(parsed);
+    if (fx.maxBandwidth !== undefined) this.limiter.setMaxBandwidth(fx.maxBandwidth);
+    this.stats.setLimits(fx);
+    this.sender.notifyParameters(parsed);
+    for (const c of this.controllers) c.onParameters?.(parsed);
+    for (const sec of this.sections) sec.onParameters?.(parsed);
+  }
+
+  continueFrom(state: MigrationStatus): void {
+    checkContinue(this.status, state, this.gate.waiting);
+    this.releaseGate();
+  }
+
+  /** Wake the thread waiting in pre-switchover (before the scheduler's next event). */
+  private releaseGate(): void {
+    const waiting = this.gate.waiting;
+    this.gate.release();
+    if (waiting) notifyAsyncWake(this.scheduler);
   }
 
   checkpoint(): void {
@@ -283,6 +343,8 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     this.flushOutput();
     this.stats.setupEndNs = this.now();
+    // A cancel during setup (e.g. from a `state` or `sync` listener) ends it here.
+    this.checkpoint();
     this.setStatus("active");
   }
 
@@ -378,13 +440,21 @@ export class MigrationThread implements MigrationSession, Migration {
 
   async complete(): Promise<void> {
     this.checkpoint();
-    this.setStatus("device");
+    const pauseFirst = this.capabilities[PAUSE_BEFORE_SWITCHOVER] === true;
+    if (!pauseFirst) this.setStatus("device");
     const stats = this.stats;
     stats.stopNs = this.now();
     stats.stopBytes = this.writer.written;
     this.pausedByUs = true;
     await this.machine.pause();
     this.checkpoint();
+    if (pauseFirst) {
+      // QEMU's migration_maybe_pause: vCPUs stopped (downtime runs), wait for migrate-continue.
+      this.setStatus("pre-switchover");
+      await this.gate.wait();
+      this.checkpoint();
+      this.setStatus("device");
+    }
     this.syncDirtyLog();
     const w = this.writer;
     w.sectionContinue(SectionType.END, this.ramSectionId);
@@ -455,6 +525,7 @@ export class MigrationThread implements MigrationSession, Migration {
         if (this.capabilities[cap] === true) this.returnPath(cap);
       }
       this.setStatus("setup");
+      this.checkpoint();
       this.writer.header();
       await body();
       if (this.stats.downtimeNs === null) {

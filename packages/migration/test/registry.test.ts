@@ -63,6 +63,7 @@ describe("capability & parameter registry", () => {
       "postcopy-preempt": false,
       "return-path": false,
       "switchover-ack": false,
+      "pause-before-switchover": false,
     });
     expect(r.queryCapabilities().find((c) => c.name === "xbzrle")?.plugin).toBe("xbzrle");
     expect(r.queryCapabilities().find((c) => c.name === "return-path")?.plugin).toBe("core");
@@ -125,13 +126,17 @@ describe("capability & parameter registry", () => {
     expect(r.queryParameters()).toEqual(params);
   });
 
-  it("refuses any change while a migration is active", () => {
+  it("refuses capability changes while a migration is active, accepts parameters (as QEMU)", () => {
     let active = true;
     const r = createRegistry(plugins(), () => active);
     expect(refusal(() => r.setCapabilities({ xbzrle: true })).message).toMatch(
       /cannot change capabilities while a migration is active/,
     );
-    expect(() => r.setParameters({ "downtime-limit": 10 })).toThrow(/while a migration is active/);
+    r.setParameters({ "downtime-limit": 10 });
+    expect(r.queryParameters()["downtime-limit"]).toBe(10);
+    expect(r.parseParameters({ "max-bandwidth": 5 })).toEqual({ "max-bandwidth": 5 });
+    expect(() => r.parseParameters({ "max-bandwidth": -1 })).toThrow(MigrationConfigError);
+    expect(r.queryParameters()["max-bandwidth"]).toBe(134217728);
     expect(r.capabilities().xbzrle).toBe(false);
     active = false;
     r.setCapabilities({ xbzrle: true });

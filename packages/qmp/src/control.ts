@@ -4,6 +4,7 @@
  * over `@ferry/migration`'s public API; `vm.ts` implements {@link VmControl} over a core machine.
  * Re-pointing the monitor to another framework means writing another MigrationControl.
  */
+import type { ThrottleControl } from "@ferry/core";
 import type { EventEmitter } from "eventemitter3";
 import type { JsonValue } from "./protocol";
 
@@ -57,6 +58,8 @@ export interface VmControl {
   quit(): void;
   /** RAM blocks for `calc-dirty-rate`. */
   ramBlocks(): readonly SampledRamBlock[];
+  /** The machine's shared vCPU throttle (`x-set-cpu-throttle`), when it has one. */
+  readonly throttle?: ThrottleControl;
   /** Typed events. */
   readonly events: EventEmitter<VmEvents>;
 }

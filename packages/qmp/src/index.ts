@@ -19,4 +19,5 @@ export * from "./monitor";
 export * from "./protocol";
 export * from "./server";
 export * from "./specs";
+export * from "./throttle";
 export * from "./vm";

@@ -392,8 +392,13 @@ export function createFerryMigrationControl(
 
     continueFrom(state) {
       const current = control.status;
-      if (current !== state || state !== "pre-switchover") {
+      if (outgoing === null || current !== state) {
         throw new QmpError(`Migration not in expected state: ${current}`);
+      }
+      try {
+        outgoing.continueFrom(state as Migration["status"]);
+      } catch (e) {
+        throw new QmpError((e as Error).message);
       }
     },
   } as FerryMigrationControl;

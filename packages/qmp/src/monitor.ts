@@ -11,6 +11,7 @@ import { addressOf } from "./migration-uri";
 import { QMP_PACKAGE, QMP_VERSION } from "./protocol";
 import { createQmpServer, type QmpServer, type QmpServerOptions } from "./server";
 import { qmpSpecs } from "./specs";
+import { throttleCommands } from "./throttle";
 
 /** Options of {@link createMonitor}. */
 export interface MonitorOptions {
@@ -108,6 +109,7 @@ export function standardCommands(
       return { ...info, "calc-time": calc, "calc-time-unit": unit };
     }),
     defineCommand(s["human-monitor-command"], (a) => runHmp(a["command-line"], vm, migration)),
+    ...throttleCommands(vm.throttle),
   ];
   return list as unknown as AnyQmpCommand[];
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { commandSpec } from "./command";
 import { migrationChannelSchema } from "./migration-uri";
 import { queryCommandsSpec } from "./server";
+import { throttleSpecs } from "./throttle";
 
 const empty = z.object({});
 const runStates = z.enum([
@@ -141,6 +142,7 @@ export const qmpSpecs = {
     args: z.object({ "command-line": z.string(), "cpu-index": z.number().int().optional() }),
     returns: z.string(),
   }),
+  ...throttleSpecs,
 } as const;
 
 /** The spec table's type (parameter of a typed client). */

@@ -2,7 +2,7 @@
  * {@link VmControl} over a core machine: QEMU's run state from the machine's and the migration's
  * states, STOP / RESUME / SHUTDOWN / RESET events from the machine's own events.
  */
-import type { MachineEvents } from "@ferry/core";
+import type { MachineEvents, ThrottleControl } from "@ferry/core";
 import type { EventEmitter as EE } from "eventemitter3";
 import { EventEmitter } from "eventemitter3";
 import type { MigrationControl, RunState, SampledRamBlock, VmControl, VmEvents } from "./control";
@@ -33,6 +33,8 @@ export interface VmControlOptions {
   readonly reset?: () => void;
   /** `quit`: called after the response and the SHUTDOWN event are sent. */
   readonly quit: () => void;
+  /** The machine's shared vCPU throttle (core's `throttleControlFor`) for `x-set-cpu-throttle`. */
+  readonly throttle?: ThrottleControl;
 }
 
 /** Make the VM control. */
@@ -66,7 +68,10 @@ export function createVmControl(options: VmControlOptions): VmControl {
         return "running";
       case "paused":
         if (migration.handedOver) return "postmigrate";
-        if (migration.status === "device") return "finish-migrate";
+        // QEMU stops the vCPUs with RUN_STATE_FINISH_MIGRATE, pause-before-switchover included.
+        if (migration.status === "device" || migration.status === "pre-switchover") {
+          return "finish-migrate";
+        }
         return "paused";
     }
   };
@@ -74,6 +79,7 @@ export function createVmControl(options: VmControlOptions): VmControl {
   return {
     events,
     runState,
+    ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
     async stop() {
       const s = runState();
       if (s === "inmigrate") {

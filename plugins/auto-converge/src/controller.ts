@@ -11,8 +11,8 @@ import type {
   StatsContribution,
   SyncStats,
 } from "@ferry/migration";
-import { createCpuThrottle, type ThrottleableVcpu } from "@ferry/core";
-import { readSettings, type AutoConvergeSettings } from "./params";
+import { type ThrottleableVcpu, throttleControlFor } from "@ferry/core";
+import { type AutoConvergeSettings, readSettings } from "./params";
 import { createQemuPolicy } from "./qemu-policy";
 import { createRfc2013Policy } from "./rfc2013-policy";
 import type { Evaluation, ThrottlePolicy } from "./types";
@@ -30,6 +30,13 @@ export const AUTO_CONVERGE_STATS_SECTION = "auto-converge";
 export const AUTO_CONVERGE_SERIES: readonly SeriesDef[] = [
   { key: "cpu-throttle-percentage", label: "throttle", unit: "%", scale: "percent" },
 ];
+/** The name of auto-converge's source in the machine's shared throttle (core's `throttleControlFor`). */
+export const AUTO_CONVERGE_THROTTLE_SOURCE = "auto-converge";
+
+/** Auto-converge settings that a live `migrate-set-parameters` may change (read at each step). */
+export type MutableSettings = {
+  -readonly [K in keyof AutoConvergeSettings]: AutoConvergeSettings[K];
+};
 
 /** Build the policy the settings select. */
 export function createPolicy(s: AutoConvergeSettings): ThrottlePolicy {
@@ -46,6 +53,16 @@ export interface AutoConvergeInstanceOptions {
   readonly isPaused?: () => boolean;
   /** Called after each evaluation (tests, tracing). */
   readonly onEvaluation?: (e: Evaluation) => void;
+  /**
+   * The settings object the policy reads (pass the one given to {@link createPolicy}) and where
+   * to read new values from: with both, a live parameter change updates it in place, so the
+   * policy uses the new trigger threshold, initial, increment, tailslow and max from its next
+   * evaluation (QEMU reads them at each `mig_throttle_guest_down`).
+   */
+  readonly live?: {
+    readonly settings: MutableSettings;
+    readonly parameters: () => Readonly<Record<string, unknown>>;
+  };
 }
 
 /** A per-migration auto-converge instance (a `ConvergenceInstance` with its policy exposed). */
@@ -59,11 +76,13 @@ export interface AutoConvergeInstance extends ConvergenceInstance {
 }
 
 /**
- * Make an instance: the policy decides, core's {@link createCpuThrottle} applies (QEMU semantics:
- * a raise takes effect from each vCPU's next tick).
+ * Make an instance: the policy decides, the machine's shared throttle applies it (core's
+ * `throttleControlFor`, source `auto-converge`: an external `cpu-throttle` set by an operator
+ * coexists, the stronger of the two is in force; QEMU semantics: a raise takes effect from each
+ * vCPU's next tick).
  */
 export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): AutoConvergeInstance {
-  const throttle = createCpuThrottle(o.vcpus, o.now);
+  const throttle = throttleControlFor(o.vcpus, o.now).source(AUTO_CONVERGE_THROTTLE_SOURCE);
   const policy = o.policy;
   let ended = false;
   return {
@@ -83,6 +102,17 @@ export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): Auto
     onEnd() {
       ended = true;
       throttle.stop();
+    },
+    onParameters(changed) {
+      const live = o.live;
+      if (ended || live === undefined) return;
+      if (!Object.keys(changed).some((k) => LIVE_KEYS.has(k))) return;
+      const next = readLiveSettings(live.parameters());
+      live.settings.triggerThreshold = next.triggerThreshold;
+      live.settings.initial = next.initial;
+      live.settings.increment = next.increment;
+      live.settings.tailslow = next.tailslow;
+      live.settings.max = next.max;
     },
     sleptNs: () => throttle.sleptNs(),
     series: AUTO_CONVERGE_SERIES,
@@ -109,12 +139,36 @@ export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): Auto
   };
 }
 
+/** The parameters auto-converge applies live (the `x-` policy knobs apply to the next migration). */
+const LIVE_KEYS = new Set([
+  "throttle-trigger-threshold",
+  "cpu-throttle-initial",
+  "cpu-throttle-increment",
+  "cpu-throttle-tailslow",
+  "max-cpu-throttle",
+]);
+
+/**
+ * The settings after a live change. The registry checked each field; QEMU's cross-field rule
+ * (`max-cpu-throttle` ≥ `cpu-throttle-initial`) cannot refuse a change that is already stored, so
+ * a `max-cpu-throttle` below the initial value caps the initial step too.
+ */
+function readLiveSettings(parameters: Readonly<Record<string, unknown>>): AutoConvergeSettings {
+  const max = parameters["max-cpu-throttle"];
+  const initial = parameters["cpu-throttle-initial"];
+  if (typeof max === "number" && typeof initial === "number" && max < initial) {
+    const s = readSettings({ ...parameters, "cpu-throttle-initial": max });
+    return { ...s, initial: max };
+  }
+  return readSettings(parameters);
+}
+
 /** The `auto-converge` convergence controller part. */
 export const autoConvergeController: ConvergenceController = {
   name: "auto-converge",
   capability: AUTO_CONVERGE_CAPABILITY,
   create(ctx: MigrationContext): ConvergenceInstance {
-    const settings = readSettings(ctx.parameters);
+    const settings: MutableSettings = { ...readSettings(ctx.parameters) };
     const scheduler = ctx.scheduler;
     const machine = ctx.machine;
     return createAutoConvergeInstance({
@@ -122,6 +176,7 @@ export const autoConvergeController: ConvergenceController = {
       vcpus: machine.vcpus,
       now: () => scheduler.now(),
       isPaused: () => machine.state === "paused",
+      live: { settings, parameters: () => ctx.parameters },
     });
   },
 };

@@ -117,8 +117,11 @@ export class XbzrleEncoder implements PageEncoder {
   private periodPages = 0;
   private periodStartNs = -1;
 
+  private readonly totalPages: number;
+
   constructor(opts: XbzrleEncoderOptions) {
     this.machine = opts.machine;
+    this.totalPages = opts.totalPages;
     const kernel = XBZRLE_ENCODER === "wasm" ? createXbzrleWasmKernel() : null;
     this.kernel = kernel;
     this.encodePage = kernel === null ? xbzrleEncodeJs : kernel.encode;
@@ -283,6 +286,20 @@ export class XbzrleEncoder implements PageEncoder {
       this.periodPages = 0;
       this.periodStartNs = stats.nowNs;
     }
+  }
+
+  /**
+   * A live `xbzrle-cache-size` (QEMU's `xbzrle_cache_resize` during a migration): the cache is
+   * replaced by a new, empty one of the new size; pages miss until they are cached again.
+   */
+  onParameters(changed: Readonly<Record<string, unknown>>): void {
+    const size = changed["xbzrle-cache-size"];
+    if (typeof size !== "number") return;
+    const bytes = effectiveCacheBytes(size, this.totalPages);
+    const kernel = this.kernel;
+    this.cache =
+      kernel === null ? createPageCache(bytes, PS) : createPageCache(bytes, PS, kernel.allocate);
+    this.xstats.setCacheSize(size);
   }
 
   stats(): StatsContribution {

@@ -13,6 +13,8 @@ export {
 } from "./reference";
 export { type ConfigOverride, OverrideError, parseOverride } from "./overrides";
 export {
+  ACTION_DO,
+  type ActionConfig,
   bandwidthSchema,
   configInputSchema,
   configJsonSchema,

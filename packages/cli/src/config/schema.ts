@@ -313,6 +313,70 @@ const parameterValue = z.union([z.string(), z.number(), z.boolean()], {
   error: "expected a string, a number or a boolean",
 });
 
+/** The commands of a timeline action (`do:`). */
+export const ACTION_DO = ["continue", "cancel"] as const;
+
+const actionSchema = z
+  .strictObject({
+    at: durationSchema.optional().meta({
+      description: "When: this long after the migration started (virtual time).",
+    }),
+    pass: z
+      .number()
+      .int({ error: "expected a whole pass number" })
+      .min(1, { error: "expected a pass of at least 1 (1 = the setup sync)" })
+      .optional()
+      .meta({ description: "When: at the dirty-log sync that makes dirty-sync-count this pass." }),
+    set: z.record(z.string(), parameterValue).optional().meta({
+      description:
+        "migrate-set-parameters during the migration (QEMU names; values may carry units).",
+    }),
+    throttle: z
+      .number()
+      .int({ error: "expected a whole percentage" })
+      .min(0, { error: "expected a percentage from 0 to 99" })
+      .max(99, { error: "expected a percentage from 0 to 99" })
+      .optional()
+      .meta({
+        description:
+          "The external vCPU throttle in % (0 = off), like x-set-cpu-throttle; the stronger of it and auto-converge is in force.",
+      }),
+    do: z.enum(ACTION_DO, { error: 'expected "continue" or "cancel"' }).optional().meta({
+      description:
+        "continue: migrate-continue from pre-switchover (capability pause-before-switchover); cancel: migrate_cancel.",
+    }),
+  })
+  .superRefine((a, ctx) => {
+    const when = [a.at !== undefined, a.pass !== undefined].filter(Boolean).length;
+    if (when !== 1) {
+      ctx.issues.push({
+        code: "custom",
+        path: [a.at !== undefined ? "pass" : "at"],
+        message:
+          when === 0
+            ? "expected `at` (a duration after the migration started) or `pass` (a sync count)"
+            : "expected either `at` or `pass`, found both",
+        input: undefined,
+      });
+    }
+    const what = [a.set !== undefined, a.throttle !== undefined, a.do !== undefined];
+    const n = what.filter(Boolean).length;
+    if (n !== 1) {
+      ctx.issues.push({
+        code: "custom",
+        path: [n === 0 ? "set" : (["set", "throttle", "do"] as const)[what.lastIndexOf(true)]],
+        message:
+          n === 0
+            ? "expected one of `set`, `throttle` or `do`"
+            : "expected only one of `set`, `throttle` or `do` per action",
+        input: undefined,
+      });
+    }
+  })
+  .meta({
+    description: "One operator action: when (`at` or `pass`) and what (`set`, `throttle` or `do`)",
+  });
+
 const migrationSchema = z
   .strictObject({
     "start-after": durationSchema
@@ -326,6 +390,10 @@ const migrationSchema = z
     parameters: z.record(z.string(), parameterValue).default({}).meta({
       description:
         "Migration parameters by QEMU name; values may carry units (validated by the registry).",
+    }),
+    actions: z.array(actionSchema).default([]).meta({
+      description:
+        "Operator timeline: actions on the running migration, fired in virtual time (see docs/migration.md, Operator control).",
     }),
   })
   .meta({ description: "Used by `ferry migrate`." });
@@ -417,6 +485,17 @@ export const configInputSchema = z
 /** A migration parameter value as written (units are interpreted by the migration registry). */
 export type ParameterValue = z.infer<typeof parameterValue>;
 
+/** One operator action of `migration.actions` (times in ns; `set` values as written). */
+export interface ActionConfig {
+  /** Fire this long after the migration started (ns), or at this pass. */
+  readonly when: { readonly atNs: number } | { readonly pass: number };
+  /** What to do. */
+  readonly what:
+    | { readonly set: Readonly<Record<string, ParameterValue>> }
+    | { readonly throttle: number }
+    | { readonly do: (typeof ACTION_DO)[number] };
+}
+
 /** A validated `workload:` section (camelCase; sizes in bytes). */
 export interface WorkloadConfig {
   /** Seed of the write streams and of synthetic content (`run.seed` when not given). */
@@ -482,6 +561,8 @@ export interface FerryConfig {
     };
     readonly capabilities: Readonly<Record<string, boolean>>;
     readonly parameters: Readonly<Record<string, ParameterValue>>;
+    /** The operator timeline, in order as written. */
+    readonly actions: readonly ActionConfig[];
   };
   /** Extra migration plugins as written (package names or paths; see `loadConfigPlugins`). */
   readonly plugins: readonly string[];
@@ -529,6 +610,17 @@ export const configSchema = configInputSchema.transform(
       },
       capabilities: c.migration.capabilities,
       parameters: c.migration.parameters,
+      actions: c.migration.actions.map(
+        (a): ActionConfig => ({
+          when: a.at !== undefined ? { atNs: a.at } : { pass: a.pass ?? 1 },
+          what:
+            a.set !== undefined
+              ? { set: a.set }
+              : a.throttle !== undefined
+                ? { throttle: a.throttle }
+                : { do: a.do ?? "continue" },
+        }),
+      ),
     },
     plugins: c.plugins,
     configDir: undefined,

@@ -123,7 +123,24 @@ export function formatMigrateReport(r: MigrateReport): string {
   );
   parts.push(section("verification", lines.join("\n")));
   if (r.workLost !== null) parts.push(section("guest work lost", formatWorkLost(r.workLost)));
+  if (r.actions.length > 0) parts.push(section("operator actions", formatActions(r.actions)));
   return parts.join("");
+}
+
+/** One line per fired operator action: time after the migration started, pass, what, outcome. */
+export function formatActions(actions: MigrateReport["actions"]): string {
+  return `${actions
+    .map((a) => {
+      const what =
+        a.kind === "set"
+          ? `set ${JSON.stringify(a.value)}`
+          : a.kind === "throttle"
+            ? `throttle ${String(a.value)}%`
+            : a.kind;
+      const outcome = a.result === "ok" ? "ok" : `refused: ${a.error ?? ""}`;
+      return `+${(a.atNs / 1e9).toFixed(3)} s  pass ${a.pass}  ${a.status}  ${what}  ${outcome}`;
+    })
+    .join("\n")}\n`;
 }
 
 /** Units of the `info migrate` lines that need one explained (appended under the stats). */

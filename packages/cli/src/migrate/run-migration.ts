@@ -4,8 +4,10 @@
  * keep the destination running to the end, and verify the result against the switchover
  * snapshot and (for guests) an unmigrated run of the same config.
  */
-import { VirtualScheduler } from "@ferry/core";
+import { throttleControlFor, VirtualScheduler } from "@ferry/core";
 import {
+  type AppliedAction,
+  runOperatorActions,
   createLink,
   createMigrationManager,
   type FerryPlugin,
@@ -19,6 +21,7 @@ import type { FerryConfig, ParameterValue } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { buildReportSeries, type ReportSample, type WorkSample } from "../report/series";
 import { type GuestRunReport, readGuestElf, runGuest } from "../run/run-guest";
+import { operatorActionsOf } from "./actions";
 import { loadPluginSet, pluginSpecs } from "./config-plugins";
 import { resolveParameters } from "./settings";
 import { buildSide, ramHash, type SideEnd } from "./sides";
@@ -175,6 +178,11 @@ export interface MigrateReport {
     /** The unmigrated run's output (guests), else null. */
     readonly reference: string | null;
   };
+  /**
+   * The operator actions of `migration.actions` that fired, in order, with their time after the
+   * migration started, the pass, the status then and the outcome (empty without a timeline).
+   */
+  readonly actions: readonly AppliedAction[];
   /** Virtual time when the migration started and ended (ns), and at the end of the run. */
   readonly migrationStartNs: number | null;
   readonly virtualTimeNs: number;
@@ -249,6 +257,8 @@ export async function runMigration(
   mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
   const capabilities = mgr.capabilities();
   const parameters = mgr.queryParameters();
+  const timeline = operatorActionsOf(config.migration.actions, mgr);
+  let applied: readonly AppliedAction[] = [];
 
   const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
   let reference: GuestRunReport | null = null;
@@ -296,6 +306,16 @@ export async function runMigration(
     incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
     const m = mgr.migrate({ machine: src.machine, transport: link.source });
     migration = m;
+    if (timeline.length > 0) {
+      // the operator's external throttle is the machine's shared one (source "external")
+      const external = throttleControlFor(src.machine.vcpus, s).source("external");
+      applied = runOperatorActions({
+        migration: m,
+        scheduler: s,
+        actions: timeline,
+        setThrottle: (pct) => external.set(pct),
+      }).applied;
+    }
     startNs = s.now();
     workBefore = src.workDone();
     workAtStart = workBefore;
@@ -328,13 +348,18 @@ export async function runMigration(
       spanEnd = { ns: s.now(), work: src.workDone(), reference: twin.workDone() };
       twin.stop();
     });
+    const atSwitchover = (): void => {
+      srcHash = ramHash(src.ram);
+      srcState = JSON.stringify(src.machine.saveState());
+      srcOutput = src.output();
+      workAtSwitch = src.workDone();
+    };
     src.onState((st) => {
-      if (st === "paused" && m.status === "device") {
-        srcHash = ramHash(src.ram);
-        srcState = JSON.stringify(src.machine.saveState());
-        srcOutput = src.output();
-        workAtSwitch = src.workDone();
-      }
+      if (st === "paused" && m.status === "device") atSwitchover();
+    });
+    // pause-before-switchover: the source stopped in pre-switchover and stays stopped into device
+    m.events.on("state", (st) => {
+      if (st === "device" && srcHash === null && src.machine.state === "paused") atSwitchover();
     });
     dst.onState((st) => {
       if (st === "running" && dstHash === null) {
@@ -439,6 +464,10 @@ export async function runMigration(
       );
       if (shadowStarted && src.machine.state === "running") src.stop();
       if (aborted()) message = "interrupted after the migration completed";
+    } else if (m.status === "pre-switchover") {
+      message =
+        `paused before switchover at the time limit (${(limitNs / 1e9).toFixed(3)} s virtual): ` +
+        "capability pause-before-switchover waits for migrate-continue (add a `do: continue` action)";
     } else if (!terminal(m.status)) {
       message =
         `not converged: the migration is still ${m.status} at the time limit ` +
@@ -529,6 +558,7 @@ export async function runMigration(
       combined,
       reference: reference === null ? null : reference.guestOutput,
     },
+    actions: [...applied],
     migrationStartNs: startNs === null ? null : Math.round(startNs),
     virtualTimeNs: Math.round(s.now()),
     wallMs: Math.round(performance.now() - wallStart),

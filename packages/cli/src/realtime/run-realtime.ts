@@ -4,6 +4,7 @@
  * guest shuts down (its exit code), on `quit` (0), when an incoming migration fails (1, like
  * QEMU), or on SIGINT/SIGTERM (130).
  */
+import { throttleControlFor } from "@ferry/core";
 import {
   createFerryMigrationControl,
   createMonitor,
@@ -128,6 +129,7 @@ export async function runRealtime(options: RealtimeRunOptions): Promise<Realtime
     machine,
     migration,
     reset: rt.reset,
+    throttle: throttleControlFor(machine.vcpus, scheduler),
     quit: () => finish({ status: "quit", exitCode: ExitCode.Ok, guestCode: null }),
   });
   const monitor: Monitor = createMonitor({
