@@ -28,10 +28,13 @@ import type {
   SectionSaver,
   SyncStats,
 } from "./plugin";
+import { machineStateHandler } from "./sections/machine-state";
+import { pluginSectionHandler } from "./sections/plugin-section";
+import { type RamSection, ramSection } from "./sections/ram";
+import type { SaveHandler } from "./sections/types";
 import { BUFFER_DELAY_NS, createRateLimiter, type RateLimiter } from "./rate-limiter";
 import { MigrationStatistics, type MigrationTimings, mergeContributions } from "./statistics";
 import type { MigrationInfo, TimeSample } from "./stats";
-import { SectionType } from "./stream/constants";
 import { StreamWriter } from "./stream/writer";
 import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
@@ -117,11 +120,12 @@ export class MigrationThread implements MigrationSession, Migration {
   private readonly limiter: RateLimiter;
   private readonly stats: MigrationStatistics;
   private controllers: ConvergenceInstance[] = [];
-  private sections: SectionSaver[] = [];
-  private readonly sectionIds = new Map<SectionSaver, number>();
+  /** The RAM section (first of {@link MigrationThread.sections}). */
+  private readonly ram: RamSection;
+  /** Every section in stream order: RAM, the plugin sections, the machine state. */
+  private sections: SaveHandler[];
   private cancelRequested = false;
   private pausedByUs = false;
-  private ramSectionId = -1;
 
   constructor(setup: ThreadSetup) {
     this.machine = setup.machine;
@@ -152,6 +156,11 @@ export class MigrationThread implements MigrationSession, Migration {
         pageCostNs: (p["x-page-cost-ns"] as number | undefined) ?? 0,
       },
     );
+    this.ram = ramSection(this.sender, {
+      flow: () => this.flow(),
+      payAllCost: () => this.payCost(true),
+    });
+    this.sections = [this.ram, machineStateHandler(setup.machine, () => this.sectionNames())];
     this.stats = new MigrationStatistics(now, this.sender.totalBytes, {
       downtimeLimitMs: p["downtime-limit"] as number,
       availSwitchoverBw: p["avail-switchover-bandwidth"] as number,
@@ -168,6 +177,11 @@ export class MigrationThread implements MigrationSession, Migration {
 
   get series(): readonly TimeSample[] {
     return this.stats.series;
+  }
+
+  /** The idstrs of every section but the machine state's. */
+  private sectionNames(): string[] {
+    return this.sections.slice(0, -1).map((s) => s.idstr);
   }
 
   /** Install the active codecs (ordered), controllers and plugin sections. */
@@ -188,24 +202,17 @@ export class MigrationThread implements MigrationSession, Migration {
       }
       names.add(key);
     }
-    this.sections = [...sections];
+    const all = this.sections;
+    this.sections = [all[0], ...sections.map(pluginSectionHandler), all[all.length - 1]];
   }
 
   iterateSections(): void {
-    const w = this.writer;
-    for (const sec of this.sections) {
-      if (sec.iterate === undefined || !this.sectionIds.has(sec)) continue;
-      const body = sec.iterate();
-      if (body === null) continue;
-      const id = this.sectionIds.get(sec)!;
-      w.sectionContinue(SectionType.PART, id);
-      w.sectionBody(id, body);
-    }
+    for (const sec of this.sections) sec.iterate?.(this.writer);
   }
 
   sectionPendingBytes(): number {
     let n = 0;
-    for (const sec of this.sections) n += sec.pendingBytes?.() ?? 0;
+    for (const sec of this.sections) if (sec !== this.ram) n += sec.pendingBytes?.() ?? 0;
     return n;
   }
 
@@ -246,18 +253,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.stats.begin(now);
     this.limiter.resetWindow(now);
     this.syncDirtyLog();
-    this.ramSectionId = this.writer.ramSetupSection(this.sender.blocks);
-    for (const sec of this.sections) {
-      if (sec.setup === undefined) continue;
-      const id = this.writer.sectionStart(
-        SectionType.START,
-        sec.idstr,
-        sec.instance ?? 0,
-        sec.version,
-      );
-      this.sectionIds.set(sec, id);
-      this.writer.sectionBody(id, sec.setup());
-    }
+    for (const sec of this.sections) sec.setup?.(this.writer);
     this.flushOutput();
     this.stats.setupEndNs = this.now();
     this.setStatus("active");
@@ -284,12 +280,11 @@ export class MigrationThread implements MigrationSession, Migration {
   // ---- sending ----
 
   beginRamPart(): void {
-    this.writer.sectionContinue(SectionType.PART, this.ramSectionId);
+    this.ram.beginPart(this.writer);
   }
 
   endRamPart(): void {
-    this.writer.ramEos();
-    this.writer.footer(this.ramSectionId);
+    this.ram.endPart(this.writer);
     this.flushOutput();
   }
 
@@ -364,30 +359,10 @@ export class MigrationThread implements MigrationSession, Migration {
     this.checkpoint();
     this.syncDirtyLog();
     const w = this.writer;
-    w.sectionContinue(SectionType.END, this.ramSectionId);
-    let n = 0;
-    while (this.sender.sendNext()) {
-      if ((++n & 63) === 0) await this.flow();
-    }
-    w.flush();
-    await this.payCost(true);
-    w.ramEos();
-    w.footer(this.ramSectionId);
-    const state = this.machine.saveState() as Record<string, unknown>;
     for (const sec of this.sections) {
-      if (Object.hasOwn(state, sec.idstr)) {
-        throw new MigrationError(`section "${sec.idstr}" has the name of a machine-state section`);
-      }
-      const started = this.sectionIds.get(sec);
-      if (started !== undefined) {
-        w.sectionContinue(SectionType.END, started);
-        w.sectionBody(started, sec.complete());
-      } else {
-        const id = w.sectionStart(SectionType.FULL, sec.idstr, sec.instance ?? 0, sec.version);
-        w.sectionBody(id, sec.complete());
-      }
+      const pending = sec.complete(w);
+      if (pending !== undefined) await pending;
     }
-    for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
     this.flushOutput();
     // From here the destination may load the whole stream and run the guest.
@@ -479,7 +454,6 @@ export class MigrationThread implements MigrationSession, Migration {
         // a controller failing to clean up must not hide the outcome
       }
     }
-    this.sender.dispose();
     for (const sec of this.sections) {
       try {
         sec.dispose?.();
@@ -498,7 +472,7 @@ export class MigrationThread implements MigrationSession, Migration {
     const sender = this.sender;
     sender.codecStats((c) => parts.push(c));
     for (const c of this.controllers) parts.push(c.stats?.());
-    for (const sec of this.sections) parts.push(sec.stats?.());
+    for (const sec of this.sections) if (sec !== this.ram) parts.push(sec.stats?.());
     return this.stats.info({
       status: this.status,
       nowNs: this.now(),
