@@ -33,3 +33,34 @@ export function machineStateHandler(
     },
   };
 }
+
+/** A device-state section as received. */
+export interface ReceivedDeviceState {
+  readonly idstr: string;
+  readonly instance: number;
+  /** The parsed JSON object. */
+  readonly state: Record<string, unknown>;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The destination half of one machine-state section: parse its body (UTF-8 JSON of an object).
+ * Throws an `Error` with a clear message (the reader adds the stream position).
+ */
+export function loadMachineStateSection(
+  idstr: string,
+  instance: number,
+  body: Uint8Array,
+): ReceivedDeviceState {
+  let state: unknown;
+  try {
+    state = JSON.parse(utf8.decode(body));
+  } catch (e) {
+    throw new Error(`device "${idstr}" state is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof state !== "object" || state === null || Array.isArray(state)) {
+    throw new Error(`device "${idstr}" state must be a JSON object`);
+  }
+  return { idstr, instance, state: state as Record<string, unknown> };
+}
