@@ -6,9 +6,11 @@
  */
 export type { DependencyContainer } from "tsyringe";
 export * from "./dirty-rate";
+export * from "./dirty-tracker";
 export * from "./errors";
 export * from "./incoming";
 export * from "./lifecycle";
+export * from "./logger";
 export * from "./manager";
 export * from "./observers";
 export * from "./page-sender";
@@ -24,6 +26,7 @@ export * from "./return-path/index";
 export * from "./snapshot";
 export * from "./statistics";
 export * from "./stats";
+export * from "./stats-registry";
 export * from "./stream/constants";
 export * from "./stream/reader";
 export * from "./stream/records";

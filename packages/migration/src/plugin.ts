@@ -17,6 +17,9 @@ import type {
   VcpuCore,
 } from "@ferry/core";
 import type { DirtyRateEstimator } from "./dirty-rate";
+import type { DirtyTracker } from "./dirty-tracker";
+import type { Logger } from "./logger";
+import type { StatsRegistry } from "./stats-registry";
 import type { OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
@@ -398,6 +401,17 @@ export const MachineToken: InjectionToken<MigratableMachine> = "ferry:Machine";
  */
 export const DirtyRateEstimatorToken: InjectionToken<DirtyRateEstimator> =
   "ferry:DirtyRateEstimator";
+/**
+ * Token of the migration's {@link StatsRegistry} (per migration): parts contribute query-migrate
+ * fields through it.
+ */
+export const StatsRegistryToken: InjectionToken<StatsRegistry> = "ferry:StatsRegistry";
+/** Token of the migration's {@link DirtyTracker} (per migration): blocks, dirty logs, bitmaps. */
+export const DirtyTrackerToken: InjectionToken<DirtyTracker> = "ferry:DirtyTracker";
+/**
+ * Token of the {@link Logger} (per migration): the manager's `logger` option, silent by default.
+ */
+export const LoggerToken: InjectionToken<Logger> = "ferry:Logger";
 /** Token of the migration's outgoing transport (main channel; its `returnPath` when two-way). */
 export const TransportToken: InjectionToken<OutgoingTransport> = "ferry:Transport";
 

@@ -10,6 +10,9 @@ import type { Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import { awaitSwitchoverAck } from "./return-path/ack";
 import { createDirtyRateEstimator, type DirtyRateEstimatorFeed } from "./dirty-rate";
+import type { DirtyTracker } from "./dirty-tracker";
+import { type Logger, silentLogger } from "./logger";
+import { createStatsRegistry, type StatsRegistryFeed } from "./stats-registry";
 import {
   createLifecycle,
   failureOutcome,
@@ -97,6 +100,8 @@ export interface ThreadSetup {
   readonly capabilities: Readonly<Record<string, boolean>>;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly writeBufferBytes: number;
+  /** Where the thread and the parts log (default silent). */
+  readonly logger?: Logger;
 }
 
 /** The migration thread and session (one per migration). */
@@ -114,6 +119,12 @@ export class MigrationThread implements MigrationSession, Migration {
 
   /** The migration's dirty-rate estimator (fed at every sync, before the controllers). */
   readonly dirtyRate: DirtyRateEstimatorFeed = createDirtyRateEstimator();
+  /** Where parts contribute query-migrate fields (merged after the built-in parts'). */
+  readonly statsRegistry: StatsRegistryFeed = createStatsRegistry();
+  /** The migration's dirty tracking, read-only (`DirtyTrackerToken`). */
+  readonly dirtyTracker: DirtyTracker;
+  /** The migration's logger (`LoggerToken`). */
+  readonly logger: Logger;
   private readonly lifecycle = createLifecycle();
   private readonly transport: OutgoingTransport;
   private readonly sender: PageSender;
@@ -133,6 +144,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.transport = setup.transport;
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
+    this.logger = setup.logger ?? silentLogger;
     const transport = setup.transport;
     this.writer = new StreamWriter(
       (chunk, accounted) => transport.write(chunk, accounted),
@@ -156,6 +168,13 @@ export class MigrationThread implements MigrationSession, Migration {
         pageCostNs: (p["x-page-cost-ns"] as number | undefined) ?? 0,
       },
     );
+    const sender = this.sender;
+    this.dirtyTracker = {
+      blocks: sender.blocks,
+      logs: sender.blocks.map((b) => b.dirty),
+      bitmaps: sender.bitmaps,
+      pendingPages: () => sender.pending,
+    };
     this.ram = ramSection(this.sender, {
       flow: () => this.flow(),
       payAllCost: () => this.payCost(true),
@@ -228,7 +247,10 @@ export class MigrationThread implements MigrationSession, Migration {
   /** Move to `next` (checked against the transition table) and emit `state`. */
   setStatus(next: MigrationStatus): void {
     const prev = this.lifecycle.transition(next);
-    if (prev !== next) this.events.emit("state", next, prev);
+    if (prev !== next) {
+      this.logger.debug("migration status", { status: next, previous: prev, t: this.now() });
+      this.events.emit("state", next, prev);
+    }
   }
 
   cancel(): void {
@@ -473,6 +495,7 @@ export class MigrationThread implements MigrationSession, Migration {
     sender.codecStats((c) => parts.push(c));
     for (const c of this.controllers) parts.push(c.stats?.());
     for (const sec of this.sections) if (sec !== this.ram) parts.push(sec.stats?.());
+    this.statsRegistry.collect((c) => parts.push(c));
     return this.stats.info({
       status: this.status,
       nowNs: this.now(),
