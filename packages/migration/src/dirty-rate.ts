@@ -21,7 +21,7 @@ export interface DirtyPeriod {
   readonly durationNs: number;
   /** Pages newly dirtied in it (QEMU's `num_dirty_pages_period`). */
   readonly dirtyPages: number;
-  /** `dirtyPages × PAGE_SIZE`. */
+  /** Bytes newly dirtied in it (the sum of `SyncStats.dirtyBytesPeriod`: `dirtyPages × PAGE_SIZE`). */
   readonly dirtyBytes: number;
   /** Stream bytes written in it (QEMU's `bytes_xfer_now − bytes_xfer_prev`). */
   readonly sentBytes: number;
@@ -77,6 +77,7 @@ interface WindowState extends DirtyWindow {
   readonly needsTransfer: boolean;
   startNs: number;
   pages: number;
+  bytes: number;
   sent: number;
 }
 
@@ -84,6 +85,7 @@ interface WindowState extends DirtyWindow {
 function feedWindow(w: WindowState, st: SyncStats): void {
   if (Number.isNaN(w.startNs)) w.startNs = st.nowNs - st.periodNs;
   w.pages += st.dirtyPagesPeriod;
+  w.bytes += st.dirtyBytesPeriod;
   w.sent += st.bytesSentPeriod;
   const durationNs = st.nowNs - w.startNs;
   if (durationNs < w.minNs || (w.needsTransfer && w.sent <= 0)) {
@@ -94,11 +96,12 @@ function feedWindow(w: WindowState, st: SyncStats): void {
     nowNs: st.nowNs,
     durationNs,
     dirtyPages: w.pages,
-    dirtyBytes: w.pages * PAGE_SIZE,
+    dirtyBytes: w.bytes,
     sentBytes: w.sent,
   };
   w.startNs = st.nowNs;
   w.pages = 0;
+  w.bytes = 0;
   w.sent = 0;
 }
 
@@ -109,6 +112,7 @@ function openWindow(options: DirtyWindowOptions): WindowState {
     needsTransfer: options.needsTransfer === true,
     startNs: Number.NaN,
     pages: 0,
+    bytes: 0,
     sent: 0,
   };
 }

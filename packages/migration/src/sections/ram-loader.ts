@@ -4,10 +4,8 @@
  * destination's RAM backends through the record registry. Incremental: `parse` consumes every
  * complete record of `buf[pos, end)` and returns where the first incomplete one begins.
  */
-import type { RamBackend } from "@ferry/core";
+import type { RamBackend, VersionedPages } from "@ferry/core";
 import { PAGE_SIZE } from "@ferry/core";
-import type { SyntheticRamBackend } from "@ferry/sim";
-import { isSyntheticRamBackend } from "@ferry/sim";
 import { MAX_RAM_BYTES, RAM_FLAG_MASK, RamFlag, TWO_POW_32 } from "../stream/constants";
 import { createRamRecordRegistry, type RamRecordRegistry } from "../stream/records";
 
@@ -49,8 +47,8 @@ interface BlockSlot {
   readonly target: RamBlockTarget;
   readonly name: Uint8Array;
   readonly bytes: Uint8Array | null;
-  /** The backend when it is synthetic (compact records set its page versions). */
-  readonly synthetic: SyntheticRamBackend | null;
+  /** The backend's versioned pages, when it keeps versions (compact records set them). */
+  readonly synthetic: VersionedPages | null;
   listed: boolean;
 }
 
@@ -87,7 +85,7 @@ export class RamLoader {
       target,
       name: enc.encode(target.name),
       bytes: target.backend.bytes,
-      synthetic: isSyntheticRamBackend(target.backend) ? target.backend : null,
+      synthetic: target.backend.versioned ?? null,
       listed: false,
     }));
     this.compact = options.compact === true;
@@ -242,11 +240,16 @@ export class RamLoader {
             `compact synthetic record for RAM block "${slot.target.name}", which is not synthetic on the destination (a compact link needs synthetic RAM with the same seed and parameters on both sides)`,
           );
         }
-        if (end - p < 4) return pos;
-        synthetic.setPageVersion(addr / PS, be32(buf, p));
+        const n = synthetic.compactBytes;
+        if (end - p < n) return pos;
+        try {
+          synthetic.readCompact(addr / PS, buf, p);
+        } catch (e) {
+          return this.fail(p, `bad compact record: ${(e as Error).message}`);
+        }
         this.curBlock = slot;
         this.pages++;
-        pos = p + 4;
+        pos = p + n;
         continue;
       }
       let plen: number;
