@@ -288,8 +288,8 @@ describe("a 256 GiB synthetic backend", () => {
 
 describe("synthetic RAM's compact page form (VersionedPages)", () => {
   it("is the backend itself; be32 version round-trips into another backend of the same seed", () => {
-    const a = createSyntheticRamBackend({ size: 16 * 4096, seed: 7 });
-    const b = createSyntheticRamBackend({ size: 16 * 4096, seed: 7 });
+    const a = createSyntheticRamBackend({ size: 16 * 4096, seed: 7, bytesPerWrite: 64 });
+    const b = createSyntheticRamBackend({ size: 16 * 4096, seed: 7, bytesPerWrite: 64 });
     expect(a.versioned).toBe(a);
     expect(a.compactBytes).toBe(4);
     a.bumpPage(3);
