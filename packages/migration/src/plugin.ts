@@ -167,12 +167,12 @@ export interface PageRef {
   key: number;
   /**
    * Bytes holding the page content at `bytesOffset` (the RAM itself or a scratch copy). For a
-   * synthetic block the page is materialized into a reused scratch page only when an active codec
+   * versioned (synthetic) block the page is materialized into a reused scratch page only when an active codec
    * reads bytes (`PageCodec.readsBytes`); a zero version points at a shared all-zero page.
    */
   bytes: Uint8Array;
   bytesOffset: number;
-  /** The page's version when the block is synthetic (`SyntheticRamBackend`), else -1. */
+  /** The page's version when the block's backend keeps versions (`RamBackend.versioned`), else -1. */
   version: number;
 }
 
