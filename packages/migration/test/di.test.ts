@@ -1,4 +1,5 @@
-import { createMachine, VirtualScheduler } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier } from "@ferry/sim";
 import { instancePerContainerCachingFactory } from "tsyringe";
 import { describe, expect, it } from "vitest";
