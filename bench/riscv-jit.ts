@@ -7,7 +7,8 @@
  * reads are fine here: this is the host benchmark, not simulated code.)
  */
 import { readFileSync } from "node:fs";
-import { createMachine, createVcpuRun, VirtualScheduler } from "../packages/core/src/index";
+import { createVcpuRun, VirtualScheduler } from "../packages/core/src/index";
+import { createMachine } from "../packages/riscv/src/index";
 import { type CpuEngine, loadElf, parseElf, riscvBackend } from "../packages/riscv/src/index";
 import { compileBlock } from "../packages/riscv/src/jit/compile";
 import { benchHart, computeLoop, storeLoop } from "./riscv-programs";

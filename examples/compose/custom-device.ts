@@ -9,13 +9,8 @@
  *
  *   pnpm tsx examples/compose/custom-device.ts
  */
-import {
-  createMachine,
-  type Machine,
-  RAM_BASE,
-  type Scheduler,
-  VirtualScheduler,
-} from "@ferry/core";
+import { type Machine, RAM_BASE, type Scheduler, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import {
   createLink,
   createMigrationManager,

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createMachine, type Machine, type Scheduler } from "@ferry/core";
+import type { Machine, Scheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { loadElf, riscvBackend } from "@ferry/riscv";
 
 /** Options of {@link guestMachine}. */

@@ -5,14 +5,16 @@
  * bandwidth` in one step, instead of stepping 20 → 30 → … like auto-converge.
  */
 import { createCpuThrottle, type ThrottleableVcpu } from "@ferry/core";
-import type {
-  ConvergenceController,
-  ConvergenceInstance,
-  MigrationContext,
-  SeriesDef,
-  SeriesValue,
-  StatsContribution,
-  SyncStats,
+import {
+  type ConvergenceController,
+  type ConvergenceInstance,
+  createDirtyRateEstimator,
+  type DirtyRateEstimator,
+  type MigrationContext,
+  type StatsContribution,
+  type SyncStats,
+  type SeriesDef,
+  type SeriesValue,
 } from "@ferry/migration";
 import { readRateConvergeSettings, type RateConvergeSettings } from "./params";
 import { bytesPerSec, requiredThrottlePct, unthrottledDirtyRate } from "./throttle-math";
@@ -70,6 +72,12 @@ export interface RateConvergeInstanceOptions {
   readonly isPaused?: () => boolean;
   /** Called after each evaluation (tests, tracing). */
   readonly onEvaluation?: (e: RateEvaluation) => void;
+  /**
+   * The migration's shared dirty-rate estimator (`DirtyRateEstimatorToken`): the instance opens
+   * its measurement window on it. Without one (an instance driven outside a migration) the
+   * instance feeds an estimator of its own.
+   */
+  readonly dirtyRate?: DirtyRateEstimator;
 }
 
 /** A per-migration rate-converge instance. */
@@ -92,11 +100,10 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
   const s = o.settings;
   const throttle = createCpuThrottle(o.vcpus, o.now, { onChange: "restart" });
   const evaluations: RateEvaluation[] = [];
+  const own = o.dirtyRate === undefined ? createDirtyRateEstimator() : null;
+  const window = (o.dirtyRate ?? own!).window({ minNs: s.windowNs, needsTransfer: true });
   let ended = false;
-  let windowNs = 0;
   let runNs = 0;
-  let dirtyBytes = 0;
-  let sentBytes = 0;
   let maxPct = 0;
   let changes = 0;
   let lastDirtyRate = 0;
@@ -116,11 +123,13 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
     evaluations,
     onSync(st: SyncStats) {
       if (ended) return;
+      own?.onSync(st);
       accountRun(st.nowNs);
-      windowNs += st.periodNs;
-      dirtyBytes += st.dirtyBytesPeriod;
-      sentBytes += st.bytesSentPeriod;
-      if (windowNs >= s.windowNs && sentBytes > 0) {
+      const w = window.closed;
+      if (w !== null) {
+        const windowNs = w.durationNs;
+        const dirtyBytes = w.dirtyBytes;
+        const sentBytes = w.sentBytes;
         const dirtyRate = unthrottledDirtyRate(dirtyBytes, runNs);
         const bandwidth = bytesPerSec(sentBytes, windowNs);
         const previousPct = throttle.percentage;
@@ -149,10 +158,7 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
         };
         evaluations.push(e);
         o.onEvaluation?.(e);
-        windowNs = 0;
         runNs = 0;
-        dirtyBytes = 0;
-        sentBytes = 0;
       }
       if (o.isPaused?.()) throttle.settle();
     },
@@ -191,18 +197,29 @@ export function createRateConvergeInstance(o: RateConvergeInstanceOptions): Rate
   };
 }
 
-/** The `rate-converge` convergence controller part. */
-export const rateConvergeController: ConvergenceController = {
-  name: "rate-converge",
-  capability: RATE_CONVERGE_CAPABILITY,
-  create(ctx: MigrationContext): ConvergenceInstance {
-    const settings = readRateConvergeSettings(ctx.parameters);
-    const { scheduler, machine } = ctx;
-    return createRateConvergeInstance({
-      settings,
-      vcpus: machine.vcpus,
-      now: () => scheduler.now(),
-      isPaused: () => machine.state === "paused",
-    });
-  },
-};
+/**
+ * The `rate-converge` convergence controller part, measuring on `dirtyRate` (the migration's
+ * shared estimator, injected by `DirtyRateEstimatorToken`).
+ */
+export function createRateConvergeController(
+  dirtyRate?: DirtyRateEstimator,
+): ConvergenceController {
+  return {
+    name: "rate-converge",
+    capability: RATE_CONVERGE_CAPABILITY,
+    create(ctx: MigrationContext): ConvergenceInstance {
+      const settings = readRateConvergeSettings(ctx.parameters);
+      const { scheduler, machine } = ctx;
+      return createRateConvergeInstance({
+        settings,
+        vcpus: machine.vcpus,
+        now: () => scheduler.now(),
+        isPaused: () => machine.state === "paused",
+        dirtyRate,
+      });
+    },
+  };
+}
+
+/** The controller part without an injected estimator (each instance measures on its own). */
+export const rateConvergeController: ConvergenceController = createRateConvergeController();

@@ -1,11 +1,11 @@
 /**
  * The `rateConverge()` plugin factory: what a third-party ferry plugin looks like.
  */
-import { ConvergenceController, type FerryPlugin } from "@ferry/migration";
+import { ConvergenceController, DirtyRateEstimatorToken, type FerryPlugin } from "@ferry/migration";
 import {
   RATE_CONVERGE_CAPABILITY,
   RATE_CONVERGE_CONFLICTS,
-  rateConvergeController,
+  createRateConvergeController,
 } from "./controller";
 import { rateConvergeParameters } from "./params";
 
@@ -29,7 +29,10 @@ export function rateConverge(): FerryPlugin {
     ],
     parameters: rateConvergeParameters,
     register(container) {
-      container.register(ConvergenceController, { useValue: rateConvergeController });
+      // One controller per migration, measuring on that migration's shared dirty-rate estimator.
+      container.register(ConvergenceController, {
+        useFactory: (c) => createRateConvergeController(c.resolve(DirtyRateEstimatorToken)),
+      });
     },
   };
 }

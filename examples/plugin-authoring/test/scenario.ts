@@ -4,7 +4,8 @@
  * virtual time, with the plugins and settings given.
  */
 import { createHash } from "node:crypto";
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { workloadBackend } from "@ferry/sim";
 import {
   createLink,

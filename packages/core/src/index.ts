@@ -1,8 +1,9 @@
 /**
  * @ferry/core — the emulator core: scheduler (virtual and realtime time), guest memory with
  * pluggable dirty tracking (KVM's dirty bitmap or dirty ring), the vCPU run loop with pre-run
- * hooks, the `virt` machine's devices, and machine composition. The simulator (synthetic RAM,
- * the workload backend) lives in `@ferry/sim`.
+ * hooks, the console UART, and machine composition from a board (`composeMachine`). The `virt`
+ * board (CLINT, test finisher) is `@ferry/riscv`'s; the simulator (synthetic RAM, the workload
+ * backend) lives in `@ferry/sim`.
  */
 export * from "./errors";
 export * from "./memory/types";

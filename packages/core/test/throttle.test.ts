@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   CPU_THROTTLE_TIMESLICE_NS,
   createCpuThrottle,
-  createMachine,
+  composeMachine,
   InvalidArgumentError,
   type Machine,
   type PreRunHook,
@@ -15,12 +15,14 @@ import {
   VirtualScheduler,
 } from "../src/index";
 import { busyBackend } from "./busy-backend";
+import { testBoard } from "./test-board";
 
 const MS = 1_000_000;
 const S = 1000 * MS;
 
 function machine(s: VirtualScheduler, vcpus = 2): Machine {
-  return createMachine({
+  return composeMachine({
+    board: testBoard,
     scheduler: s,
     cpu: busyBackend(),
     vcpus,

@@ -11,6 +11,8 @@ import {
   type FerryPlugin,
   type MigratableMachine,
   DirtyRateEstimatorToken,
+  DirtyTrackerToken,
+  LoggerToken,
   MachineToken,
   MigrationContextToken,
   MigrationSection,
@@ -19,8 +21,10 @@ import {
   PageCodec,
   resolveParts,
   SchedulerToken,
+  StatsRegistryToken,
   TransportToken,
 } from "./plugin";
+import { type Logger, silentLogger } from "./logger";
 import { createRegistry, type MigrationRegistry } from "./registry";
 import { createRamRecordRegistry, type RamRecordRegistry } from "./stream/records";
 import { type Migration, MigrationThread } from "./thread";
@@ -36,6 +40,8 @@ export interface MigrateOptions {
   readonly scheduler?: Scheduler;
   /** Stream writer buffer size (default 256 KiB). */
   readonly writeBufferBytes?: number;
+  /** The logger of this migration (default: the manager's). */
+  readonly logger?: Logger;
 }
 
 /** Plugins + registry + migrations. */
@@ -58,6 +64,8 @@ export interface MigrationManagerOptions {
   readonly plugins: readonly FerryPlugin[];
   /** Parent container (default: a child of tsyringe's global container). */
   readonly container?: DependencyContainer;
+  /** The logger parts get by `LoggerToken` and the thread reports to (default: silent). */
+  readonly logger?: Logger;
 }
 
 /** The record registry of the base types plus every type the plugins declare. */
@@ -104,6 +112,7 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
       parameters: registry.queryParameters(),
       writeBufferBytes: opts.writeBufferBytes ?? 1 << 18,
       registry,
+      logger: opts.logger ?? options.logger ?? silentLogger,
     });
     const child = container.createChildContainer();
     child.register(MigrationContextToken, { useValue: thread });
@@ -112,6 +121,9 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     child.register(MachineToken, { useValue: opts.machine });
     child.register(DirtyRateEstimatorToken, { useValue: thread.dirtyRate });
     child.register(TransportToken, { useValue: opts.transport });
+    child.register(StatsRegistryToken, { useValue: thread.statsRegistry });
+    child.register(DirtyTrackerToken, { useValue: thread.dirtyTracker });
+    child.register(LoggerToken, { useValue: thread.logger });
     const strategies = resolveParts(child, MigrationStrategy).filter((s) => on(s.capability));
     const selected = strategies.filter((s) => s.capability !== undefined);
     if (selected.length > 1) {

@@ -1,11 +1,18 @@
 /**
  * The page sender: the migration dirty bitmaps, the scan cursor, the dirty-log sync into the
  * bitmaps (counting QEMU's `new_dirty`), and the sending of one page through the codec chain (raw
- * PAGE record as the fallback, the compact synthetic form on a compact transport). Hot path: one
- * reused `PageRef`, no allocation per page.
+ * PAGE record as the fallback, the backend's compact form on a compact transport). Blocks whose
+ * backend keeps pages as versions (`RamBackend.versioned`, the simulator's synthetic RAM) are
+ * materialized only when needed. Hot path: one reused `PageRef`, no allocation per page.
  */
-import { createDirtyBitmap, type DirtyBitmap, PAGE_SIZE, type RamRegion } from "@ferry/core";
-import { isSyntheticRamBackend, type SyntheticRamBackend } from "@ferry/sim";
+import {
+  createDirtyBitmap,
+  type DirtyBitmap,
+  PAGE_SIZE,
+  type RamRegion,
+  type VersionedPages,
+} from "@ferry/core";
+import { MigrationError } from "./errors";
 import type {
   MigrationContext,
   PageCodec,
@@ -62,7 +69,7 @@ export class PageSender {
   private readonly sink: PageRecordSink;
   private readonly pageCostNs: number;
   private readonly compact: boolean;
-  private readonly synthetic: (SyntheticRamBackend | null)[];
+  private readonly synthetic: (VersionedPages | null)[];
   private readonly blockPageBase: number[] = [];
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private readonly ref: PageRef;
@@ -96,7 +103,15 @@ export class PageSender {
       total += b.size;
     }
     this.totalBytes = total;
-    this.synthetic = blocks.map((b) => (isSyntheticRamBackend(b.backend) ? b.backend : null));
+    this.synthetic = blocks.map((b) => {
+      const v = b.backend.versioned ?? null;
+      if (v !== null && !(v.compactBytes > 0 && v.compactBytes <= 64)) {
+        throw new MigrationError(
+          `RAM block "${b.name}": compact page form of ${v.compactBytes} bytes (1..64 allowed)`,
+        );
+      }
+      return v;
+    });
     this.ref = {
       block: blocks[0],
       blockIndex: 0,
@@ -247,12 +262,12 @@ export class PageSender {
   }
 
   /**
-   * A page of synthetic RAM. Full byte path: materialize the version into the scratch page (only
-   * when a codec reads bytes or the page goes raw; zero versions use the shared zero page).
-   * Compact path: the codecs run as usual, then the record's payload is replaced by `be32
-   * version` with the COMPACT flag, and the real payload length is accounted.
+   * A page of a versioned block. Full byte path: materialize the version into the scratch page
+   * (only when a codec reads bytes or the page goes raw; zero versions use the shared zero page).
+   * Compact path: the codecs run as usual, then the record's payload is replaced by the backend's
+   * compact form with the COMPACT flag, and the real payload length is accounted.
    */
-  private sendSyntheticPage(syn: SyntheticRamBackend, page: number): boolean {
+  private sendSyntheticPage(syn: VersionedPages, page: number): boolean {
     const ref = this.ref;
     const w = this.writer;
     const version = syn.versions[page];
@@ -278,13 +293,13 @@ export class PageSender {
         const payload = w.pos - w.payloadPos;
         w.buf[w.recordPos + 7] |= COMPACT;
         w.pos = w.payloadPos;
-        w.be32(version);
-        w.account(payload - 4);
+        this.writeCompact(syn, page, version);
+        w.account(payload - syn.compactBytes);
         return false;
       }
       w.ramRecord(ref.block, ref.offset, PAGE_FLAG | COMPACT);
-      w.be32(version);
-      w.account(PS - 4);
+      this.writeCompact(syn, page, version);
+      w.account(PS - syn.compactBytes);
       this.normal++;
       return true;
     }
@@ -297,6 +312,14 @@ export class PageSender {
     w.bytes(ref.bytes, 0, PS);
     this.normal++;
     return true;
+  }
+
+  /** Append the compact form of (page, version) (room was reserved by COMPACT_RESERVE). */
+  private writeCompact(syn: VersionedPages, page: number, version: number): void {
+    const w = this.writer;
+    w.ensure(syn.compactBytes);
+    syn.writeCompact(page, version, w.buf, w.pos);
+    w.pos += syn.compactBytes;
   }
 
   /** Ask the codec chain; true when one encoded the page (counted, later codecs told). */

@@ -18,6 +18,9 @@ import type {
 } from "@ferry/core";
 import type { SeriesSource } from "./declared-series";
 import type { DirtyRateEstimator } from "./dirty-rate";
+import type { DirtyTracker } from "./dirty-tracker";
+import type { Logger } from "./logger";
+import type { StatsRegistry } from "./stats-registry";
 import type { OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
@@ -165,12 +168,12 @@ export interface PageRef {
   key: number;
   /**
    * Bytes holding the page content at `bytesOffset` (the RAM itself or a scratch copy). For a
-   * synthetic block the page is materialized into a reused scratch page only when an active codec
+   * versioned (synthetic) block the page is materialized into a reused scratch page only when an active codec
    * reads bytes (`PageCodec.readsBytes`); a zero version points at a shared all-zero page.
    */
   bytes: Uint8Array;
   bytesOffset: number;
-  /** The page's version when the block is synthetic (`SyntheticRamBackend`), else -1. */
+  /** The page's version when the block's backend keeps versions (`RamBackend.versioned`), else -1. */
   version: number;
 }
 
@@ -419,6 +422,17 @@ export const MachineToken: InjectionToken<MigratableMachine> = "ferry:Machine";
  */
 export const DirtyRateEstimatorToken: InjectionToken<DirtyRateEstimator> =
   "ferry:DirtyRateEstimator";
+/**
+ * Token of the migration's {@link StatsRegistry} (per migration): parts contribute query-migrate
+ * fields through it.
+ */
+export const StatsRegistryToken: InjectionToken<StatsRegistry> = "ferry:StatsRegistry";
+/** Token of the migration's {@link DirtyTracker} (per migration): blocks, dirty logs, bitmaps. */
+export const DirtyTrackerToken: InjectionToken<DirtyTracker> = "ferry:DirtyTracker";
+/**
+ * Token of the {@link Logger} (per migration): the manager's `logger` option, silent by default.
+ */
+export const LoggerToken: InjectionToken<Logger> = "ferry:Logger";
 /** Token of the migration's outgoing transport (main channel; its `returnPath` when two-way). */
 export const TransportToken: InjectionToken<OutgoingTransport> = "ferry:Transport";
 

@@ -4,7 +4,6 @@
  * paused machine built from the same config.
  */
 import { PAGE_SIZE, type Scheduler } from "@ferry/core";
-import { isSyntheticRamBackend } from "@ferry/sim";
 import { MigrationError } from "./errors";
 import { incoming } from "./incoming";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
@@ -48,15 +47,15 @@ export async function saveSnapshot(
     for (const block of blocks) {
       const pages = block.size / PAGE_SIZE;
       const bytes = block.backend.bytes;
-      const versions =
-        options.compact === true && isSyntheticRamBackend(block.backend)
-          ? block.backend.versions
-          : null;
+      const versioned = options.compact === true ? (block.backend.versioned ?? null) : null;
+      const versions = versioned === null ? null : versioned.versions;
       for (let p = 0; p < pages; p++) {
         const off = p * PAGE_SIZE;
         if (versions !== null && versions[p] !== 0) {
           w.ramRecord(block, off, RamFlag.PAGE | RamFlag.COMPACT);
-          w.be32(versions[p]);
+          w.ensure(versioned!.compactBytes);
+          versioned!.writeCompact(p, versions[p], w.buf, w.pos);
+          w.pos += versioned!.compactBytes;
           normalPages++;
         } else if (block.backend.isZeroPage(p)) {
           w.ramRecord(block, off, RamFlag.ZERO);

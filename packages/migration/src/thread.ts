@@ -16,6 +16,9 @@ import {
   type SeriesValue,
 } from "./declared-series";
 import { createDirtyRateEstimator, type DirtyRateEstimatorFeed } from "./dirty-rate";
+import type { DirtyTracker } from "./dirty-tracker";
+import { type Logger, silentLogger } from "./logger";
+import { createStatsRegistry, type StatsRegistryFeed } from "./stats-registry";
 import {
   createLifecycle,
   failureOutcome,
@@ -40,10 +43,13 @@ import type {
   SectionSaver,
   SyncStats,
 } from "./plugin";
+import { machineStateHandler } from "./sections/machine-state";
+import { pluginSectionHandler } from "./sections/plugin-section";
+import { type RamSection, ramSection } from "./sections/ram";
+import type { SaveHandler } from "./sections/types";
 import { BUFFER_DELAY_NS, createRateLimiter, type RateLimiter } from "./rate-limiter";
 import { MigrationStatistics, type MigrationTimings, mergeContributions } from "./statistics";
 import type { MigrationInfo, TimeSample } from "./stats";
-import { SectionType } from "./stream/constants";
 import { StreamWriter } from "./stream/writer";
 import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
@@ -137,6 +143,8 @@ export interface ThreadSetup {
     parseParameters(request: Readonly<Record<string, unknown>>): Record<string, unknown>;
     setParameters(request: Readonly<Record<string, unknown>>): void;
   };
+  /** Where the thread and the parts log (default silent). */
+  readonly logger?: Logger;
 }
 
 /** The migration thread and session (one per migration). */
@@ -154,18 +162,25 @@ export class MigrationThread implements MigrationSession, Migration {
 
   /** The migration's dirty-rate estimator (fed at every sync, before the controllers). */
   readonly dirtyRate: DirtyRateEstimatorFeed = createDirtyRateEstimator();
+  /** Where parts contribute query-migrate fields (merged after the built-in parts'). */
+  readonly statsRegistry: StatsRegistryFeed = createStatsRegistry();
+  /** The migration's dirty tracking, read-only (`DirtyTrackerToken`). */
+  readonly dirtyTracker: DirtyTracker;
+  /** The migration's logger (`LoggerToken`). */
+  readonly logger: Logger;
   private readonly lifecycle = createLifecycle();
   private readonly transport: OutgoingTransport;
   private readonly sender: PageSender;
   private readonly limiter: RateLimiter;
   private readonly stats: MigrationStatistics;
   private controllers: ConvergenceInstance[] = [];
-  private sections: SectionSaver[] = [];
-  private declared: DeclaredSeriesSet = declaredSeriesOf([]);
-  private readonly sectionIds = new Map<SectionSaver, number>();
+  /** The RAM section (first of {@link MigrationThread.sections}). */
+  private readonly ram: RamSection;
+  /** Every section in stream order: RAM, the plugin sections, the machine state. */
+  private sections: SaveHandler[];
   private cancelRequested = false;
   private pausedByUs = false;
-  private ramSectionId = -1;
+  private declared: DeclaredSeriesSet = declaredSeriesOf([]);
   private readonly gate = createSwitchoverGate();
   private readonly registry: ThreadSetup["registry"];
 
@@ -176,6 +191,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.transport = setup.transport;
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
+    this.logger = setup.logger ?? silentLogger;
     const transport = setup.transport;
     this.writer = new StreamWriter(
       (chunk, accounted) => transport.write(chunk, accounted),
@@ -199,6 +215,18 @@ export class MigrationThread implements MigrationSession, Migration {
         pageCostNs: (p["x-page-cost-ns"] as number | undefined) ?? 0,
       },
     );
+    const sender = this.sender;
+    this.dirtyTracker = {
+      blocks: sender.blocks,
+      logs: sender.blocks.map((b) => b.dirty),
+      bitmaps: sender.bitmaps,
+      pendingPages: () => sender.pending,
+    };
+    this.ram = ramSection(this.sender, {
+      flow: () => this.flow(),
+      payAllCost: () => this.payCost(true),
+    });
+    this.sections = [this.ram, machineStateHandler(setup.machine, () => this.sectionNames())];
     this.stats = new MigrationStatistics(now, this.sender.totalBytes, {
       downtimeLimitMs: p["downtime-limit"] as number,
       availSwitchoverBw: p["avail-switchover-bandwidth"] as number,
@@ -215,6 +243,11 @@ export class MigrationThread implements MigrationSession, Migration {
 
   get series(): readonly TimeSample[] {
     return this.stats.series;
+  }
+
+  /** The idstrs of every section but the machine state's. */
+  private sectionNames(): string[] {
+    return this.sections.slice(0, -1).map((s) => s.idstr);
   }
 
   /** Install the active codecs (ordered), controllers and plugin sections. */
@@ -235,8 +268,9 @@ export class MigrationThread implements MigrationSession, Migration {
       }
       names.add(key);
     }
-    this.sections = [...sections];
-    this.declared = declaredSeriesOf([...this.controllers, ...this.sections]);
+    const all = this.sections;
+    this.sections = [all[0], ...sections.map(pluginSectionHandler), all[all.length - 1]];
+    this.declared = declaredSeriesOf([...this.controllers, ...sections]);
   }
 
   get declaredSeries(): readonly SeriesDef[] {
@@ -248,20 +282,12 @@ export class MigrationThread implements MigrationSession, Migration {
   }
 
   iterateSections(): void {
-    const w = this.writer;
-    for (const sec of this.sections) {
-      if (sec.iterate === undefined || !this.sectionIds.has(sec)) continue;
-      const body = sec.iterate();
-      if (body === null) continue;
-      const id = this.sectionIds.get(sec)!;
-      w.sectionContinue(SectionType.PART, id);
-      w.sectionBody(id, body);
-    }
+    for (const sec of this.sections) sec.iterate?.(this.writer);
   }
 
   sectionPendingBytes(): number {
     let n = 0;
-    for (const sec of this.sections) n += sec.pendingBytes?.() ?? 0;
+    for (const sec of this.sections) if (sec !== this.ram) n += sec.pendingBytes?.() ?? 0;
     return n;
   }
 
@@ -277,7 +303,10 @@ export class MigrationThread implements MigrationSession, Migration {
   /** Move to `next` (checked against the transition table) and emit `state`. */
   setStatus(next: MigrationStatus): void {
     const prev = this.lifecycle.transition(next);
-    if (prev !== next) this.events.emit("state", next, prev);
+    if (prev !== next) {
+      this.logger.debug("migration status", { status: next, previous: prev, t: this.now() });
+      this.events.emit("state", next, prev);
+    }
   }
 
   cancel(): void {
@@ -329,18 +358,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.stats.begin(now);
     this.limiter.resetWindow(now);
     this.syncDirtyLog();
-    this.ramSectionId = this.writer.ramSetupSection(this.sender.blocks);
-    for (const sec of this.sections) {
-      if (sec.setup === undefined) continue;
-      const id = this.writer.sectionStart(
-        SectionType.START,
-        sec.idstr,
-        sec.instance ?? 0,
-        sec.version,
-      );
-      this.sectionIds.set(sec, id);
-      this.writer.sectionBody(id, sec.setup());
-    }
+    for (const sec of this.sections) sec.setup?.(this.writer);
     this.flushOutput();
     this.stats.setupEndNs = this.now();
     // A cancel during setup (e.g. from a `state` or `sync` listener) ends it here.
@@ -369,12 +387,11 @@ export class MigrationThread implements MigrationSession, Migration {
   // ---- sending ----
 
   beginRamPart(): void {
-    this.writer.sectionContinue(SectionType.PART, this.ramSectionId);
+    this.ram.beginPart(this.writer);
   }
 
   endRamPart(): void {
-    this.writer.ramEos();
-    this.writer.footer(this.ramSectionId);
+    this.ram.endPart(this.writer);
     this.flushOutput();
   }
 
@@ -457,30 +474,10 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     this.syncDirtyLog();
     const w = this.writer;
-    w.sectionContinue(SectionType.END, this.ramSectionId);
-    let n = 0;
-    while (this.sender.sendNext()) {
-      if ((++n & 63) === 0) await this.flow();
-    }
-    w.flush();
-    await this.payCost(true);
-    w.ramEos();
-    w.footer(this.ramSectionId);
-    const state = this.machine.saveState() as Record<string, unknown>;
     for (const sec of this.sections) {
-      if (Object.hasOwn(state, sec.idstr)) {
-        throw new MigrationError(`section "${sec.idstr}" has the name of a machine-state section`);
-      }
-      const started = this.sectionIds.get(sec);
-      if (started !== undefined) {
-        w.sectionContinue(SectionType.END, started);
-        w.sectionBody(started, sec.complete());
-      } else {
-        const id = w.sectionStart(SectionType.FULL, sec.idstr, sec.instance ?? 0, sec.version);
-        w.sectionBody(id, sec.complete());
-      }
+      const pending = sec.complete(w);
+      if (pending !== undefined) await pending;
     }
-    for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
     this.flushOutput();
     // From here the destination may load the whole stream and run the guest.
@@ -573,7 +570,6 @@ export class MigrationThread implements MigrationSession, Migration {
         // a controller failing to clean up must not hide the outcome
       }
     }
-    this.sender.dispose();
     for (const sec of this.sections) {
       try {
         sec.dispose?.();
@@ -592,7 +588,8 @@ export class MigrationThread implements MigrationSession, Migration {
     const sender = this.sender;
     sender.codecStats((c) => parts.push(c));
     for (const c of this.controllers) parts.push(c.stats?.());
-    for (const sec of this.sections) parts.push(sec.stats?.());
+    for (const sec of this.sections) if (sec !== this.ram) parts.push(sec.stats?.());
+    this.statsRegistry.collect((c) => parts.push(c));
     return this.stats.info({
       status: this.status,
       nowNs: this.now(),

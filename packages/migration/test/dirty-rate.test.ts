@@ -1,4 +1,5 @@
-import { createMachine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier } from "@ferry/sim";
 import { describe, expect, it } from "vitest";
 import {

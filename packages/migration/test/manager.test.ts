@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { createMachine, type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { type Machine, PAGE_SIZE, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier } from "@ferry/sim";
 import { describe, expect, it } from "vitest";
 import {

@@ -6,7 +6,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMachine, type Machine, RealtimeScheduler } from "@ferry/core";
+import { type Machine, RealtimeScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { precopy } from "@ferry/plugin-precopy";
 import { xbzrle } from "@ferry/plugin-xbzrle";
 import { loadElf, riscvBackend } from "@ferry/riscv";

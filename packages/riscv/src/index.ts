@@ -50,3 +50,6 @@ export type {
   LinuxMachine,
   LinuxMachineOptions,
 } from "./virt/linux";
+export * from "./virt/board";
+export * from "./virt/clint";
+export * from "./virt/finisher";

@@ -3,13 +3,13 @@ import {
   createAddressSpace,
   createDirtyBitmap,
   createDirtyRings,
-  createMachine,
   createRamBackend,
   createVcpuRun,
   ExitReason,
   type Machine,
   VirtualScheduler,
 } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { describe, expect, it } from "vitest";
 import { loadElf, riscvBackend } from "../src/index";
 import { A, AMO, programBytes } from "./asm";

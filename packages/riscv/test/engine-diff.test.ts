@@ -7,13 +7,13 @@
  */
 import { readFileSync } from "node:fs";
 import {
-  createMachine,
   ExitReason,
   type MmioDevice,
   type RamRegion,
   type VcpuContext,
   VirtualScheduler,
 } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {

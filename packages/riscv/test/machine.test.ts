@@ -1,4 +1,5 @@
-import { createMachine, VirtualScheduler } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { describe, expect, it } from "vitest";
 import { loadElf, parseElf, riscvBackend, tohostAddress } from "../src/index";
 import { A, AMO, programBytes } from "./asm";

@@ -1,6 +1,7 @@
 /**
  * A `virt` machine whose vCPUs run core's `workload` backend (a synthetic page dirtier) instead
- * of guest code: the simulated guest of migration experiments. It is {@link createMachine} with a
+ * of guest code: the simulated guest of migration experiments. It is `@ferry/riscv`'s
+ * `createMachine` (the `virt` board) with a
  * workload CPU, a coarse default slice and an optional prefilled footprint, so every caller (CLI,
  * benches, tests) builds the same machine from the same numbers.
  */
@@ -11,7 +12,7 @@ import { isSyntheticRamBackend } from "./synthetic/backend";
 import type { Scheduler } from "@ferry/core";
 import { workloadBackend } from "./workload/backend";
 import type { WorkloadOptionsInput } from "./workload/options";
-import { createMachine, type Machine } from "@ferry/core";
+import { createMachine, type VirtMachine } from "@ferry/riscv";
 import type { MachineOptions } from "@ferry/core";
 
 /** Default slice of a workload machine's vCPUs (10 ms: a workload needs no finer slicing). */
@@ -42,7 +43,7 @@ export interface WorkloadMachineOptions {
  * Build a workload machine (state `created`; call `start()`). Bad options throw
  * `InvalidArgumentError` (machine, workload or prefill: each message names the field).
  */
-export function createWorkloadMachine(options: WorkloadMachineOptions): Machine {
+export function createWorkloadMachine(options: WorkloadMachineOptions): VirtMachine {
   const cpu = workloadBackend(options.workload);
   const machine = createMachine({
     scheduler: options.scheduler,

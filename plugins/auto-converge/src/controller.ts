@@ -3,13 +3,15 @@
  * per-migration instance feeds every dirty-log sync to the selected policy and applies the
  * policy's target to the machine's vCPUs until the migration ends.
  */
-import type {
-  ConvergenceController,
-  ConvergenceInstance,
-  MigrationContext,
-  SeriesDef,
-  StatsContribution,
-  SyncStats,
+import {
+  type ConvergenceController,
+  type ConvergenceInstance,
+  createDirtyRateEstimator,
+  type DirtyRateEstimator,
+  type MigrationContext,
+  type StatsContribution,
+  type SyncStats,
+  type SeriesDef,
 } from "@ferry/migration";
 import { type ThrottleableVcpu, throttleControlFor } from "@ferry/core";
 import { type AutoConvergeSettings, readSettings } from "./params";
@@ -63,6 +65,12 @@ export interface AutoConvergeInstanceOptions {
     readonly settings: MutableSettings;
     readonly parameters: () => Readonly<Record<string, unknown>>;
   };
+  /**
+   * The migration's shared dirty-rate estimator (`DirtyRateEstimatorToken`), already fed with
+   * each sync when `onSync` runs: the policy evaluates its ≥ 1 s `period`. Without one (an
+   * instance driven outside a migration) the instance feeds an estimator of its own.
+   */
+  readonly dirtyRate?: DirtyRateEstimator;
 }
 
 /** A per-migration auto-converge instance (a `ConvergenceInstance` with its policy exposed). */
@@ -84,6 +92,8 @@ export interface AutoConvergeInstance extends ConvergenceInstance {
 export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): AutoConvergeInstance {
   const throttle = throttleControlFor(o.vcpus, o.now).source(AUTO_CONVERGE_THROTTLE_SOURCE);
   const policy = o.policy;
+  const own = o.dirtyRate === undefined ? createDirtyRateEstimator() : null;
+  const estimator: DirtyRateEstimator = o.dirtyRate ?? own!;
   let ended = false;
   return {
     policy,
@@ -92,8 +102,15 @@ export function createAutoConvergeInstance(o: AutoConvergeInstanceOptions): Auto
     },
     onSync(stats: SyncStats) {
       if (ended) return;
-      const e = policy.onSync(stats);
-      if (e !== null) {
+      own?.onSync(stats);
+      const p = estimator.period;
+      if (p !== null) {
+        const e = policy.onPeriod({
+          nowNs: p.nowNs,
+          durationNs: p.durationNs,
+          dirtyBytes: p.dirtyBytes,
+          xferBytes: p.sentBytes,
+        });
         if (e.throttled) throttle.apply(policy.target());
         o.onEvaluation?.(e);
       }
@@ -163,20 +180,31 @@ function readLiveSettings(parameters: Readonly<Record<string, unknown>>): AutoCo
   return readSettings(parameters);
 }
 
-/** The `auto-converge` convergence controller part. */
-export const autoConvergeController: ConvergenceController = {
-  name: "auto-converge",
-  capability: AUTO_CONVERGE_CAPABILITY,
-  create(ctx: MigrationContext): ConvergenceInstance {
-    const settings: MutableSettings = { ...readSettings(ctx.parameters) };
-    const scheduler = ctx.scheduler;
-    const machine = ctx.machine;
-    return createAutoConvergeInstance({
-      policy: createPolicy(settings),
-      vcpus: machine.vcpus,
-      now: () => scheduler.now(),
-      isPaused: () => machine.state === "paused",
-      live: { settings, parameters: () => ctx.parameters },
-    });
-  },
-};
+/**
+ * The `auto-converge` convergence controller part, reading the dirty rate from `dirtyRate` (the
+ * migration's shared estimator, injected by `DirtyRateEstimatorToken`).
+ */
+export function createAutoConvergeController(
+  dirtyRate?: DirtyRateEstimator,
+): ConvergenceController {
+  return {
+    name: "auto-converge",
+    capability: AUTO_CONVERGE_CAPABILITY,
+    create(ctx: MigrationContext): ConvergenceInstance {
+      const settings: MutableSettings = { ...readSettings(ctx.parameters) };
+      const scheduler = ctx.scheduler;
+      const machine = ctx.machine;
+      return createAutoConvergeInstance({
+        policy: createPolicy(settings),
+        vcpus: machine.vcpus,
+        now: () => scheduler.now(),
+        isPaused: () => machine.state === "paused",
+        dirtyRate,
+        live: { settings, parameters: () => ctx.parameters },
+      });
+    },
+  };
+}
+
+/** The controller part without an injected estimator (each instance measures on its own). */
+export const autoConvergeController: ConvergenceController = createAutoConvergeController();

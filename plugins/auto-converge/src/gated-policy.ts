@@ -38,39 +38,42 @@ export function createGatedPolicy(
   let actions = 0;
   let steps = 0;
   let maxPct = 0;
+  const evaluate = (p: Period): Evaluation => {
+    evaluations++;
+    const thresholdBytes = rule.thresholdBytes(p);
+    const high = rule.isHigh(p, thresholdBytes);
+    let throttled = false;
+    if (high) {
+      highPeriods++;
+      if (rule.countHigh()) {
+        throttled = true;
+        actions++;
+        if (rule.act(p, thresholdBytes)) {
+          steps++;
+          maxPct = Math.max(maxPct, throttleTargetPercentage(rule.target()));
+        }
+      }
+    }
+    rule.afterPeriod?.(p);
+    return {
+      nowNs: p.nowNs,
+      durationNs: p.durationNs,
+      dirtyBytes: p.dirtyBytes,
+      xferBytes: p.xferBytes,
+      thresholdBytes,
+      high,
+      highCount: rule.highCount(),
+      throttled,
+      target: rule.target(),
+    };
+  };
   return {
     name,
     onSync(sample): Evaluation | null {
       const p = gate.add(sample);
-      if (p === null) return null;
-      evaluations++;
-      const thresholdBytes = rule.thresholdBytes(p);
-      const high = rule.isHigh(p, thresholdBytes);
-      let throttled = false;
-      if (high) {
-        highPeriods++;
-        if (rule.countHigh()) {
-          throttled = true;
-          actions++;
-          if (rule.act(p, thresholdBytes)) {
-            steps++;
-            maxPct = Math.max(maxPct, throttleTargetPercentage(rule.target()));
-          }
-        }
-      }
-      rule.afterPeriod?.(p);
-      return {
-        nowNs: p.nowNs,
-        durationNs: p.durationNs,
-        dirtyBytes: p.dirtyBytes,
-        xferBytes: p.xferBytes,
-        thresholdBytes,
-        high,
-        highCount: rule.highCount(),
-        throttled,
-        target: rule.target(),
-      };
+      return p === null ? null : evaluate(p);
     },
+    onPeriod: evaluate,
     target: () => rule.target(),
     percentage: () => throttleTargetPercentage(rule.target()),
     counters: (): PolicyCounters => ({ evaluations, highPeriods, actions, steps, maxPct }),

@@ -1,8 +1,8 @@
 /**
  * The `autoConverge()` plugin factory.
  */
-import { ConvergenceController, type FerryPlugin } from "@ferry/migration";
-import { AUTO_CONVERGE_CAPABILITY, autoConvergeController } from "./controller";
+import { ConvergenceController, DirtyRateEstimatorToken, type FerryPlugin } from "@ferry/migration";
+import { AUTO_CONVERGE_CAPABILITY, createAutoConvergeController } from "./controller";
 import { autoConvergeParameters } from "./params";
 
 /**
@@ -22,7 +22,10 @@ export function autoConverge(): FerryPlugin {
     ],
     parameters: autoConvergeParameters,
     register(container) {
-      container.register(ConvergenceController, { useValue: autoConvergeController });
+      // One controller per migration, given that migration's shared dirty-rate estimator.
+      container.register(ConvergenceController, {
+        useFactory: (c) => createAutoConvergeController(c.resolve(DirtyRateEstimatorToken)),
+      });
     },
   };
 }

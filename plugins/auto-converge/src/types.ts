@@ -3,6 +3,7 @@
  * cadence, hooks) is core's `createCpuThrottle`.
  */
 import type { ThrottleTarget } from "@ferry/core";
+import type { Period } from "./period";
 
 /** Nanoseconds per millisecond. */
 export const NS_PER_MS = 1_000_000;
@@ -61,6 +62,11 @@ export interface ThrottlePolicy {
   readonly name: string;
   /** Observe one sync; returns the evaluation when one happened (≥ 1 s since the last), else null. */
   onSync(sample: SyncSample): Evaluation | null;
+  /**
+   * Evaluate one closed ≥ 1 s period measured elsewhere (the migration's shared dirty-rate
+   * estimator, `DirtyRateEstimator.period`) instead of gating syncs itself.
+   */
+  onPeriod(period: Period): Evaluation;
   /** The current target. */
   target(): ThrottleTarget;
   /** The current throttle % (0 when off; the effective % for a fixed target). */

@@ -1,4 +1,5 @@
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { type UniformDirtierOptions, uniformDirtier } from "@ferry/sim";
 import {
   canTransition,

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMachine, type Machine, RealtimeScheduler, VirtualScheduler } from "@ferry/core";
+import { type Machine, RealtimeScheduler, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import {
   connectSocket,
   listenSocket,

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMachine, type Machine, RealtimeScheduler } from "@ferry/core";
+import { type Machine, RealtimeScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier } from "@ferry/sim";
 import {
   connectSocket,

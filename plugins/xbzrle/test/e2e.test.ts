@@ -2,7 +2,8 @@
  * End-to-end migrations with the `xbzrle` capability on: two machines on one VirtualScheduler
  * over a virtual link, with the dirtying test backend and with the committed RISC-V guests.
  */
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier, type UniformDirtierOptions } from "@ferry/sim";
 import {
   createLink,

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createMachine, type Machine, type VirtualScheduler } from "@ferry/core";
+import type { Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import {
   createLink,
   createMigrationManager,

@@ -2,7 +2,8 @@
  * The plugin glue: factory, parameter, record type, and the encoder's send logic (QEMU's
  * `save_xbzrle_page`), checked against a destination that applies what was sent.
  */
-import { createMachine, PAGE_SIZE, type RamRegion, VirtualScheduler } from "@ferry/core";
+import { PAGE_SIZE, type RamRegion, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier } from "@ferry/sim";
 import {
   createMigrationManager,

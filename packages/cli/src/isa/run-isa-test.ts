@@ -2,7 +2,8 @@
  * Run riscv-tests style ELFs (the `p` environment: report through the `tohost` word) on a
  * one-hart `virt` machine in virtual time.
  */
-import { createMachine, VirtualScheduler } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { loadElf, parseElf, riscvBackend, tohostAddress } from "@ferry/riscv";
 
 /** Outcome of one ISA test ELF. */

@@ -8,9 +8,11 @@ import { throttleControlFor, VirtualScheduler } from "@ferry/core";
 import {
   type AppliedAction,
   runOperatorActions,
+  createLineLogger,
   createLink,
   createMigrationManager,
   type FerryPlugin,
+  type Logger,
   incoming,
   type Migration,
   type MigrationInfo,
@@ -208,6 +210,11 @@ export interface RunMigrationOptions {
   readonly onProgress?: (p: MigrateProgress) => void;
   /** Cancel the migration cleanly (Ctrl-C): the source keeps running, the report is partial. */
   readonly signal?: AbortSignal;
+  /**
+   * The migration's structured logger (`LoggerToken`). Default: JSON lines on stderr when the
+   * environment has `FERRY_DEBUG=1`, else silent.
+   */
+  readonly logger?: Logger;
 }
 
 const terminal = (s: string): boolean => s === "completed" || s === "failed" || s === "cancelled";
@@ -252,7 +259,12 @@ export async function runMigration(
     (
       await loadPluginSet(pluginSpecs(config, options.pluginFlags, undefined, options.configFile))
     )();
-  const mgr = createMigrationManager({ plugins });
+  const logger =
+    options.logger ??
+    (process.env.FERRY_DEBUG === "1"
+      ? createLineLogger((line) => process.stderr.write(`${line}\n`))
+      : undefined);
+  const mgr = createMigrationManager({ plugins, logger });
   mgr.setCapabilities({ ...config.migration.capabilities, ...(options.capabilities ?? {}) });
   mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
   const capabilities = mgr.capabilities();

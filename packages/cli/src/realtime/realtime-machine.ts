@@ -3,7 +3,8 @@
  * as the interpreter allows (slices back to back, each yielding to the event loop so monitors and
  * sockets are served), or paced to the config's `mips` with `pace`.
  */
-import { createMachine, type Machine, RealtimeScheduler } from "@ferry/core";
+import { type Machine, RealtimeScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { type ElfImage, loadElf, parseElf, riscvBackend } from "@ferry/riscv";
 import { ConfigError, type FerryConfig } from "../config";
 import { guestOf } from "../run/run-guest";

@@ -1,5 +1,6 @@
 /** Build a `virt` machine from a config, load the guest, run it to shutdown or the time limit. */
-import { createMachine, type Machine, type RunResult, VirtualScheduler } from "@ferry/core";
+import { type Machine, type RunResult, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import {
   createLinuxMachine,
   ElfError,

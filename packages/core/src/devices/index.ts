@@ -1,4 +1,2 @@
-export * from "./clint";
-export * from "./finisher";
 export * from "./uart";
 export * from "./validate";

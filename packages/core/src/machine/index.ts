@@ -1,3 +1,4 @@
 export * from "./boot-args";
 export * from "./machine";
 export * from "./options";
+export * from "./board";

@@ -3,14 +3,7 @@
  */
 import { EventEmitter } from "eventemitter3";
 import { z } from "zod";
-import { Clint, CLINT_BASE, CLINT_SIZE, TIMEBASE_HZ } from "../devices/clint";
-import {
-  FINISHER_BASE,
-  FINISHER_SIZE,
-  TestFinisher,
-  type FinisherRequest,
-} from "../devices/finisher";
-import { Ns16550a, UART_BASE, UART_SIZE } from "../devices/uart";
+import { Ns16550a, UART_SIZE } from "../devices/uart";
 import { parseState } from "../devices/validate";
 import { InvalidArgumentError, InvalidStateError, StateValidationError } from "../errors";
 import { createAddressSpace, type MutableAddressSpace } from "../memory/address-space";
@@ -27,10 +20,14 @@ import type { Scheduler, Timer } from "../time/types";
 import { VirtualScheduler, notifyAsyncWake } from "../time/virtual";
 import type { CpuBackend, CpuState } from "../vcpu/types";
 import { ENOSYS_RESULT, Vcpu, type VcpuHost, type VcpuStats } from "../vcpu/vcpu";
+import type { Board, BoardInstance, ShutdownKind } from "./board";
 import { bootArgsAddress, encodeBootArgs } from "./boot-args";
 import { parseMachineOptions, type MachineOptions } from "./options";
 
-/** Guest-physical base of RAM on `virt`. */
+/**
+ * Guest-physical base of RAM on the `virt` board (`@ferry/riscv`'s `virtBoard.ramBase`), kept
+ * here as the address guests link at and tools load to.
+ */
 export const RAM_BASE = 0x8000_0000;
 
 /** Machine lifecycle state. */
@@ -38,7 +35,7 @@ export type MachineRunState = "created" | "running" | "paused" | "stopped";
 
 /** A guest-requested end of run (or reset) from the test finisher. */
 export interface ShutdownEvent {
-  readonly kind: FinisherRequest;
+  readonly kind: ShutdownKind;
   /** Exit status (0 for pass and reset). */
   readonly code: number;
   /** Virtual time of the request (ns). */
@@ -86,7 +83,7 @@ export interface RunResult {
   /** Virtual time when the run ended (ns). */
   readonly atNs: number;
   /** `pass` or `fail` for a shutdown. */
-  readonly kind?: FinisherRequest;
+  readonly kind?: ShutdownKind;
   /** The vCPU error message for `error`. */
   readonly message?: string;
 }
@@ -99,15 +96,14 @@ const machineStateSchema = z
   })
   .strict();
 
-/** The machine's devices. */
-export interface MachineDevices {
-  readonly uart: Ns16550a;
-  readonly finisher: TestFinisher;
-  readonly clint: Clint;
-}
+/** The machine's devices: the console UART and the board's devices (`D`). */
+export type MachineDevices<D extends object = object> = { readonly uart: Ns16550a } & D;
 
-/** A composed `virt` machine. Build with {@link createMachine}. */
-export class Machine {
+/**
+ * A machine composed from a {@link Board} (`D`: the board's devices). Build with
+ * {@link composeMachine}, or `@ferry/riscv`'s `createMachine` for the `virt` board.
+ */
+export class Machine<D extends object = object> {
   readonly scheduler: Scheduler;
   readonly cpu: CpuBackend;
   /** Guest-physical address space. */
@@ -115,7 +111,10 @@ export class Machine {
   /** The main RAM region (`ram` at 0x8000_0000). */
   readonly ram: RamRegion;
   readonly vcpus: readonly Vcpu[];
-  readonly devices: MachineDevices;
+  readonly devices: MachineDevices<D>;
+  /** The board it was composed with. */
+  readonly board: Board<D>;
+  private readonly boardDevices: BoardInstance<D>;
   /** Devices added with the `devices` option, in order. */
   readonly extraDevices: readonly MmioDevice[];
   readonly events = new EventEmitter<MachineEvents>();
@@ -129,13 +128,17 @@ export class Machine {
   private ringFullHandler: DirtyRingFullHandler = (_vcpu, rings) => {
     rings.reap();
   };
-  private pendingKind: FinisherRequest = "pass";
-  private entry = RAM_BASE;
+  private pendingKind: ShutdownKind = "pass";
+  private entry: number;
   private out = new Uint8Array(256);
   private outLen = 0;
 
   constructor(options: MachineOptions) {
     const o = parseMachineOptions(options);
+    const board = o.board as Board<D>;
+    this.board = board;
+    const ramBase = board.ramBase;
+    this.entry = ramBase;
     this.scheduler = o.scheduler;
     this.cpu = o.cpu;
     const memory = createAddressSpace();
@@ -148,7 +151,7 @@ export class Machine {
     this.ram = memory.addRam({
       dirty: rings === null ? undefined : rings.createTracker(o.memory.size / PAGE_SIZE),
       name: "ram",
-      base: RAM_BASE,
+      base: ramBase,
       size: o.memory.size,
       backend:
         typeof o.memory.backend === "string"
@@ -156,21 +159,21 @@ export class Machine {
           : o.memory.backend,
     });
     const uart = new Ns16550a((b) => this.transmit(b));
-    const finisher = new TestFinisher((kind, code, access) =>
-      this.finisherRequest(kind, code, access),
-    );
-    const clint = new Clint({
+    const bd = board.create({
       scheduler: this.scheduler,
       hartCount: o.vcpus,
-      setInterrupt: (hart, line, level) => this.vcpus[hart].setInterrupt(line, level),
+      setInterrupt: (hart, line, level) =>
+        this.vcpus[hart].setInterrupt(line as Parameters<Vcpu["setInterrupt"]>[0], level),
+      shutdown: (kind, code, access) => this.shutdownRequest(kind, code, access),
     });
-    this.devices = { uart, finisher, clint };
-    memory.addMmio({ name: "test", base: FINISHER_BASE, size: FINISHER_SIZE, device: finisher });
-    memory.addMmio({ name: "clint", base: CLINT_BASE, size: CLINT_SIZE, device: clint });
-    memory.addMmio({ name: "uart", base: UART_BASE, size: UART_SIZE, device: uart });
+    this.boardDevices = bd;
+    this.devices = { ...bd.devices, uart };
+    for (const d of bd.mmio) memory.addMmio(d);
+    memory.addMmio({ name: "uart", base: board.uartBase, size: UART_SIZE, device: uart });
+    const builtIn = [uart.id, ...bd.mmio.map((d) => d.device.id)];
     const extra: MmioDevice[] = [];
     for (const d of o.devices) {
-      if ([uart.id, finisher.id, clint.id, ...extra.map((e) => e.id)].includes(d.device.id)) {
+      if ([...builtIn, ...extra.map((e) => e.id)].includes(d.device.id)) {
         throw new InvalidArgumentError(`device id "${d.device.id}" is used twice`);
       }
       memory.addMmio({ name: d.name, base: d.base, size: d.size, device: d.device });
@@ -178,7 +181,7 @@ export class Machine {
     }
     this.extraDevices = extra;
     this.bootBlock = o.bootArgs === undefined ? null : encodeBootArgs(o.bootArgs);
-    this.bootArgsAddr = this.bootBlock === null ? 0 : bootArgsAddress(RAM_BASE, o.memory.size);
+    this.bootArgsAddr = this.bootBlock === null ? 0 : bootArgsAddress(ramBase, o.memory.size);
     this.writeBootBlock();
     const host: VcpuHost = {
       hypercall: (vcpu, nr, args) => this.hypercallHandler(vcpu.index, nr, args),
@@ -194,9 +197,9 @@ export class Machine {
       const core = this.cpu.createVcpu({
         hartId: i,
         memory,
-        timebaseHz: TIMEBASE_HZ,
+        timebaseHz: board.timebaseHz,
         vcpuCount: o.vcpus,
-        timebaseAt: (ns) => clint.mtimeAt(ns),
+        timebaseAt: (ns) => bd.timebaseAt(ns),
       });
       vcpus.push(
         new Vcpu({
@@ -211,7 +214,7 @@ export class Machine {
       );
     }
     this.vcpus = vcpus;
-    this.reset(RAM_BASE);
+    this.reset(ramBase);
   }
 
   /** Lifecycle state. */
@@ -239,7 +242,7 @@ export class Machine {
     this.events.emit("uart", byte);
   }
 
-  private finisherRequest(kind: FinisherRequest, code: number, access: MmioAccess): void {
+  private shutdownRequest(kind: ShutdownKind, code: number, access: MmioAccess): void {
     const vcpu = this.vcpus[access.hartId];
     if (vcpu === undefined) {
       this.systemEvent(kind === "reset" ? "reset" : "shutdown", code, access.nowNs, kind);
@@ -253,18 +256,18 @@ export class Machine {
     kind: "shutdown" | "reset",
     code: number,
     atNs: number,
-    request: FinisherRequest = this.pendingKind,
+    request: ShutdownKind = this.pendingKind,
   ): void {
     if (kind === "reset") {
       this.events.emit("shutdown", { kind: "reset", code: 0, atNs });
       this.devices.uart.reset();
-      this.devices.clint.reset();
+      this.boardDevices.reset();
       this.reset(this.entry);
       for (const v of this.vcpus) v.kick();
       return;
     }
     for (const v of this.vcpus) v.stop();
-    this.devices.clint.freeze(atNs);
+    this.boardDevices.freeze(atNs);
     this.setState("stopped");
     this.events.emit("shutdown", { kind: request, code, atNs });
   }
@@ -291,7 +294,7 @@ export class Machine {
    * Reset every hart to `entry` with a0 = hart id, a1 = boot-argument block address (0 when
    * none) and (re)write the block. Devices keep their state.
    */
-  reset(entry: number = RAM_BASE): void {
+  reset(entry: number = this.board.ramBase): void {
     if (!Number.isInteger(entry) || entry < 0 || entry > 0xffff_ffff) {
       throw new InvalidArgumentError(`reset entry must be a u32 address, got ${entry}`);
     }
@@ -305,7 +308,7 @@ export class Machine {
     if (this.stateValue !== "created") {
       throw new InvalidStateError(`start() needs a created machine, but it is ${this.stateValue}`);
     }
-    this.devices.clint.thaw(this.scheduler.now());
+    this.boardDevices.thaw(this.scheduler.now());
     for (const v of this.vcpus) v.start();
     this.setState("running");
   }
@@ -315,7 +318,7 @@ export class Machine {
     if (this.stateValue !== "running") return;
     await Promise.all(this.vcpus.map((v) => v.pause()));
     if (this.stateValue !== "running") return;
-    this.devices.clint.freeze(this.scheduler.now());
+    this.boardDevices.freeze(this.scheduler.now());
     this.setState("paused");
   }
 
@@ -324,7 +327,7 @@ export class Machine {
     if (this.stateValue !== "paused") {
       throw new InvalidStateError(`resume() needs a paused machine, but it is ${this.stateValue}`);
     }
-    this.devices.clint.thaw(this.scheduler.now());
+    this.boardDevices.thaw(this.scheduler.now());
     for (const v of this.vcpus) v.resume();
     this.setState("running");
   }
@@ -333,7 +336,7 @@ export class Machine {
   stop(): void {
     if (this.stateValue === "stopped") return;
     for (const v of this.vcpus) v.stop();
-    this.devices.clint.freeze(this.scheduler.now());
+    this.boardDevices.freeze(this.scheduler.now());
     this.setState("stopped");
   }
 
@@ -355,7 +358,11 @@ export class Machine {
   }
 
   private allDevices(): MmioDevice[] {
-    return [this.devices.uart, this.devices.finisher, this.devices.clint, ...this.extraDevices];
+    return [
+      this.devices.uart,
+      ...this.boardDevices.mmio.map((d) => d.device),
+      ...this.extraDevices,
+    ];
   }
 
   /** Save every vCPU's and device's state (plain data). Pause the machine first for a consistent image. */
@@ -453,7 +460,12 @@ export class Machine {
   }
 }
 
-/** Build a `virt` machine (validated options; state `created`; call `reset(entry)` then `start()`). */
-export function createMachine(options: MachineOptions): Machine {
-  return new Machine(options);
+/**
+ * Compose a machine from `options.board` (validated options; state `created`; call
+ * `reset(entry)` then `start()`). `@ferry/riscv`'s `createMachine` passes the `virt` board.
+ */
+export function composeMachine<D extends object = object>(
+  options: MachineOptions & { readonly board: Board<D> },
+): Machine<D> {
+  return new Machine<D>(options);
 }

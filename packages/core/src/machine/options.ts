@@ -1,6 +1,7 @@
 /**
  * `createMachine` options and their zod schema.
  */
+import { type Board, isBoard } from "./board";
 import { z } from "zod";
 import { InvalidArgumentError } from "../errors";
 import type { MmioDevice, RamBackend } from "../memory/types";
@@ -55,6 +56,11 @@ const isCpuBackend = (v: unknown): v is CpuBackend =>
 /** The schema of {@link MachineOptions}. */
 export const machineOptionsSchema = z
   .object({
+    /** The board: its devices, RAM base and timebase (`@ferry/riscv`'s `virtBoard`). */
+    board: z.custom<Board>(isBoard, {
+      message:
+        "expected a Board (name, ramBase, uartBase, timebaseHz, create); @ferry/riscv's createMachine supplies the virt board",
+    }),
     scheduler: z.custom<Scheduler>(isScheduler, {
       message: "expected a Scheduler (an object with now/at/after/sleep)",
     }),
@@ -134,7 +140,7 @@ export const machineOptionsSchema = z
   })
   .strict();
 
-/** Options of `createMachine` (input form: `memory.backend` defaults to `array`). */
+/** Options of `composeMachine` (input form: `memory.backend` defaults to `array`). */
 export type MachineOptions = z.input<typeof machineOptionsSchema>;
 /** Options after validation and defaults. */
 export type ResolvedMachineOptions = z.output<typeof machineOptionsSchema>;

@@ -12,6 +12,28 @@ export const PAGE_SHIFT = 12;
 export type RamBackendKind = "array" | "shared" | "synthetic";
 
 /**
+ * Pages kept as versions of a pure content function instead of bytes (the simulator's synthetic
+ * RAM, `@ferry/sim`, implements it; core defines only the shape). A backend offering it lets a
+ * migration read a page's version without its bytes, materialize the bytes only when needed, and
+ * carry a page in its compact form on a compact link (`RamFlag.COMPACT` records): the form's bytes
+ * are the backend's business, the framework only copies `compactBytes` of them.
+ */
+export interface VersionedPages {
+  /** The per-page versions (read on the migration hot path; write through `readCompact`). */
+  readonly versions: Uint32Array;
+  /** True when (page, version) is all zero bytes. */
+  isZeroVersion(page: number, version: number): boolean;
+  /** Write the PAGE_SIZE bytes of (page, version) into `out` at `outOffset` (default 0). */
+  materializePage(page: number, version: number, out: Uint8Array, outOffset?: number): void;
+  /** Length of a page's compact form in bytes (at most 64). */
+  readonly compactBytes: number;
+  /** Write the compact form of (page, version) at `buf[pos]` (`compactBytes` bytes). */
+  writeCompact(page: number, version: number, buf: Uint8Array, pos: number): void;
+  /** Apply the compact form at `buf[pos]` to `page` (throw a clear error on a bad form). */
+  readCompact(page: number, buf: Uint8Array, pos: number): void;
+}
+
+/**
  * Storage behind a RAM/ROM region. `array` and `shared` expose `bytes` for
  * direct (fast-path) access; `synthetic` (sparse) has `bytes === null` and is
  * accessed only through the methods.
@@ -31,6 +53,8 @@ export interface RamBackend {
   /** Little-endian loads/stores (used when `bytes` is null). */
   load(offset: number, size: 1 | 2 | 4): number;
   store(offset: number, size: 1 | 2 | 4, value: number): void;
+  /** Present when the backend keeps pages as versions (see {@link VersionedPages}). */
+  readonly versioned?: VersionedPages;
 }
 
 /** How a RAM region's dirty pages are tracked: a KVM dirty bitmap, or KVM's per-vCPU dirty ring. */

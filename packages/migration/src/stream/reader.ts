@@ -3,39 +3,21 @@
  * item and keeps the remainder; `end()` fails if the stream is incomplete. Every field is
  * validated; RAM records are applied straight into the destination's RAM backends.
  */
-import type { RamBackend } from "@ferry/core";
-import type { SyntheticRamBackend } from "@ferry/sim";
-import { PAGE_SIZE } from "@ferry/core";
-import { isSyntheticRamBackend } from "@ferry/sim";
 import { StreamError } from "../errors";
+import { loadMachineStateSection, type ReceivedDeviceState } from "../sections/machine-state";
+import { type RamBlockTarget, RamLoader } from "../sections/ram-loader";
 import {
   DEVICE_SECTION_VERSION,
   MAX_DEVICE_STATE_BYTES,
-  MAX_RAM_BYTES,
-  RAM_FLAG_MASK,
   RAM_SECTION,
-  RamFlag,
   STREAM_MAGIC,
   STREAM_VERSION,
   SectionType,
-  TWO_POW_32,
 } from "./constants";
-import { createRamRecordRegistry, type RamRecordRegistry } from "./records";
+import type { RamRecordRegistry } from "./records";
 
-/** A destination RAM block (a core `RamRegion` fits). */
-export interface RamBlockTarget {
-  readonly name: string;
-  readonly size: number;
-  readonly backend: RamBackend;
-}
-
-/** A device-state section as received. */
-export interface ReceivedDeviceState {
-  readonly idstr: string;
-  readonly instance: number;
-  /** The parsed JSON object. */
-  readonly state: Record<string, unknown>;
-}
+export type { ReceivedDeviceState } from "../sections/machine-state";
+export type { RamBlockTarget } from "../sections/ram-loader";
 
 /** The destination half of a plugin section, as the reader sees it. */
 export interface ReaderSection {
@@ -73,9 +55,8 @@ export interface StreamReaderOptions {
 const enum St {
   Header,
   Section,
-  RamSetup,
-  MemList,
-  RamBody,
+  /** Inside a RAM chunk: the RAM loader parses it. */
+  Ram,
   DeviceBody,
   SectionBody,
   Footer,
@@ -83,42 +64,24 @@ const enum St {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-// Hot-path constants as module locals.
-const FLAG_MASK = RAM_FLAG_MASK;
-const EOS = RamFlag.EOS;
-const CONTINUE = RamFlag.CONTINUE;
-const MEM_SIZE = RamFlag.MEM_SIZE;
-const COMPACT = RamFlag.COMPACT;
-const TYPE_MASK = ~(CONTINUE | COMPACT);
-const PS = PAGE_SIZE;
-const P32 = TWO_POW_32;
 
 function be32(b: Uint8Array, p: number): number {
   return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
 }
 
-interface BlockSlot {
-  readonly target: RamBlockTarget;
-  readonly name: Uint8Array;
-  readonly bytes: Uint8Array | null;
-  /** The backend when it is synthetic (compact records set its page versions). */
-  readonly synthetic: SyntheticRamBackend | null;
-  listed: boolean;
-}
-
-/** Synchronous incremental parser and loader of a ferry migration stream. */
+/**
+ * Synchronous incremental parser and loader of a ferry migration stream. It parses the QEMU
+ * framing (header, section headers, footers, EOF) and hands each section's chunks to that
+ * section's loader: the RAM loader (`sections/ram-loader.ts`, records parsed in place), a plugin
+ * section's loader (`be32 len` + body), or the machine-state loader (every other FULL section).
+ */
 export class StreamReader {
   /** Device sections received so far, in stream order. */
   readonly devices: ReceivedDeviceState[] = [];
-  /** RAM records applied so far. */
-  pages = 0;
   private state: St = St.Header;
-  private readonly records: RamRecordRegistry;
-  private readonly blocks: BlockSlot[];
+  private readonly ram: RamLoader;
   private readonly onDevice: ((d: ReceivedDeviceState) => void) | undefined;
   private readonly maxDevice: number;
-  private readonly compact: boolean;
-  private readonly scratch = new Uint8Array(PAGE_SIZE);
   private rem = new Uint8Array(1 << 16);
   private remLen = 0;
   private consumed = 0;
@@ -130,8 +93,6 @@ export class StreamReader {
   private sectionType = 0;
   private ramSectionId = -1;
   private ramEnded = false;
-  private memRemaining = 0;
-  private curBlock: BlockSlot | null = null;
   private readonly sections: ReadonlyMap<string, ReaderSection>;
   private readonly open = new Map<number, OpenSection>();
   private cur: OpenSection | null = null;
@@ -139,18 +100,14 @@ export class StreamReader {
 
   constructor(options: StreamReaderOptions) {
     this.sections = options.sections ?? new Map();
-    this.records = options.records ?? createRamRecordRegistry();
-    const enc = new TextEncoder();
-    this.blocks = options.blocks.map((target) => ({
-      target,
-      name: enc.encode(target.name),
-      bytes: target.backend.bytes,
-      synthetic: isSyntheticRamBackend(target.backend) ? target.backend : null,
-      listed: false,
-    }));
-    this.compact = options.compact === true;
+    this.ram = new RamLoader(options, (pos, what) => this.fail(pos, what));
     this.onDevice = options.onDevice;
     this.maxDevice = options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
+  }
+
+  /** RAM records applied so far. */
+  get pages(): number {
+    return this.ram.pages;
   }
 
   /** True once EOF was parsed (the stream is complete and valid). */
@@ -195,12 +152,8 @@ export class StreamReader {
         return "the stream header";
       case St.Section:
         return "a section or EOF";
-      case St.RamSetup:
-        return "the MEM_SIZE record";
-      case St.MemList:
-        return "a RAM block list entry";
-      case St.RamBody:
-        return "a RAM record or EOS";
+      case St.Ram:
+        return this.ram.expecting();
       case St.DeviceBody:
         return "a device-state body";
       case St.SectionBody:
@@ -281,14 +234,10 @@ export class StreamReader {
           pos = r;
           break;
         }
-        case St.RamSetup:
-        case St.RamBody:
-          pos = this.parseRam(buf, pos, end);
-          if (this.state === St.RamSetup || this.state === St.RamBody) return pos;
-          break;
-        case St.MemList:
-          pos = this.parseMemList(buf, pos, end);
-          if (this.state === St.MemList) return pos;
+        case St.Ram:
+          pos = this.ram.parse(buf, pos, end);
+          if (!this.ram.chunkEnded) return pos;
+          this.state = St.Footer;
           break;
         case St.DeviceBody: {
           const r = this.parseDevice(buf, pos, end);
@@ -359,8 +308,8 @@ export class StreamReader {
       if (this.ramEnded) this.fail(pos + 1, `section ${id} continued after its END part`);
       this.sectionId = id;
       this.sectionType = type;
-      this.curBlock = null;
-      this.state = St.RamBody;
+      this.ram.begin(type === SectionType.END ? "end" : "part");
+      this.state = St.Ram;
       return pos + 5;
     }
     if (type !== SectionType.START && type !== SectionType.FULL) {
@@ -414,8 +363,8 @@ export class StreamReader {
         );
       }
       this.ramSectionId = id;
-      this.curBlock = null;
-      this.state = St.RamSetup;
+      this.ram.begin("start");
+      this.state = St.Ram;
     } else {
       if (idstr === RAM_SECTION.idstr) this.fail(pos + 6, "RAM sent as a FULL section");
       if (version !== DEVICE_SECTION_VERSION) {
@@ -469,178 +418,19 @@ export class StreamReader {
       this.fail(pos, `device state of ${len} bytes exceeds the limit of ${this.maxDevice}`);
     }
     if (end - pos < 4 + len) return -1;
-    let state: unknown;
+    let dev: ReceivedDeviceState;
     try {
-      state = JSON.parse(utf8.decode(buf.subarray(pos + 4, pos + 4 + len)));
-    } catch (e) {
-      return this.fail(
-        pos + 4,
-        `device "${this.devIdstr}" state is not valid JSON: ${(e as Error).message}`,
+      dev = loadMachineStateSection(
+        this.devIdstr,
+        this.devInstance,
+        buf.subarray(pos + 4, pos + 4 + len),
       );
+    } catch (e) {
+      return this.fail(pos + 4, (e as Error).message);
     }
-    if (typeof state !== "object" || state === null || Array.isArray(state)) {
-      this.fail(pos + 4, `device "${this.devIdstr}" state must be a JSON object`);
-    }
-    const dev: ReceivedDeviceState = {
-      idstr: this.devIdstr,
-      instance: this.devInstance,
-      state: state as Record<string, unknown>,
-    };
     this.devices.push(dev);
     this.onDevice?.(dev);
     this.state = St.Footer;
     return pos + 4 + len;
-  }
-
-  private parseMemList(buf: Uint8Array, pos: number, end: number): number {
-    while (this.memRemaining > 0) {
-      if (end - pos < 1) return pos;
-      const len = buf[pos];
-      if (len === 0) this.fail(pos, "empty RAM block idstr in the block list");
-      if (end - pos < 9 + len) return pos;
-      const slot = this.findBlock(buf, pos + 1, len);
-      if (slot === null)
-        this.fail(pos + 1, `unknown RAM block "${this.nameAt(buf, pos + 1, len)}"`);
-      if (slot.listed) this.fail(pos + 1, `RAM block "${slot.target.name}" listed twice`);
-      const hi = be32(buf, pos + 1 + len);
-      const length = hi * TWO_POW_32 + be32(buf, pos + 5 + len);
-      if (length !== slot.target.size) {
-        this.fail(
-          pos + 1 + len,
-          `RAM block "${slot.target.name}" length ${length}, destination has ${slot.target.size}`,
-        );
-      }
-      if (length > this.memRemaining) {
-        this.fail(pos + 1 + len, `RAM block lengths exceed the announced total`);
-      }
-      slot.listed = true;
-      this.memRemaining -= length;
-      pos += 9 + len;
-    }
-    for (const b of this.blocks) {
-      if (!b.listed)
-        this.fail(pos, `destination RAM block "${b.target.name}" missing from the stream`);
-    }
-    this.state = St.RamBody;
-    this.memListDone = true;
-    return pos;
-  }
-
-  private memListDone = false;
-
-  private findBlock(buf: Uint8Array, pos: number, len: number): BlockSlot | null {
-    const blocks = this.blocks;
-    outer: for (let i = 0; i < blocks.length; i++) {
-      const name = blocks[i].name;
-      if (name.length !== len) continue;
-      for (let j = 0; j < len; j++) if (name[j] !== buf[pos + j]) continue outer;
-      return blocks[i];
-    }
-    return null;
-  }
-
-  private nameAt(buf: Uint8Array, pos: number, len: number): string {
-    return new TextDecoder("utf-8").decode(buf.subarray(pos, pos + len));
-  }
-
-  /** RAM records up to EOS. Returns the position of the first incomplete record (or after EOS). */
-  private parseRam(buf: Uint8Array, pos: number, end: number): number {
-    const records = this.records;
-    for (;;) {
-      if (end - pos < 8) return pos;
-      const hi = be32(buf, pos);
-      const lo = be32(buf, pos + 4);
-      const flags = lo & FLAG_MASK;
-      const addr = hi * P32 + (lo - flags);
-      if (flags === EOS) {
-        if (addr !== 0) this.fail(pos, `EOS record with non-zero offset ${addr}`);
-        if (this.state === St.RamSetup) this.fail(pos, "EOS before the MEM_SIZE block list");
-        this.state = St.Footer;
-        return pos + 8;
-      }
-      if (this.state === St.RamSetup) {
-        if (flags !== MEM_SIZE) {
-          this.fail(pos + 4, `expected MEM_SIZE record, found flags 0x${flags.toString(16)}`);
-        }
-        if (addr > MAX_RAM_BYTES) this.fail(pos, `RAM total ${addr} is too large`);
-        this.memRemaining = addr;
-        this.state = St.MemList;
-        return pos + 8;
-      }
-      if (this.sectionType === SectionType.START) {
-        this.fail(pos, "RAM page records in the setup section (expected EOS)");
-      }
-      if (!this.memListDone) this.fail(pos, "RAM page before the block list");
-      const rec = records.get(flags & TYPE_MASK);
-      if (rec === undefined) {
-        this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);
-      }
-      const compact = (flags & COMPACT) !== 0;
-      if (compact && !this.compact) {
-        this.fail(
-          pos + 4,
-          `compact synthetic record (flags 0x${flags.toString(16)}) outside a compact link`,
-        );
-      }
-      let p = pos + 8;
-      let slot: BlockSlot | null;
-      if ((flags & CONTINUE) !== 0) {
-        slot = this.curBlock;
-        if (slot === null)
-          this.fail(pos + 4, "CONTINUE flag with no previous block in this section");
-      } else {
-        if (end - p < 1) return pos;
-        const len = buf[p];
-        if (len === 0) this.fail(p, "empty RAM block idstr");
-        if (end - p < 1 + len) return pos;
-        slot = this.findBlock(buf, p + 1, len);
-        if (slot === null) this.fail(p + 1, `unknown RAM block "${this.nameAt(buf, p + 1, len)}"`);
-        p += 1 + len;
-      }
-      if (addr >= slot.target.size) {
-        this.fail(
-          pos,
-          `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
-        );
-      }
-      if (compact) {
-        const synthetic = slot.synthetic;
-        if (synthetic === null) {
-          this.fail(
-            pos + 4,
-            `compact synthetic record for RAM block "${slot.target.name}", which is not synthetic on the destination (a compact link needs synthetic RAM with the same seed and parameters on both sides)`,
-          );
-        }
-        if (end - p < 4) return pos;
-        synthetic.setPageVersion(addr / PS, be32(buf, p));
-        this.curBlock = slot;
-        this.pages++;
-        pos = p + 4;
-        continue;
-      }
-      let plen: number;
-      try {
-        plen = rec.payloadLength(buf, p, end - p);
-      } catch (e) {
-        return this.fail(p, `bad ${rec.name} record: ${(e as Error).message}`);
-      }
-      if (plen < 0 || end - p < plen) return pos;
-      try {
-        const bytes = slot.bytes;
-        if (bytes !== null) {
-          rec.decode(buf, p, plen, bytes, addr);
-        } else {
-          const scratch = this.scratch;
-          slot.target.backend.read(addr, scratch);
-          rec.decode(buf, p, plen, scratch, 0);
-          slot.target.backend.write(addr, scratch);
-        }
-      } catch (e) {
-        return this.fail(p, `bad ${rec.name} record: ${(e as Error).message}`);
-      }
-      this.curBlock = slot;
-      this.pages++;
-      pos = p + plen;
-    }
   }
 }

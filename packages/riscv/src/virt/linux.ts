@@ -6,13 +6,13 @@
  */
 import {
   type CpuBackend,
-  createMachine,
   InterruptLine,
   InvalidArgumentError,
   type Machine,
   RAM_BASE,
   type Scheduler,
 } from "@ferry/core";
+import { createMachine } from "./board";
 import { riscvBackend } from "../backend";
 import type { RiscvHart } from "../hart";
 import { createSbi, type SbiFirmware } from "../sbi";

@@ -4,15 +4,9 @@
  * SiFive test finisher as `syscon` with `syscon-poweroff`/`syscon-reboot`, and `chosen`
  * (bootargs, console, initrd).
  */
-import {
-  CLINT_BASE,
-  CLINT_SIZE,
-  FINISHER_BASE,
-  FINISHER_SIZE,
-  TIMEBASE_HZ,
-  UART_BASE,
-  UART_SIZE,
-} from "@ferry/core";
+import { UART_BASE, UART_SIZE } from "@ferry/core";
+import { CLINT_BASE, CLINT_SIZE, TIMEBASE_HZ } from "./clint";
+import { FINISHER_BASE, FINISHER_SIZE } from "./finisher";
 import { empty, encodeFdt, type FdtNode, node, str, strs, u32 } from "./fdt";
 import { PLIC_BASE, PLIC_SIZE, PLIC_SOURCES } from "./plic";
 

@@ -3,7 +3,7 @@
  * pure content function of (seed, page, version) in `./content`. A 256 GiB guest costs 256 MiB.
  */
 import { FerryCoreError, InvalidArgumentError, MemoryAccessError, hex } from "@ferry/core";
-import { PAGE_SIZE as PAGE_SIZE_, type RamBackend } from "@ferry/core";
+import { PAGE_SIZE as PAGE_SIZE_, type RamBackend, type VersionedPages } from "@ferry/core";
 import { SyntheticContent } from "./content";
 
 /** Local binding of PAGE_SIZE (hot paths avoid module-namespace getters of module runners). */
@@ -38,7 +38,7 @@ export interface SyntheticRamOptions {
 }
 
 /** A sparse RAM backend whose pages are versions of a pure content function. */
-export interface SyntheticRamBackend extends RamBackend {
+export interface SyntheticRamBackend extends RamBackend, VersionedPages {
   readonly kind: "synthetic";
   readonly bytes: null;
   /** Number of pages (`size / PAGE_SIZE`). */
@@ -72,6 +72,8 @@ export interface SyntheticRamBackend extends RamBackend {
   isZeroVersion(page: number, version: number): boolean;
   /** Number of pages whose version is not 0 (ever written since the last reset to zero). */
   touchedPageCount(): number;
+  /** The backend itself: its pages are versions (the compact record is `be32 version`). */
+  readonly versioned: VersionedPages;
 }
 
 /** Make a synthetic sparse RAM backend: every page starts at version 0 (zero). */
@@ -179,6 +181,27 @@ class SyntheticRam implements SyntheticRamBackend {
       );
     }
     this.content.fillPage(page, version, out, outOffset);
+  }
+
+  /** The compact record of a synthetic page: `be32 version` (the content function does the rest). */
+  readonly compactBytes = 4;
+
+  get versioned(): VersionedPages {
+    return this;
+  }
+
+  writeCompact(_page: number, version: number, buf: Uint8Array, pos: number): void {
+    buf[pos] = version >>> 24;
+    buf[pos + 1] = version >>> 16;
+    buf[pos + 2] = version >>> 8;
+    buf[pos + 3] = version;
+  }
+
+  readCompact(page: number, buf: Uint8Array, pos: number): void {
+    this.setPageVersion(
+      page,
+      ((buf[pos] << 24) | (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]) >>> 0,
+    );
   }
 
   isZeroVersion(page: number, version: number): boolean {

@@ -2,11 +2,18 @@
  * CLINT (QEMU `virt`: 0x200_0000): msip, mtimecmp and mtime at a 10 MHz timebase in virtual time.
  */
 import { z } from "zod";
-import { InvalidArgumentError, StateValidationError } from "../errors";
-import type { DeviceState, MmioAccess, MmioDevice } from "../memory/types";
-import type { Scheduler, Timer } from "../time/types";
-import { InterruptLine, type InterruptLineCode } from "../vcpu/types";
-import { parseState } from "./validate";
+import {
+  type DeviceState,
+  InterruptLine,
+  type InterruptLineCode,
+  InvalidArgumentError,
+  type MmioAccess,
+  type MmioDevice,
+  parseState,
+  type Scheduler,
+  StateValidationError,
+  type Timer,
+} from "@ferry/core";
 
 /** Guest-physical base of the CLINT on `virt`. */
 export const CLINT_BASE = 0x200_0000;

@@ -7,10 +7,10 @@ import {
   StateValidationError,
   VirtualScheduler,
   createDirtyBitmap,
-  createMachine,
-  type Machine,
-} from "../src/index";
-import { OP_NS, type ScriptOp, finish, print, scriptBackend } from "./script-backend";
+} from "@ferry/core";
+import { createMachine, type VirtMachine as Machine } from "../src/index";
+// core's scripted CPU backend (its own test helper): the machine tests drive the virt board with it
+import { OP_NS, type ScriptOp, finish, print, scriptBackend } from "../../core/test/script-backend";
 
 const UART = 0x1000_0000;
 const CLINT = 0x200_0000;

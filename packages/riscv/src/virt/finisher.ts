@@ -2,8 +2,13 @@
  * SiFive test finisher (QEMU `virt`: 0x10_0000): lets a guest end the run with a status.
  */
 import { z } from "zod";
-import type { DeviceState, MmioAccess, MmioDevice } from "../memory/types";
-import { parseState } from "./validate";
+import {
+  type ShutdownKind,
+  type DeviceState,
+  type MmioAccess,
+  type MmioDevice,
+  parseState,
+} from "@ferry/core";
 
 /** Guest-physical base of the test finisher on `virt`. */
 export const FINISHER_BASE = 0x10_0000;
@@ -11,7 +16,7 @@ export const FINISHER_BASE = 0x10_0000;
 export const FINISHER_SIZE = 0x1000;
 
 /** What a finisher write asks for. */
-export type FinisherRequest = "pass" | "fail" | "reset";
+export type FinisherRequest = ShutdownKind;
 
 const FINISHER_FAIL = 0x3333;
 const FINISHER_PASS = 0x5555;
