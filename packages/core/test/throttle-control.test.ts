@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  createMachine,
+  composeMachine,
   createThrottleControl,
   type PreRunHook,
   type ThrottleableVcpu,
@@ -14,6 +14,7 @@ import {
   VirtualScheduler,
 } from "../src/index";
 import { busyBackend } from "./busy-backend";
+import { testBoard } from "./test-board";
 
 function fakeVcpus(n: number) {
   const hooks: Array<PreRunHook | null> = new Array(n).fill(null);
@@ -75,7 +76,8 @@ describe("shared throttle control", () => {
   it("on a machine, two sources at 30 % and 50 % slow the guest like 50 % alone", async () => {
     const work = async (pcts: number[]): Promise<number> => {
       const s = new VirtualScheduler();
-      const m = createMachine({
+      const m = composeMachine({
+        board: testBoard,
         scheduler: s,
         cpu: busyBackend(),
         vcpus: 1,

@@ -2,7 +2,8 @@
  * Series declared by parts: collected per migration (controllers and sections), sampled on
  * demand, keys unique, values checked against the declaration; sampling changes nothing.
  */
-import { createMachine, VirtualScheduler } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { uniformDirtier } from "@ferry/sim";
 import { describe, expect, it } from "vitest";
 import {

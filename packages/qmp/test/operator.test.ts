@@ -7,7 +7,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMachine, type Machine, RealtimeScheduler, throttleControlFor } from "@ferry/core";
+import { type Machine, RealtimeScheduler, throttleControlFor } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { autoConverge } from "@ferry/plugin-auto-converge";
 import { precopy } from "@ferry/plugin-precopy";
 import { loadElf, riscvBackend } from "@ferry/riscv";

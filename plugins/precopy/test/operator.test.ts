@@ -4,7 +4,8 @@
  * operator timeline — on two machines of one VirtualScheduler over a virtual link.
  */
 import { createHash } from "node:crypto";
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import {
   type AppliedAction,
   createLink,

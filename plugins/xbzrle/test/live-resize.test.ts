@@ -3,7 +3,8 @@
  * `migrate_params_apply`): the cache is replaced by an empty one of the new size, the migration
  * stays correct (destination RAM equals the source's at switchover) and reports the new size.
  */
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { createLink, createMigrationManager, incoming } from "@ferry/migration";
 import { precopy } from "@ferry/plugin-precopy";
 import { uniformDirtier } from "@ferry/sim";

@@ -32,6 +32,7 @@ export function pluginSectionHandler(saver: SectionSaver): SaveHandler {
             w.sectionBody(sectionId, body);
           },
     pendingBytes: () => saver.pendingBytes?.() ?? 0,
+    onParameters: (changed) => saver.onParameters?.(changed),
     complete(w) {
       if (sectionId >= 0) {
         w.sectionContinue(SectionType.END, sectionId);

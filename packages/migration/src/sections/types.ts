@@ -22,6 +22,8 @@ export interface SaveHandler {
   complete(out: StreamWriter): void | Promise<void>;
   /** Statistics to merge into query-migrate. */
   stats?(): StatsContribution | undefined;
+  /** Live `migrate-set-parameters`: the changed keys' new values (see `SectionSaver.onParameters`). */
+  onParameters?(changed: Readonly<Record<string, unknown>>): void;
   /** The migration ended (any outcome; exceptions are ignored by the caller). */
   dispose?(): void;
 }
