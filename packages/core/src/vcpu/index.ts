@@ -1,2 +1,3 @@
 export * from "./vcpu";
 export * from "./throttle";
+export * from "./dirty-limit";
