@@ -6,6 +6,7 @@
  */
 export type { DependencyContainer } from "tsyringe";
 export * from "./dirty-rate";
+export * from "./dirty-rate-meter";
 export * from "./errors";
 export * from "./incoming";
 export * from "./lifecycle";

@@ -5,6 +5,8 @@
  * Re-pointing the monitor to another framework means writing another MigrationControl.
  */
 import type { EventEmitter } from "eventemitter3";
+import type { DirtyLimit } from "@ferry/core";
+import type { DirtyRateMachine } from "@ferry/migration";
 import type { JsonValue } from "./protocol";
 
 /** QEMU's RunState values ferry reports. */
@@ -57,6 +59,10 @@ export interface VmControl {
   quit(): void;
   /** RAM blocks for `calc-dirty-rate`. */
   ramBlocks(): readonly SampledRamBlock[];
+  /** The machine's dirty tracking for `calc-dirty-rate` modes dirty-bitmap/dirty-ring (absent: refused). */
+  dirtyTracking?(): DirtyRateMachine | null;
+  /** The machine's vCPU dirty limit (`set-vcpu-dirty-limit`, …; absent or null: no dirty ring). */
+  dirtyLimit?(): DirtyLimit | null;
   /** Typed events. */
   readonly events: EventEmitter<VmEvents>;
 }
