@@ -226,6 +226,8 @@ export interface ConvergenceInstance {
   onEnd(status: MigrationStatus): void;
   /** Statistics to merge into query-migrate (e.g. `cpu-throttle-percentage`). */
   stats?(): StatsContribution;
+  /** Parameters changed during the migration (`migrate-set-parameters` while active): the changed keys and their new values. */
+  onParameters?(changed: Readonly<Record<string, unknown>>): void;
 }
 
 /** A convergence controller part (auto-converge, dirty-limit, …). */
