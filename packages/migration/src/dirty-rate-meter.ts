@@ -285,7 +285,7 @@ export function createDirtyRateMeter(o: DirtyRateMeterOptions): DirtyRateMeter {
 
   const ringWindow = (m: DirtyRateMachine): Window => {
     const rings = m.dirtyRings!;
-    const started = startLogging(m);
+    startLogging(m);
     rings.reap();
     const first = new Float64Array(rings.vcpuCount);
     for (let i = 0; i < rings.vcpuCount; i++) first[i] = rings.pushed(i);
@@ -299,12 +299,10 @@ export function createDirtyRateMeter(o: DirtyRateMeterOptions): DirtyRateMeter {
           vcpus.push({ id: i, "dirty-rate": r });
           sum += r;
         }
-        for (const log of started) log.stop();
+        // Logging stays on: a migration may have started in the window and rely on it.
         return { rate: sum, vcpus };
       },
-      cancel() {
-        for (const log of started) log.stop();
-      },
+      cancel() {},
     };
   };
 

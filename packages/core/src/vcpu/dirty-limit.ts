@@ -222,7 +222,6 @@ function createDirtyLimit(
   let maxRate = 0;
   let periods = 0;
   let sleeps = 0;
-  let startedLogging = false;
 
   const ringFullUs = (rate: number): number => {
     if (maxRate < rate) maxRate = rate;
@@ -258,10 +257,7 @@ function createDirtyLimit(
 
   const ensureLogging = (): void => {
     for (const region of machine.memory.ramRegions) {
-      if (!region.dirty.logging) {
-        region.dirty.start();
-        startedLogging = true;
-      }
+      if (!region.dirty.logging) region.dirty.start();
     }
   };
 
@@ -322,10 +318,8 @@ function createDirtyLimit(
     }
     settle();
     for (const v of vcpus) v.kick();
-    if (startedLogging) {
-      for (const region of machine.memory.ramRegions) region.dirty.stop();
-      startedLogging = false;
-    }
+    // The dirty log stays on: a migration may have started since and now relies on it (the log
+    // has no owner count); it costs only the tracking.
   };
 
   const checkIndex = (i: number | undefined): void => {
