@@ -21,6 +21,7 @@ const SLOW = [
   "memtouch-autoconverge.yaml", // memtouch-autoconverge.test.ts
   "examples/configs/memtouch.yaml", // 50 passes over 1 MiB: run.test.ts
   "isa-test", // a shell glob: isa-test.test.ts runs every ELF
+  "precopy+dirty-limit", // docs/dirty-limit.md's compare runs: cli/test/dirty-limit.test.ts, plugins/dirty-limit/test
 ];
 
 /** One documented command: where it is written and its arguments after `ferry`. */

@@ -9,6 +9,7 @@ export * from "./declared-series";
 export * from "./actions";
 export * from "./dirty-rate";
 export * from "./dirty-tracker";
+export * from "./dirty-rate-meter";
 export * from "./errors";
 export * from "./incoming";
 export * from "./lifecycle";

@@ -6,6 +6,8 @@
  */
 import type { ThrottleControl } from "@ferry/core";
 import type { EventEmitter } from "eventemitter3";
+import type { DirtyLimit } from "@ferry/core";
+import type { DirtyRateMachine } from "@ferry/migration";
 import type { JsonValue } from "./protocol";
 
 /** QEMU's RunState values ferry reports. */
@@ -60,6 +62,10 @@ export interface VmControl {
   ramBlocks(): readonly SampledRamBlock[];
   /** The machine's shared vCPU throttle (`x-set-cpu-throttle`), when it has one. */
   readonly throttle?: ThrottleControl;
+  /** The machine's dirty tracking for `calc-dirty-rate` modes dirty-bitmap/dirty-ring (absent: refused). */
+  dirtyTracking?(): DirtyRateMachine | null;
+  /** The machine's vCPU dirty limit (`set-vcpu-dirty-limit`, …; absent or null: no dirty ring). */
+  dirtyLimit?(): DirtyLimit | null;
   /** Typed events. */
   readonly events: EventEmitter<VmEvents>;
 }

@@ -9,6 +9,7 @@ export * from "./args";
 export * from "./client";
 export * from "./command";
 export * from "./control";
+export * from "./dirty-limit-commands";
 export * from "./dirty-rate";
 export * from "./errors";
 export * from "./framing";

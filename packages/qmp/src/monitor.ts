@@ -5,6 +5,7 @@
 import type { AnyQmpCommand } from "./command";
 import { defineCommand } from "./command";
 import type { MigrationControl, VmControl } from "./control";
+import { dirtyLimitCommands } from "./dirty-limit-commands";
 import { createDirtyRateMeter, type DirtyRateMeter } from "./dirty-rate";
 import { runHmp } from "./hmp";
 import { addressOf } from "./migration-uri";
@@ -117,10 +118,18 @@ export function standardCommands(
 /** Make a monitor and wire the events. */
 export function createMonitor(options: MonitorOptions): Monitor {
   const { vm, migration } = options;
-  const dirtyRate = createDirtyRateMeter(() => vm.ramBlocks());
+  const dirtyRate = createDirtyRateMeter(
+    () => vm.ramBlocks(),
+    undefined,
+    () => vm.dirtyTracking?.() ?? null,
+  );
   const server = createQmpServer({
     ...options.server,
-    commands: [...standardCommands(vm, migration, dirtyRate), ...(options.extraCommands ?? [])],
+    commands: [
+      ...standardCommands(vm, migration, dirtyRate),
+      ...dirtyLimitCommands(vm),
+      ...(options.extraCommands ?? []),
+    ],
   });
   const onStop = (): void => server.emit("STOP");
   const onResume = (): void => server.emit("RESUME");

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { commandSpec } from "./command";
+import { dirtyLimitSpecs } from "./dirty-limit-commands";
 import { migrationChannelSchema } from "./migration-uri";
 import { queryCommandsSpec } from "./server";
 import { throttleSpecs } from "./throttle";
@@ -41,6 +42,7 @@ const timeUnit = z.enum(["second", "millisecond"]);
 /** Every command spec, keyed by name. */
 export const qmpSpecs = {
   "query-commands": queryCommandsSpec,
+  ...dirtyLimitSpecs,
   "query-version": commandSpec({
     name: "query-version",
     args: empty,
@@ -135,6 +137,7 @@ export const qmpSpecs = {
       "calc-time-unit": timeUnit,
       "sample-pages": z.number(),
       mode: z.enum(["page-sampling", "dirty-ring", "dirty-bitmap"]),
+      "vcpu-dirty-rate": z.array(z.object({ id: z.number(), "dirty-rate": z.number() })).optional(),
     }),
   }),
   "human-monitor-command": commandSpec({

@@ -5,6 +5,15 @@
 import type { MachineEvents, ThrottleControl } from "@ferry/core";
 import type { EventEmitter as EE } from "eventemitter3";
 import { EventEmitter } from "eventemitter3";
+import {
+  type DirtyLimit,
+  type DirtyLog,
+  type DirtyRings,
+  dirtyLimitOf,
+  isDirtyLimitMachine,
+  type Scheduler,
+} from "@ferry/core";
+import type { DirtyRateMachine } from "@ferry/migration";
 import type { MigrationControl, RunState, SampledRamBlock, VmControl, VmEvents } from "./control";
 import { QmpError } from "./errors";
 
@@ -18,8 +27,14 @@ export interface VmMachine {
       readonly size: number;
       readonly readonly: boolean;
       readonly backend: { read(offset: number, dst: Uint8Array): void };
+      /** The region's dirty tracker (dirty-bitmap / dirty-ring rates). */
+      readonly dirty?: DirtyLog;
     }>;
   };
+  /** The per-vCPU dirty rings (dirty-ring rates, the vCPU dirty limit); null: a bitmap. */
+  readonly dirtyRings?: DirtyRings | null;
+  /** The machine's scheduler (the vCPU dirty limit's measuring period). */
+  readonly scheduler?: Pick<Scheduler, "now" | "at">;
   start(): void;
   pause(): Promise<void>;
   resume(): void;
@@ -140,6 +155,20 @@ export function createVmControl(options: VmControlOptions): VmControl {
         events.emit("shutdown", false, "host-qmp-quit");
         setImmediate(options.quit);
       });
+    },
+    dirtyTracking(): DirtyRateMachine | null {
+      const regions = machine.memory.ramRegions.filter((r) => !r.readonly);
+      if (machine.dirtyRings === undefined || regions.some((r) => r.dirty === undefined))
+        return null;
+      return {
+        memory: { ramRegions: regions.map((r) => ({ dirty: r.dirty as DirtyLog })) },
+        dirtyRings: machine.dirtyRings,
+      };
+    },
+    dirtyLimit(): DirtyLimit | null {
+      if (!isDirtyLimitMachine(machine) || machine.dirtyRings === null) return null;
+      const scheduler = machine.scheduler;
+      return scheduler === undefined ? null : dirtyLimitOf(machine, scheduler);
     },
     ramBlocks(): SampledRamBlock[] {
       return machine.memory.ramRegions

@@ -2,6 +2,7 @@
 import type { Command } from "../command";
 import { compareCommand } from "./compare";
 import { configCommand } from "./config";
+import { dirtyRateCommand } from "./dirty-rate";
 import { isaTestCommand } from "./isa-test";
 import { migrateCommand } from "./migrate";
 import { capabilitiesCommand, paramsCommand, pluginsCommand } from "./registered";
@@ -13,6 +14,7 @@ export const commands: readonly Command[] = [
   runCommand,
   migrateCommand,
   compareCommand,
+  dirtyRateCommand,
   snapshotCommand,
   restoreCommand,
   configCommand,

@@ -44,6 +44,11 @@ export const commandEntries: readonly LazyCommandEntry[] = [
     async () => (await import("./compare")).compareCommand,
   ),
   lazy(
+    "dirty-rate",
+    "measure a guest config's dirty page rate (QEMU's calc-dirty-rate) in virtual time",
+    async () => (await import("./dirty-rate")).dirtyRateCommand,
+  ),
+  lazy(
     "snapshot",
     "run a guest to a point of virtual time and write a snapshot file",
     async () => (await import("./snapshot")).snapshotCommand,

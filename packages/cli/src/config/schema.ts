@@ -242,6 +242,14 @@ const workloadSchema = z
       .max(1e6)
       .default(0)
       .meta({ description: "Reads counted per write (operations; no memory effect)." }),
+    "reads-per-second": z.number().min(0).max(1e9).default(0).meta({
+      description:
+        "Reads per second per vCPU while busy, independent of writes (operations; no memory effect).",
+    }),
+    "vcpu-writes-per-second": z.array(z.number().min(0).max(1e9)).max(1024).optional().meta({
+      description:
+        "Per-vCPU writes-per-second (index = vCPU; later vCPUs use writes-per-second); 0 = a vCPU that only reads.",
+    }),
     distribution: distributionSchema,
     "bytes-per-write": z
       .number()
@@ -504,6 +512,10 @@ export interface WorkloadConfig {
   readonly writesPerSecond: number;
   readonly busyShare: number;
   readonly readsPerWrite: number;
+  /** Reads per second per vCPU while busy, independent of writes. */
+  readonly readsPerSecond: number;
+  /** Per-vCPU write rates overriding `writesPerSecond` (index = vCPU), when given. */
+  readonly vcpuWritesPerSecond: readonly number[] | undefined;
   /** Core's `WorkloadDistribution` shape. */
   readonly distribution: WorkloadDistribution;
   readonly bytesPerWrite: number;
@@ -658,6 +670,8 @@ function workloadOf(w: z.output<typeof workloadSchema>, runSeed: number): Worklo
     writesPerSecond: w["writes-per-second"],
     busyShare: w["busy-share"],
     readsPerWrite: w["reads-per-write"],
+    readsPerSecond: w["reads-per-second"],
+    vcpuWritesPerSecond: w["vcpu-writes-per-second"],
     distribution,
     bytesPerWrite: w["bytes-per-write"],
     zeroShare: w["zero-share"],

@@ -54,6 +54,10 @@ export function workloadMachineOptions(
       writesPerSecond: w.writesPerSecond,
       busyShare: w.busyShare,
       readsPerWrite: w.readsPerWrite,
+      readsPerSecond: w.readsPerSecond,
+      ...(w.vcpuWritesPerSecond !== undefined
+        ? { vcpuWritesPerSecond: [...w.vcpuWritesPerSecond] }
+        : {}),
       distribution: w.distribution,
       bytesPerWrite: w.bytesPerWrite,
     },

@@ -127,6 +127,8 @@ class WorkloadVcpu implements VcpuCore {
   /** Busy write rate in writes per second. */
   private readonly rate: number;
   private readonly readsPerWrite: number;
+  /** Reads per ns while busy, independent of writes. */
+  private readonly readRate: number;
   private readonly mode: number;
   private readonly synthetic: SyntheticRamBackend | null;
   private readonly backend: RamBackend;
@@ -148,8 +150,9 @@ class WorkloadVcpu implements VcpuCore {
     const count = ctx.vcpuCount > 0 ? ctx.vcpuCount : 1;
     this.initialCursor = Math.floor((ctx.hartId * shape.footprintPages) / count) * PAGE_SIZE;
     this.stream = new PageStream(shape, this.initialRng, this.initialCursor);
-    this.rate = opts.writesPerSecond * opts.busyShare;
+    this.rate = (opts.vcpuWritesPerSecond?.[ctx.hartId] ?? opts.writesPerSecond) * opts.busyShare;
     this.readsPerWrite = opts.readsPerWrite;
+    this.readRate = (opts.readsPerSecond * opts.busyShare) / NS_PER_S;
     this.backend = region.backend;
     this.dirty = region.dirty;
     this.dirtyWords = region.dirty.words;
@@ -241,7 +244,7 @@ class WorkloadVcpu implements VcpuCore {
       this.writeCarry = owed - writes * NS_PER_S;
       run.exitReason = ExitReason.BudgetExhausted;
     }
-    const readsOwed = this.readCarry + writes * this.readsPerWrite;
+    const readsOwed = this.readCarry + writes * this.readsPerWrite + consumed * this.readRate;
     const reads = Math.floor(readsOwed);
     this.readCarry = readsOwed - reads;
     const ops = writes + reads;

@@ -52,6 +52,16 @@ export const workloadOptionsSchema = z.strictObject({
   writesPerSecond: z.number().min(0).max(1e9),
   /** Reads per write (counted as operations; they do not touch memory). Default 0. */
   readsPerWrite: z.number().min(0).max(1e6).default(0),
+  /**
+   * Reads per second per vCPU while busy, independent of writes (operations that do not touch
+   * memory: a vCPU that only computes or reads). Default 0.
+   */
+  readsPerSecond: z.number().min(0).max(1e9).default(0),
+  /**
+   * Per-vCPU write rates overriding `writesPerSecond` for the vCPUs listed (index = hart id;
+   * vCPUs past the end use `writesPerSecond`). `[0, …]` makes vCPU 0 a reader only.
+   */
+  vcpuWritesPerSecond: z.array(z.number().min(0).max(1e9)).max(1024).optional(),
   /** Share (0..1) of time the vCPU is busy: the write rate is scaled by it. */
   busyShare: z.number().min(0).max(1),
   /** Which pages are written. */
