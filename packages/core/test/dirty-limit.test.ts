@@ -4,11 +4,12 @@ import {
   DIRTYLIMIT_THROTTLE_PCT_MAX,
   dirtyLimitOf,
   dirtyRateMBps,
-  createMachine,
+  composeMachine,
   VirtualScheduler,
   type CpuBackend,
   ExitReason,
 } from "../src/index";
+import { testBoard } from "./test-board";
 
 describe("dirty-limit arithmetic (QEMU's dirtylimit.c)", () => {
   it("measures MB/s as QEMU does: pages → whole MiB, then × 1000 / period", () => {
@@ -90,7 +91,8 @@ function dirtier(): CpuBackend {
 describe("dirtyLimitOf (per-vCPU sleeping on ring-full exits)", () => {
   const make = (ring: boolean) => {
     const s = new VirtualScheduler();
-    const m = createMachine({
+    const m = composeMachine({
+      board: testBoard,
       scheduler: s,
       cpu: dirtier(),
       vcpus: 2,

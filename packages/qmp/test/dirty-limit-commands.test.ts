@@ -5,7 +5,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMachine, DIRTY_RING_REQUIRED, type Machine, RealtimeScheduler } from "@ferry/core";
+import { DIRTY_RING_REQUIRED, type Machine, RealtimeScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { precopy } from "@ferry/plugin-precopy";
 import { loadElf, riscvBackend } from "@ferry/riscv";
 import { afterEach, describe, expect, it } from "vitest";

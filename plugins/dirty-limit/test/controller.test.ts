@@ -1,4 +1,5 @@
-import { createMachine, VirtualScheduler } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import type { MigrationContext, SyncStats } from "@ferry/migration";
 import { workloadBackend } from "@ferry/sim";
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { createMachine, type Machine, VirtualScheduler } from "@ferry/core";
+import { type Machine, VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import {
   createLink,
   createMigrationManager,
