@@ -145,6 +145,13 @@ export class PageSender {
     return { newlyDirty: pending - before, logged, pending };
   }
 
+  /** Count the pending pages again after the bitmaps were rewritten (post-copy recovery). */
+  recount(): void {
+    let n = 0;
+    for (const bm of this.bitmaps) n += bm.count();
+    this.dirtyCount = n;
+  }
+
   /** Pending dirty pages. */
   get pending(): number {
     return this.dirtyCount;
@@ -189,18 +196,9 @@ export class PageSender {
       const bm = this.bitmaps[b];
       const p = bm.nextSet(from);
       if (p >= 0) {
-        bm.words[p >>> 5] &= ~(1 << (p & 31));
-        this.dirtyCount--;
         this.cursorBlock = b;
         this.cursorPage = p + 1;
-        const w = this.writer;
-        const before = w.written;
-        const raw = this.sendPage(b, p);
-        const after = w.written;
-        const gap = before - this.lastWritten;
-        this.lastWritten = after;
-        if (raw) this.sink.page(gap + (after - before - PS), true);
-        else this.sink.page(gap + (after - before), false);
+        this.take(b, p);
         return true;
       }
       b = b + 1 === n ? 0 : b + 1;
@@ -208,6 +206,32 @@ export class PageSender {
     }
     this.dirtyCount = 0;
     return false;
+  }
+
+  /**
+   * Send page `page` of block `blockIndex` now if it is still pending (a post-copy page request:
+   * QEMU's `ram_save_queue_pages`), clearing its bit; the scan cursor does not move. Returns
+   * false when the page was already sent.
+   */
+  sendPending(blockIndex: number, page: number): boolean {
+    const bm = this.bitmaps[blockIndex];
+    if (bm === undefined || !(page >= 0 && page < bm.pageCount) || !bm.get(page)) return false;
+    this.take(blockIndex, page);
+    return true;
+  }
+
+  /** Clear the page's bit and send it, telling the output-buffer model. */
+  private take(b: number, p: number): void {
+    this.bitmaps[b].words[p >>> 5] &= ~(1 << (p & 31));
+    this.dirtyCount--;
+    const w = this.writer;
+    const before = w.written;
+    const raw = this.sendPage(b, p);
+    const after = w.written;
+    const gap = before - this.lastWritten;
+    this.lastWritten = after;
+    if (raw) this.sink.page(gap + (after - before - PS), true);
+    else this.sink.page(gap + (after - before), false);
   }
 
   /** Send one page; true when it went as a raw PAGE record (header + the page's own bytes). */

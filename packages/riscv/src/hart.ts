@@ -409,7 +409,7 @@ export class RiscvHart implements VcpuCore {
           pc = this.pc;
           vmi = csr.vmFetch;
           vmd = csr.vmData;
-          if (this.stop) break loop;
+          if (this.stop) break;
           continue;
         }
         di = 0;

@@ -13,6 +13,9 @@ import { InvalidArgumentError } from "../errors";
 /** Called once per fault: vCPU `vcpu` touched missing page `page` at virtual time `atNs`. */
 export type PageFaultListener = (page: number, vcpu: number, atNs: number) => void;
 
+/** Called when missing page `page` landed (before the vCPUs parked on it are woken). */
+export type PageArrivalListener = (page: number) => void;
+
 /** A vCPU parked on a missing page. */
 interface Waiter {
   readonly page: number;
@@ -35,6 +38,7 @@ export class MissingPages {
   private words: Uint32Array | null = null;
   private waiters: Waiter[] = [];
   private listener: PageFaultListener | null = null;
+  private arrival: PageArrivalListener | null = null;
 
   /** A map of `pageCount` pages, nothing missing. */
   constructor(pageCount: number) {
@@ -44,10 +48,14 @@ export class MissingPages {
     this.pageCount = pageCount;
   }
 
-  /** Start post-copy on this region: incoming pages go only where a page is missing. */
-  arm(listener: PageFaultListener | null): void {
+  /**
+   * Start post-copy on this region: incoming pages go only where a page is missing. `onFault`
+   * hears every fault, `onArrival` every page that lands.
+   */
+  arm(onFault: PageFaultListener | null, onArrival: PageArrivalListener | null = null): void {
     this.armed = true;
-    this.listener = listener;
+    this.listener = onFault;
+    this.arrival = onArrival;
     if (this.words === null) this.words = new Uint32Array(Math.ceil(this.pageCount / 32));
   }
 
@@ -55,6 +63,7 @@ export class MissingPages {
   disarm(): void {
     this.armed = false;
     this.listener = null;
+    this.arrival = null;
   }
 
   /** Mark `page` missing (the region must be armed). */
@@ -92,6 +101,7 @@ export class MissingPages {
     const w = this.words!;
     w[Math.floor(page / 32)] &= ~(1 << (page & 31));
     this.count--;
+    this.arrival?.(page);
     if (this.waiters.length > 0) {
       const still: Waiter[] = [];
       const woken: Waiter[] = [];

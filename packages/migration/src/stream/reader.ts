@@ -3,7 +3,7 @@
  * item and keeps the remainder; `end()` fails if the stream is incomplete. Every field is
  * validated; RAM records are applied straight into the destination's RAM backends.
  */
-import type { RamBackend } from "@ferry/core";
+import type { MissingPages, RamBackend } from "@ferry/core";
 import type { SyntheticRamBackend } from "@ferry/sim";
 import { PAGE_SIZE } from "@ferry/core";
 import { isSyntheticRamBackend } from "@ferry/sim";
@@ -27,6 +27,13 @@ export interface RamBlockTarget {
   readonly name: string;
   readonly size: number;
   readonly backend: RamBackend;
+  /**
+   * The block's missing-page map (a post-copy destination). While it is armed a page record is
+   * placed only where the page is missing, and then marks it arrived; any other is skipped
+   * (userfaultfd's `UFFDIO_COPY` refuses a present page), so a late copy never overwrites what
+   * the running guest wrote.
+   */
+  readonly missing?: MissingPages;
 }
 
 /** A device-state section as received. */
@@ -603,6 +610,9 @@ export class StreamReader {
           `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
         );
       }
+      const missing = slot.target.missing;
+      const postcopy = missing !== undefined && missing.armed;
+      const place = !postcopy || missing.has(addr / PS);
       if (compact) {
         const synthetic = slot.synthetic;
         if (synthetic === null) {
@@ -612,7 +622,8 @@ export class StreamReader {
           );
         }
         if (end - p < 4) return pos;
-        synthetic.setPageVersion(addr / PS, be32(buf, p));
+        if (place) synthetic.setPageVersion(addr / PS, be32(buf, p));
+        if (postcopy && place) missing.arrived(addr / PS);
         this.curBlock = slot;
         this.pages++;
         pos = p + 4;
@@ -625,6 +636,11 @@ export class StreamReader {
         return this.fail(p, `bad ${rec.name} record: ${(e as Error).message}`);
       }
       if (plen < 0 || end - p < plen) return pos;
+      if (!place) {
+        this.curBlock = slot;
+        pos = p + plen;
+        continue;
+      }
       try {
         const bytes = slot.bytes;
         if (bytes !== null) {
@@ -640,6 +656,7 @@ export class StreamReader {
       }
       this.curBlock = slot;
       this.pages++;
+      if (postcopy) missing.arrived(addr / PS);
       pos = p + plen;
     }
   }
