@@ -142,7 +142,6 @@ export class MigrationThread implements MigrationSession, Migration {
     this.transport = setup.transport;
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
-    const transport = setup.transport;
     this.writer = new StreamWriter(
       (chunk, accounted) => this.transport.write(chunk, accounted),
       setup.writeBufferBytes,

@@ -610,9 +610,9 @@ export class StreamReader {
           `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
         );
       }
-      const missing = slot.target.missing;
-      const postcopy = missing !== undefined && missing.armed;
-      const place = !postcopy || missing.has(addr / PS);
+      const missing = slot.target.missing ?? null;
+      const postcopy = missing?.armed === true;
+      const place = !postcopy || missing!.has(addr / PS);
       if (compact) {
         const synthetic = slot.synthetic;
         if (synthetic === null) {
@@ -623,7 +623,7 @@ export class StreamReader {
         }
         if (end - p < 4) return pos;
         if (place) synthetic.setPageVersion(addr / PS, be32(buf, p));
-        if (postcopy && place) missing.arrived(addr / PS);
+        if (postcopy && place) missing!.arrived(addr / PS);
         this.curBlock = slot;
         this.pages++;
         pos = p + 4;
@@ -656,7 +656,7 @@ export class StreamReader {
       }
       this.curBlock = slot;
       this.pages++;
-      if (postcopy) missing.arrived(addr / PS);
+      if (postcopy) missing!.arrived(addr / PS);
       pos = p + plen;
     }
   }
