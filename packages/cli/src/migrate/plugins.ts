@@ -1,6 +1,7 @@
 /** The migration plugins `ferry` loads: every one whose factory its package exports. */
 import type { FerryPlugin } from "@ferry/migration";
 import * as autoConvergePkg from "@ferry/plugin-auto-converge";
+import { postcopy } from "@ferry/plugin-postcopy";
 import { precopy } from "@ferry/plugin-precopy";
 import * as xbzrlePkg from "@ferry/plugin-xbzrle";
 
@@ -13,8 +14,8 @@ function factoryOf(pkg: object, name: string): PluginFactory | undefined {
 }
 
 /**
- * Fresh instances of the available plugins: `precopy` always, `xbzrle` and `auto-converge` when
- * their packages export `xbzrle()` / `autoConverge()`.
+ * Fresh instances of the available plugins: `precopy` and `postcopy` always, `xbzrle` and
+ * `auto-converge` when their packages export `xbzrle()` / `autoConverge()`.
  */
 export function loadPlugins(): FerryPlugin[] {
   const plugins = [precopy()];
@@ -22,5 +23,6 @@ export function loadPlugins(): FerryPlugin[] {
   if (xbzrle) plugins.push(xbzrle());
   const autoConverge = factoryOf(autoConvergePkg, "autoConverge");
   if (autoConverge) plugins.push(autoConverge());
+  plugins.push(postcopy());
   return plugins;
 }
