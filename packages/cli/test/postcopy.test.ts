@@ -42,6 +42,23 @@ describe("post-copy on RISC-V guests (ferry migrate)", () => {
     expect(r.guestOutput.combined).toBe(r.guestOutput.reference);
   });
 
+  it("xbzrle + post-copy: deltas in pre-copy, whole pages after the switch; verifies", async () => {
+    const r = await runMigration(loadConfig(config("memtouch-migrate.yaml"), []), {
+      configFile: config("memtouch-migrate.yaml"),
+      capabilities: { "postcopy-ram": true, xbzrle: true },
+      parameters: {
+        "x-postcopy-after-passes": 2,
+        "max-bandwidth": "16MiB/s",
+        "downtime-limit": "10ms",
+      },
+    });
+    expect(r.status).toBe("completed");
+    expect(r.verification.verified).toBe(true);
+    const info = r.stats as Record<string, unknown>;
+    expect((info["xbzrle-cache"] as Record<string, number>).pages).toBeGreaterThan(0);
+    expect((info.ram as Record<string, number>)["postcopy-bytes"]).toBeGreaterThan(0);
+  });
+
   it("multihart (2 vCPUs): switches 3 ms in, in the middle of the bulk pass, and verifies", async () => {
     // A slow link with a small buffer paces the bulk pass, so the switch comes before it ends:
     // the pages never sent are discarded too and fault in from the source.

@@ -116,6 +116,16 @@ export class PageSender {
     this.needBytes = codecs.some((c) => c.readsBytes !== false);
   }
 
+  /**
+   * Post-copy: from now every page goes as a zero page or raw (QEMU uses no XBZRLE in post-copy:
+   * each page must land whole, once). Drops every codec but the zero-page ones.
+   */
+  zeroOrRawOnly(): void {
+    const keep = this.encoderCounts.map((c) => c === "duplicate");
+    this.encoders = this.encoders.filter((_, i) => keep[i]);
+    this.encoderCounts = this.encoderCounts.filter((_, i) => keep[i]);
+  }
+
   /** Start dirty logging and mark every page pending (QEMU's setup: bitmap all ones). */
   start(): void {
     let n = 0;

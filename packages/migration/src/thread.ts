@@ -476,6 +476,7 @@ export class MigrationThread implements MigrationSession, Migration {
       await this.machine.pause();
       this.checkpoint();
       this.syncDirtyLog();
+      this.sender.zeroOrRawOnly();
     },
     started: () => {
       this.flushOutput();
