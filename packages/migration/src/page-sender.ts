@@ -67,6 +67,8 @@ export class PageSender {
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private readonly ref: PageRef;
   private encoders: PageEncoder[] = [];
+  /** Every encoder made (statistics, sync notices and disposal outlive `zeroOrRawOnly`). */
+  private allEncoders: PageEncoder[] = [];
   private encoderCounts: Array<PageCodec["counts"]> = [];
   /** Some active codec reads `PageRef.bytes`: synthetic pages are materialized before the chain. */
   private needBytes = false;
@@ -112,6 +114,7 @@ export class PageSender {
   /** Install the active codecs (ordered). */
   attach(codecs: readonly PageCodec[], ctx: MigrationContext): void {
     this.encoders = codecs.map((c) => c.createEncoder(ctx));
+    this.allEncoders = this.encoders;
     this.encoderCounts = codecs.map((c) => c.counts);
     this.needBytes = codecs.some((c) => c.readsBytes !== false);
   }
@@ -169,17 +172,17 @@ export class PageSender {
 
   /** Tell every codec about a sync. */
   notifySync(stats: SyncStats): void {
-    for (const e of this.encoders) e.onSync?.(stats);
+    for (const e of this.allEncoders) e.onSync?.(stats);
   }
 
   /** The codecs' statistics contributions. */
   codecStats(merge: (c: StatsContribution | undefined) => void): void {
-    for (const e of this.encoders) merge(e.stats?.());
+    for (const e of this.allEncoders) merge(e.stats?.());
   }
 
   /** Dispose every encoder (exceptions ignored: cleanup never changes an outcome). */
   dispose(): void {
-    for (const e of this.encoders) {
+    for (const e of this.allEncoders) {
       try {
         e.dispose?.();
       } catch {
