@@ -223,7 +223,19 @@ export async function runMigration(
     )();
   const mgr = createMigrationManager({ plugins });
   mgr.setCapabilities({ ...config.migration.capabilities, ...(options.capabilities ?? {}) });
-  mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
+  const after = config.migration.startPostcopyAfter;
+  const postcopyAfter: Record<string, number> =
+    after === undefined
+      ? {}
+      : "passes" in after
+        ? { "x-postcopy-after-passes": after.passes }
+        : { "x-postcopy-after-ms": after.ns / 1e6 };
+  mgr.setParameters(
+    resolveParameters(
+      { ...config.migration.parameters, ...postcopyAfter },
+      options.parameters ?? {},
+    ),
+  );
   const capabilities = mgr.capabilities();
   const parameters = mgr.queryParameters();
 
