@@ -147,14 +147,16 @@ async function recover(s: MigrationSession, st: PostcopyState): Promise<number> 
   st.queue.push(encodeCommands([{ cmd: PostcopyCmd.RESUME, data: new Uint8Array(0) }]));
   sendQueued(s, st);
   await s.flow();
+  let ack: RpMessage;
   for (;;) {
-    const m = await rp.next(POSTCOPY_RP_TIMEOUT_NS);
-    if (m.type === "resume-ack") break;
-    if (m.type === "error") throw new MigrationError(`the destination failed: ${m.message}`);
+    ack = await rp.next(POSTCOPY_RP_TIMEOUT_NS);
+    if (ack.type === "resume-ack") break;
+    if (ack.type === "error") throw new MigrationError(`the destination failed: ${ack.message}`);
   }
   s.postcopy.resumed();
   st.recoveries++;
-  return rp.received.length;
+  // The requests the destination sends again follow its RESUME_ACK: serve from there.
+  return rp.received.indexOf(ack) + 1;
 }
 
 /** The post-copy phase: requests first, the rest in the background, until every page is sent. */
