@@ -4,7 +4,13 @@
  */
 import type { Scheduler } from "@ferry/core";
 import { MigrationError, StreamError } from "./errors";
-import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
+import {
+  type FerryPlugin,
+  type IncomingEnv,
+  type MigratableMachine,
+  runMachine,
+  type SectionLoader,
+} from "./plugin";
 import { recordTypesOf } from "./manager";
 import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
@@ -36,12 +42,34 @@ export interface IncomingResult {
   readonly resumedAtNs?: number;
 }
 
+/** Status of an incoming migration (QEMU's names for the post-copy ones). */
+export type IncomingStatus =
+  | "receiving"
+  | "postcopy-active"
+  | "postcopy-paused"
+  | "postcopy-recover"
+  | "completed"
+  | "failed";
+
 /** A running incoming migration. */
 export interface IncomingMigration {
-  /** `receiving` until it ends. */
-  readonly status: "receiving" | "completed" | "failed";
+  /**
+   * `receiving` until it ends; `postcopy-active` once post-copy runs the guest here;
+   * `postcopy-paused` when the connection broke during post-copy (the guest keeps running, its
+   * vCPUs parked on missing pages stay parked) until {@link IncomingMigration.recover}.
+   */
+  readonly status: IncomingStatus;
   /** Resolves when it ends (never rejects). */
   readonly done: Promise<IncomingResult>;
+  /** Why the last connection failed, or null. */
+  readonly error: Error | null;
+  /**
+   * QEMU's `migrate-recover`: continue a `postcopy-paused` migration on a new connection (the
+   * source then resumes with `Migration.resume`). Throws `MigrationError` in any other state.
+   */
+  recover(transport: IncomingTransport): void;
+  /** Destination-side statistics (post-copy: blocktime and fault latency). */
+  info(): Record<string, unknown>;
 }
 
 /** Rebuild a machine state object from device sections (each body is `{ [idstr]: value }`). */
@@ -61,85 +89,165 @@ export function assembleMachineState(devices: readonly ReceivedDeviceState[]): o
 
 /** Receive a migration into `machine`. */
 export function incoming(options: IncomingOptions): IncomingMigration {
-  const { machine, transport } = options;
+  const { machine } = options;
+  let transport = options.transport;
+  let status: IncomingStatus = "receiving";
+  let lastError: Error | null = null;
+  /** Post-copy started the guest before the end of the stream. */
+  let guestStarted = false;
+  const env: IncomingEnv = {
+    get returnPath() {
+      return transport.returnPath;
+    },
+    scheduler: machine.scheduler,
+    startGuest(state) {
+      try {
+        machine.loadState(state);
+      } catch (e) {
+        throw new MigrationError(`device state rejected: ${(e as Error).message}`);
+      }
+      guestStarted = true;
+      status = "postcopy-active";
+      runMachine(machine);
+    },
+    resumed() {
+      if (status === "postcopy-recover") status = "postcopy-active";
+    },
+  };
   const sections = new Map<string, ReaderSection>();
+  const loaders: SectionLoader[] = [];
   for (const p of options.plugins ?? []) {
     for (const def of p.sections ?? []) {
-      const loader = def.create(machine);
+      const loader = def.create(machine, env);
+      loaders.push(loader);
       sections.set(def.idstr, { versions: def.versions, load: (c, ph) => loader.load(c, ph) });
     }
   }
-  const reader = new StreamReader({
-    sections,
-    blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
-    records: options.records ?? recordTypesOf(options.plugins ?? []),
-    compact: transport.compact === true,
-  });
-  let status: IncomingMigration["status"] = "receiving";
+  const makeReader = (): StreamReader =>
+    new StreamReader({
+      sections,
+      blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
+      records: options.records ?? recordTypesOf(options.plugins ?? []),
+      compact: transport.compact === true,
+    });
+  let reader = makeReader();
+  let bytes = 0;
+  let pages = 0;
   let settle: (r: IncomingResult) => void = () => {};
   const done = new Promise<IncomingResult>((resolve) => {
     settle = resolve;
   });
   const fail = (error: Error): void => {
-    if (status !== "receiving") return;
+    if (status !== "receiving" && status !== "postcopy-active" && status !== "postcopy-recover") {
+      return;
+    }
+    lastError = error;
+    if (guestStarted) {
+      // Post-copy: neither side has the whole guest. Wait for migrate-recover (QEMU's
+      // postcopy_pause_incoming); the guest keeps running here.
+      status = "postcopy-paused";
+      bytes += reader.position;
+      pages += reader.pages;
+      transport.close();
+      return;
+    }
     status = "failed";
     // Report the failure on the return path (a two-way transport), then refuse the stream.
     transport.returnPath?.send({ type: "error", message: error.message });
     transport.close();
-    settle({ status, error, bytes: reader.position, pages: reader.pages });
+    settle({ status, error, bytes: bytes + reader.position, pages: pages + reader.pages });
+  };
+  const receiving = (): boolean =>
+    status === "receiving" || status === "postcopy-active" || status === "postcopy-recover";
+  const attach = (t: IncomingTransport): void => {
+    const r = reader;
+    t.receive({
+      data(chunk) {
+        if (!receiving() || r !== reader) return;
+        try {
+          reader.push(chunk);
+        } catch (e) {
+          fail(e as Error);
+        }
+      },
+      end() {
+        if (!receiving() || r !== reader) return;
+        try {
+          reader.end();
+          if (!guestStarted) {
+            const state = assembleMachineState(reader.devices);
+            try {
+              machine.loadState(state);
+            } catch (e) {
+              throw new StreamError(
+                reader.position,
+                `device state rejected: ${(e as Error).message}`,
+              );
+            }
+          }
+        } catch (e) {
+          fail(e as Error);
+          return;
+        }
+        status = "completed";
+        // Acknowledge the switchover with what was loaded: the source accepts it only if this
+        // accounts for every byte it sent (see return-path/ack.ts).
+        const rp = transport.returnPath;
+        if (rp !== undefined) {
+          rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
+        }
+        if (!guestStarted && options.resume !== false) runMachine(machine);
+        settle({
+          status,
+          bytes: bytes + reader.position,
+          pages: pages + reader.pages,
+          resumedAtNs: machine.scheduler?.now(),
+        });
+      },
+      error(err) {
+        if (r !== reader) return;
+        fail(err);
+      },
+    });
   };
   if (machine.state === "running") {
     fail(
       new MigrationError("incoming: the destination machine must not be running (build it paused)"),
     );
-    return { status, done };
+    return {
+      status,
+      done,
+      error: lastError,
+      recover() {
+        throw new MigrationError("migrate-recover: this incoming migration failed");
+      },
+      info: () => ({}),
+    };
   }
-  transport.receive({
-    data(chunk) {
-      if (status !== "receiving") return;
-      try {
-        reader.push(chunk);
-      } catch (e) {
-        fail(e as Error);
-      }
-    },
-    end() {
-      if (status !== "receiving") return;
-      try {
-        reader.end();
-        const state = assembleMachineState(reader.devices);
-        try {
-          machine.loadState(state);
-        } catch (e) {
-          throw new StreamError(reader.position, `device state rejected: ${(e as Error).message}`);
-        }
-      } catch (e) {
-        fail(e as Error);
-        return;
-      }
-      status = "completed";
-      // Acknowledge the switchover with what was loaded: the source accepts it only if this
-      // accounts for every byte it sent (see return-path/ack.ts).
-      const rp = transport.returnPath;
-      if (rp !== undefined) {
-        rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
-      }
-      if (options.resume !== false) runMachine(machine);
-      settle({
-        status,
-        bytes: reader.position,
-        pages: reader.pages,
-        resumedAtNs: machine.scheduler?.now(),
-      });
-    },
-    error(err) {
-      fail(err);
-    },
-  });
+  attach(transport);
   return {
     get status() {
       return status;
     },
+    get error() {
+      return lastError;
+    },
     done,
+    recover(next) {
+      if (status !== "postcopy-paused") {
+        throw new MigrationError(
+          `migrate-recover: the incoming migration is ${status}; only a postcopy-paused one can recover`,
+        );
+      }
+      transport = next;
+      status = "postcopy-recover";
+      reader = makeReader();
+      attach(next);
+    },
+    info() {
+      const out: Record<string, unknown> = { status };
+      for (const l of loaders) Object.assign(out, l.stats?.());
+      return out;
+    },
   };
 }

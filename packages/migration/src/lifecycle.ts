@@ -17,7 +17,12 @@ export const MIGRATION_TRANSITIONS: Readonly<Record<MigrationStatus, readonly Mi
     active: ["pre-switchover", "device", "postcopy-active", "failed", "cancelling"],
     "pre-switchover": ["device", "failed", "cancelling"],
     device: ["postcopy-active", "completed", "failed", "cancelling"],
-    "postcopy-active": ["completed", "failed"],
+    "postcopy-active": ["completed", "failed", "postcopy-paused"],
+    // The connection broke during post-copy: neither side has the whole guest. Only a recovery
+    // (a new connection) leads out; QEMU's `postcopy_pause` / `migrate-recover` / `resume`.
+    "postcopy-paused": ["postcopy-recover-setup", "postcopy-recover", "failed"],
+    "postcopy-recover-setup": ["postcopy-recover", "postcopy-paused", "failed"],
+    "postcopy-recover": ["postcopy-active", "postcopy-paused", "failed"],
     cancelling: ["cancelled", "failed"],
     completed: [],
     failed: [],

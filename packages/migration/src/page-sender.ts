@@ -74,6 +74,8 @@ export class PageSender {
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private readonly ref: PageRef;
   private encoders: PageEncoder[] = [];
+  /** Every encoder made (statistics, sync notices and disposal outlive `zeroOrRawOnly`). */
+  private allEncoders: PageEncoder[] = [];
   private encoderCounts: Array<PageCodec["counts"]> = [];
   /** Some active codec reads `PageRef.bytes`: synthetic pages are materialized before the chain. */
   private needBytes = false;
@@ -127,8 +129,19 @@ export class PageSender {
   /** Install the active codecs (ordered). */
   attach(codecs: readonly PageCodec[], ctx: MigrationContext): void {
     this.encoders = codecs.map((c) => c.createEncoder(ctx));
+    this.allEncoders = this.encoders;
     this.encoderCounts = codecs.map((c) => c.counts);
     this.needBytes = codecs.some((c) => c.readsBytes !== false);
+  }
+
+  /**
+   * Post-copy: from now every page goes as a zero page or raw (QEMU uses no XBZRLE in post-copy:
+   * each page must land whole, once). Drops every codec but the zero-page ones.
+   */
+  zeroOrRawOnly(): void {
+    const keep = this.encoderCounts.map((c) => c === "duplicate");
+    this.encoders = this.encoders.filter((_, i) => keep[i]);
+    this.encoderCounts = this.encoderCounts.filter((_, i) => keep[i]);
   }
 
   /** Start dirty logging and mark every page pending (QEMU's setup: bitmap all ones). */
@@ -160,6 +173,13 @@ export class PageSender {
     return { newlyDirty: pending - before, logged, pending };
   }
 
+  /** Count the pending pages again after the bitmaps were rewritten (post-copy recovery). */
+  recount(): void {
+    let n = 0;
+    for (const bm of this.bitmaps) n += bm.count();
+    this.dirtyCount = n;
+  }
+
   /** Pending dirty pages. */
   get pending(): number {
     return this.dirtyCount;
@@ -167,7 +187,7 @@ export class PageSender {
 
   /** Tell every codec about a sync. */
   notifySync(stats: SyncStats): void {
-    for (const e of this.encoders) e.onSync?.(stats);
+    for (const e of this.allEncoders) e.onSync?.(stats);
   }
 
   /** Tell every codec that parameters changed during the migration (migrate-set-parameters). */
@@ -177,12 +197,12 @@ export class PageSender {
 
   /** The codecs' statistics contributions. */
   codecStats(merge: (c: StatsContribution | undefined) => void): void {
-    for (const e of this.encoders) merge(e.stats?.());
+    for (const e of this.allEncoders) merge(e.stats?.());
   }
 
   /** Dispose every encoder (exceptions ignored: cleanup never changes an outcome). */
   dispose(): void {
-    for (const e of this.encoders) {
+    for (const e of this.allEncoders) {
       try {
         e.dispose?.();
       } catch {
@@ -209,18 +229,9 @@ export class PageSender {
       const bm = this.bitmaps[b];
       const p = bm.nextSet(from);
       if (p >= 0) {
-        bm.words[p >>> 5] &= ~(1 << (p & 31));
-        this.dirtyCount--;
         this.cursorBlock = b;
         this.cursorPage = p + 1;
-        const w = this.writer;
-        const before = w.written;
-        const raw = this.sendPage(b, p);
-        const after = w.written;
-        const gap = before - this.lastWritten;
-        this.lastWritten = after;
-        if (raw) this.sink.page(gap + (after - before - PS), true);
-        else this.sink.page(gap + (after - before), false);
+        this.take(b, p);
         return true;
       }
       b = b + 1 === n ? 0 : b + 1;
@@ -228,6 +239,32 @@ export class PageSender {
     }
     this.dirtyCount = 0;
     return false;
+  }
+
+  /**
+   * Send page `page` of block `blockIndex` now if it is still pending (a post-copy page request:
+   * QEMU's `ram_save_queue_pages`), clearing its bit; the scan cursor does not move. Returns
+   * false when the page was already sent.
+   */
+  sendPending(blockIndex: number, page: number): boolean {
+    const bm = this.bitmaps[blockIndex];
+    if (bm === undefined || !(page >= 0 && page < bm.pageCount) || !bm.get(page)) return false;
+    this.take(blockIndex, page);
+    return true;
+  }
+
+  /** Clear the page's bit and send it, telling the output-buffer model. */
+  private take(b: number, p: number): void {
+    this.bitmaps[b].words[p >>> 5] &= ~(1 << (p & 31));
+    this.dirtyCount--;
+    const w = this.writer;
+    const before = w.written;
+    const raw = this.sendPage(b, p);
+    const after = w.written;
+    const gap = before - this.lastWritten;
+    this.lastWritten = after;
+    if (raw) this.sink.page(gap + (after - before - PS), true);
+    else this.sink.page(gap + (after - before), false);
   }
 
   /** Send one page; true when it went as a raw PAGE record (header + the page's own bytes). */

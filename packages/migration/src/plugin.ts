@@ -21,7 +21,7 @@ import type { DirtyRateEstimator } from "./dirty-rate";
 import type { DirtyTracker } from "./dirty-tracker";
 import type { Logger } from "./logger";
 import type { StatsRegistry } from "./stats-registry";
-import type { OutgoingTransport } from "./transport/types";
+import type { DestinationReturnPath, OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
 import type { RamRecordType } from "./stream/records";
@@ -311,6 +311,27 @@ export type SectionPhase = "start" | "part" | "end" | "full";
 export interface SectionLoader {
   /** Apply one chunk (throw a clear error to refuse the stream; the destination then does not start). */
   load(chunk: Uint8Array, phase: SectionPhase): void;
+  /** Destination-side statistics (merged into the incoming migration's `info()`). */
+  stats?(): Readonly<Record<string, unknown>>;
+}
+
+/**
+ * What the incoming side gives a section loader besides the machine. Post-copy uses all of it;
+ * an ordinary section needs none.
+ */
+export interface IncomingEnv {
+  /** The destination's return path on the current connection (absent on a one-way transport). */
+  readonly returnPath: DestinationReturnPath | undefined;
+  /** The destination's scheduler, when the machine exposes one. */
+  readonly scheduler: Scheduler | undefined;
+  /**
+   * Load `state` (a `saveState()` object) into the machine and run the guest now, before the end
+   * of the stream (post-copy's RUN). At the end of the stream the incoming side then loads no
+   * device state and starts nothing. Throws when the machine refuses the state.
+   */
+  startGuest(state: object): void;
+  /** A recovered post-copy migration runs again (state `postcopy-active`). */
+  resumed(): void;
 }
 
 /** How a plugin declares a section it can load (see {@link FerryPlugin.sections}). */
@@ -319,7 +340,7 @@ export interface SectionLoaderDef {
   /** Versions it accepts. */
   readonly versions: readonly number[];
   /** Make the loader for one incoming migration into `machine`. */
-  create(machine: MigratableMachine): SectionLoader;
+  create(machine: MigratableMachine, env: IncomingEnv): SectionLoader;
 }
 
 /**
@@ -334,6 +355,9 @@ export type MigrationStatus =
   | "pre-switchover"
   | "device"
   | "postcopy-active"
+  | "postcopy-paused"
+  | "postcopy-recover-setup"
+  | "postcopy-recover"
   | "completed"
   | "failed"
   | "cancelling"
@@ -384,6 +408,44 @@ export interface MigrationSession extends MigrationContext {
   iterateSections(): void;
   /** Bytes the plugin sections still have to send (their `pendingBytes` estimates). */
   sectionPendingBytes(): number;
+  /** The post-copy mechanisms (used by the post-copy strategy; see docs/postcopy.md). */
+  readonly postcopy: PostcopySession;
+}
+
+/**
+ * What the framework gives a post-copy strategy (QEMU's `postcopy_start` and the post-copy part
+ * of the migration thread). The strategy sends its own commands through its plugin section.
+ */
+export interface PostcopySession {
+  /** True once `migrate-start-postcopy` was asked for (`Migration.startPostcopy()`). */
+  readonly requested: boolean;
+  /** The migration's status now. */
+  readonly status: MigrationStatus;
+  /** Stop for the switch: state `device`, the vCPUs stop, the final dirty-log sync. */
+  stop(): Promise<void>;
+  /**
+   * The package (device state and RUN) is written: flush it; from now the destination may run
+   * the guest and the source never resumes. State `postcopy-active`; the downtime ends here.
+   */
+  started(): void;
+  /** Send a still-pending page now (a page request); false when it was already sent. */
+  sendPage(blockIndex: number, page: number): boolean;
+  /** Every page is sent: RAM END, the plugin sections' END chunks, EOF; wait for delivery. */
+  complete(): Promise<void>;
+  /** The outgoing transport now in use (recovery replaces it). */
+  readonly transport: OutgoingTransport;
+  /**
+   * The connection broke during post-copy: state `postcopy-paused` (the source stays stopped)
+   * until `resume` hands over a new transport. Resolves with it.
+   */
+  pause(error: Error): Promise<OutgoingTransport>;
+  /**
+   * Recovery on the new connection: state `postcopy-recover`; the stream starts over (header,
+   * RAM setup, the plugin sections' START chunks).
+   */
+  restart(): void;
+  /** Recovery done (the strategy rewrote the bitmaps): recount the pending pages, `postcopy-active`. */
+  resumed(): void;
 }
 
 /** A strategy part: exactly one drives a migration. */

@@ -219,6 +219,10 @@ export class MigrationStatistics {
       ram,
       ...(i.error !== null && status === "failed" ? { "error-desc": i.error.message } : {}),
       ...i.extra,
+      // A plugin may add fields to the ram section (post-copy: `postcopy-requests`, …).
+      ...(typeof i.extra.ram === "object" && i.extra.ram !== null
+        ? { ram: { ...ram, ...(i.extra.ram as Record<string, number>) } }
+        : {}),
     };
   }
 }

@@ -93,6 +93,13 @@ export function formatInfoMigrate(info: MigrationInfo): string {
     if (ram["dirty-pages-rate"]) lines.push(`dirty pages rate: ${ram["dirty-pages-rate"]} pages`);
     if (ram["precopy-bytes"]) lines.push(`precopy ram: ${kb(ram["precopy-bytes"])} kbytes`);
     if (ram["downtime-bytes"]) lines.push(`downtime ram: ${kb(ram["downtime-bytes"])} kbytes`);
+    const pc = ram as unknown as Record<string, number | undefined>;
+    if (pc["postcopy-requests"] !== undefined) {
+      lines.push(`postcopy request count: ${pc["postcopy-requests"]}`);
+    }
+    if (pc["postcopy-bytes"] !== undefined) {
+      lines.push(`postcopy ram: ${kb(pc["postcopy-bytes"])} kbytes`);
+    }
   }
   const known = new Set([
     "status",

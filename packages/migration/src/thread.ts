@@ -40,6 +40,7 @@ import type {
   MigrationSession,
   MigrationStatus,
   PageCodec,
+  PostcopySession,
   SectionSaver,
   SyncStats,
 } from "./plugin";
@@ -125,6 +126,16 @@ export interface Migration {
   sampleSeries(): Record<string, SeriesValue>;
   /** Precise timings. */
   timings(): MigrationTimings;
+  /**
+   * QEMU's `migrate-start-postcopy`: switch to post-copy at the strategy's next step. Throws a
+   * `MigrationError` unless capability `postcopy-ram` is on and the migration is in pre-copy.
+   */
+  startPostcopy(): void;
+  /**
+   * QEMU's `migrate` with `resume: true`: continue a `postcopy-paused` migration over a new
+   * connection. Throws a `MigrationError` in any other state.
+   */
+  resume(transport: OutgoingTransport): void;
 }
 
 /** Everything the thread needs, prepared by the manager. */
@@ -169,8 +180,10 @@ export class MigrationThread implements MigrationSession, Migration {
   /** The migration's logger (`LoggerToken`). */
   readonly logger: Logger;
   private readonly lifecycle = createLifecycle();
-  private readonly transport: OutgoingTransport;
+  private transport: OutgoingTransport;
   private readonly sender: PageSender;
+  private postcopyAsked = false;
+  private resumeWith: ((t: OutgoingTransport) => void) | null = null;
   private readonly limiter: RateLimiter;
   private readonly stats: MigrationStatistics;
   private controllers: ConvergenceInstance[] = [];
@@ -194,7 +207,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.logger = setup.logger ?? silentLogger;
     const transport = setup.transport;
     this.writer = new StreamWriter(
-      (chunk, accounted) => transport.write(chunk, accounted),
+      (chunk, accounted) => this.transport.write(chunk, accounted),
       setup.writeBufferBytes,
     );
     const p = setup.parameters;
@@ -312,6 +325,8 @@ export class MigrationThread implements MigrationSession, Migration {
   cancel(): void {
     if (isTerminalStatus(this.status) || this.cancelRequested) return;
     if (this.guestOwner === "destination") return;
+    // Post-copy: the destination runs the guest and neither side has all of it: no way back.
+    if (this.status.startsWith("postcopy-")) return;
     this.cancelRequested = true;
     if (this.status !== "none") this.setStatus("cancelling");
     this.transport.abort(new MigrationCancelledError());
@@ -507,6 +522,115 @@ export class MigrationThread implements MigrationSession, Migration {
       );
     }
     return rp;
+  }
+
+  // ---- post-copy ----
+
+  startPostcopy(): void {
+    if (this.capabilities["postcopy-ram"] !== true) {
+      throw new MigrationError(
+        'migrate-start-postcopy: enable capability "postcopy-ram" before the migration starts',
+      );
+    }
+    const s = this.status;
+    if (s !== "none" && s !== "setup" && s !== "active") {
+      throw new MigrationError(`migrate-start-postcopy: the migration is ${s}, not in pre-copy`);
+    }
+    this.postcopyAsked = true;
+  }
+
+  resume(transport: OutgoingTransport): void {
+    if (this.status !== "postcopy-paused" || this.resumeWith === null) {
+      throw new MigrationError(
+        `migrate resume: the migration is ${this.status}; only a postcopy-paused migration can resume`,
+      );
+    }
+    const go = this.resumeWith;
+    this.resumeWith = null;
+    go(transport);
+  }
+
+  /** The post-copy mechanisms (see {@link PostcopySession}). */
+  readonly postcopy: PostcopySession = ((t: MigrationThread): PostcopySession => ({
+    get requested(): boolean {
+      return t.postcopyAsked;
+    },
+    get status(): MigrationStatus {
+      return t.status;
+    },
+    stop: async () => {
+      this.checkpoint();
+      this.setStatus("device");
+      this.stats.stopNs = this.now();
+      this.stats.stopBytes = this.writer.written;
+      this.pausedByUs = true;
+      await this.machine.pause();
+      this.checkpoint();
+      this.syncDirtyLog();
+      this.sender.zeroOrRawOnly();
+    },
+    started: () => {
+      this.flushOutput();
+      // The destination may run the guest once the package arrives: the source never resumes.
+      this.guestOwner = "handed-over";
+      this.stats.downtimeNs = this.now() - (this.stats.stopNs ?? this.now());
+      this.setStatus("postcopy-active");
+    },
+    sendPage: (blockIndex, page) => this.sender.sendPending(blockIndex, page),
+    complete: async () => {
+      const w = this.writer;
+      // RAM's END (nothing should be left; whatever is goes now), then every plugin section's
+      // END or FULL chunk; the machine state (the last section) already went in the package.
+      const sections = this.sections;
+      for (let i = 0; i < sections.length - 1; i++) {
+        const pending = sections[i].complete(w);
+        if (pending !== undefined) await pending;
+      }
+      w.eof();
+      this.flushOutput();
+      await this.transport.end();
+      this.checkpoint();
+      if (this.capabilities["switchover-ack"] === true) {
+        await awaitSwitchoverAck(this.returnPath(), this.transportName, SWITCHOVER_ACK_TIMEOUT_NS);
+        this.checkpoint();
+      }
+      this.guestOwner = "destination";
+      this.stats.sample("sync", this.now(), this.sender.pending);
+    },
+    get transport(): OutgoingTransport {
+      return t.transport;
+    },
+    restart: () => {
+      this.setStatus("postcopy-recover");
+      this.restartStream();
+    },
+    resumed: () => {
+      this.sender.recount();
+      this.setStatus("postcopy-active");
+    },
+    pause: (error) => {
+      this.error = error;
+      this.setStatus("postcopy-paused");
+      return new Promise<OutgoingTransport>((resolve) => {
+        this.resumeWith = (next) => {
+          this.error = null;
+          this.transport = next;
+          this.writer.reset();
+          resolve(next);
+        };
+      });
+    },
+  }))(this);
+
+  /**
+   * After a recovery: the new connection's stream starts over (header, RAM setup, the plugin
+   * sections' START chunks); the RAM bitmaps say what is still to send.
+   */
+  private restartStream(): void {
+    this.writer.header();
+    const sections = this.sections;
+    for (let i = 0; i < sections.length - 1; i++) sections[i].setup?.(this.writer);
+    this.flushOutput();
   }
 
   // ---- lifecycle ----

@@ -34,7 +34,7 @@ import { CsrFile } from "./csr-file";
 import { DECODED_STRIDE, decodeInto, Op } from "./decode";
 import type { Firmware } from "./firmware";
 import { type BlockEngine, createBlockEngine } from "./jit/engine";
-import { Access, Mmu, TLB_MASK } from "./mmu";
+import { Access, Mmu, PAGE_MISSING, TLB_MASK } from "./mmu";
 import { mulh, mulhsu, mulhu } from "./mul";
 import { counterFromState, counterToState, type RiscvCpuState, validateRiscvState } from "./state";
 import { mret, pendingInterrupt, sret, takeInterrupt, trap } from "./trap";
@@ -99,6 +99,10 @@ export class RiscvHart implements VcpuCore {
   // (`jit/`) reads these; nothing else may.
   private bound = false;
   private boundRegions: readonly unknown[] | null = null;
+  /** The region that is the fast region while none of its pages is missing. */
+  private candidate: RamRegion | null = null;
+  /** True while the candidate has missing pages (post-copy): no fast region, every access checked. */
+  private boundMissing = false;
   /** @internal */
   fast: RamRegion | null = null;
   /** @internal */
@@ -236,17 +240,27 @@ export class RiscvHart implements VcpuCore {
   /** Cache the fast RAM region's views (once, and again if the region list changes). */
   private bindMemory(): void {
     const regions = this.memory.regions;
-    if (this.bound && this.boundRegions === regions) return;
+    let cand = this.candidate;
+    if (this.bound && this.boundRegions === regions) {
+      // While the fast region has missing pages (a post-copy destination) there is no fast
+      // region: every access takes the slow paths, which check the missing-page map.
+      const missing = cand !== null && cand.missing !== undefined && cand.missing.count > 0;
+      if (missing === this.boundMissing) return;
+    } else {
+      cand = null;
+      for (const r of this.memory.ramRegions) {
+        const b = r.backend.bytes;
+        if (r.readonly || b === null || (b.byteOffset & 3) !== 0 || (b.byteLength & 3) !== 0)
+          continue;
+        if (r.base + r.size > TWO32) continue;
+        if (cand === null || r.size > cand.size) cand = r;
+      }
+      this.candidate = cand;
+    }
     this.bound = true;
     this.boundRegions = regions;
-    let best: RamRegion | null = null;
-    for (const r of this.memory.ramRegions) {
-      const b = r.backend.bytes;
-      if (r.readonly || b === null || (b.byteOffset & 3) !== 0 || (b.byteLength & 3) !== 0)
-        continue;
-      if (r.base + r.size > TWO32) continue;
-      if (best === null || r.size > best.size) best = r;
-    }
+    this.boundMissing = cand !== null && cand.missing !== undefined && cand.missing.count > 0;
+    const best = this.boundMissing ? null : cand;
     this.fast = best;
     if (best === null || best.backend.bytes === null) {
       this.mmu.bind(null, new Int32Array(0));
@@ -320,7 +334,9 @@ export class RiscvHart implements VcpuCore {
     const irq = pendingInterrupt(this.csr);
     if (irq >= 0) this.pc = takeInterrupt(this.csr, irq, this.pc);
 
-    const n = this.blocks !== null ? this.blocks.execute(max) : this.interpret(0, max);
+    let n = this.blocks !== null ? this.blocks.execute(max) : this.interpret(0, max);
+    // The access that touched a missing page did not happen: it runs again once the page lands.
+    if ((this.exit as ExitReasonCode) === ExitReason.PageMissing && n > 0) n--;
 
     this.reservation = -1;
     this.retiredTotal += n;
@@ -393,6 +409,7 @@ export class RiscvHart implements VcpuCore {
           pc = this.pc;
           vmi = csr.vmFetch;
           vmd = csr.vmData;
+          if (this.stop) break;
           continue;
         }
         di = 0;
@@ -899,6 +916,10 @@ export class RiscvHart implements VcpuCore {
     }
     if (this.csr.vmFetch !== 0) {
       const cause = this.mmu.translate(pc, Access.Fetch, this.csr);
+      if (cause === PAGE_MISSING) {
+        this.pc = this.tableMissing(pc);
+        return -1;
+      }
       if (cause >= 0) {
         this.pc = trap(this.csr, cause, pc, pc);
         return -1;
@@ -908,6 +929,10 @@ export class RiscvHart implements VcpuCore {
     const r = this.memory.find(a);
     if (r === undefined || r.kind !== "ram") {
       this.pc = trap(this.csr, Cause.InstructionAccessFault, pc, pc);
+      return -1;
+    }
+    if (this.missingPage(r, a)) {
+      this.pc = pc;
       return -1;
     }
     decodeInto(this.dec, 0, r.backend.load(a - r.base, 4));
@@ -926,6 +951,7 @@ export class RiscvHart implements VcpuCore {
     }
     if (this.csr.vmData !== 0) {
       const cause = this.mmu.translate(addr, Access.Load, this.csr);
+      if (cause === PAGE_MISSING) return this.tableMissing(pc);
       if (cause >= 0) return trap(this.csr, cause, addr, pc);
       a = this.mmu.pa;
     }
@@ -934,6 +960,7 @@ export class RiscvHart implements VcpuCore {
       return trap(this.csr, Cause.LoadAccessFault, addr, pc);
     }
     if (r.kind === "ram") {
+      if (this.missingPage(r, a)) return pc;
       let v = r.backend.load(a - r.base, size);
       if (size === 1) v = kind === LoadKind.Signed ? (v << 24) >> 24 : v & 0xff;
       else if (size === 2) v = kind === LoadKind.Signed ? (v << 16) >> 16 : v & 0xffff;
@@ -965,6 +992,7 @@ export class RiscvHart implements VcpuCore {
     }
     if (this.csr.vmData !== 0) {
       const cause = this.mmu.translate(addr, Access.Store, this.csr);
+      if (cause === PAGE_MISSING) return this.tableMissing(pc);
       if (cause >= 0) return trap(this.csr, cause, addr, pc);
       a = this.mmu.pa;
     }
@@ -974,6 +1002,7 @@ export class RiscvHart implements VcpuCore {
     }
     const mask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
     if (r.kind === "ram") {
+      if (this.missingPage(r, a)) return pc;
       const off = a - r.base;
       r.backend.store(off, size, value & mask);
       r.dirty.markOffset(off);
@@ -1000,6 +1029,10 @@ export class RiscvHart implements VcpuCore {
     let a = va >>> 0;
     if (this.csr.vmData !== 0) {
       const cause = this.mmu.translate(va, access, this.csr);
+      if (cause === PAGE_MISSING) {
+        this.pc = this.tableMissing(pc);
+        return -1;
+      }
       if (cause >= 0) {
         this.pc = trap(this.csr, cause, addr, pc);
         return -1;
@@ -1010,6 +1043,10 @@ export class RiscvHart implements VcpuCore {
     if (r === undefined || r.kind !== "ram" || (access === Access.Store && r.readonly)) {
       const cause = access === Access.Store ? Cause.StoreAccessFault : Cause.LoadAccessFault;
       this.pc = trap(this.csr, cause, addr, pc);
+      return -1;
+    }
+    if (this.missingPage(r, a)) {
+      this.pc = pc;
       return -1;
     }
     return a;
@@ -1050,6 +1087,31 @@ export class RiscvHart implements VcpuCore {
     }
     if (this.blocks !== null) this.blocks.noteWrite();
     return (pc + 4) | 0;
+  }
+
+  /**
+   * When guest-physical `a` (in RAM region `r`) is on a page the region does not have yet (a
+   * post-copy destination), end the run with a `PageMissing` exit: the access does not happen
+   * and the instruction does not retire. Slow paths only (no fast region exists meanwhile).
+   */
+  private missingPage(r: RamRegion, a: number): boolean {
+    const m = r.missing;
+    if (m === undefined || m.count === 0) return false;
+    const off = a - r.base;
+    if (!m.has(Math.floor(off / 4096))) return false;
+    this.runRef!.faultAddr = a - (off % 4096);
+    this.exit = ExitReason.PageMissing;
+    this.stop = true;
+    return true;
+  }
+
+  /** The page-table walk for the instruction at `pc` read a missing page: `PageMissing` exit. */
+  private tableMissing(pc: number): number {
+    const pa = this.mmu.missingPa;
+    this.runRef!.faultAddr = pa - (pa % 4096);
+    this.exit = ExitReason.PageMissing;
+    this.stop = true;
+    return pc;
   }
 
   /**
@@ -1119,6 +1181,7 @@ export class RiscvHart implements VcpuCore {
         a = this.fastBase + (isLr ? mmu.rPage[i] : mmu.wPage[i]) + (a & 0xfff);
       } else {
         const cause = mmu.translate(addr, isLr ? Access.Load : Access.Store, this.csr);
+        if (cause === PAGE_MISSING) return this.tableMissing(pc);
         if (cause >= 0) return trap(this.csr, cause, addr, pc);
         a = mmu.pa;
       }
@@ -1127,6 +1190,7 @@ export class RiscvHart implements VcpuCore {
     if (r === undefined || r.kind !== "ram" || (!isLr && r.readonly)) {
       return trap(this.csr, isLr ? Cause.LoadAccessFault : Cause.StoreAccessFault, addr, pc);
     }
+    if (this.missingPage(r, a)) return pc;
     const off = a - r.base;
     const fastRegion = r === this.fast;
     const old = fastRegion ? this.m32[off >>> 2] : r.backend.load(off, 4) | 0;

@@ -20,6 +20,8 @@ export type AccessKind = (typeof Access)[keyof typeof Access];
 
 /** TLB entries per access kind (direct-mapped on the low bits of the virtual page number). */
 export const TLB_SIZE = 256;
+/** {@link Mmu.translate}'s answer when the walk read a page-table page that is missing (post-copy). */
+export const PAGE_MISSING = -2;
 /** Mask of a TLB index. */
 export const TLB_MASK = TLB_SIZE - 1;
 
@@ -51,6 +53,8 @@ export class Mmu {
   readonly wPage = new Int32Array(TLB_SIZE);
   /** Physical address produced by the last successful {@link Mmu.translate}. */
   pa = 0;
+  /** Physical address of the page-table entry whose page was missing (after `PAGE_MISSING`). */
+  missingPa = -1;
   /** Page-table walks done (TLB misses), for statistics. */
   walks = 0;
 
@@ -90,6 +94,11 @@ export class Mmu {
     if (off >= 0 && off < this.size) return this.m32[off >>> 2];
     const r = this.memory.find(pa);
     if (r === undefined || r.kind !== "ram") return Number.NaN;
+    const m = r.missing;
+    if (m !== undefined && m.count > 0 && m.has(Math.floor((pa - r.base) / 4096))) {
+      this.missingPa = pa;
+      return Number.NaN;
+    }
     return r.backend.load(pa - r.base, 4) | 0;
   }
 
@@ -111,15 +120,17 @@ export class Mmu {
    * Translate virtual address `va` for an access of kind `access` under the hart's current
    * translation state (`csr.satp`, `csr.priv` for fetches, `csr.dataPriv` for data, SUM, MXR).
    * Returns -1 with the physical address in {@link Mmu.pa}, or the exception cause (page fault
-   * or access fault) to raise with `stval = va`. Caches the translation when it can.
+   * or access fault) to raise with `stval = va`, or {@link PAGE_MISSING} when a page-table page
+   * is missing (post-copy: the access waits for it). Caches the translation when it can.
    */
   translate(va: number, access: AccessKind, csr: CsrFile): number {
     this.walks++;
+    this.missingPa = -1;
     const v = va >>> 0;
     const vpn = v >>> 12;
     let a = (csr.satp & 0x3fffff) * 4096 + (v >>> 22) * 4;
     let pte = this.readPte(a);
-    if (Number.isNaN(pte)) return ACCESS_FAULT[access];
+    if (Number.isNaN(pte)) return this.missingPa >= 0 ? PAGE_MISSING : ACCESS_FAULT[access];
     let superpage = true;
     if ((pte & PTE_V) === 0 || ((pte & PTE_R) === 0 && (pte & PTE_W) !== 0)) {
       return PAGE_FAULT[access];
@@ -129,7 +140,7 @@ export class Mmu {
       a = (pte >>> 10) * 4096 + ((v >>> 12) & 0x3ff) * 4;
       if (a >= TWO32) return ACCESS_FAULT[access];
       pte = this.readPte(a);
-      if (Number.isNaN(pte)) return ACCESS_FAULT[access];
+      if (Number.isNaN(pte)) return this.missingPa >= 0 ? PAGE_MISSING : ACCESS_FAULT[access];
       if ((pte & PTE_V) === 0 || ((pte & PTE_R) === 0 && (pte & PTE_W) !== 0)) {
         return PAGE_FAULT[access];
       }

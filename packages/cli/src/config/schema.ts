@@ -385,11 +385,27 @@ const actionSchema = z
     description: "One operator action: when (`at` or `pass`) and what (`set`, `throttle` or `do`)",
   });
 
+/** `migration.start-postcopy-after`: `N passes` (or `1 pass`), or a duration. */
+const startPostcopyAfterSchema = z
+  .union([
+    z.string().regex(/^\s*\d+\s*pass(es)?\s*$/, { error: "expected N passes" }),
+    durationSchema,
+  ])
+  .transform((v): { readonly passes: number } | { readonly ns: number } =>
+    typeof v === "string" ? { passes: Number.parseInt(v, 10) } : { ns: v },
+  )
+  .optional()
+  .meta({
+    description:
+      'Post-copy (capability postcopy-ram): switch after this many pre-copy passes ("2 passes") or this long after the start ("30s"); sets x-postcopy-after-passes / x-postcopy-after-ms.',
+  });
+
 const migrationSchema = z
   .strictObject({
     "start-after": durationSchema
       .prefault(0)
       .meta({ description: "Virtual time the guest runs before the migration starts." }),
+    "start-postcopy-after": startPostcopyAfterSchema,
     link: linkSchema.prefault({}),
     capabilities: z
       .record(z.string(), z.boolean())
@@ -564,6 +580,8 @@ export interface FerryConfig {
   readonly run: { readonly timeLimitNs: number; readonly seed: number };
   readonly migration: {
     readonly startAfterNs: number;
+    /** `start-postcopy-after`: passes or virtual ns, when set. */
+    readonly startPostcopyAfter?: { readonly passes: number } | { readonly ns: number };
     readonly link: {
       /** Bytes/s; `Infinity` for `unlimited`. */
       readonly bandwidthBytesPerSec: number;
@@ -615,6 +633,9 @@ export const configSchema = configInputSchema.transform(
     run: { timeLimitNs: c.run["time-limit"], seed: c.run.seed },
     migration: {
       startAfterNs: c.migration["start-after"],
+      ...(c.migration["start-postcopy-after"] === undefined
+        ? {}
+        : { startPostcopyAfter: c.migration["start-postcopy-after"] }),
       link: {
         bandwidthBytesPerSec: c.migration.link.bandwidth,
         latencyNs: c.migration.link.latency,

@@ -101,7 +101,9 @@ export function formatMigrateReport(r: MigrateReport): string {
   }
   const short = (h: string | null): string => (h === null ? "none" : h.slice(0, 16));
   const lines = [
-    `RAM at switchover (sha256): source ${short(v.sourceRamHash)}  destination ${short(v.destinationRamHash)}  ${mark(v.ramEqual)}`,
+    v.destinationRamHash === "postcopy"
+      ? `RAM at the end (post-copy): pages the destination did not write = source at switch ${short(v.sourceRamHash)}  ${mark(v.ramEqual)}`
+      : `RAM at switchover (sha256): source ${short(v.sourceRamHash)}  destination ${short(v.destinationRamHash)}  ${mark(v.ramEqual)}`,
     `vCPU and device state:      ${mark(v.stateEqual)}`,
   ];
   if (v.continuationEqual !== null) {

@@ -2,6 +2,7 @@
 import type { FerryPlugin } from "@ferry/migration";
 import * as autoConvergePkg from "@ferry/plugin-auto-converge";
 import * as dirtyLimitPkg from "@ferry/plugin-dirty-limit";
+import { postcopy } from "@ferry/plugin-postcopy";
 import { precopy } from "@ferry/plugin-precopy";
 import * as xbzrlePkg from "@ferry/plugin-xbzrle";
 
@@ -14,8 +15,9 @@ function factoryOf(pkg: object, name: string): PluginFactory | undefined {
 }
 
 /**
- * Fresh instances of the available plugins: `precopy` always, `xbzrle`, `auto-converge` and
- * `dirty-limit` when their packages export `xbzrle()` / `autoConverge()` / `dirtyLimit()`.
+ * Fresh instances of the available plugins: `precopy` and `postcopy` always, `xbzrle`,
+ * `auto-converge` and `dirty-limit` when their packages export `xbzrle()` / `autoConverge()` /
+ * `dirtyLimit()`.
  */
 export function loadPlugins(): FerryPlugin[] {
   const plugins = [precopy()];
@@ -25,5 +27,6 @@ export function loadPlugins(): FerryPlugin[] {
   if (autoConverge) plugins.push(autoConverge());
   const dirtyLimit = factoryOf(dirtyLimitPkg, "dirtyLimit");
   if (dirtyLimit) plugins.push(dirtyLimit());
+  plugins.push(postcopy());
   return plugins;
 }

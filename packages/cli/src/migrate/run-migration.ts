@@ -27,6 +27,7 @@ import { operatorActionsOf } from "./actions";
 import { loadPluginSet, pluginSpecs } from "./config-plugins";
 import { resolveParameters } from "./settings";
 import { buildSide, ramHash, type SideEnd } from "./sides";
+import { postcopyRamCheck } from "./postcopy-verify";
 
 /** Virtual time run between two yields to the event loop (lets Ctrl-C through). */
 const CHUNK_NS = 10_000_000;
@@ -266,7 +267,19 @@ export async function runMigration(
       : undefined);
   const mgr = createMigrationManager({ plugins, logger });
   mgr.setCapabilities({ ...config.migration.capabilities, ...(options.capabilities ?? {}) });
-  mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
+  const after = config.migration.startPostcopyAfter;
+  const postcopyAfter: Record<string, number> =
+    after === undefined
+      ? {}
+      : "passes" in after
+        ? { "x-postcopy-after-passes": after.passes }
+        : { "x-postcopy-after-ms": after.ns / 1e6 };
+  mgr.setParameters(
+    resolveParameters(
+      { ...config.migration.parameters, ...postcopyAfter },
+      options.parameters ?? {},
+    ),
+  );
   const capabilities = mgr.capabilities();
   const parameters = mgr.queryParameters();
   const timeline = operatorActionsOf(config.migration.actions, mgr);
@@ -305,6 +318,9 @@ export async function runMigration(
   let workAtStart = 0;
   let twinAtStart = 0;
   let shadowStarted = false;
+  /** Post-copy: the destination ran before it had every page (RAM is checked at the end). */
+  let postcopyRan = false;
+  let postcopyRamEqual: boolean | null = null;
 
   if (src.ended() === null && !aborted() && s.now() < limitNs) {
     const link = createLink({
@@ -375,9 +391,20 @@ export async function runMigration(
     });
     dst.onState((st) => {
       if (st === "running" && dstHash === null) {
-        dstHash = ramHash(dst.ram);
+        if (dst.ram.missing?.armed === true) {
+          // Post-copy: pages are still missing; record what the destination writes from now.
+          postcopyRan = true;
+          dstHash = "postcopy";
+          dst.ram.dirty.start();
+        } else dstHash = ramHash(dst.ram);
         dstState = JSON.stringify(dst.machine.saveState());
       }
+    });
+    m.events.on("state", (st) => {
+      if (st !== "completed" || !postcopyRan) return;
+      // The last page landed and the source is still stopped at the switch.
+      postcopyRamEqual = postcopyRamCheck(src.ram, dst.ram).firstDifferent < 0;
+      dst.ram.dirty.stop();
     });
     // Progress: at every dirty sync, and between syncs (which can be minutes of virtual time
     // apart on a large guest) at most every 100 ms of wall time.
@@ -504,7 +531,11 @@ export async function runMigration(
   const destOut = completed ? dst.output() : "";
   const combined = sourceOut + destOut;
   const migratedEnd = completed ? dst.ended() : src.ended();
-  const ramEqual = completed ? srcHash !== null && srcHash === dstHash : null;
+  const ramEqual = completed
+    ? postcopyRan
+      ? postcopyRamEqual === true
+      : srcHash !== null && srcHash === dstHash
+    : null;
   const stateEqual = completed ? srcState !== null && srcState === dstState : null;
   const outputEqual = completed && isGuest ? combined === reference!.guestOutput : null;
   const migrated = outcomeOf(migratedEnd);

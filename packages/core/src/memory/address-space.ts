@@ -3,6 +3,7 @@
  */
 import { InvalidArgumentError, MemoryAccessError, hex } from "../errors";
 import { createDirtyLog } from "./dirty-log";
+import { MissingPages } from "./missing-pages";
 import {
   PAGE_SIZE,
   type AddressSpace,
@@ -140,6 +141,7 @@ class AddressSpaceImpl implements MutableAddressSpace {
       readonly: opts.readonly === true,
       backend,
       dirty: opts.dirty ?? createDirtyLog(size / PAGE_SIZE),
+      missing: new MissingPages(size / PAGE_SIZE),
     };
     this.insert(region);
     return region;

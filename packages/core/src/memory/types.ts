@@ -3,6 +3,8 @@
  * the dirty log, and MMIO devices.
  */
 
+import type { MissingPages } from "./missing-pages";
+
 /** Target page size in bytes (dirty-log and migration granularity). */
 export const PAGE_SIZE = 4096;
 /** log2(PAGE_SIZE). */
@@ -160,6 +162,11 @@ export interface RamRegion {
   readonly readonly: boolean;
   readonly backend: RamBackend;
   readonly dirty: DirtyLog;
+  /**
+   * Pages this region does not have yet (a post-copy destination; see `MissingPages`). Regions
+   * made by `addRam` always have one (empty); absent on hand-made regions.
+   */
+  readonly missing?: MissingPages;
 }
 
 /** An MMIO region routed to a device. */

@@ -31,6 +31,12 @@ export const ExitReason = {
    * and the vCPU may not re-enter the guest until the ring is harvested and reset.
    */
   DirtyRingFull: 8,
+  /**
+   * The guest touched a page its RAM region does not have yet (a post-copy destination's missing
+   * page; `faultAddr` is the guest-physical address). The access did not happen and did not
+   * retire: the vCPU waits until the page lands, then runs the same access again.
+   */
+  PageMissing: 9,
 } as const;
 /** One of {@link ExitReason}'s values. */
 export type ExitReasonCode = (typeof ExitReason)[keyof typeof ExitReason];
@@ -82,6 +88,8 @@ export interface VcpuRun {
   systemEventCode: number;
   /** Internal error exit: human-readable reason. */
   internalError: string;
+  /** PageMissing exit: guest-physical address of the missing page touched. */
+  faultAddr: number;
 }
 
 /** Make a fresh, zeroed {@link VcpuRun}. */
@@ -101,6 +109,7 @@ export function createVcpuRun(): VcpuRun {
     systemEvent: "none",
     systemEventCode: 0,
     internalError: "",
+    faultAddr: 0,
   };
 }
 

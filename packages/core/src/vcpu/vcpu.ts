@@ -28,7 +28,9 @@ export type VcpuActivity =
   | "throttled"
   | "halted"
   /** Out of the guest after a `DirtyRingFull` exit, until its dirty ring is reset. */
-  | "ring-full";
+  | "ring-full"
+  /** Out of the guest after a `PageMissing` exit, until the page lands (post-copy). */
+  | "page-wait";
 
 /** What the vCPU asks of its machine. */
 export interface VcpuHost {
@@ -80,6 +82,10 @@ export interface VcpuStats {
   readonly dirtyRingFullExits: number;
   /** Time spent out of the guest waiting for a full dirty ring to be reset. */
   readonly dirtyRingWaitNs: number;
+  /** `PageMissing` exits that parked the vCPU (post-copy page faults). */
+  readonly pageFaults: number;
+  /** Time spent parked on missing pages (QEMU's per-vCPU post-copy blocktime). */
+  readonly pageWaitNs: number;
 }
 
 /** Default slice length (ns). */
@@ -133,6 +139,12 @@ export class Vcpu {
   private ringWaitStart = 0;
   private ringWaitNs = 0;
   private ringFullExits = 0;
+  private pageWaitStart = 0;
+  private pageWaitNs = 0;
+  private pageFaults = 0;
+  /** The page this vCPU is parked on landed (while paused, or before the wake ran). */
+  private pageLanded = false;
+  private readonly pageArrivedFn = (): void => this.pageArrived();
   /** Largest budget left unused by a deadline-clipped `BudgetExhausted` (see backendFits). */
   private fitsBelow = 0;
 
@@ -177,6 +189,10 @@ export class Vcpu {
     if (this.activityValue === "throttled") {
       throttled -= Math.max(0, this.throttleEnd - this.scheduler.now());
     }
+    let pageWait = this.pageWaitNs;
+    if (this.activityValue === "page-wait" && this.stateValue === "running") {
+      pageWait += Math.max(0, this.scheduler.now() - this.pageWaitStart);
+    }
     return {
       workDone: this.core.workDone,
       runningNs: this.runningNs,
@@ -186,6 +202,8 @@ export class Vcpu {
       exits: this.exits,
       dirtyRingFullExits: this.ringFullExits,
       dirtyRingWaitNs: ringWait,
+      pageFaults: this.pageFaults,
+      pageWaitNs: pageWait,
     };
   }
 
@@ -275,6 +293,9 @@ export class Vcpu {
     } else if (this.activityValue === "ring-full") {
       this.ringWaitStart = now;
       if (this.rings === null || !this.rings.isFull(this.index)) this.ringSpace();
+    } else if (this.activityValue === "page-wait") {
+      this.pageWaitStart = now;
+      if (this.pageLanded) this.pageArrived();
     } else {
       this.schedule(now + this.resumeDelay);
     }
@@ -288,6 +309,9 @@ export class Vcpu {
     }
     if (this.activityValue === "ring-full" && this.stateValue === "running") {
       this.ringWaitNs += Math.max(0, this.scheduler.now() - this.ringWaitStart);
+    }
+    if (this.activityValue === "page-wait" && this.stateValue === "running") {
+      this.pageWaitNs += Math.max(0, this.scheduler.now() - this.pageWaitStart);
     }
     this.stateValue = "stopped";
     this.cancelTimer();
@@ -316,6 +340,8 @@ export class Vcpu {
       this.haltedNs += Math.max(0, now - this.haltStart);
     } else if (this.activityValue === "ring-full") {
       this.ringWaitNs += Math.max(0, now - this.ringWaitStart);
+    } else if (this.activityValue === "page-wait") {
+      this.pageWaitNs += Math.max(0, now - this.pageWaitStart);
     } else {
       this.resumeDelay = Math.max(0, this.timerAt - now);
       this.activityValue = "idle";
@@ -375,6 +401,40 @@ export class Vcpu {
     this.activityValue = "ring-full";
     if (this.pauseRequested) this.suspend(this.scheduler.now());
     return true;
+  }
+
+  /**
+   * After a `PageMissing` exit at `atNs`: park on the page and report the fault. Returns true
+   * when the vCPU now waits (the slice must end); false when the page is there after all (run
+   * the access again). Throws when no RAM region with a missing-page map holds the address.
+   */
+  private pageMissing(atNs: number): boolean {
+    const addr = this.run.faultAddr;
+    const r = this.memory.find(addr);
+    if (r === undefined || r.kind !== "ram" || r.missing === undefined) {
+      throw new InvalidArgumentError(
+        `backend reported a missing page at ${hex(addr)}, where no RAM with a missing-page map is`,
+      );
+    }
+    const page = Math.floor((addr - r.base) / PAGE_SIZE);
+    if (!r.missing.has(page)) return false;
+    this.pageFaults++;
+    this.pageLanded = false;
+    this.pageWaitStart = atNs;
+    this.activityValue = "page-wait";
+    r.missing.fault(page, this.index, atNs, this.pageArrivedFn);
+    if (this.pauseRequested) this.suspend(this.scheduler.now());
+    return true;
+  }
+
+  /** The page this vCPU is parked on landed: re-enter the guest (not before the exit). */
+  private pageArrived(): void {
+    this.pageLanded = true;
+    if (this.activityValue !== "page-wait" || this.stateValue !== "running") return;
+    const at = Math.max(this.scheduler.now(), this.pageWaitStart);
+    this.pageWaitNs += at - this.pageWaitStart;
+    this.pageLanded = false;
+    this.schedule(at);
   }
 
   private throttle(atNs: number, sleepNs: number): void {
@@ -485,6 +545,11 @@ export class Vcpu {
           }
         } else if (reason === ExitReason.DirtyRingFull) {
           if (this.dirtyRingFull(start + consumed)) {
+            this.runningNs += consumed;
+            return;
+          }
+        } else if (reason === ExitReason.PageMissing) {
+          if (this.pageMissing(start + consumed)) {
             this.runningNs += consumed;
             return;
           }

@@ -17,12 +17,26 @@ export const RpMessageType = {
   /** `MIG_RP_MSG_REQ_PAGES`: page request in the last named block; be64 start, be32 len. */
   REQ_PAGES: 4,
   /**
+   * `MIG_RP_MSG_RECV_BITMAP` (post-copy recovery): the destination's missing pages of a block.
+   * ferry's payload: u8 idlen, idstr, be64 first page, be32 page count, then the bitmap of those
+   * pages (bit set = missing; LSB first in each byte), at most 60000 bytes per message.
+   */
+  RECV_BITMAP: 5,
+  /** `MIG_RP_MSG_RESUME_ACK` (post-copy recovery): be32 value (QEMU's 1). */
+  RESUME_ACK: 6,
+  /**
    * `MIG_RP_MSG_SWITCHOVER_ACK`: the destination accepts the switchover. QEMU's payload is empty;
    * ferry's carries what the destination loaded: be64 stream bytes, be32 digest (FNV-1a).
    */
   SWITCHOVER_ACK: 7,
   /** ferry: the destination failed; payload UTF-8 text (followed by SHUT with a non-zero status). */
   ERROR: 0x100,
+  /**
+   * ferry: the destination's post-copy statistics, sent when the last page landed: be64
+   * blocktime ns (all vCPUs blocked at once), be32 faults, be64 latency mean, p99, max (ns), be16
+   * vCPUs, be64 blocktime ns per vCPU.
+   */
+  POSTCOPY_STATS: 0x101,
 } as const;
 
 /** A return-path message. */
@@ -37,7 +51,25 @@ export type RpMessage =
       readonly length: number;
     }
   | { readonly type: "switchover-ack"; readonly bytes: number; readonly digest: number }
-  | { readonly type: "error"; readonly message: string };
+  | { readonly type: "error"; readonly message: string }
+  | {
+      readonly type: "recv-bitmap";
+      readonly block: string;
+      readonly firstPage: number;
+      readonly pageCount: number;
+      /** `ceil(pageCount / 8)` bytes, bit set = the destination misses that page. */
+      readonly bitmap: Uint8Array;
+    }
+  | { readonly type: "resume-ack"; readonly value: number }
+  | {
+      readonly type: "postcopy-stats";
+      readonly blocktimeNs: number;
+      readonly faults: number;
+      readonly latencyMeanNs: number;
+      readonly latencyP99Ns: number;
+      readonly latencyMaxNs: number;
+      readonly vcpuBlocktimeNs: readonly number[];
+    };
 
 /** Largest payload the u16 length field can describe. */
 export const RP_MAX_PAYLOAD = 0xffff;
@@ -101,6 +133,50 @@ export function encodeRpMessage(msg: RpMessage): Uint8Array {
       v.setUint32(8, u32(msg.digest, "switchover-ack digest"));
       break;
     }
+    case "recv-bitmap": {
+      type = RpMessageType.RECV_BITMAP;
+      const id = utf8.encode(msg.block);
+      if (id.length === 0 || id.length > 255) {
+        throw new MigrationError(`return path: block idstr must be 1–255 bytes, got ${id.length}`);
+      }
+      const n = Math.ceil(msg.pageCount / 8);
+      if (msg.bitmap.length !== n || n > 60000) {
+        throw new MigrationError(
+          `return path: RECV_BITMAP of ${msg.pageCount} pages needs ${n} bytes (at most 60000), got ${msg.bitmap.length}`,
+        );
+      }
+      payload = new Uint8Array(1 + id.length + 12 + n);
+      payload[0] = id.length;
+      payload.set(id, 1);
+      const v = new DataView(payload.buffer);
+      u64(v, 1 + id.length, msg.firstPage, "recv-bitmap first page");
+      v.setUint32(9 + id.length, u32(msg.pageCount, "recv-bitmap page count"));
+      payload.set(msg.bitmap, 13 + id.length);
+      break;
+    }
+    case "resume-ack": {
+      type = RpMessageType.RESUME_ACK;
+      payload = new Uint8Array(4);
+      new DataView(payload.buffer).setUint32(0, u32(msg.value, "resume-ack"));
+      break;
+    }
+    case "postcopy-stats": {
+      type = RpMessageType.POSTCOPY_STATS;
+      const n = msg.vcpuBlocktimeNs.length;
+      if (n > 4096)
+        throw new MigrationError(`return path: ${n} vCPUs in POSTCOPY_STATS (at most 4096)`);
+      payload = new Uint8Array(8 + 4 + 24 + 2 + 8 * n);
+      const v = new DataView(payload.buffer);
+      u64(v, 0, Math.round(msg.blocktimeNs), "blocktime");
+      v.setUint32(8, u32(msg.faults, "faults"));
+      u64(v, 12, Math.round(msg.latencyMeanNs), "latency mean");
+      u64(v, 20, Math.round(msg.latencyP99Ns), "latency p99");
+      u64(v, 28, Math.round(msg.latencyMaxNs), "latency max");
+      v.setUint16(36, n);
+      for (let i = 0; i < n; i++)
+        u64(v, 38 + 8 * i, Math.round(msg.vcpuBlocktimeNs[i]), "vcpu blocktime");
+      break;
+    }
     case "error": {
       type = RpMessageType.ERROR;
       const text = utf8.encode(msg.message);
@@ -158,6 +234,46 @@ function decodeOne(type: number, p: Uint8Array, at: number): RpMessage {
       };
     case RpMessageType.ERROR:
       return { type: "error", message: utf8d.decode(p) };
+    case RpMessageType.RECV_BITMAP: {
+      const idlen = p.length > 0 ? p[0]! : 0;
+      const ok = idlen > 0 && p.length >= 13 + idlen;
+      const count = ok ? v.getUint32(9 + idlen) : 0;
+      if (!ok || p.length !== 13 + idlen + Math.ceil(count / 8)) {
+        throw new MigrationError(
+          `return path: RECV_BITMAP message at byte ${at} has a malformed ${p.length}-byte payload`,
+        );
+      }
+      return {
+        type: "recv-bitmap",
+        block: utf8d.decode(p.subarray(1, 1 + idlen)),
+        firstPage: v.getUint32(1 + idlen) * 0x100000000 + v.getUint32(5 + idlen),
+        pageCount: count,
+        bitmap: p.slice(13 + idlen),
+      };
+    }
+    case RpMessageType.RESUME_ACK:
+      expectLength("RESUME_ACK", p.length, 4, at);
+      return { type: "resume-ack", value: v.getUint32(0) };
+    case RpMessageType.POSTCOPY_STATS: {
+      const n = p.length >= 38 ? v.getUint16(36) : -1;
+      if (n < 0 || p.length !== 38 + 8 * n) {
+        throw new MigrationError(
+          `return path: POSTCOPY_STATS message at byte ${at} has a malformed ${p.length}-byte payload`,
+        );
+      }
+      const b64 = (o: number): number => v.getUint32(o) * 0x100000000 + v.getUint32(o + 4);
+      const per: number[] = [];
+      for (let i = 0; i < n; i++) per.push(b64(38 + 8 * i));
+      return {
+        type: "postcopy-stats",
+        blocktimeNs: b64(0),
+        faults: v.getUint32(8),
+        latencyMeanNs: b64(12),
+        latencyP99Ns: b64(20),
+        latencyMaxNs: b64(28),
+        vcpuBlocktimeNs: per,
+      };
+    }
     default:
       throw new MigrationError(`return path: unknown message type ${type} at byte ${at}`);
   }

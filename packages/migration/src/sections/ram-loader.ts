@@ -4,7 +4,7 @@
  * destination's RAM backends through the record registry. Incremental: `parse` consumes every
  * complete record of `buf[pos, end)` and returns where the first incomplete one begins.
  */
-import type { RamBackend, VersionedPages } from "@ferry/core";
+import type { MissingPages, RamBackend, VersionedPages } from "@ferry/core";
 import { PAGE_SIZE } from "@ferry/core";
 import { MAX_RAM_BYTES, RAM_FLAG_MASK, RamFlag, TWO_POW_32 } from "../stream/constants";
 import { createRamRecordRegistry, type RamRecordRegistry } from "../stream/records";
@@ -14,6 +14,13 @@ export interface RamBlockTarget {
   readonly name: string;
   readonly size: number;
   readonly backend: RamBackend;
+  /**
+   * The block's missing-page map (a post-copy destination). While it is armed a page record is
+   * placed only where the page is missing, and then marks it arrived; any other is skipped
+   * (userfaultfd's `UFFDIO_COPY` refuses a present page), so a late copy never overwrites what
+   * the running guest wrote.
+   */
+  readonly missing?: MissingPages;
 }
 
 /** Options of {@link RamLoader}. */
@@ -232,6 +239,9 @@ export class RamLoader {
           `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
         );
       }
+      const missing = slot.target.missing ?? null;
+      const postcopy = missing?.armed === true;
+      const place = !postcopy || missing!.has(addr / PS);
       if (compact) {
         const synthetic = slot.synthetic;
         if (synthetic === null) {
@@ -242,10 +252,13 @@ export class RamLoader {
         }
         const n = synthetic.compactBytes;
         if (end - p < n) return pos;
-        try {
-          synthetic.readCompact(addr / PS, buf, p);
-        } catch (e) {
-          return this.fail(p, `bad compact record: ${(e as Error).message}`);
+        if (place) {
+          try {
+            synthetic.readCompact(addr / PS, buf, p);
+          } catch (e) {
+            return this.fail(p, `bad compact record: ${(e as Error).message}`);
+          }
+          if (postcopy) missing!.arrived(addr / PS);
         }
         this.curBlock = slot;
         this.pages++;
@@ -259,6 +272,11 @@ export class RamLoader {
         return this.fail(p, `bad ${rec.name} record: ${(e as Error).message}`);
       }
       if (plen < 0 || end - p < plen) return pos;
+      if (!place) {
+        this.curBlock = slot;
+        pos = p + plen;
+        continue;
+      }
       try {
         const bytes = slot.bytes;
         if (bytes !== null) {
@@ -274,6 +292,7 @@ export class RamLoader {
       }
       this.curBlock = slot;
       this.pages++;
+      if (postcopy) missing!.arrived(addr / PS);
       pos = p + plen;
     }
   }

@@ -97,6 +97,19 @@ export class StreamWriter {
     if (n > this.buf.length) this.buf = new Uint8Array(n);
   }
 
+  /**
+   * Start a new stream on a new connection (post-copy recovery): drop what is buffered (the old
+   * connection is gone), forget the section ids and the previous block. `written` keeps counting.
+   */
+  reset(): void {
+    this.flushed += this.pos + this.extra;
+    this.pos = 0;
+    this.extra = 0;
+    this.lastBlock = null;
+    this.lastBlockId = new Uint8Array(0);
+    this.nextSectionId = 1;
+  }
+
   /** Hand the buffered bytes to the sink. */
   flush(): void {
     if (this.pos === 0) return;

@@ -5,7 +5,7 @@
  * delivered `latency` later, in order per channel. The two directions are accounted separately
  * (a full-duplex link), and so is every channel.
  */
-import type { Scheduler } from "@ferry/core";
+import { notifyAsyncWake, type Scheduler } from "@ferry/core";
 import { MigrationError } from "../errors";
 import { DestinationRefusedError } from "../lifecycle";
 import { createRpInbox } from "../return-path/inbox";
@@ -160,7 +160,11 @@ export function createLink(options: LinkOptions): Link {
       const t = scheduler.after(ns, fn);
       return () => t.cancel();
     }, name);
-    const decoder = createRpDecoder((m) => inbox.push(m));
+    const decoder = createRpDecoder((m) => {
+      inbox.push(m);
+      // A source awaiting `next()` runs before the next event (the vCPUs may never go idle).
+      notifyAsyncWake(scheduler);
+    });
     onError.push((e) => {
       inbox.fail(e);
       if (handlers !== null) handlers.error(e);

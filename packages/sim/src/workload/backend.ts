@@ -11,6 +11,7 @@ import { InvalidArgumentError, InvalidStateError, StateValidationError } from "@
 import {
   PAGE_SIZE as PAGE_SIZE_,
   type DirtyLog,
+  type MissingPages,
   type RamBackend,
   type RamRegion,
 } from "@ferry/core";
@@ -138,6 +139,9 @@ class WorkloadVcpu implements VcpuCore {
   private readonly startSlots: number;
   private readonly dirty: DirtyLog;
   private readonly dirtyWords: Uint32Array;
+  /** The region's missing-page map (a post-copy destination), or null. */
+  private readonly missing: MissingPages | null;
+  private readonly regionBase: number;
   /** Fractional writes owed, in units of 1e-9 write (`budgetNs × rate` accumulates here). */
   private writeCarry = 0;
   private readCarry = 0;
@@ -156,6 +160,8 @@ class WorkloadVcpu implements VcpuCore {
     this.backend = region.backend;
     this.dirty = region.dirty;
     this.dirtyWords = region.dirty.words;
+    this.missing = region.missing ?? null;
+    this.regionBase = region.base;
     this.bytesPerWrite = opts.bytesPerWrite;
     this.startSlots = Math.floor((PAGE_SIZE - opts.bytesPerWrite) / 8) + 1;
     if (isSyntheticRamBackend(region.backend)) {
@@ -196,7 +202,35 @@ class WorkloadVcpu implements VcpuCore {
     // The bitmap tracker's mark is the test-and-set itself (no call); the ring's needs markVcpu.
     const ring = dirty.kind === "ring";
     let done = writes;
-    if (this.mode === MODE_SYNTHETIC) {
+    let faulted = false;
+    const missing = this.missing;
+    if (missing !== null && missing.count > 0) {
+      // Post-copy destination: a write to a missing page stops the vCPU before it (the stream is
+      // rewound, so the same write comes first when the page has landed).
+      const synthetic = this.synthetic;
+      for (let i = 0; i < writes; i++) {
+        const s0 = stream.state;
+        const c0 = stream.cursor;
+        const page = stream.next();
+        if (missing.has(page)) {
+          stream.state = s0;
+          stream.cursor = c0;
+          run.faultAddr = this.regionBase + page * PAGE_SIZE;
+          faulted = true;
+          done = i;
+          break;
+        }
+        if (synthetic !== null) synthetic.bumpPage(page);
+        else this.writeDense(page);
+        if (logging && (dirtyWords[page >>> 5] & (1 << (page & 31))) === 0) {
+          if (!ring) dirtyWords[page >>> 5] |= 1 << (page & 31);
+          else if (dirty.markVcpu(hart, page)) {
+            done = i + 1;
+            break;
+          }
+        }
+      }
+    } else if (this.mode === MODE_SYNTHETIC) {
       const synthetic = this.synthetic!;
       for (let i = 0; i < writes; i++) {
         const page = stream.next();
@@ -239,7 +273,7 @@ class WorkloadVcpu implements VcpuCore {
       consumed = Math.min(consumed, Math.max(0, Math.ceil((done * NS_PER_S - carry) / this.rate)));
       writes = done;
       this.writeCarry = carry + consumed * this.rate - writes * NS_PER_S;
-      run.exitReason = ExitReason.DirtyRingFull;
+      run.exitReason = faulted ? ExitReason.PageMissing : ExitReason.DirtyRingFull;
     } else {
       this.writeCarry = owed - writes * NS_PER_S;
       run.exitReason = ExitReason.BudgetExhausted;

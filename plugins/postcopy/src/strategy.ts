@@ -1,0 +1,241 @@
+/**
+ * The post-copy strategy (capability `postcopy-ram`): QEMU's pre-copy until the switch is asked
+ * for (`migrate-start-postcopy`, or `x-postcopy-after-passes` / `x-postcopy-after-ms`), unless
+ * pre-copy converges first; then `postcopy_start`: stop, final sync, RAM_DISCARD of every page
+ * still dirty, and the package LISTEN + device state + RUN. In post-copy the destination runs the
+ * guest; the source serves page requests first and pushes the other pages in the background.
+ * A broken connection pauses both sides (`postcopy-paused`) until a recovery.
+ */
+import { PAGE_SIZE } from "@ferry/core";
+import {
+  MigrationCancelledError,
+  MigrationError,
+  type MigrationSession,
+  type MigrationStrategy,
+  type RpMessage,
+  type SourceReturnPath,
+} from "@ferry/migration";
+import { precopyIteration, shouldSwitchover } from "@ferry/plugin-precopy";
+import {
+  adviseData,
+  discardCommands,
+  deviceStateCommand,
+  encodeCommands,
+  PostcopyCmd,
+} from "./commands";
+import { type PostcopyParams, POSTCOPY_RAM } from "./params";
+import type { PostcopyState } from "./state";
+
+/** Background pages sent between two looks at the page requests. */
+const BACKGROUND_BATCH = 16;
+/** How long the source waits for a return-path answer (virtual or real ns). */
+export const POSTCOPY_RP_TIMEOUT_NS = 30e9;
+
+/** The ADVISE chunk (the `postcopy` section's START). */
+export function adviseChunk(): Uint8Array {
+  return encodeCommands([{ cmd: PostcopyCmd.ADVISE, data: adviseData() }]);
+}
+
+function returnPathOf(s: MigrationSession): SourceReturnPath {
+  const rp = s.postcopy.transport.returnPath;
+  if (rp === undefined) {
+    throw new MigrationError(
+      `capability "${POSTCOPY_RAM}" needs a return path for page requests (migrate over link, tcp or unix)`,
+    );
+  }
+  return rp;
+}
+
+/** True when the strategy should switch to post-copy now. */
+function timeToSwitch(
+  s: MigrationSession,
+  p: PostcopyParams,
+  st: PostcopyState,
+  t0: number,
+): boolean {
+  if (s.postcopy.requested) return true;
+  if (p.afterPasses > 0 && st.syncCount - 1 >= p.afterPasses) return true;
+  if (p.afterMs > 0 && s.now() - t0 >= p.afterMs * 1e6) return true;
+  return false;
+}
+
+/** Write every queued chunk of the `postcopy` section (one PART each). */
+function sendQueued(s: MigrationSession, st: PostcopyState): void {
+  while (st.queue.length > 0) s.iterateSections();
+}
+
+/** The switch (QEMU's `postcopy_start`). */
+async function switchToPostcopy(s: MigrationSession, st: PostcopyState): Promise<void> {
+  returnPathOf(s);
+  await s.postcopy.stop();
+  st.stopBytes = s.writer.written;
+  const blocks = s.blocks;
+  for (let i = 0; i < blocks.length; i++) {
+    const cmds = discardCommands(blocks[i].name, s.bitmaps[i].words, s.bitmaps[i].pageCount);
+    // Several discards per chunk, each chunk well under the 16 MiB section limit.
+    for (let j = 0; j < cmds.length; j += 8) st.queue.push(encodeCommands(cmds.slice(j, j + 8)));
+  }
+  const pkg = encodeCommands([
+    { cmd: PostcopyCmd.LISTEN, data: new Uint8Array(0) },
+    deviceStateCommand(s.machine.saveState()),
+    { cmd: PostcopyCmd.RUN, data: new Uint8Array(0) },
+  ]);
+  st.queue.push(encodeCommands([{ cmd: PostcopyCmd.PACKAGED, data: pkg }]));
+  sendQueued(s, st);
+  s.postcopy.started();
+  st.startBytes = s.writer.written;
+}
+
+/** Serve the page requests that arrived since `from`; returns the new index. */
+function serveRequests(
+  s: MigrationSession,
+  st: PostcopyState,
+  received: readonly RpMessage[],
+  from: number,
+  cursor: { block: number },
+): number {
+  let i = from;
+  for (; i < received.length; i++) {
+    const m = received[i];
+    if (m.type !== "req-pages") continue;
+    if (m.block !== null) {
+      const b = s.blocks.findIndex((x) => x.name === m.block);
+      if (b < 0) throw new MigrationError(`page request for unknown RAM block "${m.block}"`);
+      cursor.block = b;
+    } else if (cursor.block < 0) {
+      throw new MigrationError("page request without a block before it (REQ_PAGES first)");
+    }
+    st.requests++;
+    const first = Math.floor(m.start / PAGE_SIZE);
+    const last = Math.ceil((m.start + m.length) / PAGE_SIZE);
+    for (let p = first; p < last; p++) s.postcopy.sendPage(cursor.block, p);
+  }
+  return i;
+}
+
+/** The recovery handshake on a new connection (QEMU's RECV_BITMAP / RESUME / RESUME_ACK). */
+async function recover(s: MigrationSession, st: PostcopyState): Promise<number> {
+  const rp = returnPathOf(s);
+  s.postcopy.restart();
+  // Ask for the destination's bitmap of missing pages: those, and only those, are still to send.
+  st.queue.push(encodeCommands([{ cmd: PostcopyCmd.RECV_BITMAP, data: new Uint8Array(0) }]));
+  s.beginRamPart();
+  s.endRamPart();
+  sendQueued(s, st);
+  await s.flow();
+  const blocks = s.blocks;
+  const left = blocks.map((b) => b.size / PAGE_SIZE);
+  const fresh = blocks.map(() => false);
+  let outstanding = left.reduce((a, b) => a + b, 0);
+  while (outstanding > 0) {
+    const m = await rp.next(POSTCOPY_RP_TIMEOUT_NS);
+    if (m.type === "error") throw new MigrationError(`the destination failed: ${m.message}`);
+    if (m.type !== "recv-bitmap") continue;
+    const b = blocks.findIndex((x) => x.name === m.block);
+    if (b < 0) throw new MigrationError(`RECV_BITMAP for unknown RAM block "${m.block}"`);
+    const bm = s.bitmaps[b];
+    if (!fresh[b]) {
+      bm.clearAll();
+      fresh[b] = true;
+    }
+    for (let i = 0; i < m.pageCount; i++) {
+      if ((m.bitmap[i >>> 3] & (1 << (i & 7))) !== 0) bm.set(m.firstPage + i);
+    }
+    left[b] -= m.pageCount;
+    outstanding -= m.pageCount;
+  }
+  st.queue.push(encodeCommands([{ cmd: PostcopyCmd.RESUME, data: new Uint8Array(0) }]));
+  sendQueued(s, st);
+  await s.flow();
+  let ack: RpMessage;
+  for (;;) {
+    ack = await rp.next(POSTCOPY_RP_TIMEOUT_NS);
+    if (ack.type === "resume-ack") break;
+    if (ack.type === "error") throw new MigrationError(`the destination failed: ${ack.message}`);
+  }
+  s.postcopy.resumed();
+  st.recoveries++;
+  // The requests the destination sends again follow its RESUME_ACK: serve from there.
+  return rp.received.indexOf(ack) + 1;
+}
+
+/** The post-copy phase: requests first, the rest in the background, until every page is sent. */
+async function postcopyPhase(s: MigrationSession, st: PostcopyState): Promise<void> {
+  let rp = returnPathOf(s);
+  let seen = rp.received.length;
+  const cursor = { block: -1 };
+  for (;;) {
+    try {
+      while (s.dirtyPages() > 0) {
+        s.checkpoint();
+        s.beginRamPart();
+        seen = serveRequests(s, st, rp.received, seen, cursor);
+        for (let i = 0; i < BACKGROUND_BATCH; i++) {
+          if (!s.sendNextDirtyPage()) break;
+          if (rp.received.length > seen) seen = serveRequests(s, st, rp.received, seen, cursor);
+        }
+        s.endRamPart();
+        await s.flow();
+      }
+      await s.postcopy.complete();
+      // The destination reports its fault statistics when the last page landed.
+      await awaitReport(rp, st);
+      return;
+    } catch (e) {
+      if (e instanceof MigrationCancelledError) throw e;
+      const status = s.postcopy.status;
+      if (status !== "postcopy-active" && status !== "postcopy-recover") throw e;
+      // QEMU's postcopy_pause: neither side has the whole guest; wait for a new connection.
+      await s.postcopy.pause(e instanceof Error ? e : new MigrationError(String(e)));
+      rp = returnPathOf(s);
+      cursor.block = -1;
+      seen = await recover(s, st);
+    }
+  }
+}
+
+async function awaitReport(rp: SourceReturnPath, st: PostcopyState): Promise<void> {
+  for (;;) {
+    for (const m of rp.received) {
+      if (m.type === "postcopy-stats") {
+        st.report = m;
+        return;
+      }
+    }
+    const m = await rp.next(POSTCOPY_RP_TIMEOUT_NS);
+    if (m.type === "error") throw new MigrationError(`the destination failed: ${m.message}`);
+    if (m.type === "shut") return;
+  }
+}
+
+/** Make the strategy part for one migration. */
+export function createPostcopyStrategy(
+  params: PostcopyParams,
+  state: PostcopyState,
+): MigrationStrategy {
+  return {
+    name: "postcopy",
+    capability: POSTCOPY_RAM,
+    async run(s) {
+      const t0 = s.now();
+      s.setup();
+      for (;;) {
+        s.checkpoint();
+        // QEMU: pre-copy completes when it converges; post-copy starts only while a significant
+        // amount is left.
+        if (shouldSwitchover(s)) {
+          await s.complete();
+          return;
+        }
+        if (timeToSwitch(s, params, state, t0)) {
+          await switchToPostcopy(s, state);
+          await postcopyPhase(s, state);
+          return;
+        }
+        await precopyIteration(s);
+        s.iterateSections();
+        await s.rateLimit();
+      }
+    },
+  };
+}
