@@ -205,7 +205,6 @@ export class MigrationThread implements MigrationSession, Migration {
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     this.logger = setup.logger ?? silentLogger;
-    const transport = setup.transport;
     this.writer = new StreamWriter(
       (chunk, accounted) => this.transport.write(chunk, accounted),
       setup.writeBufferBytes,
