@@ -6,6 +6,7 @@ import type { Scheduler } from "@ferry/core";
 import { MigrationError, StreamError } from "./errors";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
 import { recordTypesOf } from "./manager";
+import { MultifdReceiver } from "./multifd/receiver";
 import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
 import type { IncomingTransport } from "./transport/types";
@@ -21,6 +22,11 @@ export interface IncomingOptions {
   readonly records?: RamRecordRegistry;
   /** Resume the machine after a successful load (default true). */
   readonly resume?: boolean;
+  /**
+   * Multifd: the number of data channels the source opens (its `multifd-channels`); they arrive
+   * through `transport.onChannel`. Absent or 0 = no multifd (a sync point on the stream is refused).
+   */
+  readonly multifdChannels?: number;
 }
 
 /** Outcome of an incoming migration. */
@@ -69,11 +75,16 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       sections.set(def.idstr, { versions: def.versions, load: (c, ph) => loader.load(c, ph) });
     }
   }
+  const blocks = machine.memory.ramRegions.filter((r) => !r.readonly);
+  const channels = options.multifdChannels ?? 0;
+  let receiver: MultifdReceiver | null = null;
+  let mainEnded = false;
   const reader = new StreamReader({
     sections,
-    blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
+    blocks,
     records: options.records ?? recordTypesOf(options.plugins ?? []),
     compact: transport.compact === true,
+    ...(channels > 0 ? { onMultifdFlush: () => receiver?.mainFlush() } : {}),
   });
   let status: IncomingMigration["status"] = "receiving";
   let settle: (r: IncomingResult) => void = () => {};
@@ -94,6 +105,54 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     );
     return { status, done };
   }
+  const finish = (): void => {
+    if (status !== "receiving") return;
+    try {
+      reader.end();
+      const state = assembleMachineState(reader.devices);
+      try {
+        machine.loadState(state);
+      } catch (e) {
+        throw new StreamError(reader.position, `device state rejected: ${(e as Error).message}`);
+      }
+    } catch (e) {
+      fail(e as Error);
+      return;
+    }
+    status = "completed";
+    // Acknowledge the switchover with what was loaded: the source accepts it only if this
+    // accounts for every byte it sent (see return-path/ack.ts).
+    const rp = transport.returnPath;
+    if (rp !== undefined) {
+      rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
+    }
+    if (options.resume !== false) runMachine(machine);
+    settle({
+      status,
+      bytes: reader.position,
+      pages: reader.pages + (receiver?.pages ?? 0),
+      resumedAtNs: machine.scheduler?.now(),
+    });
+  };
+  if (channels > 0) {
+    if (transport.onChannel === undefined) {
+      fail(new MigrationError("incoming: multifd needs a transport with data channels"));
+      return { status, done };
+    }
+    receiver = new MultifdReceiver({
+      channels,
+      blocks,
+      compact: transport.compact === true,
+      compressions: (options.plugins ?? []).flatMap((p) => p.compressions ?? []),
+      onError: (e) => fail(e),
+      // the main stream's end waits for every channel (its pages load before the devices)
+      onComplete: () => {
+        if (mainEnded) finish();
+      },
+    });
+    const r = receiver;
+    transport.onChannel((c) => r.attach(c));
+  }
   transport.receive({
     data(chunk) {
       if (status !== "receiving") return;
@@ -104,33 +163,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       }
     },
     end() {
-      if (status !== "receiving") return;
-      try {
-        reader.end();
-        const state = assembleMachineState(reader.devices);
-        try {
-          machine.loadState(state);
-        } catch (e) {
-          throw new StreamError(reader.position, `device state rejected: ${(e as Error).message}`);
-        }
-      } catch (e) {
-        fail(e as Error);
-        return;
-      }
-      status = "completed";
-      // Acknowledge the switchover with what was loaded: the source accepts it only if this
-      // accounts for every byte it sent (see return-path/ack.ts).
-      const rp = transport.returnPath;
-      if (rp !== undefined) {
-        rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
-      }
-      if (options.resume !== false) runMachine(machine);
-      settle({
-        status,
-        bytes: reader.position,
-        pages: reader.pages,
-        resumedAtNs: machine.scheduler?.now(),
-      });
+      mainEnded = true;
+      if (receiver === null || receiver.complete) finish();
     },
     error(err) {
       fail(err);

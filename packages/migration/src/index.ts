@@ -28,3 +28,7 @@ export * from "./transport/file";
 export * from "./transport/link";
 export * from "./transport/socket";
 export * from "./transport/types";
+export * from "./multifd/compression";
+export * from "./multifd/packet";
+export * from "./multifd/receiver";
+export * from "./multifd/sender";

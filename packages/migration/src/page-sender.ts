@@ -35,6 +35,12 @@ export interface PageRecordSink {
   page(copied: number, rawPage: boolean): void;
 }
 
+/** Where pages go instead of the main stream (the multifd sender). */
+export interface PageQueue {
+  /** Queue page `page` of block `blockIndex`; true when it was a zero page. */
+  queue(blockIndex: number, page: number): boolean;
+}
+
 /** Result of a dirty-log sync. */
 export interface SyncCounts {
   /** Pages newly set in the migration bitmaps (QEMU's `new_dirty = bits & ~migration_bitmap`). */
@@ -57,6 +63,11 @@ export class PageSender {
   normal = 0;
   /** `x-page-cost-ns` owed and not yet slept out (ns). */
   costDebtNs = 0;
+  /**
+   * When set (multifd), every page goes to this queue, which detects zero pages and pays the
+   * per-page cost on its channels; the codec chain is not asked.
+   */
+  channels: PageQueue | null = null;
 
   private readonly writer: StreamWriter;
   private readonly sink: PageRecordSink;
@@ -193,6 +204,12 @@ export class PageSender {
         this.dirtyCount--;
         this.cursorBlock = b;
         this.cursorPage = p + 1;
+        const q = this.channels;
+        if (q !== null) {
+          if (q.queue(b, p)) this.duplicate++;
+          else this.normal++;
+          return true;
+        }
         const w = this.writer;
         const before = w.written;
         const raw = this.sendPage(b, p);

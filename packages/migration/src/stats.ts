@@ -30,6 +30,8 @@ export interface RamStats {
   readonly "precopy-bytes": number;
   /** Bytes sent while the guest was stopped. */
   readonly "downtime-bytes": number;
+  /** Bytes sent on the multifd data channels (with capability `multifd`; part of `transferred`). */
+  readonly "multifd-bytes"?: number;
 }
 
 /** QEMU's MigrationInfo (kebab-case), plus sections contributed by plugins. */
@@ -93,6 +95,9 @@ export function formatInfoMigrate(info: MigrationInfo): string {
     if (ram["dirty-pages-rate"]) lines.push(`dirty pages rate: ${ram["dirty-pages-rate"]} pages`);
     if (ram["precopy-bytes"]) lines.push(`precopy ram: ${kb(ram["precopy-bytes"])} kbytes`);
     if (ram["downtime-bytes"]) lines.push(`downtime ram: ${kb(ram["downtime-bytes"])} kbytes`);
+    if (ram["multifd-bytes"] !== undefined) {
+      lines.push(`multifd bytes: ${kb(ram["multifd-bytes"])} kbytes`);
+    }
   }
   const known = new Set([
     "status",

@@ -1,6 +1,7 @@
 /** The migration plugins `ferry` loads: every one whose factory its package exports. */
 import type { FerryPlugin } from "@ferry/migration";
 import * as autoConvergePkg from "@ferry/plugin-auto-converge";
+import * as multifdPkg from "@ferry/plugin-multifd";
 import { precopy } from "@ferry/plugin-precopy";
 import * as xbzrlePkg from "@ferry/plugin-xbzrle";
 
@@ -13,8 +14,8 @@ function factoryOf(pkg: object, name: string): PluginFactory | undefined {
 }
 
 /**
- * Fresh instances of the available plugins: `precopy` always, `xbzrle` and `auto-converge` when
- * their packages export `xbzrle()` / `autoConverge()`.
+ * Fresh instances of the available plugins: `precopy` always, `xbzrle`, `auto-converge` and
+ * `multifd` when their packages export `xbzrle()` / `autoConverge()` / `multifd()`.
  */
 export function loadPlugins(): FerryPlugin[] {
   const plugins = [precopy()];
@@ -22,5 +23,7 @@ export function loadPlugins(): FerryPlugin[] {
   if (xbzrle) plugins.push(xbzrle());
   const autoConverge = factoryOf(autoConvergePkg, "autoConverge");
   if (autoConverge) plugins.push(autoConverge());
+  const multifd = factoryOf(multifdPkg, "multifd");
+  if (multifd) plugins.push(multifd());
   return plugins;
 }

@@ -225,6 +225,8 @@ export async function runMigration(
   mgr.setParameters(resolveParameters(config.migration.parameters, options.parameters ?? {}));
   const capabilities = mgr.capabilities();
   const parameters = mgr.queryParameters();
+  const multifdChannels =
+    capabilities.multifd === true ? (parameters["multifd-channels"] as number) : 0;
 
   const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
   let reference: GuestRunReport | null = null;
@@ -268,8 +270,15 @@ export async function runMigration(
       bufferBytes: config.migration.link.bufferBytes,
       // synthetic RAM travels as page versions; statistics still count the real bytes
       compact: config.machine.ramBackend === "synthetic",
+      // multifd: one data channel per multifd-channels, sharing the link
+      channels: multifdChannels,
     });
-    incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
+    incoming({
+      machine: dst.machine,
+      transport: link.destination,
+      plugins: mgr.plugins,
+      multifdChannels,
+    });
     const m = mgr.migrate({ machine: src.machine, transport: link.source });
     migration = m;
     startNs = s.now();

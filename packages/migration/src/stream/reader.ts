@@ -68,6 +68,11 @@ export interface StreamReaderOptions {
   readonly compact?: boolean;
   /** Plugin sections by idstr (START/PART/END or FULL with a `be32 len` + bytes body). */
   readonly sections?: ReadonlyMap<string, ReaderSection>;
+  /**
+   * Called at each multifd sync point (`RamFlag.MULTIFD_FLUSH`); absent = the destination has no
+   * multifd channels and such a record is refused.
+   */
+  readonly onMultifdFlush?: () => void;
 }
 
 const enum St {
@@ -86,6 +91,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 // Hot-path constants as module locals.
 const FLAG_MASK = RAM_FLAG_MASK;
 const EOS = RamFlag.EOS;
+const MULTIFD_FLUSH = RamFlag.MULTIFD_FLUSH;
 const CONTINUE = RamFlag.CONTINUE;
 const MEM_SIZE = RamFlag.MEM_SIZE;
 const COMPACT = RamFlag.COMPACT;
@@ -118,6 +124,7 @@ export class StreamReader {
   private readonly onDevice: ((d: ReceivedDeviceState) => void) | undefined;
   private readonly maxDevice: number;
   private readonly compact: boolean;
+  private readonly onMultifdFlush: (() => void) | undefined;
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private rem = new Uint8Array(1 << 16);
   private remLen = 0;
@@ -149,6 +156,7 @@ export class StreamReader {
       listed: false,
     }));
     this.compact = options.compact === true;
+    this.onMultifdFlush = options.onMultifdFlush;
     this.onDevice = options.onDevice;
     this.maxDevice = options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
   }
@@ -571,6 +579,16 @@ export class StreamReader {
         this.fail(pos, "RAM page records in the setup section (expected EOS)");
       }
       if (!this.memListDone) this.fail(pos, "RAM page before the block list");
+      if (flags === MULTIFD_FLUSH) {
+        if (addr !== 0) this.fail(pos, `multifd flush record with non-zero offset ${addr}`);
+        const onFlush = this.onMultifdFlush;
+        if (onFlush === undefined) {
+          this.fail(pos + 4, "multifd sync point, but this destination has no multifd channels");
+        }
+        onFlush();
+        pos += 8;
+        continue;
+      }
       const rec = records.get(flags & TYPE_MASK);
       if (rec === undefined) {
         this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);

@@ -110,6 +110,11 @@ function occupy(dir: Direction, now: number, length: number): number {
   return dir.busyUntil;
 }
 
+/** A copy of `o` that keeps its getters live (they read the original). */
+function propertiesOf<T extends object>(o: T): T {
+  return Object.defineProperties({}, Object.getOwnPropertyDescriptors(o)) as T;
+}
+
 /** Make a virtual-time link. */
 export function createLink(options: LinkOptions): Link {
   const { scheduler, latency } = options;
@@ -281,10 +286,34 @@ export function createLink(options: LinkOptions): Link {
   const main = makeChannel(0, true);
   const channels: LinkChannel[] = [];
   for (let i = 1; i <= dataChannels; i++) channels.push(makeChannel(i, false));
+  // Multifd: the source opens the first `count` data channels; the destination is offered those.
+  let opened = 0;
+  const onChannel: Array<(c: IncomingTransport) => void> = [];
+  const source: OutgoingTransport = {
+    ...propertiesOf(main.source),
+    async openChannels(count) {
+      if (!Number.isInteger(count) || count < 1 || count > dataChannels - opened) {
+        throw new MigrationError(
+          `link has ${dataChannels - opened} unopened data channels, ${count} requested (create the link with channels >= multifd-channels)`,
+        );
+      }
+      const out = channels.slice(opened, opened + count);
+      opened += count;
+      for (const c of out) for (const h of onChannel) h(c.destination);
+      return out.map((c) => c.source);
+    },
+  };
+  const destination: IncomingTransport = {
+    ...propertiesOf(main.destination),
+    onChannel(handler) {
+      onChannel.push(handler);
+      for (const c of channels.slice(0, opened)) handler(c.destination);
+    },
+  };
 
   return {
-    source: main.source,
-    destination: main.destination,
+    source,
+    destination,
     channels,
     cut: (reason) => fail(reason ?? new MigrationError("link connection dropped")),
     get delivered() {
