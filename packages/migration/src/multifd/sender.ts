@@ -335,7 +335,7 @@ export class MultifdSender {
     }
     c.packets++;
     const now = o.scheduler.now();
-    const start = c.freeAt > now ? c.freeAt : now;
+    const start = Math.max(c.freeAt, now);
     c.freeAt = start + work;
     c.busyNs += work;
     this.write(c, packet, MULTIFD_PACKET_LEN + accountedData, c.freeAt);

@@ -110,9 +110,12 @@ function occupy(dir: Direction, now: number, length: number): number {
   return dir.busyUntil;
 }
 
-/** A copy of `o` that keeps its getters live (they read the original). */
-function propertiesOf<T extends object>(o: T): T {
-  return Object.defineProperties({}, Object.getOwnPropertyDescriptors(o)) as T;
+/** A copy of `o` (its getters stay live: never spread it) with `methods` added. */
+function withMethods<T extends object, M extends object>(o: T, methods: M): T & M {
+  return Object.defineProperties(
+    {},
+    { ...Object.getOwnPropertyDescriptors(o), ...Object.getOwnPropertyDescriptors(methods) },
+  ) as T & M;
 }
 
 /** Make a virtual-time link. */
@@ -289,9 +292,8 @@ export function createLink(options: LinkOptions): Link {
   // Multifd: the source opens the first `count` data channels; the destination is offered those.
   let opened = 0;
   const onChannel: Array<(c: IncomingTransport) => void> = [];
-  const source: OutgoingTransport = {
-    ...propertiesOf(main.source),
-    async openChannels(count) {
+  const source = withMethods(main.source, {
+    async openChannels(count: number): Promise<readonly OutgoingTransport[]> {
       if (!Number.isInteger(count) || count < 1 || count > dataChannels - opened) {
         throw new MigrationError(
           `link has ${dataChannels - opened} unopened data channels, ${count} requested (create the link with channels >= multifd-channels)`,
@@ -302,14 +304,13 @@ export function createLink(options: LinkOptions): Link {
       for (const c of out) for (const h of onChannel) h(c.destination);
       return out.map((c) => c.source);
     },
-  };
-  const destination: IncomingTransport = {
-    ...propertiesOf(main.destination),
-    onChannel(handler) {
+  });
+  const destination = withMethods(main.destination, {
+    onChannel(handler: (c: IncomingTransport) => void): void {
       onChannel.push(handler);
       for (const c of channels.slice(0, opened)) handler(c.destination);
     },
-  };
+  });
 
   return {
     source,
