@@ -32,3 +32,4 @@ export * from "./multifd/compression";
 export * from "./multifd/packet";
 export * from "./multifd/receiver";
 export * from "./multifd/sender";
+export * from "./transport/socket-channels";

@@ -78,6 +78,10 @@ interface Channel {
   normalPages: number;
   zeroPages: number;
   busyNs: number;
+  /** Resolves once every write handed to this channel so far was made. */
+  written: Promise<void>;
+  /** Writes scheduled and not yet made (a later one never overtakes them). */
+  pending: number;
 }
 
 const enc = new TextEncoder();
@@ -113,6 +117,7 @@ export class MultifdSender {
   private pagesSinceSync = 0;
   private syncDue = false;
   private error: Error | null = null;
+  private readonly modelCost: boolean;
 
   constructor(options: MultifdSenderOptions) {
     this.o = options;
@@ -131,7 +136,11 @@ export class MultifdSender {
       normalPages: 0,
       zeroPages: 0,
       busyNs: 0,
+      written: Promise.resolve(),
+      pending: 0,
     }));
+    // In real time the work costs what it really costs: the model applies to virtual time only.
+    this.modelCost = options.scheduler.kind !== "realtime";
     this.synthetic = options.blocks.map((b) =>
       isSyntheticRamBackend(b.backend) ? b.backend : null,
     );
@@ -240,6 +249,7 @@ export class MultifdSender {
     let last = s.now();
     for (const c of this.chans) if (c.freeAt > last) last = c.freeAt;
     if (last > s.now()) await s.sleep(last - s.now());
+    await Promise.all(this.chans.map((c) => c.written));
     this.check();
     await Promise.all(this.chans.map((c) => c.transport.end()));
     this.check();
@@ -324,7 +334,9 @@ export class MultifdSender {
       offsets,
     );
     packet.set(payload, MULTIFD_PACKET_LEN);
-    const work = (normal + zero) * o.pageCostNs + normal * (method?.pageCostNs ?? 0);
+    const work = this.modelCost
+      ? (normal + zero) * o.pageCostNs + normal * (method?.pageCostNs ?? 0)
+      : 0;
     if (withPages) {
       this.rawDataBytes += normal * PS;
       this.compressedDataBytes += accountedData;
@@ -357,8 +369,17 @@ export class MultifdSender {
       }
     };
     const s = this.o.scheduler;
-    if (atNs <= s.now()) go();
-    else s.at(atNs, go);
+    if (atNs <= s.now() && c.pending === 0) go();
+    else {
+      c.pending++;
+      c.written = new Promise((resolve) =>
+        s.at(Math.max(atNs, s.now()), () => {
+          c.pending--;
+          go();
+          resolve();
+        }),
+      );
+    }
   }
 }
 
