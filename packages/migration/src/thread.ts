@@ -378,10 +378,9 @@ export class MigrationThread implements MigrationSession, Migration {
     // depend on how records are laid out in the buffer (compact and full paths time alike).
     this.writer.flush();
     await this.payCost();
-    const wait = this.multifd?.waitNs() ?? 0;
-    if (wait > 0) {
-      // every multifd channel is busy: wait for the first to be free (QEMU's channels_ready)
-      await this.scheduler.sleep(wait);
+    if (this.multifd !== null) {
+      // every multifd channel busy: wait for the first to be free (QEMU's channels_ready)
+      await this.multifd.ready();
       this.checkpoint();
     }
     if (this.transport.backedUp) await this.transport.drain();

@@ -234,6 +234,19 @@ export class MultifdSender {
     return min - now;
   }
 
+  /**
+   * Wait until the main thread may queue more: some channel's sender is free (virtual time) and
+   * no channel's transport is backed up (real sockets buffer without bound otherwise).
+   */
+  async ready(): Promise<void> {
+    const wait = this.waitNs();
+    if (wait > 0) await this.o.scheduler.sleep(wait);
+    for (const c of this.chans) {
+      if (c.transport.backedUp) await c.transport.drain();
+    }
+    this.check();
+  }
+
   /** Throw the error a channel failed with, if any. */
   check(): void {
     if (this.error !== null) throw this.error;
