@@ -30,6 +30,7 @@ import {
   type SyntheticRamBackend,
 } from "@ferry/sim";
 import { describe, expect, it } from "vitest";
+import { encodeMultifdInit, encodeMultifdPacketHeader } from "@ferry/migration";
 import { multifd } from "../src/index";
 
 const MiB = 2 ** 20;
@@ -200,5 +201,70 @@ describe("multifd over the link's data channels", () => {
     await s.run({ untilNs: 1e9, stopWhen: () => m.status === "failed" });
     expect(m.status).toBe("failed");
     expect(m.error?.message).toMatch(/capability "multifd" needs a transport with data channels/);
+  });
+
+  it("a link cut mid-migration fails it; the source keeps running, the destination never starts", async () => {
+    const s = new VirtualScheduler();
+    const src = syntheticGuest(s);
+    const dst = syntheticGuest(s);
+    for (let p = 0; p < 1024; p++) src.backend.setPageVersion(p, 1 + (p % 7));
+    src.start();
+    const mgr = createMigrationManager({ plugins: [precopy(), multifd()] });
+    mgr.setCapabilities({ multifd: true });
+    mgr.setParameters({ "max-bandwidth": 0, "downtime-limit": 20 });
+    const link = createLink({
+      scheduler: s,
+      bandwidth: MiB,
+      latency: 1e6,
+      compact: true,
+      channels: 2,
+    });
+    const inc = incoming({
+      machine: dst,
+      transport: link.destination,
+      plugins: mgr.plugins,
+      multifdChannels: 2,
+    });
+    const m = mgr.migrate({ machine: src, transport: link.source });
+    s.after(500e6, () => link.cut());
+    await s.run({ untilNs: 30e9, stopWhen: () => m.status === "failed" });
+    expect(m.status).toBe("failed");
+    expect(src.state).toBe("running");
+    expect((await inc.done).status).toBe("failed");
+    expect(dst.state).toBe("created");
+  });
+
+  it("a hostile data channel is refused with a clear error and the destination never starts", async () => {
+    const s = new VirtualScheduler();
+    const dst = syntheticGuest(s);
+    const link = createLink({ scheduler: s, bandwidth: MiB, latency: 1e6, channels: 1 });
+    const inc = incoming({
+      machine: dst,
+      transport: link.destination,
+      plugins: [multifd()],
+      multifdChannels: 1,
+    });
+    const [ch] = await link.source.openChannels!(1);
+    const init = encodeMultifdInit({ uuid: new Uint8Array(16), id: 0 });
+    const packet = encodeMultifdPacketHeader({
+      flags: 0,
+      pagesAlloc: 128,
+      normalPages: 1,
+      zeroPages: 0,
+      nextPacketSize: PAGE_SIZE,
+      packetNum: 0,
+      ramblock: "ram",
+      offsets: [RAM], // one page past the end of the block
+    });
+    ch.write(init);
+    ch.write(packet);
+    ch.write(new Uint8Array(PAGE_SIZE));
+    await s.run({ untilNs: 1e9 });
+    const r = await inc.done;
+    expect(r.status).toBe("failed");
+    expect(r.error?.message).toMatch(
+      /multifd channel 0: packet 0: page offset 8388608 outside RAM block "ram" of 8388608 bytes/,
+    );
+    expect(dst.state).toBe("created");
   });
 });
