@@ -12,6 +12,7 @@ import {
   type SectionLoader,
 } from "./plugin";
 import { recordTypesOf } from "./manager";
+import { MultifdReceiver } from "./multifd/receiver";
 import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
 import type { IncomingTransport } from "./transport/types";
@@ -27,6 +28,11 @@ export interface IncomingOptions {
   readonly records?: RamRecordRegistry;
   /** Resume the machine after a successful load (default true). */
   readonly resume?: boolean;
+  /**
+   * Multifd: the number of data channels the source opens (its `multifd-channels`); they arrive
+   * through `transport.onChannel`. Absent or 0 = no multifd (a sync point on the stream is refused).
+   */
+  readonly multifdChannels?: number;
 }
 
 /** Outcome of an incoming migration. */
@@ -123,12 +129,17 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       sections.set(def.idstr, { versions: def.versions, load: (c, ph) => loader.load(c, ph) });
     }
   }
+  const blocks = machine.memory.ramRegions.filter((r) => !r.readonly);
+  const channels = options.multifdChannels ?? 0;
+  let receiver: MultifdReceiver | null = null;
+  let mainEnded = false;
   const makeReader = (): StreamReader =>
     new StreamReader({
       sections,
-      blocks: machine.memory.ramRegions.filter((r) => !r.readonly),
+      blocks,
       records: options.records ?? recordTypesOf(options.plugins ?? []),
       compact: transport.compact === true,
+      ...(channels > 0 ? { onMultifdFlush: () => receiver?.mainFlush() } : {}),
     });
   let reader = makeReader();
   let bytes = 0;
@@ -159,6 +170,37 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   };
   const receiving = (): boolean =>
     status === "receiving" || status === "postcopy-active" || status === "postcopy-recover";
+  function finish(): void {
+    if (!receiving()) return;
+    try {
+      reader.end();
+      if (!guestStarted) {
+        const state = assembleMachineState(reader.devices);
+        try {
+          machine.loadState(state);
+        } catch (e) {
+          throw new StreamError(reader.position, `device state rejected: ${(e as Error).message}`);
+        }
+      }
+    } catch (e) {
+      fail(e as Error);
+      return;
+    }
+    status = "completed";
+    // Acknowledge the switchover with what was loaded: the source accepts it only if this
+    // accounts for every byte it sent (see return-path/ack.ts).
+    const rp = transport.returnPath;
+    if (rp !== undefined) {
+      rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
+    }
+    if (!guestStarted && options.resume !== false) runMachine(machine);
+    settle({
+      status,
+      bytes: bytes + reader.position,
+      pages: pages + reader.pages + (receiver?.pages ?? 0),
+      resumedAtNs: machine.scheduler?.now(),
+    });
+  }
   const attach = (t: IncomingTransport): void => {
     const r = reader;
     t.receive({
@@ -172,37 +214,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       },
       end() {
         if (!receiving() || r !== reader) return;
-        try {
-          reader.end();
-          if (!guestStarted) {
-            const state = assembleMachineState(reader.devices);
-            try {
-              machine.loadState(state);
-            } catch (e) {
-              throw new StreamError(
-                reader.position,
-                `device state rejected: ${(e as Error).message}`,
-              );
-            }
-          }
-        } catch (e) {
-          fail(e as Error);
-          return;
-        }
-        status = "completed";
-        // Acknowledge the switchover with what was loaded: the source accepts it only if this
-        // accounts for every byte it sent (see return-path/ack.ts).
-        const rp = transport.returnPath;
-        if (rp !== undefined) {
-          rp.send({ type: "switchover-ack", bytes: rp.received.bytes, digest: rp.received.digest });
-        }
-        if (!guestStarted && options.resume !== false) runMachine(machine);
-        settle({
-          status,
-          bytes: bytes + reader.position,
-          pages: pages + reader.pages,
-          resumedAtNs: machine.scheduler?.now(),
-        });
+        mainEnded = true;
+        if (receiver === null || receiver.complete) finish();
       },
       error(err) {
         if (r !== reader) return;
@@ -223,6 +236,33 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       },
       info: () => ({}),
     };
+  }
+  if (channels > 0) {
+    if (transport.onChannel === undefined) {
+      fail(new MigrationError("incoming: multifd needs a transport with data channels"));
+      return {
+        status,
+        done,
+        error: lastError,
+        recover() {
+          throw new MigrationError("migrate-recover: this incoming migration failed");
+        },
+        info: () => ({}),
+      };
+    }
+    receiver = new MultifdReceiver({
+      channels,
+      blocks,
+      compact: transport.compact === true,
+      compressions: (options.plugins ?? []).flatMap((p) => p.compressions ?? []),
+      onError: (e) => fail(e),
+      // the main stream's end waits for every channel (its pages load before the devices)
+      onComplete: () => {
+        if (mainEnded) finish();
+      },
+    });
+    const r = receiver;
+    transport.onChannel((c) => r.attach(c));
   }
   attach(transport);
   return {

@@ -40,3 +40,8 @@ export * from "./transport/file";
 export * from "./transport/link";
 export * from "./transport/socket";
 export * from "./transport/types";
+export * from "./multifd/compression";
+export * from "./multifd/packet";
+export * from "./multifd/receiver";
+export * from "./multifd/sender";
+export * from "./transport/socket-channels";

@@ -18,6 +18,7 @@ import {
   MigrationSection,
   MigrationSessionToken,
   MigrationStrategy,
+  PageChannels,
   PageCodec,
   resolveParts,
   SchedulerToken,
@@ -146,6 +147,14 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
     const sections = resolveParts(child, MigrationSection)
       .filter((p) => on(p.capability))
       .map((p) => p.create(thread));
+    const channelParts = resolveParts(child, PageChannels).filter((p) => on(p.capability));
+    if (channelParts.length > 1) {
+      throw new MigrationConfigError(
+        "",
+        `parts ${channelParts.map((p) => `"${p.name}"`).join(" and ")} each send pages on data channels`,
+      );
+    }
+    if (channelParts.length === 1) thread.useChannels(channelParts[0].create(thread));
     thread.attach(codecs, controllers, sections);
     active = thread;
     thread.done = thread

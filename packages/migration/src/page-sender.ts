@@ -42,6 +42,12 @@ export interface PageRecordSink {
   page(copied: number, rawPage: boolean): void;
 }
 
+/** Where pages go instead of the main stream (the multifd sender). */
+export interface PageQueue {
+  /** Queue page `page` of block `blockIndex`; true when it was a zero page. */
+  queue(blockIndex: number, page: number): boolean;
+}
+
 /** Result of a dirty-log sync. */
 export interface SyncCounts {
   /** Pages newly set in the migration bitmaps (QEMU's `new_dirty = bits & ~migration_bitmap`). */
@@ -64,6 +70,11 @@ export class PageSender {
   normal = 0;
   /** `x-page-cost-ns` owed and not yet slept out (ns). */
   costDebtNs = 0;
+  /**
+   * When set (multifd), every page goes to this queue, which detects zero pages and pays the
+   * per-page cost on its channels; the codec chain is not asked.
+   */
+  channels: PageQueue | null = null;
 
   private readonly writer: StreamWriter;
   private readonly sink: PageRecordSink;
@@ -231,6 +242,15 @@ export class PageSender {
       if (p >= 0) {
         this.cursorBlock = b;
         this.cursorPage = p + 1;
+        const q = this.channels;
+        if (q !== null) {
+          // multifd: the page goes to a data channel (its bit cleared here, as take() does)
+          this.bitmaps[b].words[p >>> 5] &= ~(1 << (p & 31));
+          this.dirtyCount--;
+          if (q.queue(b, p)) this.duplicate++;
+          else this.normal++;
+          return true;
+        }
         this.take(b, p);
         return true;
       }

@@ -24,6 +24,7 @@ import type { StatsRegistry } from "./stats-registry";
 import type { DestinationReturnPath, OutgoingTransport } from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
+import type { MultifdCompression } from "./multifd/compression";
 import type { RamRecordType } from "./stream/records";
 import type { StreamWriter } from "./stream/writer";
 
@@ -60,6 +61,11 @@ export interface FerryPlugin {
    * Destinations load them whether or not the capability is on there, like `records`.
    */
   readonly sections?: readonly SectionLoaderDef[];
+  /**
+   * Multifd compression methods it provides (`multifd-compression` values). Destinations decode
+   * them whether or not the capability is on there, like `records`.
+   */
+  readonly compressions?: readonly MultifdCompression[];
   /** Bind its parts under {@link MigrationStrategy}, {@link PageCodec}, {@link ConvergenceController}. */
   register(container: DependencyContainer): void;
 }
@@ -448,6 +454,32 @@ export interface PostcopySession {
   resumed(): void;
 }
 
+/**
+ * How a migration's pages leave on data channels (multifd), as a {@link PageChannels} part decides
+ * for one migration.
+ */
+export interface PageChannelPlan {
+  /** Data channels to open (`multifd-channels`). */
+  readonly channels: number;
+  /** The `multifd-compression` method, or null for none. */
+  readonly compression: MultifdCompression | null;
+  /** Its level. */
+  readonly level: number;
+}
+
+/**
+ * A page-channels part (token {@link PageChannels}; at most one active): when active, the
+ * framework opens the transport's data channels and sends every page through the multi-channel
+ * page sender (`multifd/sender.ts`) instead of the main stream's codec chain.
+ */
+export interface PageChannels {
+  readonly name: string;
+  /** Capability enabling it (`multifd`), or undefined for always. */
+  readonly capability?: string;
+  /** The plan for one migration. */
+  create(ctx: MigrationContext): PageChannelPlan;
+}
+
 /** A strategy part: exactly one drives a migration. */
 export interface MigrationStrategy {
   readonly name: string;
@@ -464,6 +496,8 @@ export const PageCodec: InjectionToken<PageCodec> = "ferry:PageCodec";
 /** Token of {@link ConvergenceController} parts (many). */
 export const ConvergenceController: InjectionToken<ConvergenceController> =
   "ferry:ConvergenceController";
+/** Token of {@link PageChannels} parts (at most one active). */
+export const PageChannels: InjectionToken<PageChannels> = "ferry:PageChannels";
 /** Token of {@link MigrationSection} parts (many). */
 export const MigrationSection: InjectionToken<MigrationSection> = "ferry:MigrationSection";
 /**

@@ -45,6 +45,11 @@ export interface RateLimiter extends PageRecordSink {
   readonly flushes: number;
   /** Flush the modelled buffer: everything written so far (`written`) is counted. */
   flush(written: number): void;
+  /**
+   * Count `bytes` sent outside the main stream's buffer at once (multifd packets: QEMU adds them to
+   * `multifd_bytes`, part of `migration_transferred_bytes`).
+   */
+  account(bytes: number): void;
   /** True when the current window's allowance is used up (QEMU: used > max / 10). */
   exceeded(): boolean;
   /** Start a new window at `nowNs`. */
@@ -135,6 +140,9 @@ export function createRateLimiter(options: RateLimiterOptions, nowNs = 0): RateL
     flush(written) {
       flushAll();
       flushed = written;
+    },
+    account(bytes) {
+      flushed += bytes;
     },
     exceeded() {
       return maxBandwidth !== 0 && flushed - windowStartBytes > allowance;

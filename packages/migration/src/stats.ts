@@ -30,6 +30,8 @@ export interface RamStats {
   readonly "precopy-bytes": number;
   /** Bytes sent while the guest was stopped. */
   readonly "downtime-bytes": number;
+  /** Bytes sent on the multifd data channels (with capability `multifd`; part of `transferred`). */
+  readonly "multifd-bytes"?: number;
 }
 
 /** QEMU's MigrationInfo (kebab-case), plus sections contributed by plugins. */
@@ -99,6 +101,9 @@ export function formatInfoMigrate(info: MigrationInfo): string {
     }
     if (pc["postcopy-bytes"] !== undefined) {
       lines.push(`postcopy ram: ${kb(pc["postcopy-bytes"])} kbytes`);
+    }
+    if (ram["multifd-bytes"] !== undefined) {
+      lines.push(`multifd bytes: ${kb(ram["multifd-bytes"])} kbytes`);
     }
   }
   const known = new Set([

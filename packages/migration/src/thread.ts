@@ -33,15 +33,18 @@ import {
   frameworkEffects,
   PAUSE_BEFORE_SWITCHOVER,
 } from "./operator";
+import { MultifdSender } from "./multifd/sender";
 import { PageSender } from "./page-sender";
 import type {
   ConvergenceInstance,
   MigratableMachine,
   MigrationSession,
   MigrationStatus,
+  PageChannelPlan,
   PageCodec,
   PostcopySession,
   SectionSaver,
+  StatsContribution,
   SyncStats,
 } from "./plugin";
 import { machineStateHandler } from "./sections/machine-state";
@@ -196,6 +199,8 @@ export class MigrationThread implements MigrationSession, Migration {
   private declared: DeclaredSeriesSet = declaredSeriesOf([]);
   private readonly gate = createSwitchoverGate();
   private readonly registry: ThreadSetup["registry"];
+  private channelPlan: PageChannelPlan | null = null;
+  private multifd: MultifdSender | null = null;
 
   constructor(setup: ThreadSetup) {
     this.registry = setup.registry;
@@ -237,6 +242,9 @@ export class MigrationThread implements MigrationSession, Migration {
     this.ram = ramSection(this.sender, {
       flow: () => this.flow(),
       payAllCost: () => this.payCost(true),
+      drainChannels: async () => {
+        if (this.multifd !== null) await this.multifd.finish();
+      },
     });
     this.sections = [this.ram, machineStateHandler(setup.machine, () => this.sectionNames())];
     this.stats = new MigrationStatistics(now, this.sender.totalBytes, {
@@ -260,6 +268,46 @@ export class MigrationThread implements MigrationSession, Migration {
   /** The idstrs of every section but the machine state's. */
   private sectionNames(): string[] {
     return this.sections.slice(0, -1).map((s) => s.idstr);
+  }
+
+  /** Send pages on data channels (multifd) as `plan` says; called before the migration starts. */
+  useChannels(plan: PageChannelPlan): void {
+    this.channelPlan = plan;
+  }
+
+  /** Open the data channels and route every page through the multi-channel page sender. */
+  private async openChannels(plan: PageChannelPlan): Promise<void> {
+    const t = this.transport;
+    if (t.openChannels === undefined) {
+      throw new MigrationError(
+        `capability "multifd" needs a transport with data channels, and ${this.transportName} has none (migrate over link, tcp or unix)`,
+      );
+    }
+    const channels = await t.openChannels(plan.channels);
+    this.checkpoint();
+    // A deterministic migration id for the handshakes: "ferry-multifd" and the start time.
+    const uuid = new Uint8Array(16);
+    uuid.set(new TextEncoder().encode("ferry-mfd"));
+    new DataView(uuid.buffer).setFloat64(8, this.now());
+    this.multifd = new MultifdSender({
+      channels,
+      scheduler: this.scheduler,
+      blocks: this.sender.blocks,
+      compact: t.compact === true,
+      pageCostNs: (this.parameters["x-page-cost-ns"] as number | undefined) ?? 0,
+      compression: plan.compression,
+      level: plan.level,
+      uuid,
+      writer: this.writer,
+      onBytes: (n) => this.limiter.account(n),
+      onError: (e) => t.abort(e),
+    });
+    this.sender.channels = this.multifd;
+  }
+
+  /** Bytes sent so far: the main stream plus the data channels (QEMU's transferred). */
+  private transferred(): number {
+    return this.writer.written + (this.multifd?.bytes ?? 0);
   }
 
   /** Install the active codecs (ordered), controllers and plugin sections. */
@@ -382,7 +430,8 @@ export class MigrationThread implements MigrationSession, Migration {
 
   syncDirtyLog(): number {
     const counts = this.sender.sync();
-    const stats: SyncStats = this.stats.onSync(this.now(), counts, this.writer.written);
+    this.multifd?.markSync();
+    const stats: SyncStats = this.stats.onSync(this.now(), counts, this.transferred());
     this.sender.notifySync(stats);
     this.dirtyRate.onSync(stats);
     for (const c of this.controllers) c.onSync(stats);
@@ -416,7 +465,7 @@ export class MigrationThread implements MigrationSession, Migration {
   /** Flush the writer to the transport and the modelled output buffer (everything is counted). */
   private flushOutput(): void {
     this.writer.flush();
-    this.limiter.flush(this.writer.written);
+    this.limiter.flush(this.transferred());
     this.sender.resync();
   }
 
@@ -448,6 +497,11 @@ export class MigrationThread implements MigrationSession, Migration {
     // depend on how records are laid out in the buffer (compact and full paths time alike).
     this.writer.flush();
     await this.payCost();
+    if (this.multifd !== null) {
+      // every multifd channel busy: wait for the first to be free (QEMU's channels_ready)
+      await this.multifd.ready();
+      this.checkpoint();
+    }
     if (this.transport.backedUp) await this.transport.drain();
     this.checkpoint();
   }
@@ -475,7 +529,7 @@ export class MigrationThread implements MigrationSession, Migration {
     if (!pauseFirst) this.setStatus("device");
     const stats = this.stats;
     stats.stopNs = this.now();
-    stats.stopBytes = this.writer.written;
+    stats.stopBytes = this.transferred();
     this.pausedByUs = true;
     await this.machine.pause();
     this.checkpoint();
@@ -647,6 +701,7 @@ export class MigrationThread implements MigrationSession, Migration {
       this.setStatus("setup");
       this.checkpoint();
       this.writer.header();
+      if (this.channelPlan !== null) await this.openChannels(this.channelPlan);
       await body();
       if (this.stats.downtimeNs === null) {
         throw new MigrationError("the migration strategy returned without completing");
@@ -713,15 +768,36 @@ export class MigrationThread implements MigrationSession, Migration {
     for (const c of this.controllers) parts.push(c.stats?.());
     for (const sec of this.sections) if (sec !== this.ram) parts.push(sec.stats?.());
     this.statsRegistry.collect((c) => parts.push(c));
-    return this.stats.info({
+    const multifd = this.multifd;
+    if (multifd !== null) parts.push(multifdStats(multifd));
+    const info = this.stats.info({
       status: this.status,
       nowNs: this.now(),
-      written: this.writer.written,
+      written: this.transferred(),
       pendingPages: sender.pending,
       duplicate: sender.duplicate,
       normal: sender.normal,
       error: this.error,
       extra: mergeContributions(parts),
     });
+    if (multifd === null || info.ram === undefined) return info;
+    return { ...info, ram: { ...info.ram, "multifd-bytes": multifd.bytes } };
   }
+}
+
+/** ferry's `x-multifd` section: per-channel bytes and the compression ratio. */
+function multifdStats(m: MultifdSender): StatsContribution {
+  const section: Record<string, number> = {
+    channels: m.channelStats().length,
+    syncs: m.syncs,
+    "compression-ratio":
+      m.compressedDataBytes === 0
+        ? 1
+        : Math.round((m.rawDataBytes / m.compressedDataBytes) * 1000) / 1000,
+  };
+  for (const [i, c] of m.channelStats().entries()) {
+    section[`channel-${i}-bytes`] = c.bytes;
+    section[`channel-${i}-busy-ms`] = Math.round(c.busyNs / 1e6);
+  }
+  return { "x-multifd": section };
 }

@@ -18,8 +18,12 @@ import {
   type MigrationManager,
   type OutgoingTransport,
   runMachine,
+  createChannelAcceptor,
+  isChannelSocket,
+  socketChannelSource,
   socketSink,
   socketSource,
+  withSocketChannels,
 } from "@ferry/migration";
 import { EventEmitter } from "eventemitter3";
 import type { MigrationAddress, MigrationControl, MigrationControlEvents } from "./control";
@@ -137,6 +141,9 @@ export function createFerryMigrationControl(
       return t.end();
     },
     abort: (reason) => t.abort(reason),
+    ...(t.openChannels !== undefined
+      ? { openChannels: (count: number) => t.openChannels!(count) }
+      : {}),
   });
 
   const connect = (to: MigrationAddress): Promise<OutgoingTransport> => {
@@ -146,6 +153,14 @@ export function createFerryMigrationControl(
       }
       return Promise.resolve().then(() => fileSink(to.filename));
     }
+    // multifd: the data channels are more connections to the same address
+    const main = connectSocket(to).then((socket) => socketSink(socket, describe(to)));
+    return manager.capabilities().multifd === true
+      ? main.then((t) => withSocketChannels(t, () => connectSocket(to)))
+      : main;
+  };
+
+  const connectSocket = (to: MigrationAddress & { transport: "socket" }): Promise<Socket> => {
     return new Promise((resolve, reject) => {
       const socket: Socket =
         to.type === "unix"
@@ -160,7 +175,7 @@ export function createFerryMigrationControl(
         socket.setTimeout(peerTimeoutMs, () =>
           socket.destroy(new Error(`no progress from the destination for ${peerTimeoutMs} ms`)),
         );
-        resolve(socketSink(socket, describe(to)));
+        resolve(socket);
       });
     });
   };
@@ -336,7 +351,13 @@ export function createFerryMigrationControl(
       const run = (transport: IncomingTransport): void => {
         setIn("active");
         // Loaded first, announced `completed`, then started (QEMU's order: MIGRATION, then RESUME).
-        const m = startIncoming({ machine, transport, plugins, resume: false });
+        const m = startIncoming({
+          machine,
+          transport,
+          plugins,
+          resume: false,
+          multifdChannels: channels,
+        });
         void m.done.then((r) => {
           if (r.status === "completed") {
             setIn("completed");
@@ -348,6 +369,13 @@ export function createFerryMigrationControl(
           options.onIncomingEnd?.(r, exitOnError);
         });
       };
+      // multifd (capability on here too, as QEMU requires): N more connections, the data
+      // channels; read when the first connection arrives (set after -incoming, as in QEMU)
+      const multifdChannels = (): number =>
+        manager.capabilities().multifd === true
+          ? (manager.queryParameters()["multifd-channels"] as number)
+          : 0;
+      let channels = 0;
       if (from.transport === "file") {
         setIn("setup");
         run(fileSource(from.filename));
@@ -364,15 +392,49 @@ export function createFerryMigrationControl(
         else server.listen(from.port, from.host, () => resolve());
       });
       setIn("setup");
-      server.once("connection", (socket: Socket) => {
+      const acceptor = createChannelAcceptor();
+      let mainSeen = false;
+      const accepted = (): void => {
         // One migration per listener, as QEMU: later connections are refused.
-        server.close();
-        listener = null;
+        if (mainSeen && acceptor.count >= channels) {
+          server.close();
+          listener = null;
+        }
+      };
+      const onMain = (socket: Socket): void => {
+        mainSeen = true;
+        accepted();
+        run(acceptor.attach(socketSource(socket, describe(from))));
+      };
+      let first = true;
+      server.on("connection", (socket: Socket) => {
+        if (first) channels = multifdChannels();
+        first = false;
         socket.pause();
         socket.setTimeout(peerTimeoutMs, () =>
           socket.destroy(new Error(`no data from the source for ${peerTimeoutMs} ms`)),
         );
-        run(socketSource(socket, describe(from)));
+        if (channels === 0) {
+          onMain(socket);
+          return;
+        }
+        void isChannelSocket(socket).then((isChannel) => {
+          if (!isChannel) {
+            if (mainSeen) socket.destroy();
+            else onMain(socket);
+            return;
+          }
+          if (acceptor.count >= channels) {
+            socket.destroy();
+            return;
+          }
+          // a data channel may idle while the main stream works: no peer timeout on it
+          socket.setTimeout(0);
+          acceptor.offer(
+            socketChannelSource(socket, `${describe(from)} channel ${acceptor.count}`),
+          );
+          accepted();
+        });
       });
     },
 

@@ -2,6 +2,7 @@
 import type { FerryPlugin } from "@ferry/migration";
 import * as autoConvergePkg from "@ferry/plugin-auto-converge";
 import * as dirtyLimitPkg from "@ferry/plugin-dirty-limit";
+import * as multifdPkg from "@ferry/plugin-multifd";
 import { postcopy } from "@ferry/plugin-postcopy";
 import { precopy } from "@ferry/plugin-precopy";
 import * as xbzrlePkg from "@ferry/plugin-xbzrle";
@@ -16,8 +17,8 @@ function factoryOf(pkg: object, name: string): PluginFactory | undefined {
 
 /**
  * Fresh instances of the available plugins: `precopy` and `postcopy` always, `xbzrle`,
- * `auto-converge` and `dirty-limit` when their packages export `xbzrle()` / `autoConverge()` /
- * `dirtyLimit()`.
+ * `auto-converge`, `dirty-limit` and `multifd` when their packages export `xbzrle()` /
+ * `autoConverge()` / `dirtyLimit()` / `multifd()`.
  */
 export function loadPlugins(): FerryPlugin[] {
   const plugins = [precopy()];
@@ -27,6 +28,8 @@ export function loadPlugins(): FerryPlugin[] {
   if (autoConverge) plugins.push(autoConverge());
   const dirtyLimit = factoryOf(dirtyLimitPkg, "dirtyLimit");
   if (dirtyLimit) plugins.push(dirtyLimit());
+  const multifd = factoryOf(multifdPkg, "multifd");
+  if (multifd) plugins.push(multifd());
   plugins.push(postcopy());
   return plugins;
 }

@@ -284,6 +284,8 @@ export async function runMigration(
   const parameters = mgr.queryParameters();
   const timeline = operatorActionsOf(config.migration.actions, mgr);
   let applied: readonly AppliedAction[] = [];
+  const multifdChannels =
+    capabilities.multifd === true ? (parameters["multifd-channels"] as number) : 0;
 
   const elf = config.guest !== undefined ? readGuestElf(config, options.configFile) : null;
   let reference: GuestRunReport | null = null;
@@ -330,8 +332,15 @@ export async function runMigration(
       bufferBytes: config.migration.link.bufferBytes,
       // synthetic RAM travels as page versions; statistics still count the real bytes
       compact: config.machine.ramBackend === "synthetic",
+      // multifd: one data channel per multifd-channels, sharing the link
+      channels: multifdChannels,
     });
-    incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
+    incoming({
+      machine: dst.machine,
+      transport: link.destination,
+      plugins: mgr.plugins,
+      multifdChannels,
+    });
     const m = mgr.migrate({ machine: src.machine, transport: link.source });
     migration = m;
     if (timeline.length > 0) {

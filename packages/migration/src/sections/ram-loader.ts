@@ -31,6 +31,11 @@ export interface RamLoaderOptions {
   readonly records?: RamRecordRegistry;
   /** Accept compact synthetic records (`RamFlag.COMPACT`). Default false. */
   readonly compact?: boolean;
+  /**
+   * Called at each multifd sync point (`RamFlag.MULTIFD_FLUSH`); absent = the destination has no
+   * multifd channels and a sync point is refused.
+   */
+  readonly onMultifdFlush?: () => void;
 }
 
 /** Throws a `StreamError` at a position of the current parse buffer. */
@@ -41,6 +46,7 @@ const FLAG_MASK = RAM_FLAG_MASK;
 const EOS = RamFlag.EOS;
 const CONTINUE = RamFlag.CONTINUE;
 const MEM_SIZE = RamFlag.MEM_SIZE;
+const MULTIFD_FLUSH = RamFlag.MULTIFD_FLUSH;
 const COMPACT = RamFlag.COMPACT;
 const TYPE_MASK = ~(CONTINUE | COMPACT);
 const PS = PAGE_SIZE;
@@ -85,6 +91,8 @@ export class RamLoader {
   private memListDone = false;
   private curBlock: BlockSlot | null = null;
 
+  private readonly onMultifdFlush: (() => void) | undefined;
+
   constructor(options: RamLoaderOptions, fail: FailAt) {
     this.records = options.records ?? createRamRecordRegistry();
     const enc = new TextEncoder();
@@ -96,6 +104,7 @@ export class RamLoader {
       listed: false,
     }));
     this.compact = options.compact === true;
+    this.onMultifdFlush = options.onMultifdFlush;
     this.fail = fail;
   }
 
@@ -207,6 +216,16 @@ export class RamLoader {
         this.fail(pos, "RAM page records in the setup section (expected EOS)");
       }
       if (!this.memListDone) this.fail(pos, "RAM page before the block list");
+      if (flags === MULTIFD_FLUSH) {
+        if (addr !== 0) this.fail(pos, `multifd flush record with non-zero offset ${addr}`);
+        const onFlush = this.onMultifdFlush;
+        if (onFlush === undefined) {
+          this.fail(pos + 4, "multifd sync point, but this destination has no multifd channels");
+        }
+        onFlush();
+        pos += 8;
+        continue;
+      }
       const rec = records.get(flags & TYPE_MASK);
       if (rec === undefined) {
         this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);

@@ -17,6 +17,8 @@ export interface RamSectionFlow {
   flow(): Promise<void>;
   /** Sleep out every `x-page-cost-ns` debt left. */
   payAllCost(): Promise<void>;
+  /** Wait until every multifd data channel has sent its last page and sync (none: resolves). */
+  drainChannels(): Promise<void>;
 }
 
 /** The RAM save handler, with the live-part calls the session delegates to it. */
@@ -51,6 +53,7 @@ export function ramSection(sender: PageSender, flow: RamSectionFlow): RamSection
       }
       w.flush();
       await flow.payAllCost();
+      await flow.drainChannels();
       w.ramEos();
       w.footer(sectionId);
     },

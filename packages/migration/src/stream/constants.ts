@@ -39,6 +39,11 @@ export const RamFlag = {
   /** XBZRLE delta (owned by the xbzrle plugin): `u8 0x01, be16 len, data`. */
   XBZRLE: 0x40,
   /**
+   * A multifd sync point (QEMU's RAM_SAVE_FLAG_MULTIFD_FLUSH): alone, offset 0, no payload; the
+   * destination's data channels may not go past their matching SYNC packet before it is read.
+   */
+  MULTIFD_FLUSH: 0x200,
+  /**
    * Modifier, compact links only (QEMU's obsolete FULL bit): the record's payload is replaced by
    * `be32 version` of a synthetic page; the record type says what the real record was.
    */
@@ -48,7 +53,7 @@ export const RamFlag = {
 /** Mask of the flag bits inside a record header (everything below the page size). */
 export const RAM_FLAG_MASK = PAGE_SIZE - 1;
 /** Flag bits a codec plugin may claim for its own record type. */
-export const CODEC_FLAG_BITS: readonly number[] = [0x40, 0x80, 0x100, 0x200, 0x400, 0x800];
+export const CODEC_FLAG_BITS: readonly number[] = [0x40, 0x80, 0x100, 0x400, 0x800];
 
 /** Section idstr, instance and version of the RAM section (QEMU: "ram", 0, 4). */
 export const RAM_SECTION = { idstr: "ram", instance: 0, version: 4 } as const;

@@ -50,6 +50,11 @@ export interface StreamReaderOptions {
   readonly compact?: boolean;
   /** Plugin sections by idstr (START/PART/END or FULL with a `be32 len` + bytes body). */
   readonly sections?: ReadonlyMap<string, ReaderSection>;
+  /**
+   * Called at each multifd sync point (`RamFlag.MULTIFD_FLUSH`); absent = the destination has no
+   * multifd channels and such a record is refused.
+   */
+  readonly onMultifdFlush?: () => void;
 }
 
 const enum St {

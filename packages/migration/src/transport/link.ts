@@ -110,6 +110,14 @@ function occupy(dir: Direction, now: number, length: number): number {
   return dir.busyUntil;
 }
 
+/** A copy of `o` (its getters stay live: never spread it) with `methods` added. */
+function withMethods<T extends object, M extends object>(o: T, methods: M): T & M {
+  return Object.defineProperties(
+    {},
+    { ...Object.getOwnPropertyDescriptors(o), ...Object.getOwnPropertyDescriptors(methods) },
+  ) as T & M;
+}
+
 /** Make a virtual-time link. */
 export function createLink(options: LinkOptions): Link {
   const { scheduler, latency } = options;
@@ -285,10 +293,32 @@ export function createLink(options: LinkOptions): Link {
   const main = makeChannel(0, true);
   const channels: LinkChannel[] = [];
   for (let i = 1; i <= dataChannels; i++) channels.push(makeChannel(i, false));
+  // Multifd: the source opens the first `count` data channels; the destination is offered those.
+  let opened = 0;
+  const onChannel: Array<(c: IncomingTransport) => void> = [];
+  const source = withMethods(main.source, {
+    async openChannels(count: number): Promise<readonly OutgoingTransport[]> {
+      if (!Number.isInteger(count) || count < 1 || count > dataChannels - opened) {
+        throw new MigrationError(
+          `link has ${dataChannels - opened} unopened data channels, ${count} requested (create the link with channels >= multifd-channels)`,
+        );
+      }
+      const out = channels.slice(opened, opened + count);
+      opened += count;
+      for (const c of out) for (const h of onChannel) h(c.destination);
+      return out.map((c) => c.source);
+    },
+  });
+  const destination = withMethods(main.destination, {
+    onChannel(handler: (c: IncomingTransport) => void): void {
+      onChannel.push(handler);
+      for (const c of channels.slice(0, opened)) handler(c.destination);
+    },
+  });
 
   return {
-    source: main.source,
-    destination: main.destination,
+    source,
+    destination,
     channels,
     cut: (reason) => fail(reason ?? new MigrationError("link connection dropped")),
     get delivered() {

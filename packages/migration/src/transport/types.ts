@@ -67,6 +67,11 @@ export interface OutgoingTransport {
   readonly returnPath?: SourceReturnPath;
   /** A short name for messages (`link`, `file:PATH`, `tcp:HOST:PORT`, `unix:PATH`). */
   readonly name?: string;
+  /**
+   * Open `count` one-way data channels to the same destination (multifd). Absent on a transport
+   * that has none (a file); rejects when it cannot open that many.
+   */
+  openChannels?(count: number): Promise<readonly OutgoingTransport[]>;
 }
 
 /** Callbacks of a receiving transport. */
@@ -89,4 +94,9 @@ export interface IncomingTransport {
   readonly compact?: boolean;
   /** The return path; absent on a one-way transport (a file). */
   readonly returnPath?: DestinationReturnPath;
+  /**
+   * Call `handler` with every data channel the source opens (multifd), those already open first.
+   * Absent on a transport that has none.
+   */
+  onChannel?(handler: (channel: IncomingTransport) => void): void;
 }

@@ -1,0 +1,348 @@
+/**
+ * The multifd receive side (QEMU's multifd recv threads): parses each data channel's handshake and
+ * packets, validates every field, and applies the pages into the destination's RAM blocks. The
+ * sync points keep epochs apart: a channel that reads a SYNC packet goes no further until every
+ * channel has read its SYNC packet of that epoch and the main stream has read the matching
+ * `RAM_SAVE_FLAG_MULTIFD_FLUSH` (QEMU's `multifd_recv_sync_main`), so a page of an older pass is
+ * never applied over a newer one.
+ */
+import { PAGE_SIZE, type RamBackend, type VersionedPages } from "@ferry/core";
+import { MigrationError } from "../errors";
+import type { RamBlockTarget } from "../stream/reader";
+import type { IncomingTransport } from "../transport/types";
+import type { MultifdCompression, MultifdDecompressor } from "./compression";
+import {
+  decodeMultifdInit,
+  decodeMultifdPacketHeader,
+  MULTIFD_FLAG_COMPRESSION_MASK,
+  MULTIFD_FLAG_SYNC,
+  MULTIFD_FLAG_X_COMPACT,
+  MULTIFD_INIT_SIZE,
+  MULTIFD_PACKET_LEN,
+  MULTIFD_PAGE_COUNT,
+  type MultifdPacketHeader,
+} from "./packet";
+
+const PS = PAGE_SIZE;
+const ZERO_PAGE = new Uint8Array(PS);
+/** Largest compressed data accepted after a packet (twice the raw pages, plus slack). */
+const MAX_COMPRESSED = 2 * MULTIFD_PAGE_COUNT * PS + 4096;
+
+/** Options of {@link MultifdReceiver}. */
+export interface MultifdReceiverOptions {
+  /** Data channels expected (`multifd-channels`). */
+  readonly channels: number;
+  /** Destination RAM blocks. */
+  readonly blocks: readonly RamBlockTarget[];
+  /** The channels may carry compact synthetic packets (a compact link). */
+  readonly compact: boolean;
+  /** Compression methods this destination can decode. */
+  readonly compressions: readonly MultifdCompression[];
+  /** A channel failed or sent bad data: the incoming migration fails with this error. */
+  readonly onError: (error: Error) => void;
+  /** Every channel ended cleanly with all its packets applied. */
+  readonly onComplete: () => void;
+}
+
+interface Slot {
+  readonly target: RamBlockTarget;
+  readonly bytes: Uint8Array | null;
+  readonly backend: RamBackend;
+  readonly synthetic: VersionedPages | null;
+}
+
+interface RecvChannel {
+  /** Arrival index (for messages until the handshake names the channel). */
+  readonly index: number;
+  id: number;
+  buf: Uint8Array;
+  len: number;
+  header: MultifdPacketHeader | null;
+  syncs: number;
+  ended: boolean;
+  decompressor: MultifdDecompressor | null;
+}
+
+/** The receive side of one incoming multifd migration. */
+export class MultifdReceiver {
+  /** Pages applied (normal and zero). */
+  pages = 0;
+  /** Bytes received on the data channels. */
+  bytes = 0;
+  private readonly o: MultifdReceiverOptions;
+  private readonly slots = new Map<string, Slot>();
+  private readonly chans: RecvChannel[] = [];
+  private uuid: Uint8Array | null = null;
+  private method = -1;
+  private mainFlushes = 0;
+  private released = 0;
+  private failed = false;
+  private completed = false;
+  private pumping = false;
+
+  constructor(options: MultifdReceiverOptions) {
+    this.o = options;
+    for (const t of options.blocks) {
+      this.slots.set(t.name, {
+        target: t,
+        bytes: t.backend.bytes,
+        backend: t.backend,
+        synthetic: versionedOf(t.backend),
+      });
+    }
+  }
+
+  /** True once every expected channel ended with all its packets applied. */
+  get complete(): boolean {
+    return this.completed;
+  }
+
+  /** Receive on one data channel (call once per channel, in any order). */
+  attach(t: IncomingTransport): void {
+    const ch: RecvChannel = {
+      index: this.chans.length,
+      id: -1,
+      buf: new Uint8Array(MULTIFD_PACKET_LEN * 2),
+      len: 0,
+      header: null,
+      syncs: 0,
+      ended: false,
+      decompressor: null,
+    };
+    if (this.chans.length >= this.o.channels) {
+      this.fail(
+        ch,
+        `more data channels than the ${this.o.channels} expected (multifd-channels differs between source and destination?)`,
+      );
+      return;
+    }
+    this.chans.push(ch);
+    t.receive({
+      data: (chunk) => {
+        if (this.failed) return;
+        this.bytes += chunk.length;
+        this.append(ch, chunk);
+        this.pump();
+      },
+      end: () => {
+        if (this.failed) return;
+        ch.ended = true;
+        this.pump();
+      },
+      error: (e) => this.fail(ch, e.message),
+    });
+  }
+
+  /** The main stream read a sync point (`RAM_SAVE_FLAG_MULTIFD_FLUSH`). */
+  mainFlush(): void {
+    this.mainFlushes++;
+    this.pump();
+  }
+
+  private fail(ch: RecvChannel, why: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    const name = ch.id >= 0 ? `multifd channel ${ch.id}` : `multifd channel #${ch.index}`;
+    this.o.onError(new MigrationError(`${name}: ${why}`));
+  }
+
+  private append(ch: RecvChannel, chunk: Uint8Array): void {
+    if (ch.len + chunk.length > ch.buf.length) {
+      let size = ch.buf.length * 2;
+      while (size < ch.len + chunk.length) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(ch.buf.subarray(0, ch.len));
+      ch.buf = grown;
+    }
+    ch.buf.set(chunk, ch.len);
+    ch.len += chunk.length;
+  }
+
+  /** Parse every channel as far as the barrier allows; repeat while a barrier opens. */
+  private pump(): void {
+    if (this.pumping || this.failed) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        for (const ch of this.chans) {
+          this.parse(ch);
+          if (this.failed) return;
+        }
+        if (!this.release()) break;
+      }
+      for (const c of this.chans) {
+        if (c.ended && c.len > 0 && c.syncs <= this.released) {
+          this.fail(c, `the channel ended in the middle of a packet (${c.len} bytes left over)`);
+          return;
+        }
+      }
+      if (
+        !this.completed &&
+        this.chans.length === this.o.channels &&
+        this.chans.every((c) => c.ended && c.len === 0 && c.syncs === this.released)
+      ) {
+        if (this.released !== this.mainFlushes) {
+          this.fail(this.chans[0], "the channels ended before the main stream's last sync point");
+          return;
+        }
+        this.completed = true;
+        this.o.onComplete();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Open the next barrier when every channel and the main stream reached it. */
+  private release(): boolean {
+    const next = this.released + 1;
+    if (this.chans.length < this.o.channels || this.mainFlushes < next) return false;
+    for (const c of this.chans) if (c.syncs < next) return false;
+    this.released = next;
+    return true;
+  }
+
+  private parse(ch: RecvChannel): void {
+    let pos = 0;
+    try {
+      for (;;) {
+        if (ch.syncs > this.released) break; // waiting at a sync point
+        const avail = ch.len - pos;
+        if (ch.id < 0) {
+          if (avail < MULTIFD_INIT_SIZE) break;
+          this.handshake(ch, pos);
+          pos += MULTIFD_INIT_SIZE;
+          continue;
+        }
+        if (ch.header === null) {
+          if (avail < MULTIFD_PACKET_LEN) break;
+          ch.header = this.checkHeader(ch, decodeMultifdPacketHeader(ch.buf, pos));
+          pos += MULTIFD_PACKET_LEN;
+          continue;
+        }
+        const h = ch.header;
+        if (avail < h.nextPacketSize) break;
+        this.apply(ch, h, ch.buf.subarray(pos, pos + h.nextPacketSize));
+        pos += h.nextPacketSize;
+        ch.header = null;
+        if ((h.flags & MULTIFD_FLAG_SYNC) !== 0) ch.syncs++;
+      }
+    } catch (e) {
+      this.fail(ch, (e as Error).message);
+      return;
+    }
+    if (pos > 0) {
+      ch.buf.copyWithin(0, pos, ch.len);
+      ch.len -= pos;
+    }
+  }
+
+  private handshake(ch: RecvChannel, pos: number): void {
+    const init = decodeMultifdInit(ch.buf, pos);
+    if (init.id >= this.o.channels) {
+      throw new Error(`handshake names channel ${init.id}, expected ids 0..${this.o.channels - 1}`);
+    }
+    if (this.chans.some((c) => c.id === init.id)) {
+      throw new Error(`a second handshake for channel ${init.id}`);
+    }
+    if (this.uuid === null) this.uuid = init.uuid;
+    else if (!this.uuid.every((b, i) => init.uuid[i] === b)) {
+      throw new Error("handshake uuid differs from the other channels' (another migration?)");
+    }
+    ch.id = init.id;
+  }
+
+  private checkHeader(ch: RecvChannel, h: MultifdPacketHeader): MultifdPacketHeader {
+    const method = h.flags & MULTIFD_FLAG_COMPRESSION_MASK;
+    if (this.method < 0) this.method = method;
+    else if (method !== this.method) {
+      throw new Error(
+        `packet ${h.packetNum} compression flags 0x${method.toString(16)} differ from the migration's 0x${this.method.toString(16)}`,
+      );
+    }
+    if (method !== 0 && ch.decompressor === null) {
+      const c = this.o.compressions.find((m) => m.flag === method);
+      if (c === undefined) {
+        throw new Error(
+          `packet ${h.packetNum} uses compression flags 0x${method.toString(16)}, which this destination cannot decode (load the multifd plugin)`,
+        );
+      }
+      ch.decompressor = c.createDecompressor();
+    }
+    const compact = (h.flags & MULTIFD_FLAG_X_COMPACT) !== 0;
+    if (compact && !this.o.compact)
+      throw new Error("compact synthetic packet outside a compact link");
+    const n = h.normalPages + h.zeroPages;
+    const expected = compact ? 4 * n : method === 0 ? h.normalPages * PS : -1;
+    if (expected >= 0 && h.nextPacketSize !== expected) {
+      throw new Error(
+        `packet ${h.packetNum}: next_packet_size ${h.nextPacketSize}, expected ${expected} for ${h.normalPages} normal pages`,
+      );
+    }
+    if (
+      expected < 0 &&
+      (h.nextPacketSize > MAX_COMPRESSED || h.normalPages > 0 !== h.nextPacketSize > 0)
+    ) {
+      throw new Error(`packet ${h.packetNum}: bad compressed size ${h.nextPacketSize}`);
+    }
+    if (n > 0) {
+      const slot = this.slots.get(h.ramblock);
+      if (slot === undefined)
+        throw new Error(`packet ${h.packetNum}: unknown RAM block "${h.ramblock}"`);
+      for (const off of h.offsets) {
+        if (off + PS > slot.target.size) {
+          throw new Error(
+            `packet ${h.packetNum}: page offset ${off} outside RAM block "${h.ramblock}" of ${slot.target.size} bytes`,
+          );
+        }
+      }
+      if (compact && slot.synthetic === null) {
+        throw new Error(
+          `compact packet for RAM block "${h.ramblock}", which is not synthetic here`,
+        );
+      }
+    }
+    return h;
+  }
+
+  private apply(ch: RecvChannel, h: MultifdPacketHeader, data: Uint8Array): void {
+    const n = h.normalPages + h.zeroPages;
+    if (n === 0) return;
+    const slot = this.slots.get(h.ramblock)!;
+    const offsets = h.offsets;
+    if ((h.flags & MULTIFD_FLAG_X_COMPACT) !== 0) {
+      const syn = slot.synthetic!;
+      for (let i = 0; i < n; i++) {
+        syn.readCompact(offsets[i] / PS, data, 4 * i);
+      }
+      this.pages += n;
+      return;
+    }
+    let pages = data;
+    if (ch.decompressor !== null && h.normalPages > 0) {
+      pages = ch.decompressor.decompress(data, h.normalPages * PS);
+      if (pages.length !== h.normalPages * PS) {
+        throw new Error(
+          `packet ${h.packetNum}: data decompressed to ${pages.length} bytes, expected ${h.normalPages * PS}`,
+        );
+      }
+    }
+    const bytes = slot.bytes;
+    for (let i = 0; i < n; i++) {
+      const off = offsets[i];
+      const src = i < h.normalPages ? pages.subarray(i * PS, (i + 1) * PS) : ZERO_PAGE;
+      if (bytes !== null) bytes.set(src, off);
+      else slot.backend.write(off, src);
+    }
+    this.pages += n;
+  }
+}
+
+/**
+ * The backend's versioned pages when their compact form is a be32 version (what a compact
+ * multifd packet carries per page), else null.
+ */
+function versionedOf(backend: RamBackend): VersionedPages | null {
+  const v = backend.versioned;
+  return v !== undefined && v.compactBytes === 4 ? v : null;
+}

@@ -1,0 +1,188 @@
+/**
+ * Multifd data channels over real sockets (tcp/unix), like QEMU's: the source opens the main
+ * connection, then one more connection per channel to the same address; the destination accepts
+ * them all on one listener and tells them apart by their first bytes (a data channel starts with
+ * the `MultiFDInit_t` magic 0x11223344, the main stream with "FRRY"). Data channels are one-way;
+ * the return path stays on the main connection.
+ */
+import type { Socket } from "node:net";
+import { MigrationError } from "../errors";
+import { MULTIFD_MAGIC } from "../multifd/packet";
+import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
+
+/** Wrap a connected data-channel socket as a one-way sending end. */
+export function socketChannelSink(socket: Socket, label: string): OutgoingTransport {
+  let error: Error | null = null;
+  let ending = false;
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.on("error", (e) => {
+    if (error === null) error = new MigrationError(`${label}: connection dropped (${e.message})`);
+  });
+  socket.on("close", () => {
+    if (!ending && error === null) error = new MigrationError(`${label}: closed by the peer`);
+  });
+  // A data channel carries nothing back: the destination only closes it.
+  socket.resume();
+  const check = (): void => {
+    if (error !== null) throw error;
+  };
+  return {
+    name: label,
+    get error() {
+      return error;
+    },
+    get backedUp() {
+      return socket.writableNeedDrain;
+    },
+    write(chunk) {
+      check();
+      socket.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    },
+    async drain() {
+      check();
+      if (!socket.writableNeedDrain) return;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          resolve();
+        };
+        socket.on("drain", done);
+        socket.on("close", done);
+      });
+      check();
+    },
+    async end() {
+      check();
+      ending = true;
+      socket.end();
+      // the destination closes its side once it has read everything
+      await closed;
+      check();
+    },
+    abort(reason) {
+      if (error === null) error = reason;
+      socket.destroy();
+    },
+  };
+}
+
+/** Wrap an accepted data-channel socket as a one-way receiving end. */
+export function socketChannelSource(socket: Socket, label: string): IncomingTransport {
+  let done = false;
+  return {
+    receive(h: IncomingHandlers) {
+      socket.on("data", (b: Buffer) => {
+        if (!done) h.data(b);
+      });
+      socket.on("end", () => {
+        if (done) return;
+        done = true;
+        h.end();
+        socket.end();
+      });
+      const broke = (why: string): void => {
+        if (done) return;
+        done = true;
+        h.error(new MigrationError(`${label}: ${why}`));
+      };
+      socket.on("error", (e) => broke(`connection dropped (${e.message})`));
+      socket.on("close", () => broke("connection closed before end of stream"));
+      socket.resume();
+    },
+    close() {
+      done = true;
+      socket.destroy();
+    },
+  };
+}
+
+/**
+ * Give `main` the ability to open data channels: each is a new connection made by `connect`
+ * (to the same address as the main one), wrapped by {@link socketChannelSink}.
+ */
+export function withSocketChannels(
+  main: OutgoingTransport,
+  connect: () => Promise<Socket>,
+): OutgoingTransport {
+  const label = main.name ?? "socket";
+  const openChannels = async (count: number): Promise<readonly OutgoingTransport[]> => {
+    const sockets = await Promise.all(Array.from({ length: count }, () => connect()));
+    return sockets.map((s, i) => socketChannelSink(s, `${label} channel ${i}`));
+  };
+  return Object.defineProperties(
+    {},
+    {
+      ...Object.getOwnPropertyDescriptors(main),
+      openChannels: { value: openChannels, enumerable: true },
+    },
+  ) as OutgoingTransport;
+}
+
+/**
+ * Whether an accepted socket is a multifd data channel: waits for its first 4 bytes (then puts
+ * them back) and compares them with the MultiFDInit_t magic. Resolves false for a connection that
+ * closes first (the main-stream path then reports it).
+ */
+export function isChannelSocket(socket: Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    const tryRead = (): void => {
+      const head = socket.read(4) as Buffer | null;
+      if (head === null) return;
+      socket.off("readable", tryRead);
+      socket.off("close", onClose);
+      socket.unshift(head);
+      resolve(head.readUInt32BE(0) === MULTIFD_MAGIC);
+    };
+    const onClose = (): void => {
+      socket.off("readable", tryRead);
+      resolve(false);
+    };
+    socket.on("readable", tryRead);
+    socket.once("close", onClose);
+    tryRead();
+  });
+}
+
+/**
+ * Give `main` (the accepted main connection) an `onChannel` that delivers the data channels
+ * {@link offerChannel} is given, those offered earlier first.
+ */
+export interface ChannelAcceptor {
+  /** The main end, with `onChannel`. */
+  attach(main: IncomingTransport): IncomingTransport;
+  /** A data channel arrived. */
+  offer(channel: IncomingTransport): void;
+  /** Data channels offered so far. */
+  readonly count: number;
+}
+
+/** Make a {@link ChannelAcceptor}. */
+export function createChannelAcceptor(): ChannelAcceptor {
+  const arrived: IncomingTransport[] = [];
+  const handlers: Array<(c: IncomingTransport) => void> = [];
+  return {
+    get count() {
+      return arrived.length;
+    },
+    attach(main) {
+      return Object.defineProperties(
+        {},
+        {
+          ...Object.getOwnPropertyDescriptors(main),
+          onChannel: {
+            enumerable: true,
+            value: (h: (c: IncomingTransport) => void) => {
+              handlers.push(h);
+              for (const c of arrived) h(c);
+            },
+          },
+        },
+      ) as IncomingTransport;
+    },
+    offer(c) {
+      arrived.push(c);
+      for (const h of handlers) h(c);
+    },
+  };
+}
