@@ -20,7 +20,14 @@ describe("ferry plugins / capabilities / params", () => {
     expect(r.out).toMatch(/^plugin +source +capabilities +parameters +stream records\n/);
     expect(r.out).toMatch(/\nxbzrle +built-in +xbzrle +1 +xbzrle\n/);
     const j = JSON.parse((await ferry(["plugins", "--json"])).out) as PluginRow[];
-    expect(j.map((p) => p.name)).toEqual(["precopy", "xbzrle", "auto-converge", "dirty-limit", "multifd"]);
+    expect(j.map((p) => p.name)).toEqual([
+      "precopy",
+      "xbzrle",
+      "auto-converge",
+      "dirty-limit",
+      "multifd",
+      "postcopy",
+    ]);
     expect(j.find((p) => p.name === "multifd")?.parameters).toContain("multifd-channels");
     expect(j.find((p) => p.name === "auto-converge")?.parameters).toContain("cpu-throttle-initial");
   });
