@@ -426,7 +426,7 @@ export class MigrationThread implements MigrationSession, Migration {
     const plan = integrityPlan(param, this.transport);
     if (plan === "plain") return;
     if (plan === "ask") {
-      const on = await askDestination(this.transport, SWITCHOVER_ACK_TIMEOUT_NS);
+      const on = await askDestination(this.transport, this.scheduler, SWITCHOVER_ACK_TIMEOUT_NS);
       this.checkpoint();
       if (!on) return;
     }

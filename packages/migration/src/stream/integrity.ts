@@ -200,7 +200,8 @@ export function frameStream(plain: Uint8Array, blockBytes = INTEGRITY_BLOCK_BYTE
   const enc = new IntegrityEncoder((c) => parts.push(c.slice()), blockBytes);
   enc.write(plain);
   enc.finish();
-  return Buffer.concat(parts);
+  const all = Buffer.concat(parts);
+  return new Uint8Array(all.buffer, all.byteOffset, all.length);
 }
 
 const enum Item {

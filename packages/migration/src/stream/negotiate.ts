@@ -7,6 +7,7 @@
  */
 import { MigrationError } from "../errors";
 import { DestinationRefusedError } from "../lifecycle";
+import type { Scheduler } from "@ferry/core";
 import type { OutgoingTransport } from "../transport/types";
 
 /** The `x-integrity` parameter's values. */
@@ -25,25 +26,46 @@ export function integrityPlan(
   return parameter === true ? "ask" : "plain";
 }
 
+/** How often the source looks for the destination's announcement (transport clock, ns). */
+export const INTEGRITY_POLL_NS = 100_000;
+
 /**
- * Wait (at most `timeoutNs`, on the transport's clock) for the destination's `INTEGRITY`
- * announcement; true when it reads framing.
+ * Wait (at most `timeoutNs`, on `scheduler`) for the destination's `INTEGRITY` announcement;
+ * true when it reads framing. The wait sleeps on the scheduler in steps of
+ * {@link INTEGRITY_POLL_NS} (a scheduler sleep is what wakes the migration thread in virtual
+ * time), and leaves the message in the inbox (later readers skip it).
  * @throws DestinationRefusedError when the destination reports a failure instead;
- * MigrationError when it sends something else first or nothing in time.
+ * MigrationError when nothing comes in time.
  */
 export async function askDestination(
   transport: OutgoingTransport,
+  scheduler: Scheduler,
   timeoutNs: number,
 ): Promise<boolean> {
   const label = transport.name ?? "transport";
   const rp = transport.returnPath;
   if (rp === undefined) return true;
-  const msg = await rp.next(timeoutNs);
-  if (msg.type === "integrity") return msg.mode !== "off";
-  if (msg.type === "error") {
-    throw new DestinationRefusedError(`${label}: the destination failed: ${msg.message}`);
+  const deadline = scheduler.now() + timeoutNs;
+  for (;;) {
+    for (const msg of rp.received) {
+      if (msg.type === "integrity") return msg.mode !== "off";
+      if (msg.type === "error") {
+        throw new DestinationRefusedError(`${label}: the destination failed: ${msg.message}`);
+      }
+      if (msg.type === "shut") {
+        throw new DestinationRefusedError(
+          `${label}: the destination shut the return path (status ${msg.status}) before announcing its integrity mode`,
+        );
+      }
+    }
+    const err = transport.error;
+    if (err !== null) throw err;
+    const left = deadline - scheduler.now();
+    if (left <= 0) {
+      throw new MigrationError(
+        `${label}: x-integrity is on, and the destination did not announce its integrity mode within ${timeoutNs / 1e6} ms`,
+      );
+    }
+    await scheduler.sleep(Math.min(INTEGRITY_POLL_NS, left));
   }
-  throw new MigrationError(
-    `${label}: x-integrity is on, and the destination's first return-path message is ${msg.type}, not its integrity mode`,
-  );
 }
