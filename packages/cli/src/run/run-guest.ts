@@ -254,6 +254,8 @@ function report(
     virtualTimeNs: result.reason === "shutdown" ? result.atNs : scheduler.now(),
     instructions: machine.workDone(),
     wallMs: Math.round(wallMs),
-    ...(result.message !== undefined ? { message: result.message } : {}),
+    ...(result.message !== undefined
+      ? { message: result.guestFault === true ? `guest fault: ${result.message}` : result.message }
+      : {}),
   };
 }
