@@ -58,8 +58,7 @@ export async function runWorkload(config: FerryConfig): Promise<WorkloadRunRepor
   wm.ram.dirty.stop();
   return {
     status: error === undefined ? "done" : guestFault ? "fail" : "error",
-    exitCode:
-      error === undefined ? ExitCode.Ok : guestFault ? ExitCode.Failure : ExitCode.Internal,
+    exitCode: error === undefined ? ExitCode.Ok : guestFault ? ExitCode.Failure : ExitCode.Internal,
     kind: "workload",
     virtualTimeNs: scheduler.now(),
     operations: wm.workDone(),

@@ -227,8 +227,7 @@ export class IntegrityDecoder implements StreamInput {
   private readonly inner: StreamInput;
   private readonly mode: IntegrityMode;
   private item = Item.Magic;
-  /** Whether the stream is framed (null until its first 4 bytes arrived). */
-  framed: boolean | null = null;
+  private framedValue: boolean | null = null;
   private hold = new Uint8Array(INTEGRITY_PRELUDE_BYTES);
   private held = 0;
   /** Wire offset of the current item's first byte. */
@@ -245,6 +244,11 @@ export class IntegrityDecoder implements StreamInput {
   constructor(inner: StreamInput, mode: IntegrityMode = "accept") {
     this.inner = inner;
     this.mode = mode;
+  }
+
+  /** Whether the stream is framed (null until its first 4 bytes arrived). */
+  get framed(): boolean | null {
+    return this.framedValue;
   }
 
   /** Blocks checked so far. */
@@ -369,7 +373,7 @@ export class IntegrityDecoder implements StreamInput {
               `integrity-checked stream (magic "FRRC"), and integrity is off on this destination (QEMU-compatible mode)`,
             );
           }
-          this.framed = true;
+          this.framedValue = true;
           this.need = INTEGRITY_PRELUDE_BYTES - 4;
           return Item.Prelude;
         }
@@ -381,7 +385,7 @@ export class IntegrityDecoder implements StreamInput {
               : `bad magic ${hex(magic)}, expected an integrity-checked stream (${hex(INTEGRITY_MAGIC)})`,
           );
         }
-        this.framed = false;
+        this.framedValue = false;
         this.toInner(buf.subarray(p, p + 4));
         return Item.Done;
       }
