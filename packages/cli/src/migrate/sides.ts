@@ -4,7 +4,6 @@
  * ended.
  */
 import type { Machine, RamRegion, Scheduler, VirtualScheduler } from "@ferry/core";
-import { isSyntheticRamBackend } from "@ferry/sim";
 import type { MigratableMachine } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { buildGuestMachine } from "../run/run-guest";
