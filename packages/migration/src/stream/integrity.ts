@@ -343,6 +343,20 @@ export class IntegrityDecoder implements StreamInput {
         off += need;
         continue;
       }
+      if (
+        this.item === Item.Block &&
+        this.held < this.blockLen &&
+        this.held + (chunk.length - off) >= need
+      ) {
+        // The block started in an earlier chunk and ends in this one: only its first part was
+        // copied; the rest is checked and passed on in place.
+        off += this.splitBlock(chunk, off);
+        this.held = 0;
+        this.itemStart += need;
+        this.need = 4;
+        this.item = Item.Header;
+        continue;
+      }
       const take = Math.min(need - this.held, chunk.length - off);
       if (this.hold.length < need) {
         const grown = new Uint8Array(need);
@@ -358,6 +372,40 @@ export class IntegrityDecoder implements StreamInput {
         this.itemStart += need;
       }
     }
+  }
+
+  /**
+   * Check the current block (`blockLen` payload bytes whose CRC-32 is `payloadCrc`, followed by
+   * the `stored` check value) and account it; throws if the check fails.
+   */
+  private checkBlock(payloadCrc: number, stored: number): void {
+    const len = this.blockLen;
+    const check = this.sum.add(len, payloadCrc);
+    if (check !== stored) {
+      this.fail(
+        this.blockAt,
+        `integrity check failed: block ${this.blocks} (${len} bytes at byte ${this.blockAt}) has CRC-32 ${hex(stored)}, its bytes give ${hex(check)}`,
+      );
+    }
+    const slot = this.blocks % POSITION_RING;
+    this.ringInner[slot] = this.sum.total - len;
+    this.ringWire[slot] = this.blockAt + 4;
+    this.blocks++;
+  }
+
+  /**
+   * The current block straddles chunks: its first `held` (< `blockLen`) bytes are in `hold`, the
+   * rest of the payload and its check value are at `chunk[off, …)`. Checks it and hands both parts
+   * to the reader (the second in place); returns the bytes taken from `chunk`.
+   */
+  private splitBlock(chunk: Uint8Array, off: number): number {
+    const head = this.hold.subarray(0, this.held);
+    const restEnd = off + (this.blockLen - this.held);
+    const rest = chunk.subarray(off, restEnd);
+    this.checkBlock(crc32(rest, crc32(head)), getBe32(chunk, restEnd));
+    this.toInner(head);
+    this.toInner(rest);
+    return restEnd + 4 - off;
   }
 
   /** Handle the complete current item at `buf[p, p + need)`; returns the next item. */
@@ -438,18 +486,7 @@ export class IntegrityDecoder implements StreamInput {
       case Item.Block: {
         const len = this.blockLen;
         const payload = buf.subarray(p, p + len);
-        const check = this.sum.add(len, crc32(payload));
-        const stored = getBe32(buf, p + len);
-        if (check !== stored) {
-          this.fail(
-            this.blockAt,
-            `integrity check failed: block ${this.blocks} (${len} bytes at byte ${this.blockAt}) has CRC-32 ${hex(stored)}, its bytes give ${hex(check)}`,
-          );
-        }
-        const slot = this.blocks % POSITION_RING;
-        this.ringInner[slot] = this.sum.total - len;
-        this.ringWire[slot] = this.blockAt + 4;
-        this.blocks++;
+        this.checkBlock(crc32(payload), getBe32(buf, p + len));
         this.toInner(payload);
         this.need = 4;
         return Item.Header;

@@ -228,7 +228,9 @@ export class StreamReader {
     let off = 0;
     while (this.remLen > 0 && off < chunk.length) {
       const oldLen = this.remLen;
-      const take = Math.min(chunk.length - off, Math.max(1 << 16, oldLen));
+      // Copy only what completes the straddling item: 8 KiB covers a page record; a larger item
+      // (device state) at least doubles `rem` per round, so the copying stays linear.
+      const take = Math.min(chunk.length - off, Math.max(1 << 13, oldLen));
       this.appendRem(chunk, off, take);
       off += take;
       this.base = this.consumed;
