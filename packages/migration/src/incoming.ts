@@ -13,6 +13,7 @@ import {
 } from "./plugin";
 import { recordTypesOf } from "./manager";
 import { MultifdReceiver } from "./multifd/receiver";
+import { IntegrityDecoder, type IntegrityMode } from "./stream/integrity";
 import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
 import type { IncomingTransport } from "./transport/types";
@@ -33,6 +34,12 @@ export interface IncomingOptions {
    * through `transport.onChannel`. Absent or 0 = no multifd (a sync point on the stream is refused).
    */
   readonly multifdChannels?: number;
+  /**
+   * Stream integrity framing (docs/stream-format.md): `accept` (default) reads framed and plain
+   * streams, `require` refuses a plain one, `off` (QEMU-compatible) refuses a framed one. A
+   * two-way transport announces the mode to the source (return-path `INTEGRITY` message).
+   */
+  readonly integrity?: IntegrityMode;
 }
 
 /** Outcome of an incoming migration. */
@@ -141,7 +148,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       compact: transport.compact === true,
       ...(channels > 0 ? { onMultifdFlush: () => receiver?.mainFlush() } : {}),
     });
+  const integrity = options.integrity ?? "accept";
   let reader = makeReader();
+  let input = new IntegrityDecoder(reader, integrity);
   let bytes = 0;
   let pages = 0;
   let settle: (r: IncomingResult) => void = () => {};
@@ -173,7 +182,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   function finish(): void {
     if (!receiving()) return;
     try {
-      reader.end();
+      input.end();
       if (!guestStarted) {
         const state = assembleMachineState(reader.devices);
         try {
@@ -207,7 +216,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       data(chunk) {
         if (!receiving() || r !== reader) return;
         try {
-          reader.push(chunk);
+          input.push(chunk);
         } catch (e) {
           fail(e as Error);
         }
@@ -264,6 +273,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     const r = receiver;
     transport.onChannel((c) => r.attach(c));
   }
+  // Tell the source whether it may frame the stream (it waits for this only when it wants to).
+  transport.returnPath?.send({ type: "integrity", mode: integrity });
   attach(transport);
   return {
     get status() {
@@ -282,6 +293,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       transport = next;
       status = "postcopy-recover";
       reader = makeReader();
+      input = new IntegrityDecoder(reader, integrity);
       attach(next);
     },
     info() {

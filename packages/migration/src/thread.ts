@@ -54,7 +54,9 @@ import type { SaveHandler } from "./sections/types";
 import { BUFFER_DELAY_NS, createRateLimiter, type RateLimiter } from "./rate-limiter";
 import { MigrationStatistics, type MigrationTimings, mergeContributions } from "./statistics";
 import type { MigrationInfo, TimeSample } from "./stats";
-import { StreamWriter } from "./stream/writer";
+import { IntegrityEncoder } from "./stream/integrity";
+import { askDestination, type IntegrityParameter, integrityPlan } from "./stream/negotiate";
+import { type ChunkSink, StreamWriter } from "./stream/writer";
 import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
 /** The `x-page-cost-ns` debt is slept out in quanta of at least this much (ns). */
@@ -201,6 +203,10 @@ export class MigrationThread implements MigrationSession, Migration {
   private readonly registry: ThreadSetup["registry"];
   private channelPlan: PageChannelPlan | null = null;
   private multifd: MultifdSender | null = null;
+  /** Where the writer's chunks go: the transport, or the integrity framing in front of it. */
+  private out: ChunkSink;
+  /** The integrity framing, when the stream is framed (decided before the header). */
+  private framing: IntegrityEncoder | null = null;
 
   constructor(setup: ThreadSetup) {
     this.registry = setup.registry;
@@ -210,8 +216,9 @@ export class MigrationThread implements MigrationSession, Migration {
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     this.logger = setup.logger ?? silentLogger;
+    this.out = (chunk, accounted) => this.transport.write(chunk, accounted);
     this.writer = new StreamWriter(
-      (chunk, accounted) => this.transport.write(chunk, accounted),
+      (chunk, accounted) => this.out(chunk, accounted),
       setup.writeBufferBytes,
     );
     const p = setup.parameters;
@@ -548,6 +555,7 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     w.eof();
     this.flushOutput();
+    this.framing?.finish();
     // From here the destination may load the whole stream and run the guest.
     this.guestOwner = "handed-over";
     await this.transport.end();
@@ -560,6 +568,29 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     this.guestOwner = "destination";
     stats.sample("sync", this.now(), this.sender.pending);
+  }
+
+  /** True when the stream is integrity-framed (parameter `x-integrity`, decided at setup). */
+  get integrity(): boolean {
+    return this.framing !== null;
+  }
+
+  /**
+   * Decide on integrity framing before the header and put it between writer and transport. Waits
+   * only when it must ask the destination (`x-integrity: true` on a two-way transport).
+   */
+  private async startIntegrity(): Promise<void> {
+    const param = (this.parameters["x-integrity"] as IntegrityParameter | undefined) ?? "auto";
+    const plan = integrityPlan(param, this.transport);
+    if (plan === "plain") return;
+    if (plan === "ask") {
+      const on = await askDestination(this.transport, this.scheduler, SWITCHOVER_ACK_TIMEOUT_NS);
+      this.checkpoint();
+      if (!on) return;
+    }
+    const t = this.transport;
+    this.framing = new IntegrityEncoder((chunk, accounted) => t.write(chunk, accounted));
+    this.out = this.framing.write;
   }
 
   private get transportName(): string {
@@ -700,6 +731,11 @@ export class MigrationThread implements MigrationSession, Migration {
       }
       this.setStatus("setup");
       this.checkpoint();
+      const plan = integrityPlan(
+        (this.parameters["x-integrity"] as IntegrityParameter | undefined) ?? "auto",
+        this.transport,
+      );
+      if (plan !== "plain") await this.startIntegrity();
       this.writer.header();
       if (this.channelPlan !== null) await this.openChannels(this.channelPlan);
       await body();

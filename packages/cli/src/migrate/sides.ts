@@ -4,7 +4,6 @@
  * ended.
  */
 import type { Machine, RamRegion, Scheduler, VirtualScheduler } from "@ferry/core";
-import { isSyntheticRamBackend } from "@ferry/sim";
 import type { MigratableMachine } from "@ferry/migration";
 import type { FerryConfig } from "../config";
 import { buildGuestMachine } from "../run/run-guest";
@@ -61,7 +60,13 @@ export function buildSide(
   });
   machine.events.on("vcpu-error", (e) => {
     if (end === null) {
-      end = { status: "error", code: null, atNs: e.atNs, message: `vCPU ${e.vcpu}: ${e.message}` };
+      // A guest fault fails the guest (exit 1); another vCPU error is a ferry bug (exit 70).
+      end = {
+        status: e.guestFault ? "fail" : "error",
+        code: null,
+        atNs: e.atNs,
+        message: `${e.guestFault ? "guest fault: " : ""}vCPU ${e.vcpu}: ${e.message}`,
+      };
     }
   });
   return {

@@ -90,12 +90,13 @@ export async function runRealtime(options: RealtimeRunOptions): Promise<Realtime
       }),
     );
   });
+  // A guest fault is a failed guest (exit 1); any other vCPU error is a ferry bug (exit 70).
   machine.events.on("vcpu-error", (e) =>
     finish({
-      status: "error",
-      exitCode: ExitCode.Internal,
+      status: e.guestFault ? "fail" : "error",
+      exitCode: e.guestFault ? ExitCode.Failure : ExitCode.Internal,
       guestCode: null,
-      message: `vCPU ${e.vcpu}: ${e.message}`,
+      message: `${e.guestFault ? "guest fault: " : ""}vCPU ${e.vcpu}: ${e.message}`,
     }),
   );
 

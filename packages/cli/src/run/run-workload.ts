@@ -6,8 +6,11 @@ import { buildWorkloadMachine } from "./workload-config";
 
 /** The outcome of {@link runWorkload} (the `ferry run --json` document of a workload config). */
 export interface WorkloadRunReport {
-  /** `done`: ran for the whole time limit; `error`: a vCPU failed. */
-  readonly status: "done" | "error";
+  /**
+   * `done`: ran for the whole time limit; `fail`: a guest fault (an access to unmapped or
+   * read-only memory, exit 1); `error`: another vCPU error (a ferry bug, exit 70).
+   */
+  readonly status: "done" | "fail" | "error";
   readonly exitCode: ExitCodeValue;
   readonly kind: "workload";
   /** Virtual time at the end (ns): `run.time-limit`. */
@@ -40,8 +43,11 @@ export async function runWorkload(config: FerryConfig): Promise<WorkloadRunRepor
   const scheduler = new VirtualScheduler();
   const wm = buildWorkloadMachine(config, scheduler);
   let error: string | undefined;
+  let guestFault = false;
   wm.events.on("vcpu-error", (e) => {
-    error ??= `vCPU ${e.vcpu}: ${e.message}`;
+    if (error !== undefined) return;
+    error = `${e.guestFault ? "guest fault: " : ""}vCPU ${e.vcpu}: ${e.message}`;
+    guestFault = e.guestFault;
   });
   const wallStart = performance.now();
   wm.ram.dirty.start();
@@ -51,8 +57,8 @@ export async function runWorkload(config: FerryConfig): Promise<WorkloadRunRepor
   const pagesDirtied = countSetPages(wm.ram.dirty.words);
   wm.ram.dirty.stop();
   return {
-    status: error === undefined ? "done" : "error",
-    exitCode: error === undefined ? ExitCode.Ok : ExitCode.Internal,
+    status: error === undefined ? "done" : guestFault ? "fail" : "error",
+    exitCode: error === undefined ? ExitCode.Ok : guestFault ? ExitCode.Failure : ExitCode.Internal,
     kind: "workload",
     virtualTimeNs: scheduler.now(),
     operations: wm.workDone(),

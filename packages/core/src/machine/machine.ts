@@ -47,6 +47,11 @@ export interface VcpuErrorEvent {
   readonly vcpu: number;
   readonly message: string;
   readonly atNs: number;
+  /**
+   * True when the guest caused it (an access to unmapped or read-only memory): a failed guest.
+   * False: the backend or ferry failed (a bug).
+   */
+  readonly guestFault: boolean;
 }
 
 /** Events a machine emits. */
@@ -86,6 +91,8 @@ export interface RunResult {
   readonly kind?: ShutdownKind;
   /** The vCPU error message for `error`. */
   readonly message?: string;
+  /** For `error`: the guest caused it (see `VcpuErrorEvent.guestFault`). */
+  readonly guestFault?: boolean;
 }
 
 const machineStateSchema = z
@@ -186,8 +193,8 @@ export class Machine<D extends object = object> {
     const host: VcpuHost = {
       hypercall: (vcpu, nr, args) => this.hypercallHandler(vcpu.index, nr, args),
       systemEvent: (_vcpu, kind, code, atNs) => this.systemEvent(kind, code, atNs),
-      error: (vcpu, message, atNs) =>
-        this.events.emit("vcpu-error", { vcpu: vcpu.index, message, atNs }),
+      error: (vcpu, message, atNs, guestFault = false) =>
+        this.events.emit("vcpu-error", { vcpu: vcpu.index, message, atNs, guestFault }),
       dirtyRingFull: (vcpu, atNs) => {
         if (rings !== null) this.ringFullHandler(vcpu.index, rings, atNs);
       },
@@ -434,6 +441,7 @@ export class Machine<D extends object = object> {
         code: null,
         atNs: e.atNs,
         message: `vCPU ${e.vcpu}: ${e.message}`,
+        guestFault: e.guestFault,
       });
     this.events.on("shutdown", onShutdown);
     this.events.on("vcpu-error", onError);

@@ -37,7 +37,15 @@ export const RpMessageType = {
    * vCPUs, be64 blocktime ns per vCPU.
    */
   POSTCOPY_STATS: 0x101,
+  /**
+   * ferry: the destination's stream integrity mode, sent once when it starts receiving; payload
+   * u8 0 = off (it does not read integrity framing), 1 = accept, 2 = require.
+   */
+  INTEGRITY: 0x102,
 } as const;
+
+/** Integrity modes in the `INTEGRITY` message's payload byte, by value. */
+const INTEGRITY_MODES = ["off", "accept", "require"] as const;
 
 /** A return-path message. */
 export type RpMessage =
@@ -69,7 +77,8 @@ export type RpMessage =
       readonly latencyP99Ns: number;
       readonly latencyMaxNs: number;
       readonly vcpuBlocktimeNs: readonly number[];
-    };
+    }
+  | { readonly type: "integrity"; readonly mode: "off" | "accept" | "require" };
 
 /** Largest payload the u16 length field can describe. */
 export const RP_MAX_PAYLOAD = 0xffff;
@@ -177,6 +186,13 @@ export function encodeRpMessage(msg: RpMessage): Uint8Array {
         u64(v, 38 + 8 * i, Math.round(msg.vcpuBlocktimeNs[i]), "vcpu blocktime");
       break;
     }
+    case "integrity": {
+      type = RpMessageType.INTEGRITY;
+      const value = INTEGRITY_MODES.indexOf(msg.mode);
+      if (value < 0) throw new MigrationError(`return path: unknown integrity mode ${msg.mode}`);
+      payload = Uint8Array.of(value);
+      break;
+    }
     case "error": {
       type = RpMessageType.ERROR;
       const text = utf8.encode(msg.message);
@@ -273,6 +289,16 @@ function decodeOne(type: number, p: Uint8Array, at: number): RpMessage {
         latencyMaxNs: b64(28),
         vcpuBlocktimeNs: per,
       };
+    }
+    case RpMessageType.INTEGRITY: {
+      expectLength("INTEGRITY", p.length, 1, at);
+      const mode = INTEGRITY_MODES[p[0]!];
+      if (mode === undefined) {
+        throw new MigrationError(
+          `return path: INTEGRITY message at byte ${at} has mode ${p[0]}, expected 0, 1 or 2`,
+        );
+      }
+      return { type: "integrity", mode };
     }
     default:
       throw new MigrationError(`return path: unknown message type ${type} at byte ${at}`);

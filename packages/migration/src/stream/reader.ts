@@ -9,6 +9,7 @@ import { type RamBlockTarget, RamLoader } from "../sections/ram-loader";
 import {
   DEVICE_SECTION_VERSION,
   MAX_DEVICE_STATE_BYTES,
+  MAX_DEVICE_STATE_TOTAL_BYTES,
   RAM_SECTION,
   STREAM_MAGIC,
   STREAM_VERSION,
@@ -43,6 +44,13 @@ export interface StreamReaderOptions {
   readonly onDevice?: (device: ReceivedDeviceState) => void;
   /** Largest device-state body accepted (default 16 MiB). */
   readonly maxDeviceStateBytes?: number;
+  /**
+   * Largest sum of all device-state (FULL JSON) bodies of the stream, which the reader keeps until
+   * the end (default 64 MiB, `MAX_DEVICE_STATE_TOTAL_BYTES`); checked from each body's length
+   * field before the body is buffered. Plugin-section chunks are handed to their loaders and are
+   * limited one by one (`maxDeviceStateBytes`).
+   */
+  readonly maxDeviceStateTotalBytes?: number;
   /**
    * Accept compact synthetic records (`RamFlag.COMPACT`: `be32 version` instead of the payload)
    * for synthetic destination blocks. Set by `incoming` for a compact link. Default false.
@@ -87,6 +95,9 @@ export class StreamReader {
   private readonly ram: RamLoader;
   private readonly onDevice: ((d: ReceivedDeviceState) => void) | undefined;
   private readonly maxDevice: number;
+  private readonly maxDeviceTotal: number;
+  /** Device-state body bytes accepted so far (against `maxDeviceTotal`). */
+  private deviceTotal = 0;
   private rem = new Uint8Array(1 << 16);
   private remLen = 0;
   private consumed = 0;
@@ -108,6 +119,7 @@ export class StreamReader {
     this.ram = new RamLoader(options, (pos, what) => this.fail(pos, what));
     this.onDevice = options.onDevice;
     this.maxDevice = options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
+    this.maxDeviceTotal = options.maxDeviceStateTotalBytes ?? MAX_DEVICE_STATE_TOTAL_BYTES;
   }
 
   /** RAM records applied so far. */
@@ -174,7 +186,9 @@ export class StreamReader {
     let off = 0;
     while (this.remLen > 0 && off < chunk.length) {
       const oldLen = this.remLen;
-      const take = Math.min(chunk.length - off, Math.max(1 << 16, oldLen));
+      // Copy only what completes the straddling item: 8 KiB covers a page record; a larger item
+      // (device state) at least doubles `rem` per round, so the copying stays linear.
+      const take = Math.min(chunk.length - off, Math.max(1 << 13, oldLen));
       this.appendRem(chunk, off, take);
       off += take;
       this.base = this.consumed;
@@ -413,6 +427,16 @@ export class StreamReader {
     return pos + 4 + len;
   }
 
+  /** Refuse a body of `len` bytes that would take the stream's device state past its total. */
+  private checkDeviceTotal(pos: number, len: number, what: string): void {
+    if (this.deviceTotal + len > this.maxDeviceTotal) {
+      this.fail(
+        pos,
+        `${what} of ${len} bytes takes the stream's device state to ${this.deviceTotal + len} bytes, above the total limit of ${this.maxDeviceTotal}`,
+      );
+    }
+  }
+
   private devIdstr = "";
   private devInstance = 0;
 
@@ -422,7 +446,9 @@ export class StreamReader {
     if (len > this.maxDevice) {
       this.fail(pos, `device state of ${len} bytes exceeds the limit of ${this.maxDevice}`);
     }
+    this.checkDeviceTotal(pos, len, `device "${this.devIdstr}" state`);
     if (end - pos < 4 + len) return -1;
+    this.deviceTotal += len;
     let dev: ReceivedDeviceState;
     try {
       dev = loadMachineStateSection(
