@@ -3,7 +3,7 @@
  * (capability & parameter registry, `migrate`), `incoming`, the socket and file transports and
  * `formatInfoMigrate`. The only place the monitor touches the framework.
  */
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import type { Scheduler } from "@ferry/core";
 import {
   createMigrationManager,
@@ -18,13 +18,14 @@ import {
   type MigrationManager,
   type OutgoingTransport,
   runMachine,
-  socketSink,
-  socketSource,
 } from "@ferry/migration";
 import { EventEmitter } from "eventemitter3";
 import type { MigrationAddress, MigrationControl, MigrationControlEvents } from "./control";
 import { QmpError } from "./errors";
+import { acceptIncomingChannel, openOutgoingChannel } from "./net-channel";
+import { netParametersOf, netParametersPlugin } from "./net-parameters";
 import type { JsonValue } from "./protocol";
+import type { ObjectStore } from "./tls/objects";
 
 /** Options of {@link createFerryMigrationControl}. */
 export interface FerryMigrationControlOptions {
@@ -34,8 +35,10 @@ export interface FerryMigrationControlOptions {
   readonly plugins: readonly FerryPlugin[];
   /** This process waits for a migration (`--incoming`): `defer` waits for `migrate-incoming`. */
   readonly incoming?: "defer" | MigrationAddress;
-  /** A peer silent for this long fails the migration (ms, default 30 000). */
+  /** The initial `x-peer-timeout`: a peer silent for this long fails the migration (ms, default 30 000). */
   readonly peerTimeoutMs?: number;
+  /** The process's objects (`--object`, `object-add`): TLS credentials and authz lists. */
+  readonly objects?: ObjectStore;
   /** Called when an incoming migration ends (the CLI exits on failure, like QEMU). */
   readonly onIncomingEnd?: (result: IncomingResult, exitOnError: boolean) => void;
 }
@@ -67,8 +70,13 @@ export function createFerryMigrationControl(
   options: FerryMigrationControlOptions,
 ): FerryMigrationControl {
   const { machine, plugins } = options;
-  const peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
-  const manager = createMigrationManager({ plugins });
+  // The `net` parameter set (tls-creds, tls-hostname, tls-authz, x-peer-timeout) configures the
+  // socket channels (net-channel.ts); it is read when a connection is made.
+  const manager = createMigrationManager({ plugins: [...plugins, netParametersPlugin()] });
+  if (options.peerTimeoutMs !== undefined) {
+    manager.setParameters({ "x-peer-timeout": options.peerTimeoutMs });
+  }
+  const net = () => netParametersOf(manager.queryParameters());
   const events = new EventEmitter<MigrationControlEvents>();
   let eventsCap = false;
   let outgoing: Migration | null = null;
@@ -146,23 +154,7 @@ export function createFerryMigrationControl(
       }
       return Promise.resolve().then(() => fileSink(to.filename));
     }
-    return new Promise((resolve, reject) => {
-      const socket: Socket =
-        to.type === "unix"
-          ? createConnection({ path: to.path })
-          : createConnection({ host: to.host, port: to.port });
-      socket.once("error", (e) =>
-        reject(new Error(`Failed to connect to '${describe(to)}': ${e.message}`)),
-      );
-      socket.once("connect", () => {
-        socket.removeAllListeners("error");
-        socket.setNoDelay(true);
-        socket.setTimeout(peerTimeoutMs, () =>
-          socket.destroy(new Error(`no progress from the destination for ${peerTimeoutMs} ms`)),
-        );
-        resolve(socketSink(socket, describe(to)));
-      });
-    });
+    return openOutgoingChannel(to, net(), options.objects);
   };
 
   const control: FerryMigrationControl = {
@@ -369,10 +361,12 @@ export function createFerryMigrationControl(
         server.close();
         listener = null;
         socket.pause();
-        socket.setTimeout(peerTimeoutMs, () =>
-          socket.destroy(new Error(`no data from the source for ${peerTimeoutMs} ms`)),
-        );
-        run(socketSource(socket, describe(from)));
+        acceptIncomingChannel(socket, from, net(), options.objects).then(run, (e: Error) => {
+          // Refused before any stream byte (TLS, credentials): the guest never loaded.
+          incomingError = e.message;
+          setIn("failed");
+          options.onIncomingEnd?.({ status: "failed", error: e, bytes: 0, pages: 0 }, exitOnError);
+        });
       });
     },
 

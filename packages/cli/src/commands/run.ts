@@ -37,6 +37,7 @@ export const runCommand: Command = {
         qmp: { type: "string", multiple: true },
         incoming: { type: "string" },
         pace: { type: "boolean" },
+        object: { type: "string", multiple: true },
       },
       HELP,
     );

@@ -2,7 +2,7 @@
 import { type ParsedArgs, UsageError, writeJson } from "../command";
 import { loadConfig } from "../config";
 import type { CliIo } from "../io";
-import { parseIncomingOption, parseQmpOptions } from "./options";
+import { parseIncomingOption, parseObjectOptions, parseQmpOptions } from "./options";
 import { runRealtime } from "./run-realtime";
 
 /** Help lines `ferry run --help` shows for the realtime options. */
@@ -13,6 +13,12 @@ export const REALTIME_HELP = `  --realtime         Run on the realtime scheduler
   --incoming ADDR    Wait for a migration on tcp:<host>:<port>, unix:<path> or file:<path>,
                      or "defer" (then migrate-incoming over QMP). Needs --realtime.
   --pace             Pace vCPUs to machine.mips (default: as fast as the interpreter runs).
+  --object SPEC      Create an object, as QEMU's -object (repeatable):
+                     tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off],
+                     authz-simple,id=ID,identity=DN, authz-list,id=ID,policy=deny,
+                     rules.0.match=DN,rules.0.policy=allow (a comma in a value is ",,"), or
+                     a JSON object with "qom-type". Used by the tls-creds / tls-authz migration
+                     parameters and by --qmp tcp:<host>:<port>,tls-creds=ID[,tls-authz=ID].
 `;
 
 /** Whether any realtime option was given. */
@@ -21,7 +27,8 @@ export function wantsRealtime(values: ParsedArgs["values"]): boolean {
     values.realtime === true ||
     values.qmp !== undefined ||
     values.incoming !== undefined ||
-    values.pace === true
+    values.pace === true ||
+    values.object !== undefined
   );
 }
 
@@ -33,7 +40,7 @@ export async function runRealtimeCommand(
 ): Promise<number> {
   const { values, positionals } = parsed;
   if (values.realtime !== true) {
-    throw new UsageError("run: --qmp, --incoming and --pace need --realtime", usage);
+    throw new UsageError("run: --qmp, --incoming, --pace and --object need --realtime", usage);
   }
   if (positionals.length !== 1) {
     throw new UsageError(`run: expected one config file, found ${positionals.length}`, usage);
@@ -46,7 +53,8 @@ export async function runRealtimeCommand(
       usage,
     );
   }
-  const qmp = parseQmpOptions((values.qmp as string[] | undefined) ?? [], usage);
+  const objects = parseObjectOptions((values.object as string[] | undefined) ?? [], usage);
+  const qmp = parseQmpOptions((values.qmp as string[] | undefined) ?? [], objects, usage);
   const incoming =
     typeof values.incoming === "string" ? parseIncomingOption(values.incoming, usage) : undefined;
   const json = values.json === true;
@@ -55,6 +63,7 @@ export async function runRealtimeCommand(
     config,
     configFile: file,
     qmp,
+    objects,
     ...(incoming !== undefined ? { incoming } : {}),
     pace: values.pace === true,
     onOutput: (text) => {
