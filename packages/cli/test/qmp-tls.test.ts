@@ -8,6 +8,8 @@
 import { join, resolve } from "node:path";
 import { connectQmp, createObjectStore, qmpSpecs } from "@ferry/qmp";
 import { afterEach, describe, expect, it } from "vitest";
+import { captureIo } from "../src/io";
+import { main } from "../src/main";
 import {
   exitWithin,
   freePort,
@@ -198,4 +200,26 @@ describe("a TCP QMP monitor over TLS", () => {
     await q.execute("quit");
     expect(await exitWithin(proc, 30_000)).toBe(0);
   }, 120_000);
+});
+
+describe("--object and TLS monitor options on the command line", () => {
+  it.each([
+    [
+      ["--object", "tls-creds-x509,id=t,dir=/nonexistent-dir"],
+      /--object "tls-creds-x509,id=t,dir=\/nonexistent-dir": Unable to access credentials \/nonexistent-dir\/ca-cert.pem/,
+    ],
+    [["--object", "secret,id=s,data=x"], /invalid object type: secret/],
+    [
+      ["--qmp", "tcp:127.0.0.1:0,tls-creds=none"],
+      /--qmp "tcp:127.0.0.1:0,tls-creds=none": No TLS credentials with id 'none'/,
+    ],
+    [
+      ["--object", creds("c", "good", "client"), "--qmp", "tcp::0,tls-creds=c"],
+      /Expected TLS credentials for a server endpoint/,
+    ],
+  ])("%j exits 2 with one line naming the problem", async (argv, why) => {
+    const io = captureIo();
+    expect(await main(["run", CONFIG, "--realtime", ...argv], io)).toBe(2);
+    expect(io.stderr().split("\n")[0]).toMatch(why);
+  });
 });

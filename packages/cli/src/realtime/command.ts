@@ -40,7 +40,7 @@ export async function runRealtimeCommand(
 ): Promise<number> {
   const { values, positionals } = parsed;
   if (values.realtime !== true) {
-    throw new UsageError("run: --qmp, --incoming, --pace and --object need --realtime", usage);
+    throw new UsageError("run: --qmp, --incoming and --pace need --realtime (so does --object)", usage);
   }
   if (positionals.length !== 1) {
     throw new UsageError(`run: expected one config file, found ${positionals.length}`, usage);
