@@ -10,6 +10,8 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { join } from "node:path";
 import { STREAM_MAGIC, STREAM_VERSION } from "@ferry/migration";
 import { afterEach, describe, expect, it } from "vitest";
+import { captureIo } from "../src/io";
+import { main } from "../src/main";
 import {
   exitWithin,
   type FerryProcess,
@@ -196,8 +198,9 @@ describe("peer timeouts (x-peer-timeout)", () => {
 
   it("an idle half-sent connection: the destination fails after its timeout and exits 1", async () => {
     const port = await freePort();
-    const { dst, d } = await startDestination(port);
-    await d.execute("migrate-set-parameters", { "x-peer-timeout": 1500 });
+    // The destination's timeout from the command line (`--peer-timeout`).
+    const { dst, d } = await startDestination(port, [...LONG, "--peer-timeout", "1.5s"]);
+    expect((await d.execute("query-migrate-parameters"))["x-peer-timeout"]).toBe(1500);
     const sock = createConnection({ host: "127.0.0.1", port });
     cleanups.push(() => sock.destroy());
     sock.on("error", () => {});
@@ -209,6 +212,17 @@ describe("peer timeouts (x-peer-timeout)", () => {
     sock.write(header);
     await expectDestinationFailed(dst, d, /no data from the source for 1500 ms \(x-peer-timeout\)/);
   }, 120_000);
+});
+
+describe("--peer-timeout", () => {
+  it.each([
+    ["0.05s", /--peer-timeout "0.05s": expected a duration from 100ms to 24h, found 50 ms/],
+    ["soon", /--peer-timeout "soon": expected a duration/],
+  ])("%s exits 2 naming the problem", async (value, why) => {
+    const io = captureIo();
+    expect(await main(["run", CONFIG, "--realtime", "--peer-timeout", value], io)).toBe(2);
+    expect(io.stderr().split("\n")[0]).toMatch(why);
+  });
 });
 
 describe("bad streams and broken connections", () => {

@@ -38,6 +38,7 @@ export const runCommand: Command = {
         incoming: { type: "string" },
         pace: { type: "boolean" },
         object: { type: "string", multiple: true },
+        "peer-timeout": { type: "string" },
       },
       HELP,
     );

@@ -2,7 +2,12 @@
 import { type ParsedArgs, UsageError, writeJson } from "../command";
 import { loadConfig } from "../config";
 import type { CliIo } from "../io";
-import { parseIncomingOption, parseObjectOptions, parseQmpOptions } from "./options";
+import {
+  parseIncomingOption,
+  parseObjectOptions,
+  parsePeerTimeout,
+  parseQmpOptions,
+} from "./options";
 import { runRealtime } from "./run-realtime";
 
 /** Help lines `ferry run --help` shows for the realtime options. */
@@ -19,6 +24,8 @@ export const REALTIME_HELP = `  --realtime         Run on the realtime scheduler
                      rules.0.match=DN,rules.0.policy=allow (a comma in a value is ",,"), or
                      a JSON object with "qom-type". Used by the tls-creds / tls-authz migration
                      parameters and by --qmp tcp:<host>:<port>,tls-creds=ID[,tls-authz=ID].
+  --peer-timeout D   Initial x-peer-timeout: a migration peer silent this long (e.g. 10s, 500ms;
+                     a bare number is seconds) fails the migration (default 30s). Needs --realtime.
 `;
 
 /** Whether any realtime option was given. */
@@ -28,7 +35,8 @@ export function wantsRealtime(values: ParsedArgs["values"]): boolean {
     values.qmp !== undefined ||
     values.incoming !== undefined ||
     values.pace === true ||
-    values.object !== undefined
+    values.object !== undefined ||
+    values["peer-timeout"] !== undefined
   );
 }
 
@@ -40,7 +48,10 @@ export async function runRealtimeCommand(
 ): Promise<number> {
   const { values, positionals } = parsed;
   if (values.realtime !== true) {
-    throw new UsageError("run: --qmp, --incoming and --pace need --realtime (so does --object)", usage);
+    throw new UsageError(
+      "run: --qmp, --incoming and --pace need --realtime (so does --object)",
+      usage,
+    );
   }
   if (positionals.length !== 1) {
     throw new UsageError(`run: expected one config file, found ${positionals.length}`, usage);
@@ -53,6 +64,10 @@ export async function runRealtimeCommand(
       usage,
     );
   }
+  const peerTimeoutMs =
+    typeof values["peer-timeout"] === "string"
+      ? parsePeerTimeout(values["peer-timeout"], usage)
+      : undefined;
   const objects = parseObjectOptions((values.object as string[] | undefined) ?? [], usage);
   const qmp = parseQmpOptions((values.qmp as string[] | undefined) ?? [], objects, usage);
   const incoming =
@@ -64,6 +79,7 @@ export async function runRealtimeCommand(
     configFile: file,
     qmp,
     objects,
+    ...(peerTimeoutMs !== undefined ? { peerTimeoutMs } : {}),
     ...(incoming !== undefined ? { incoming } : {}),
     pace: values.pace === true,
     onOutput: (text) => {

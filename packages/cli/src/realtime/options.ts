@@ -10,6 +10,7 @@ import {
   type QmpError,
 } from "@ferry/qmp";
 import { UsageError } from "../command";
+import { parseDuration } from "../config";
 
 /**
  * `--qmp unix:<path>|tcp:<host>:<port>[,tls-creds=ID][,tls-authz=ID]` (each repeat opens another
@@ -59,4 +60,21 @@ export function parseIncomingOption(value: string, usage: string): "defer" | Mig
   } catch (e) {
     throw new UsageError(`--incoming "${value}": ${(e as QmpError).message}`, usage);
   }
+}
+
+/** `--peer-timeout <duration>` → ms, within `x-peer-timeout`'s range (100 ms … 24 h). */
+export function parsePeerTimeout(value: string, usage: string): number {
+  let ms: number;
+  try {
+    ms = Math.round(parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value) / 1e6);
+  } catch (e) {
+    throw new UsageError(`--peer-timeout "${value.slice(0, 40)}": ${(e as Error).message}`, usage);
+  }
+  if (ms < 100 || ms > 86_400_000) {
+    throw new UsageError(
+      `--peer-timeout "${value}": expected a duration from 100ms to 24h, found ${ms} ms`,
+      usage,
+    );
+  }
+  return ms;
 }
