@@ -6,8 +6,12 @@
 import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import { createMachine, RealtimeScheduler } from "@ferry/core";
+import { precopy } from "@ferry/plugin-precopy";
+import { loadElf, riscvBackend } from "@ferry/riscv";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectQmp } from "../src/client";
+import { createFerryMigrationControl } from "../src/migration-adapter";
 import { createQmpServer } from "../src/server";
 import { createAuthzList, createAuthzSimple } from "../src/tls/authz";
 import { parseMonitorOption } from "../src/tls/monitor-option";
@@ -282,5 +286,55 @@ describe("TLS monitors", () => {
     expect(refused).toContain("TLS x509 authz check for CN=intruder.example,O=Elsewhere is denied");
     q.close();
     await server.close();
+  });
+});
+
+describe("the net parameters of a monitor's migration control", () => {
+  it("are listed with QEMU's empty defaults, range-checked, and a unix URI needs tls-hostname", async () => {
+    const scheduler = new RealtimeScheduler();
+    const machine = createMachine({
+      scheduler,
+      cpu: riscvBackend({ mips: 1_000_000 }),
+      vcpus: 1,
+      memory: { size: 1 << 20, backend: "array" },
+      sliceNs: 5,
+      bootArgs: [20, 1000],
+    });
+    const image = loadElf(machine.memory, readFileSync("examples/guests/idle.elf"));
+    machine.reset(image.entry);
+    const store = storeWithAll();
+    const control = createFerryMigrationControl({
+      machine,
+      plugins: [precopy()],
+      objects: store,
+      peerTimeoutMs: 5000,
+    });
+    expect(control.parameters()).toMatchObject({
+      "tls-creds": "",
+      "tls-hostname": "",
+      "tls-authz": "",
+      "x-peer-timeout": 5000,
+    });
+    expect(() => control.setParameters({ "tls-creds": 1 })).toThrow(
+      "Invalid parameter type for 'tls-creds', expected: string",
+    );
+    expect(() => control.setParameters({ "x-peer-timeout": 50 })).toThrow("x-peer-timeout");
+    machine.start();
+    try {
+      control.setParameters({ "tls-creds": "good" });
+      control.migrate({ transport: "socket", type: "unix", path: "/nonexistent/x.sock" });
+      for (let i = 0; i < 100 && control.status === "setup"; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(control.info()).toMatchObject({
+        status: "failed",
+        "error-desc": "No hostname available for TLS",
+      });
+      expect(machine.state).toBe("running");
+    } finally {
+      machine.stop();
+      control.dispose();
+      scheduler.dispose();
+    }
   });
 });
