@@ -9,7 +9,7 @@
  * ram.transferred / total-time), total time, and query-migrate latency p50/p99/max — plain TCP
  * and TLS (tls-creds-x509 from packages/qmp/test/fixtures/tls).
  *
- *   npx vitest bench --run bench/net-migration.bench.ts          (FERRY_NET_BENCH_MIB=1024)
+ *   npx vitest bench --run bench/net-migration.bench.ts   (FERRY_NET_BENCH_MIB=1024, FERRY_NET_BENCH_BW=0)
  * (This module is the run; the .bench.ts file repeats it and prints the figures.)
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -37,6 +37,8 @@ const SETS = [`machine.memory=${MIB}MiB`, "guest.args=[100000000, 1000]"];
 /** FERRY_NET_BENCH_PROF=DIR: write the destination's CPU profile there. */
 const PROF = process.env.FERRY_NET_BENCH_PROF;
 const profile = PROF !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${PROF}`] : [];
+/** FERRY_NET_BENCH_BW: `max-bandwidth` in bytes/s (default 0 = unlimited). */
+const BANDWIDTH = Number(process.env.FERRY_NET_BENCH_BW ?? 0);
 /** How long the probe measures before the migration starts (ms). */
 const BASELINE_MS = 3000;
 const TLS = resolve("packages/qmp/test/fixtures/tls");
@@ -114,7 +116,7 @@ export async function migrateOnce(tls: boolean) {
     capabilities: [{ capability: "events", state: true }],
   });
   await s.execute("migrate-set-parameters", {
-    "max-bandwidth": 0,
+    "max-bandwidth": BANDWIDTH,
     ...(tls ? { "tls-creds": "tls0" } : {}),
   });
   const probe = spawn(process.execPath, ["bench/qmp-probe.mjs", srcSock, "10"], {

@@ -2,7 +2,7 @@
  * Live migration over loopback TCP between real processes, and the monitor's latency meanwhile
  * (the run itself: bench/net-migration-run.ts). Prints GB/s and query-migrate p50/p99/max.
  *
- *   npx vitest bench --run bench/net-migration.bench.ts          (FERRY_NET_BENCH_MIB=1024)
+ *   npx vitest bench --run bench/net-migration.bench.ts   (FERRY_NET_BENCH_MIB=1024, FERRY_NET_BENCH_BW=0)
  */
 import { test } from "vitest";
 import { MIB, migrateOnce, pct } from "./net-migration-run";
