@@ -108,12 +108,15 @@ describe("virt machine", () => {
     const r = await c.m.runUntilShutdown({ timeLimitNs: 1e6 });
     expect(r.reason).toBe("error");
     expect(r.message).toMatch(/vCPU 0: MMIO store of 4 byte\(s\) at 0x40000000: no device/);
+    // The guest touched unmapped memory: a guest fault (a failed guest), not a ferry bug.
+    expect(r.guestFault).toBe(true);
     expect(errs).toHaveLength(1);
     expect(c.m.vcpus[0].state).toBe("stopped");
     const d = machine([[{ op: "fail", message: "illegal instruction 0x0" }]]);
-    expect((await d.m.runUntilShutdown({ timeLimitNs: 1e6 })).message).toMatch(
-      /illegal instruction/,
-    );
+    const dr = await d.m.runUntilShutdown({ timeLimitNs: 1e6 });
+    expect(dr.message).toMatch(/illegal instruction/);
+    // A backend's internal error is not the guest's fault.
+    expect(dr.guestFault).toBe(false);
   });
 
   it("answers hypercalls with ENOSYS by default, or the handler's result", async () => {

@@ -6,6 +6,7 @@ import type { Scheduler } from "@ferry/core";
 import { MigrationError, StreamError } from "./errors";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
 import { recordTypesOf } from "./manager";
+import { IntegrityDecoder, type IntegrityMode } from "./stream/integrity";
 import { type ReaderSection, StreamReader, type ReceivedDeviceState } from "./stream/reader";
 import type { RamRecordRegistry } from "./stream/records";
 import type { IncomingTransport } from "./transport/types";
@@ -21,6 +22,12 @@ export interface IncomingOptions {
   readonly records?: RamRecordRegistry;
   /** Resume the machine after a successful load (default true). */
   readonly resume?: boolean;
+  /**
+   * Stream integrity framing (docs/stream-format.md): `accept` (default) reads framed and plain
+   * streams, `require` refuses a plain one, `off` (QEMU-compatible) refuses a framed one. A
+   * two-way transport announces the mode to the source (return-path `INTEGRITY` message).
+   */
+  readonly integrity?: IntegrityMode;
 }
 
 /** Outcome of an incoming migration. */
@@ -75,6 +82,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     records: options.records ?? recordTypesOf(options.plugins ?? []),
     compact: transport.compact === true,
   });
+  const integrity = options.integrity ?? "accept";
+  const input = new IntegrityDecoder(reader, integrity);
   let status: IncomingMigration["status"] = "receiving";
   let settle: (r: IncomingResult) => void = () => {};
   const done = new Promise<IncomingResult>((resolve) => {
@@ -94,11 +103,13 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     );
     return { status, done };
   }
+  // Tell the source whether it may frame the stream (it waits for this only when it wants to).
+  transport.returnPath?.send({ type: "integrity", mode: integrity });
   transport.receive({
     data(chunk) {
       if (status !== "receiving") return;
       try {
-        reader.push(chunk);
+        input.push(chunk);
       } catch (e) {
         fail(e as Error);
       }
@@ -106,7 +117,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     end() {
       if (status !== "receiving") return;
       try {
-        reader.end();
+        input.end();
         const state = assembleMachineState(reader.devices);
         try {
           machine.loadState(state);

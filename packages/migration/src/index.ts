@@ -20,6 +20,8 @@ export * from "./snapshot";
 export * from "./statistics";
 export * from "./stats";
 export * from "./stream/constants";
+export * from "./stream/crc32";
+export * from "./stream/integrity";
 export * from "./stream/reader";
 export * from "./stream/records";
 export * from "./stream/writer";

@@ -27,6 +27,12 @@ export const coreParameters = z.object({
    * byte at once (no buffer).
    */
   "x-flush-pages": z.number().int().min(0).max(4096).default(32),
+  /**
+   * Stream integrity framing (not QEMU's; docs/stream-format.md): `auto` frames the stream on a
+   * one-way transport (a file) and not on the wire; `true` (`on`) frames it on a file, and on the
+   * wire when the destination announces it reads framing; `false` (`off`, QEMU-compatible) never.
+   */
+  "x-integrity": z.union([z.boolean(), z.literal("auto")]).default("auto"),
 });
 
 /** A read-only view of a capability with its current state. */

@@ -9,12 +9,13 @@ import { MigrationError } from "./errors";
 import { incoming } from "./incoming";
 import { type FerryPlugin, type MigratableMachine, runMachine } from "./plugin";
 import { RamFlag, SectionType } from "./stream/constants";
+import { IntegrityEncoder, type IntegrityMode } from "./stream/integrity";
 import { StreamWriter } from "./stream/writer";
 import { fileSink, fileSource } from "./transport/file";
 
 /** What a snapshot write produced. */
 export interface SnapshotInfo {
-  /** Bytes written. */
+  /** Bytes written to the file (with the integrity framing). */
   readonly bytes: number;
   /** Pages sent as ZERO records. */
   readonly zeroPages: number;
@@ -26,18 +27,31 @@ export interface SnapshotInfo {
  * Write a snapshot of `machine` to `path`: pause it if running, write, and let it run again
  * afterwards (unless `resume: false`). With `compact: true`, pages of synthetic RAM are written
  * as compact records (their version, not their bytes): restore such a file with
- * `restoreSnapshot(…, { compact: true })` into a machine built from the same config.
+ * `restoreSnapshot(…, { compact: true })` into a machine built from the same config. The file is
+ * integrity-framed (a CRC-32 per 64 KiB block and a whole-stream digest) unless
+ * `integrity: false`.
  */
 export async function saveSnapshot(
   machine: MigratableMachine,
   path: string,
-  options: { readonly resume?: boolean; readonly compact?: boolean } = {},
+  options: {
+    readonly resume?: boolean;
+    readonly compact?: boolean;
+    /** Frame the file with integrity checks (default true). */
+    readonly integrity?: boolean;
+  } = {},
 ): Promise<SnapshotInfo> {
   const wasRunning = machine.state === undefined || machine.state === "running";
   await machine.pause();
   const sink = fileSink(path);
   try {
-    const w = new StreamWriter((chunk) => sink.write(chunk));
+    let fileBytes = 0;
+    const toFile = (chunk: Uint8Array): void => {
+      sink.write(chunk);
+      fileBytes += chunk.length;
+    };
+    const framing = options.integrity === false ? null : new IntegrityEncoder(toFile);
+    const w = new StreamWriter(framing !== null ? framing.write : toFile);
     const blocks = machine.memory.ramRegions.filter((r) => !r.readonly);
     let zeroPages = 0;
     let normalPages = 0;
@@ -79,8 +93,9 @@ export async function saveSnapshot(
     for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
     w.flush();
+    framing?.finish();
     await sink.end();
-    return { bytes: w.written, zeroPages, normalPages };
+    return { bytes: fileBytes, zeroPages, normalPages };
   } catch (e) {
     sink.abort(e as Error);
     throw e;
@@ -91,7 +106,9 @@ export async function saveSnapshot(
 
 /**
  * Load the snapshot at `path` into `machine` (built from the same config, paused). Throws a
- * `StreamError` for a bad file; resumes the machine afterwards unless `resume: false`.
+ * `StreamError` for a bad file (a corrupted block: at the offset of the first bad block);
+ * resumes the machine afterwards unless `resume: false`. A file without integrity framing is
+ * refused unless `integrity: "accept"`.
  */
 export async function restoreSnapshot(
   path: string,
@@ -101,6 +118,8 @@ export async function restoreSnapshot(
     readonly plugins?: readonly FerryPlugin[];
     /** The file was written with `saveSnapshot(…, { compact: true })`. */
     readonly compact?: boolean;
+    /** Integrity framing: `require` (default), `accept` (also plain files) or `off`. */
+    readonly integrity?: IntegrityMode;
   } = {},
 ): Promise<void> {
   const source = fileSource(path);
@@ -109,6 +128,7 @@ export async function restoreSnapshot(
     transport: options.compact === true ? { ...source, compact: true } : source,
     plugins: options.plugins,
     resume: options.resume,
+    integrity: options.integrity ?? "require",
   }).done;
   if (r.status !== "completed") {
     throw r.error ?? new MigrationError(`restoring ${path} failed`);

@@ -32,7 +32,9 @@ import { BUFFER_DELAY_NS, createRateLimiter, type RateLimiter } from "./rate-lim
 import { MigrationStatistics, type MigrationTimings, mergeContributions } from "./statistics";
 import type { MigrationInfo, TimeSample } from "./stats";
 import { SectionType } from "./stream/constants";
-import { StreamWriter } from "./stream/writer";
+import { IntegrityEncoder } from "./stream/integrity";
+import { askDestination, type IntegrityParameter, integrityPlan } from "./stream/negotiate";
+import { type ChunkSink, StreamWriter } from "./stream/writer";
 import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
 /** The `x-page-cost-ns` debt is slept out in quanta of at least this much (ns). */
@@ -122,6 +124,10 @@ export class MigrationThread implements MigrationSession, Migration {
   private cancelRequested = false;
   private pausedByUs = false;
   private ramSectionId = -1;
+  /** Where the writer's chunks go: the transport, or the integrity framing in front of it. */
+  private out: ChunkSink;
+  /** The integrity framing, when the stream is framed (decided before the header). */
+  private framing: IntegrityEncoder | null = null;
 
   constructor(setup: ThreadSetup) {
     this.machine = setup.machine;
@@ -130,8 +136,9 @@ export class MigrationThread implements MigrationSession, Migration {
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     const transport = setup.transport;
+    this.out = (chunk, accounted) => transport.write(chunk, accounted);
     this.writer = new StreamWriter(
-      (chunk, accounted) => transport.write(chunk, accounted),
+      (chunk, accounted) => this.out(chunk, accounted),
       setup.writeBufferBytes,
     );
     const p = setup.parameters;
@@ -390,6 +397,7 @@ export class MigrationThread implements MigrationSession, Migration {
     for (const [key, value] of Object.entries(state)) w.deviceSection(key, 0, { [key]: value });
     w.eof();
     this.flushOutput();
+    this.framing?.finish();
     // From here the destination may load the whole stream and run the guest.
     this.guestOwner = "handed-over";
     await this.transport.end();
@@ -402,6 +410,29 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     this.guestOwner = "destination";
     stats.sample("sync", this.now(), this.sender.pending);
+  }
+
+  /** True when the stream is integrity-framed (parameter `x-integrity`, decided at setup). */
+  get integrity(): boolean {
+    return this.framing !== null;
+  }
+
+  /**
+   * Decide on integrity framing before the header and put it between writer and transport. Waits
+   * only when it must ask the destination (`x-integrity: true` on a two-way transport).
+   */
+  private async startIntegrity(): Promise<void> {
+    const param = (this.parameters["x-integrity"] as IntegrityParameter | undefined) ?? "auto";
+    const plan = integrityPlan(param, this.transport);
+    if (plan === "plain") return;
+    if (plan === "ask") {
+      const on = await askDestination(this.transport, this.scheduler, SWITCHOVER_ACK_TIMEOUT_NS);
+      this.checkpoint();
+      if (!on) return;
+    }
+    const t = this.transport;
+    this.framing = new IntegrityEncoder((chunk, accounted) => t.write(chunk, accounted));
+    this.out = this.framing.write;
   }
 
   private get transportName(): string {
@@ -432,6 +463,11 @@ export class MigrationThread implements MigrationSession, Migration {
         if (this.capabilities[cap] === true) this.returnPath(cap);
       }
       this.setStatus("setup");
+      const plan = integrityPlan(
+        (this.parameters["x-integrity"] as IntegrityParameter | undefined) ?? "auto",
+        this.transport,
+      );
+      if (plan !== "plain") await this.startIntegrity();
       this.writer.header();
       await body();
       if (this.stats.downtimeNs === null) {

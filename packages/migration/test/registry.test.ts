@@ -55,6 +55,7 @@ describe("capability & parameter registry", () => {
       "avail-switchover-bandwidth": 0,
       "x-page-cost-ns": 0,
       "x-flush-pages": 32,
+      "x-integrity": "auto",
       "xbzrle-cache-size": 64 * 1024 * 1024,
     });
     expect(r.capabilities()).toEqual({

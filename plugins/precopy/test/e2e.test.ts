@@ -278,8 +278,12 @@ describe("snapshots and the incoming side", () => {
     src.start();
     await s.run({ untilNs: 10 * MS });
     const path = join(dir, "good.ferry");
-    await saveSnapshot(src, path, { resume: false });
+    // Without integrity framing, so each corruption below reaches the reader's own checks.
+    await saveSnapshot(src, path, { resume: false, integrity: false });
     const good = new Uint8Array(readFileSync(path));
+    const framedPath = join(dir, "framed.ferry");
+    await saveSnapshot(src, framedPath, { resume: false });
+    const framed = new Uint8Array(readFileSync(framedPath));
 
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ["truncated", good.subarray(0, good.length - 100), /truncated/],
@@ -295,6 +299,10 @@ describe("snapshots and the incoming side", () => {
     const hostile = good.slice();
     hostile.set(new TextEncoder().encode('"arch":"xxxxxxxx"'), at);
     cases.push(["state refused by the machine", hostile, /device state rejected/]);
+    // With integrity framing (the default), the same corruption is refused by its block's CRC.
+    const flipped = framed.slice();
+    flipped[framed.length - 40] ^= 0x01;
+    cases.push(["framed, corrupted", flipped, /integrity check failed: block \d+/]);
 
     for (const [name, data, re] of cases) {
       const dst = machine(s, dirty, 1);

@@ -61,7 +61,13 @@ export function buildSide(
   });
   machine.events.on("vcpu-error", (e) => {
     if (end === null) {
-      end = { status: "error", code: null, atNs: e.atNs, message: `vCPU ${e.vcpu}: ${e.message}` };
+      // A guest fault fails the guest (exit 1); another vCPU error is a ferry bug (exit 70).
+      end = {
+        status: e.guestFault ? "fail" : "error",
+        code: null,
+        atNs: e.atNs,
+        message: `${e.guestFault ? "guest fault: " : ""}vCPU ${e.vcpu}: ${e.message}`,
+      };
     }
   });
   return {

@@ -200,7 +200,11 @@ export function classifyRun(result: RunResult): {
     case "time-limit":
       return { status: "time-limit", exitCode: ExitCode.TimeLimit };
     default:
-      return { status: "error", exitCode: ExitCode.Internal };
+      // A guest fault (an access to unmapped or read-only memory) is a failed guest, exit 1;
+      // any other vCPU error is ferry's own (a backend bug), exit 70.
+      return result.guestFault === true
+        ? { status: "fail", exitCode: ExitCode.Failure }
+        : { status: "error", exitCode: ExitCode.Internal };
   }
 }
 

@@ -315,6 +315,9 @@ export async function restoreFromSnapshot(
     // Synthetic RAM is saved as page versions (compact records), see takeSnapshot.
     transport: config.machine.ramBackend === "synthetic" ? { ...source, compact: true } : source,
     resume: false,
+    // ferry snapshot writes integrity-framed files: a file without the framing is refused, and a
+    // corrupted one is refused at the offset of its first bad block.
+    integrity: "require",
   }).done;
   if (loaded.status !== "completed") {
     const error = loaded.error;
@@ -349,8 +352,10 @@ export async function restoreFromSnapshot(
     status = "error";
     exitCode = ExitCode.Interrupted;
   } else if (config.workload !== undefined) {
-    status = end === null ? "done" : "error";
-    exitCode = end === null ? ExitCode.Ok : ExitCode.Internal;
+    // A workload runs to the time limit; a guest fault fails it (exit 1), any other end is a bug.
+    status = end === null ? "done" : end.status === "fail" ? "fail" : "error";
+    exitCode =
+      end === null ? ExitCode.Ok : end.status === "fail" ? ExitCode.Failure : ExitCode.Internal;
   } else if (end === null) {
     status = "time-limit";
     exitCode = ExitCode.TimeLimit;

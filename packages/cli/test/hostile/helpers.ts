@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { VirtualScheduler } from "@ferry/core";
-import { DEVICE_SECTION_VERSION, RamFlag, SectionType, StreamWriter } from "@ferry/migration";
+import {
+  DEVICE_SECTION_VERSION,
+  frameStream,
+  RamFlag,
+  SectionType,
+  StreamWriter,
+} from "@ferry/migration";
 import { expect } from "vitest";
 import { captureIo, main } from "../../src";
 import { type FerryConfig, loadConfig } from "../../src/config";
@@ -56,6 +62,8 @@ export interface CraftOptions {
   readonly meta?: unknown;
   /** Raw JSON bodies replacing the machine's device sections of these names. */
   readonly raw?: Readonly<Record<string, string>>;
+  /** Write the plain stream, without integrity framing (default: framed, as ferry snapshot). */
+  readonly plain?: boolean;
 }
 
 /**
@@ -103,7 +111,8 @@ export function writeCraftedSnapshot(
   }
   w.eof();
   w.flush();
-  writeFileSync(file, Buffer.concat(chunks));
+  const stream = Buffer.concat(chunks);
+  writeFileSync(file, options.plain === true ? stream : frameStream(stream));
 }
 
 /** Load an example config. */

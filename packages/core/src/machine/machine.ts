@@ -50,6 +50,11 @@ export interface VcpuErrorEvent {
   readonly vcpu: number;
   readonly message: string;
   readonly atNs: number;
+  /**
+   * True when the guest caused it (an access to unmapped or read-only memory): a failed guest.
+   * False: the backend or ferry failed (a bug).
+   */
+  readonly guestFault: boolean;
 }
 
 /** Events a machine emits. */
@@ -89,6 +94,8 @@ export interface RunResult {
   readonly kind?: FinisherRequest;
   /** The vCPU error message for `error`. */
   readonly message?: string;
+  /** For `error`: the guest caused it (see `VcpuErrorEvent.guestFault`). */
+  readonly guestFault?: boolean;
 }
 
 const machineStateSchema = z
@@ -183,8 +190,8 @@ export class Machine {
     const host: VcpuHost = {
       hypercall: (vcpu, nr, args) => this.hypercallHandler(vcpu.index, nr, args),
       systemEvent: (_vcpu, kind, code, atNs) => this.systemEvent(kind, code, atNs),
-      error: (vcpu, message, atNs) =>
-        this.events.emit("vcpu-error", { vcpu: vcpu.index, message, atNs }),
+      error: (vcpu, message, atNs, guestFault = false) =>
+        this.events.emit("vcpu-error", { vcpu: vcpu.index, message, atNs, guestFault }),
       dirtyRingFull: (vcpu, atNs) => {
         if (rings !== null) this.ringFullHandler(vcpu.index, rings, atNs);
       },
@@ -427,6 +434,7 @@ export class Machine {
         code: null,
         atNs: e.atNs,
         message: `vCPU ${e.vcpu}: ${e.message}`,
+        guestFault: e.guestFault,
       });
     this.events.on("shutdown", onShutdown);
     this.events.on("vcpu-error", onError);

@@ -1,7 +1,7 @@
 /**
  * The KVM-style vCPU run loop, driven by a Scheduler: one scheduler event runs one slice.
  */
-import { InvalidArgumentError, hex } from "../errors";
+import { InvalidArgumentError, MemoryAccessError, hex } from "../errors";
 import type { DirtyRings } from "../memory/dirty-ring";
 import { PAGE_SIZE, type AddressSpace, type MmioAccess } from "../memory/types";
 import type { Scheduler, Timer } from "../time/types";
@@ -37,7 +37,7 @@ export interface VcpuHost {
   /** A device requested shutdown/reset during this vCPU's MMIO access. */
   systemEvent(vcpu: Vcpu, kind: "shutdown" | "reset", code: number, atNs: number): void;
   /** The vCPU stopped on an internal error. */
-  error(vcpu: Vcpu, message: string, atNs: number): void;
+  error(vcpu: Vcpu, message: string, atNs: number, guestFault?: boolean): void;
   /**
    * The vCPU left the guest because its dirty ring is full (`KVM_EXIT_DIRTY_RING_FULL`). The
    * host may harvest and reset the rings at once (QEMU reaps them in the vCPU thread); if the ring
@@ -410,12 +410,16 @@ export class Vcpu {
     return total;
   }
 
-  private fail(message: string, atNs: number): void {
+  /**
+   * Stop on an error. `guestFault`: the guest caused it (an access to unmapped or read-only
+   * memory the backend routed here, a `MemoryAccessError`): a failed guest, not a ferry bug.
+   */
+  private fail(message: string, atNs: number, guestFault = false): void {
     this.stop();
     this.activityValue = "idle";
     this.run.exitReason = ExitReason.InternalError;
     this.run.internalError = message;
-    this.host.error(this, message, atNs);
+    this.host.error(this, message, atNs, guestFault);
   }
 
   /**
@@ -560,7 +564,11 @@ export class Vcpu {
       }
     } catch (e) {
       this.runningNs += consumed;
-      this.fail(e instanceof Error ? e.message : String(e), start + consumed);
+      this.fail(
+        e instanceof Error ? e.message : String(e),
+        start + consumed,
+        e instanceof MemoryAccessError,
+      );
       return;
     }
     this.runningNs += consumed;
@@ -585,7 +593,7 @@ export class Vcpu {
     const r = this.memory.find(addr);
     const what = `MMIO ${run.mmioIsWrite ? "store" : "load"} of ${size} byte(s) at ${hex(addr)}`;
     if (r === undefined || addr + size > r.base + r.size) {
-      this.fail(`${what}: no device or memory is mapped there`, atNs);
+      this.fail(`${what}: no device or memory is mapped there`, atNs, true);
       return false;
     }
     const offset = addr - r.base;
@@ -599,7 +607,7 @@ export class Vcpu {
     // A backend without a RAM fast path may route RAM through the loop.
     if (run.mmioIsWrite) {
       if (r.readonly) {
-        this.fail(`${what}: region "${r.name}" is read-only`, atNs);
+        this.fail(`${what}: region "${r.name}" is read-only`, atNs, true);
         return false;
       }
       r.backend.store(offset, size, run.mmioData);

@@ -23,7 +23,15 @@ export const RpMessageType = {
   SWITCHOVER_ACK: 7,
   /** ferry: the destination failed; payload UTF-8 text (followed by SHUT with a non-zero status). */
   ERROR: 0x100,
+  /**
+   * ferry: the destination's stream integrity mode, sent once when it starts receiving; payload
+   * u8 0 = off (it does not read integrity framing), 1 = accept, 2 = require.
+   */
+  INTEGRITY: 0x101,
 } as const;
+
+/** Integrity modes in the `INTEGRITY` message's payload byte, by value. */
+const INTEGRITY_MODES = ["off", "accept", "require"] as const;
 
 /** A return-path message. */
 export type RpMessage =
@@ -37,7 +45,8 @@ export type RpMessage =
       readonly length: number;
     }
   | { readonly type: "switchover-ack"; readonly bytes: number; readonly digest: number }
-  | { readonly type: "error"; readonly message: string };
+  | { readonly type: "error"; readonly message: string }
+  | { readonly type: "integrity"; readonly mode: "off" | "accept" | "require" };
 
 /** Largest payload the u16 length field can describe. */
 export const RP_MAX_PAYLOAD = 0xffff;
@@ -101,6 +110,13 @@ export function encodeRpMessage(msg: RpMessage): Uint8Array {
       v.setUint32(8, u32(msg.digest, "switchover-ack digest"));
       break;
     }
+    case "integrity": {
+      type = RpMessageType.INTEGRITY;
+      const value = INTEGRITY_MODES.indexOf(msg.mode);
+      if (value < 0) throw new MigrationError(`return path: unknown integrity mode ${msg.mode}`);
+      payload = Uint8Array.of(value);
+      break;
+    }
     case "error": {
       type = RpMessageType.ERROR;
       const text = utf8.encode(msg.message);
@@ -158,6 +174,16 @@ function decodeOne(type: number, p: Uint8Array, at: number): RpMessage {
       };
     case RpMessageType.ERROR:
       return { type: "error", message: utf8d.decode(p) };
+    case RpMessageType.INTEGRITY: {
+      expectLength("INTEGRITY", p.length, 1, at);
+      const mode = INTEGRITY_MODES[p[0]!];
+      if (mode === undefined) {
+        throw new MigrationError(
+          `return path: INTEGRITY message at byte ${at} has mode ${p[0]}, expected 0, 1 or 2`,
+        );
+      }
+      return { type: "integrity", mode };
+    }
     default:
       throw new MigrationError(`return path: unknown message type ${type} at byte ${at}`);
   }

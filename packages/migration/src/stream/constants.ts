@@ -56,6 +56,12 @@ export const RAM_SECTION = { idstr: "ram", instance: 0, version: 4 } as const;
 export const DEVICE_SECTION_VERSION = 1;
 /** Largest device-state body accepted (bytes of JSON). */
 export const MAX_DEVICE_STATE_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest sum of device-state bodies one stream may carry (64 MiB): a stream of many device
+ * sections each under {@link MAX_DEVICE_STATE_BYTES} is refused before the reader holds more than
+ * this.
+ */
+export const MAX_DEVICE_STATE_TOTAL_BYTES = 64 * 1024 * 1024;
 /** Largest RAM total or block length accepted (2^53 - page: stays exact in a float64). */
 export const MAX_RAM_BYTES = Number.MAX_SAFE_INTEGER - RAM_FLAG_MASK;
 /** 2^32, for be64 arithmetic. */

@@ -11,6 +11,7 @@ import { StreamError } from "../errors";
 import {
   DEVICE_SECTION_VERSION,
   MAX_DEVICE_STATE_BYTES,
+  MAX_DEVICE_STATE_TOTAL_BYTES,
   MAX_RAM_BYTES,
   RAM_FLAG_MASK,
   RAM_SECTION,
@@ -61,6 +62,13 @@ export interface StreamReaderOptions {
   readonly onDevice?: (device: ReceivedDeviceState) => void;
   /** Largest device-state body accepted (default 16 MiB). */
   readonly maxDeviceStateBytes?: number;
+  /**
+   * Largest sum of all device-state (FULL JSON) bodies of the stream, which the reader keeps until
+   * the end (default 64 MiB, `MAX_DEVICE_STATE_TOTAL_BYTES`); checked from each body's length
+   * field before the body is buffered. Plugin-section chunks are handed to their loaders and are
+   * limited one by one (`maxDeviceStateBytes`).
+   */
+  readonly maxDeviceStateTotalBytes?: number;
   /**
    * Accept compact synthetic records (`RamFlag.COMPACT`: `be32 version` instead of the payload)
    * for synthetic destination blocks. Set by `incoming` for a compact link. Default false.
@@ -117,6 +125,9 @@ export class StreamReader {
   private readonly blocks: BlockSlot[];
   private readonly onDevice: ((d: ReceivedDeviceState) => void) | undefined;
   private readonly maxDevice: number;
+  private readonly maxDeviceTotal: number;
+  /** Device-state body bytes accepted so far (against `maxDeviceTotal`). */
+  private deviceTotal = 0;
   private readonly compact: boolean;
   private readonly scratch = new Uint8Array(PAGE_SIZE);
   private rem = new Uint8Array(1 << 16);
@@ -151,6 +162,7 @@ export class StreamReader {
     this.compact = options.compact === true;
     this.onDevice = options.onDevice;
     this.maxDevice = options.maxDeviceStateBytes ?? MAX_DEVICE_STATE_BYTES;
+    this.maxDeviceTotal = options.maxDeviceStateTotalBytes ?? MAX_DEVICE_STATE_TOTAL_BYTES;
   }
 
   /** True once EOF was parsed (the stream is complete and valid). */
@@ -459,6 +471,16 @@ export class StreamReader {
     return pos + 4 + len;
   }
 
+  /** Refuse a body of `len` bytes that would take the stream's device state past its total. */
+  private checkDeviceTotal(pos: number, len: number, what: string): void {
+    if (this.deviceTotal + len > this.maxDeviceTotal) {
+      this.fail(
+        pos,
+        `${what} of ${len} bytes takes the stream's device state to ${this.deviceTotal + len} bytes, above the total limit of ${this.maxDeviceTotal}`,
+      );
+    }
+  }
+
   private devIdstr = "";
   private devInstance = 0;
 
@@ -468,7 +490,9 @@ export class StreamReader {
     if (len > this.maxDevice) {
       this.fail(pos, `device state of ${len} bytes exceeds the limit of ${this.maxDevice}`);
     }
+    this.checkDeviceTotal(pos, len, `device "${this.devIdstr}" state`);
     if (end - pos < 4 + len) return -1;
+    this.deviceTotal += len;
     let state: unknown;
     try {
       state = JSON.parse(utf8.decode(buf.subarray(pos + 4, pos + 4 + len)));
