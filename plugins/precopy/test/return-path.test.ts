@@ -60,7 +60,8 @@ describe("return path in migrations", () => {
         digest: link.source.returnPath!.sent.digest,
       },
     ]);
-    expect(link.stats().reverse.bytes).toBe(16);
+    // INTEGRITY announcement (4 + 1), SWITCHOVER_ACK (4 + 12); SHUT follows once loaded.
+    expect(link.stats().reverse.bytes).toBe(21);
   });
 
   it("a fake destination that acknowledges without loading everything is not completed", async () => {
@@ -144,6 +145,7 @@ describe("return path in migrations", () => {
         expect(info.status).toBe("completed");
         const sent = out.returnPath!.sent;
         expect(out.returnPath!.received).toEqual([
+          { type: "integrity", mode: "accept" },
           { type: "switchover-ack", bytes: sent.bytes, digest: sent.digest },
           { type: "shut", status: 0 },
         ]);
