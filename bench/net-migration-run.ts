@@ -14,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,6 +22,7 @@ import { loadConfig } from "../packages/cli/src/config/index";
 import { loadPlugins } from "../packages/cli/src/migrate/plugins";
 import { buildRealtimeMachine } from "../packages/cli/src/realtime/realtime-machine";
 import { readGuestElf } from "../packages/cli/src/run/run-guest";
+import { startLoopProbe } from "./loop-probe.mjs";
 import {
   connectQmp,
   createFerryMigrationControl,
@@ -100,10 +101,20 @@ export async function migrateOnce(tls: boolean) {
   const dstArgs = ["run", CONFIG, ...SETS.flatMap((s) => ["--set", s]), "--realtime"];
   dstArgs.push("--qmp", `unix:${dstSock}`, "--incoming", `tcp:127.0.0.1:${port}`);
   if (tls) dstArgs.push("--object", `tls-creds-x509,id=tls0,dir=${TLS}/good,endpoint=server`);
+  // Both sides measure their longest event-loop stalls during the migration (bench/loop-probe.mjs).
+  const dstLoop = join(dir, "dst-loop.json");
   const dst = spawn(
     process.execPath,
-    [...profile, "--import", "tsx", "packages/cli/src/bin.ts", ...dstArgs],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    [
+      ...profile,
+      "--import",
+      "tsx",
+      "--import",
+      "./bench/loop-probe.mjs",
+      "packages/cli/src/bin.ts",
+      ...dstArgs,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, FERRY_LOOP_PROBE_OUT: dstLoop } },
   );
   await waitFor(dst, "waiting for an incoming migration");
   if (tls) {
@@ -129,11 +140,19 @@ export async function migrateOnce(tls: boolean) {
   // Baseline: the same probe for BASELINE_MS before the migration (guest running, no migration).
   await new Promise((r) => setTimeout(r, BASELINE_MS));
   probe.kill("SIGUSR2");
+  dst.kill("SIGUSR2");
+  const srcLoop = startLoopProbe();
+  const cpu0 = process.cpuUsage();
   await s.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
   const end = await s.waitEvent("MIGRATION", {
     match: (e) => ["completed", "failed", "cancelled"].includes(String(e.data?.status)),
     timeoutMs: 600_000,
   });
+  const srcCpu = process.cpuUsage(cpu0);
+  const srcStall = srcLoop.report();
+  srcLoop.stop();
+  await new Promise((r) => setTimeout(r, 300));
+  const dstStall = JSON.parse(readFileSync(dstLoop, "utf8")) as ReturnType<typeof srcLoop.report>;
   const info = (await s.execute("query-migrate")) as Record<string, unknown>;
   probe.stdin!.end();
   await new Promise((r) => probe.once("exit", r));
@@ -151,5 +170,13 @@ export async function migrateOnce(tls: boolean) {
   }
   const ramInfo = info.ram as { transferred: number };
   const totalMs = info["total-time"] as number;
-  return { gbps: ramInfo.transferred / (totalMs * 1e6), totalMs, latencies, baseline };
+  return {
+    gbps: ramInfo.transferred / (totalMs * 1e6),
+    totalMs,
+    latencies,
+    baseline,
+    srcCpuMs: (srcCpu.user + srcCpu.system) / 1e3,
+    srcStall,
+    dstStall,
+  };
 }

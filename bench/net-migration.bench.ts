@@ -7,11 +7,14 @@
 import { test } from "vitest";
 import { MIB, migrateOnce, pct } from "./net-migration-run";
 
+/** FERRY_NET_BENCH_RUNS: migrations per variant (default 2). */
+const RUNS = Number(process.env.FERRY_NET_BENCH_RUNS ?? 2);
+
 for (const tls of [false, true]) {
   const name = `${MIB} MiB non-zero guest over loopback TCP${tls ? " + TLS" : ""}, max-bandwidth unlimited`;
   test(name, async () => {
     const runs = [];
-    for (let i = 0; i < 2; i++) runs.push(await migrateOnce(tls));
+    for (let i = 0; i < RUNS; i++) runs.push(await migrateOnce(tls));
     for (const r of runs) {
       const l = r.latencies;
       const b = r.baseline;
@@ -19,7 +22,10 @@ for (const tls of [false, true]) {
         `${name}: ${r.gbps.toFixed(2)} GB/s, total ${r.totalMs} ms; query-migrate every 10 ms ` +
           `during the migration (${l.length} answers): p50 ${pct(l, 50).toFixed(2)} ms, ` +
           `p99 ${pct(l, 99).toFixed(2)} ms, max ${Math.max(...l).toFixed(2)} ms; before it ` +
-          `(${b.length}): p50 ${pct(b, 50).toFixed(2)} ms, p99 ${pct(b, 99).toFixed(2)} ms`,
+          `(${b.length}): p50 ${pct(b, 50).toFixed(2)} ms, p99 ${pct(b, 99).toFixed(2)} ms; ` +
+          `source CPU ${r.srcCpuMs.toFixed(0)} ms; longest event-loop gap (wall / CPU in it / p99 gap): ` +
+          `source ${r.srcStall.maxGapMs.toFixed(1)} / ${r.srcStall.maxCpuInGapMs.toFixed(1)} / ${r.srcStall.p99GapMs.toFixed(1)} ms, ` +
+          `destination ${r.dstStall.maxGapMs.toFixed(1)} / ${r.dstStall.maxCpuInGapMs.toFixed(1)} / ${r.dstStall.p99GapMs.toFixed(1)} ms`,
       );
     }
   }, 900_000);
