@@ -4,7 +4,7 @@
 // CPU is the OS not running the process — machine load —, a gap full of CPU is code holding the
 // event loop). SIGUSR2 restarts the measurement; every 250 ms the figures so far are written to
 // FILE as JSON. `startLoopProbe()` does the same in-process and returns { reset, report }.
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 
 /** Start measuring; returns reset() and report() -> { maxGapMs, maxCpuInGapMs, p99GapMs, ticks }. */
 export function startLoopProbe() {
@@ -47,5 +47,9 @@ const out = process.env.FERRY_LOOP_PROBE_OUT;
 if (out !== undefined && out !== "") {
   const probe = startLoopProbe();
   process.on("SIGUSR2", () => probe.reset());
-  setInterval(() => writeFileSync(out, JSON.stringify(probe.report())), 250).unref();
+  setInterval(() => {
+    // Whole files only: the reader never sees a half-written one.
+    writeFileSync(`${out}.tmp`, JSON.stringify(probe.report()));
+    renameSync(`${out}.tmp`, out);
+  }, 250).unref();
 }

@@ -34,7 +34,13 @@ import {
 
 export const MIB = Number(process.env.FERRY_NET_BENCH_MIB ?? 1024);
 const CONFIG = "examples/configs/idle.yaml";
-const SETS = [`machine.memory=${MIB}MiB`, "guest.args=[100000000, 1000]"];
+/**
+ * FERRY_NET_BENCH_TICK_US: the idle guest's timer period (µs, default 1000). Each tick the guest
+ * prints a line; at 1 ms that costs the source ~170 ms of CPU per second on the loaded machine,
+ * CPU the migration thread on the same event loop does not get.
+ */
+const TICK_US = Number(process.env.FERRY_NET_BENCH_TICK_US ?? 1000);
+const SETS = [`machine.memory=${MIB}MiB`, `guest.args=[100000000, ${TICK_US}]`];
 /** FERRY_NET_BENCH_PROF=DIR: write the destination's CPU profile there. */
 const PROF = process.env.FERRY_NET_BENCH_PROF;
 const profile = PROF !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${PROF}`] : [];
@@ -138,7 +144,13 @@ export async function migrateOnce(tls: boolean) {
     probeOut += b.toString();
   });
   // Baseline: the same probe for BASELINE_MS before the migration (guest running, no migration).
+  const idleCpu0 = process.cpuUsage();
+  const idleWall0 = performance.now();
   await new Promise((r) => setTimeout(r, BASELINE_MS));
+  const idleCpu = process.cpuUsage(idleCpu0);
+  /** CPU share of the idle source (guest, monitor) before the migration: ms of CPU per s of wall. */
+  const idleCpuPerS =
+    ((idleCpu.user + idleCpu.system) / 1e3 / (performance.now() - idleWall0)) * 1e3;
   probe.kill("SIGUSR2");
   dst.kill("SIGUSR2");
   const srcLoop = startLoopProbe();
@@ -176,6 +188,7 @@ export async function migrateOnce(tls: boolean) {
     latencies,
     baseline,
     srcCpuMs: (srcCpu.user + srcCpu.system) / 1e3,
+    idleCpuPerS,
     srcStall,
     dstStall,
   };

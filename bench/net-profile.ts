@@ -44,11 +44,16 @@ let lastWall = performance.now();
 let lastCpu = process.cpuUsage();
 let maxWall = 0;
 let maxCpu = 0;
+let maxCpuAt = 0;
 const tick = setInterval(() => {
   const w = performance.now();
   const c = process.cpuUsage();
   maxWall = Math.max(maxWall, w - lastWall);
-  maxCpu = Math.max(maxCpu, (c.user - lastCpu.user + c.system - lastCpu.system) / 1e3);
+  const used = (c.user - lastCpu.user + c.system - lastCpu.system) / 1e3;
+  if (used > maxCpu) {
+    maxCpu = used;
+    maxCpuAt = w;
+  }
   lastWall = w;
   lastCpu = c;
 }, 1);
@@ -65,7 +70,7 @@ console.log(
   `${MIB} MiB: ${((info.ram!.transferred / ms) * 1e-6).toFixed(3)} GB/s in ${ms.toFixed(0)} ms ` +
     `(CPU user ${(cpu.user / 1e3).toFixed(0)} ms, system ${(cpu.system / 1e3).toFixed(0)} ms); ` +
     `event-loop delay max ${(h.max / 1e6).toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms; ` +
-    `longest gap between 1 ms ticks ${maxWall.toFixed(1)} ms wall, longest CPU in a gap ${maxCpu.toFixed(1)} ms`,
+    `longest gap between 1 ms ticks ${maxWall.toFixed(1)} ms wall, longest CPU in a gap ${maxCpu.toFixed(1)} ms (ending ${(maxCpuAt - t0).toFixed(0)} ms after the start)`,
 );
 await listener.close();
 src.stop();
