@@ -29,13 +29,8 @@ export type SocketAddress =
  * to the socket when full (or when the sender waits), so the socket sees writes of this size.
  */
 export const SOCKET_STAGE_BYTES = 256 << 10;
-/**
- * The sink reports backpressure once this much is queued in the socket (bytes): enough to keep
- * the kernel fed while the sender produces the next chunks, bounded so memory stays small.
- */
-export const SOCKET_QUEUE_BYTES = 4 << 20;
-/** Free staging buffers kept for reuse: a full socket queue's worth (more are left to the GC). */
-const POOL_KEEP = SOCKET_QUEUE_BYTES / SOCKET_STAGE_BYTES + 2;
+/** Free staging buffers kept for reuse (more are left to the garbage collector). */
+const POOL_KEEP = 8;
 
 function describe(addr: SocketAddress): string {
   return "path" in addr ? `unix:${addr.path}` : `tcp:${addr.host ?? "127.0.0.1"}:${addr.port}`;
@@ -135,7 +130,6 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       setImmediate(queuedFlush);
     }
   };
-  const queued = (): number => socket.writableLength + staged;
   return {
     name: label,
     returnPath: {
@@ -151,7 +145,9 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       return error;
     },
     get backedUp() {
-      return queued() >= SOCKET_QUEUE_BYTES;
+      // The socket's own high-water mark: a stalled peer stops the sender early (x-peer-timeout
+      // then fails a migration whose end was never handed over).
+      return socket.writableNeedDrain;
     },
     get peer() {
       if (error instanceof DestinationRefusedError) return "refused";
@@ -164,9 +160,7 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     },
     async drain() {
       check();
-      if (queued() < SOCKET_QUEUE_BYTES) return;
       flushStage();
-      // 'drain' comes once the socket's queue emptied (it is far above the high-water mark).
       if (!socket.writableNeedDrain) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
