@@ -9,6 +9,7 @@ import type { ArgsOf, ResultOf, SpecTable } from "./command";
 import { QmpClientError } from "./errors";
 import { createJsonSplitter } from "./framing";
 import type { JsonValue, QmpEvent, QmpGreeting } from "./protocol";
+import { type TlsClientSetup, tlsClient } from "./tls/session";
 
 /** Events of a client. */
 export interface QmpClientEvents {
@@ -26,6 +27,8 @@ export interface QmpClientOptions {
   readonly enable?: readonly string[];
   /** Validate results with the spec's `returns` schema (default true when a spec is known). */
   readonly validate?: boolean;
+  /** Speak TLS to a TCP monitor opened with `tls-creds` (credentials with `endpoint: client`). */
+  readonly tls?: TlsClientSetup;
 }
 
 /** A connected, negotiated client typed by `T` (e.g. `typeof standardSpecs`). */
@@ -81,12 +84,13 @@ export async function connectQmp<T extends SpecTable = SpecTable>(
   options: QmpClientOptions = {},
 ): Promise<QmpClient<T>> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const socket: Socket =
+  const where =
+    endpoint.kind === "unix" ? `unix:${endpoint.path}` : `tcp:${endpoint.host}:${endpoint.port}`;
+  let socket: Socket =
     endpoint.kind === "unix"
       ? createConnection({ path: endpoint.path })
       : createConnection({ host: endpoint.host, port: endpoint.port });
-  const where =
-    endpoint.kind === "unix" ? `unix:${endpoint.path}` : `tcp:${endpoint.host}:${endpoint.port}`;
+  if (options.tls !== undefined) socket = await secure(socket, options.tls, where, timeoutMs);
   const client = wrapSocket<T>(socket, where, specs, options);
   const greeting = await withTimeout(
     client.first,
@@ -101,6 +105,34 @@ export async function connectQmp<T extends SpecTable = SpecTable>(
     timeoutMs,
   });
   return c;
+}
+
+/** Connect and complete the TLS handshake (rejects with a `Closed`/`Timeout` QmpClientError). */
+async function secure(
+  socket: Socket,
+  setup: TlsClientSetup,
+  where: string,
+  timeoutMs: number,
+): Promise<Socket> {
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      socket.once("connect", () => resolve());
+      socket.once("error", (e) =>
+        reject(new QmpClientError(`qmp ${where}: ${e.message}`, "Closed")),
+      );
+    }),
+    timeoutMs,
+    `qmp ${where}: no connection within ${timeoutMs} ms`,
+  ).catch((e: Error) => {
+    socket.destroy();
+    throw e;
+  });
+  socket.removeAllListeners("error");
+  try {
+    return await tlsClient(socket, setup, timeoutMs);
+  } catch (e) {
+    throw new QmpClientError(`qmp ${where}: ${(e as Error).message}`, "Closed");
+  }
 }
 
 function withTimeout<V>(p: Promise<V>, ms: number, message: string): Promise<V> {

@@ -21,14 +21,15 @@ import {
   createChannelAcceptor,
   isChannelSocket,
   socketChannelSource,
-  socketSink,
-  socketSource,
   withSocketChannels,
 } from "@ferry/migration";
 import { EventEmitter } from "eventemitter3";
 import type { MigrationAddress, MigrationControl, MigrationControlEvents } from "./control";
 import { QmpError } from "./errors";
+import { acceptIncomingChannel, openOutgoingChannel } from "./net-channel";
+import { netParametersOf, netParametersPlugin } from "./net-parameters";
 import type { JsonValue } from "./protocol";
+import type { ObjectStore } from "./tls/objects";
 
 /** Options of {@link createFerryMigrationControl}. */
 export interface FerryMigrationControlOptions {
@@ -38,8 +39,10 @@ export interface FerryMigrationControlOptions {
   readonly plugins: readonly FerryPlugin[];
   /** This process waits for a migration (`--incoming`): `defer` waits for `migrate-incoming`. */
   readonly incoming?: "defer" | MigrationAddress;
-  /** A peer silent for this long fails the migration (ms, default 30 000). */
+  /** The initial `x-peer-timeout`: a peer silent for this long fails the migration (ms, default 30 000). */
   readonly peerTimeoutMs?: number;
+  /** The process's objects (`--object`, `object-add`): TLS credentials and authz lists. */
+  readonly objects?: ObjectStore;
   /** Called when an incoming migration ends (the CLI exits on failure, like QEMU). */
   readonly onIncomingEnd?: (result: IncomingResult, exitOnError: boolean) => void;
 }
@@ -71,8 +74,13 @@ export function createFerryMigrationControl(
   options: FerryMigrationControlOptions,
 ): FerryMigrationControl {
   const { machine, plugins } = options;
-  const peerTimeoutMs = options.peerTimeoutMs ?? 30_000;
-  const manager = createMigrationManager({ plugins });
+  // The `net` parameter set (tls-creds, tls-hostname, tls-authz, x-peer-timeout) configures the
+  // socket channels (net-channel.ts); it is read when a connection is made.
+  const manager = createMigrationManager({ plugins: [...plugins, netParametersPlugin()] });
+  if (options.peerTimeoutMs !== undefined) {
+    manager.setParameters({ "x-peer-timeout": options.peerTimeoutMs });
+  }
+  const net = () => netParametersOf(manager.queryParameters());
   const events = new EventEmitter<MigrationControlEvents>();
   let eventsCap = false;
   let outgoing: Migration | null = null;
@@ -153,14 +161,22 @@ export function createFerryMigrationControl(
       }
       return Promise.resolve().then(() => fileSink(to.filename));
     }
-    // multifd: the data channels are more connections to the same address
-    const main = connectSocket(to).then((socket) => socketSink(socket, describe(to)));
-    return manager.capabilities().multifd === true
-      ? main.then((t) => withSocketChannels(t, () => connectSocket(to)))
-      : main;
+    // multifd: the data channels are more connections to the same address (plain sockets:
+    // multifd with TLS is refused before anything is sent)
+    const multifd = manager.capabilities().multifd === true;
+    if (multifd && net()["tls-creds"] !== "") {
+      return Promise.reject(
+        new Error(
+          'capability "multifd" with "tls-creds": TLS on multifd channels is not supported',
+        ),
+      );
+    }
+    const main = openOutgoingChannel(to, net(), options.objects);
+    return multifd ? main.then((t) => withSocketChannels(t, () => connectSocket(to))) : main;
   };
 
   const connectSocket = (to: MigrationAddress & { transport: "socket" }): Promise<Socket> => {
+    const peerTimeoutMs = net()["x-peer-timeout"];
     return new Promise((resolve, reject) => {
       const socket: Socket =
         to.type === "unix"
@@ -404,16 +420,24 @@ export function createFerryMigrationControl(
       const onMain = (socket: Socket): void => {
         mainSeen = true;
         accepted();
-        run(acceptor.attach(socketSource(socket, describe(from))));
+        acceptIncomingChannel(socket, from, net(), options.objects).then(
+          (t) => run(acceptor.attach(t)),
+          (e: Error) => {
+            // Refused before any stream byte (TLS, credentials): the guest never loaded.
+            incomingError = e.message;
+            setIn("failed");
+            options.onIncomingEnd?.(
+              { status: "failed", error: e, bytes: 0, pages: 0 },
+              exitOnError,
+            );
+          },
+        );
       };
       let first = true;
       server.on("connection", (socket: Socket) => {
         if (first) channels = multifdChannels();
         first = false;
         socket.pause();
-        socket.setTimeout(peerTimeoutMs, () =>
-          socket.destroy(new Error(`no data from the source for ${peerTimeoutMs} ms`)),
-        );
         if (channels === 0) {
           onMain(socket);
           return;

@@ -12,6 +12,7 @@ import { checkArguments } from "./args";
 import { type AnyQmpCommand, commandSpec, defineCommand } from "./command";
 import { QmpError } from "./errors";
 import { createJsonSplitter } from "./framing";
+import { TlsRefusedError, type TlsServerSetup, tlsServer } from "./tls/session";
 import {
   encodeMessage,
   type JsonValue,
@@ -33,6 +34,20 @@ export interface QmpServerOptions {
   readonly onInternalError?: (error: Error, command: string) => void;
 }
 
+/** Options of {@link QmpServer.listen}. */
+export interface QmpListenOptions {
+  /**
+   * Serve over TLS (a TCP monitor's `tls-creds`/`tls-authz`): called for each connection, so the
+   * objects are looked up at time of use. A client refused in the handshake gets no greeting.
+   */
+  readonly tls?: () => TlsServerSetup;
+  /** Told why a connection was refused (TLS), for the process's log. */
+  readonly onRefused?: (reason: string) => void;
+}
+
+/** How long a monitor client may take to complete the TLS handshake (ms). */
+export const MONITOR_TLS_HANDSHAKE_MS = 10_000;
+
 /** A bound monitor. */
 export interface QmpListener {
   /** The address actually bound (the real port when 0 was asked). */
@@ -42,7 +57,7 @@ export interface QmpListener {
 /** The server. */
 export interface QmpServer {
   /** Listen on an endpoint (several allowed); TCP binds where asked (loopback by default). */
-  listen(endpoint: SocketEndpoint): Promise<QmpListener>;
+  listen(endpoint: SocketEndpoint, options?: QmpListenOptions): Promise<QmpListener>;
   /** Serve one already-connected stream (a socket, a test pipe). */
   attach(stream: Duplex): void;
   /** Send an event to every negotiated session. */
@@ -256,9 +271,29 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
       return sessions.size;
     },
     attach,
-    listen(endpoint) {
+    listen(endpoint, listenOptions = {}) {
+      const { tls, onRefused } = listenOptions;
+      const accept = (s: Socket): void => {
+        if (tls === undefined) {
+          attach(s);
+          return;
+        }
+        let setup: TlsServerSetup;
+        try {
+          setup = tls();
+        } catch (e) {
+          onRefused?.((e as Error).message);
+          s.destroy();
+          return;
+        }
+        tlsServer(s, setup, MONITOR_TLS_HANDSHAKE_MS).then(attach, (e: Error) => {
+          onRefused?.(e.message);
+          if (e instanceof TlsRefusedError) e.socket?.destroy();
+          s.destroy();
+        });
+      };
       return new Promise((resolve, reject) => {
-        const server = createServer((s: Socket) => attach(s));
+        const server = createServer(accept);
         server.once("error", (e) =>
           reject(new Error(`qmp: cannot listen on ${formatEndpoint(endpoint)}: ${e.message}`)),
         );

@@ -37,6 +37,8 @@ export const runCommand: Command = {
         qmp: { type: "string", multiple: true },
         incoming: { type: "string" },
         pace: { type: "boolean" },
+        object: { type: "string", multiple: true },
+        "peer-timeout": { type: "string" },
       },
       HELP,
     );

@@ -2,7 +2,12 @@
 import { type ParsedArgs, UsageError, writeJson } from "../command";
 import { loadConfig } from "../config";
 import type { CliIo } from "../io";
-import { parseIncomingOption, parseQmpOptions } from "./options";
+import {
+  parseIncomingOption,
+  parseObjectOptions,
+  parsePeerTimeout,
+  parseQmpOptions,
+} from "./options";
 import { runRealtime } from "./run-realtime";
 
 /** Help lines `ferry run --help` shows for the realtime options. */
@@ -13,6 +18,14 @@ export const REALTIME_HELP = `  --realtime         Run on the realtime scheduler
   --incoming ADDR    Wait for a migration on tcp:<host>:<port>, unix:<path> or file:<path>,
                      or "defer" (then migrate-incoming over QMP). Needs --realtime.
   --pace             Pace vCPUs to machine.mips (default: as fast as the interpreter runs).
+  --object SPEC      Create an object, as QEMU's -object (repeatable):
+                     tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off],
+                     authz-simple,id=ID,identity=DN, authz-list,id=ID,policy=deny,
+                     rules.0.match=DN,rules.0.policy=allow (a comma in a value is ",,"), or
+                     a JSON object with "qom-type". Used by the tls-creds / tls-authz migration
+                     parameters and by --qmp tcp:<host>:<port>,tls-creds=ID[,tls-authz=ID].
+  --peer-timeout D   Initial x-peer-timeout: a migration peer silent this long (e.g. 10s, 500ms;
+                     a bare number is seconds) fails the migration (default 30s). Needs --realtime.
 `;
 
 /** Whether any realtime option was given. */
@@ -21,7 +34,9 @@ export function wantsRealtime(values: ParsedArgs["values"]): boolean {
     values.realtime === true ||
     values.qmp !== undefined ||
     values.incoming !== undefined ||
-    values.pace === true
+    values.pace === true ||
+    values.object !== undefined ||
+    values["peer-timeout"] !== undefined
   );
 }
 
@@ -33,7 +48,10 @@ export async function runRealtimeCommand(
 ): Promise<number> {
   const { values, positionals } = parsed;
   if (values.realtime !== true) {
-    throw new UsageError("run: --qmp, --incoming and --pace need --realtime", usage);
+    throw new UsageError(
+      "run: --qmp, --incoming and --pace need --realtime (so does --object)",
+      usage,
+    );
   }
   if (positionals.length !== 1) {
     throw new UsageError(`run: expected one config file, found ${positionals.length}`, usage);
@@ -46,7 +64,12 @@ export async function runRealtimeCommand(
       usage,
     );
   }
-  const qmp = parseQmpOptions((values.qmp as string[] | undefined) ?? [], usage);
+  const peerTimeoutMs =
+    typeof values["peer-timeout"] === "string"
+      ? parsePeerTimeout(values["peer-timeout"], usage)
+      : undefined;
+  const objects = parseObjectOptions((values.object as string[] | undefined) ?? [], usage);
+  const qmp = parseQmpOptions((values.qmp as string[] | undefined) ?? [], objects, usage);
   const incoming =
     typeof values.incoming === "string" ? parseIncomingOption(values.incoming, usage) : undefined;
   const json = values.json === true;
@@ -55,6 +78,8 @@ export async function runRealtimeCommand(
     config,
     configFile: file,
     qmp,
+    objects,
+    ...(peerTimeoutMs !== undefined ? { peerTimeoutMs } : {}),
     ...(incoming !== undefined ? { incoming } : {}),
     pace: values.pace === true,
     onOutput: (text) => {

@@ -12,7 +12,10 @@ import {
   formatEndpoint,
   type MigrationAddress,
   type Monitor,
-  type SocketEndpoint,
+  type MonitorOption,
+  type ObjectStore,
+  createObjectStore,
+  objectCommands,
 } from "@ferry/qmp";
 import type { FerryConfig } from "../config";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
@@ -24,8 +27,10 @@ import { buildRealtimeMachine } from "./realtime-machine";
 export interface RealtimeRunOptions {
   readonly config: FerryConfig;
   readonly configFile: string;
-  /** Monitors to open (at least zero; each its own listener). */
-  readonly qmp: readonly SocketEndpoint[];
+  /** Monitors to open (at least zero; each its own listener, TCP ones optionally over TLS). */
+  readonly qmp: readonly MonitorOption[];
+  /** The process's objects (`--object`): TLS credentials, authz lists. Default: none. */
+  readonly objects?: ObjectStore;
   /** Wait for an incoming migration instead of starting the guest. */
   readonly incoming?: "defer" | MigrationAddress;
   /** Pace vCPUs to the config's `mips`. */
@@ -100,8 +105,10 @@ export async function runRealtime(options: RealtimeRunOptions): Promise<Realtime
     }),
   );
 
+  const objects = options.objects ?? createObjectStore();
   const migration = createFerryMigrationControl({
     machine,
+    objects,
     plugins: loadPlugins(),
     ...(options.incoming !== undefined ? { incoming: options.incoming } : {}),
     ...(options.peerTimeoutMs !== undefined ? { peerTimeoutMs: options.peerTimeoutMs } : {}),
@@ -136,6 +143,7 @@ export async function runRealtime(options: RealtimeRunOptions): Promise<Realtime
   const monitor: Monitor = createMonitor({
     vm,
     migration,
+    extraCommands: objectCommands(objects),
     server: {
       onInternalError: (e, cmd) =>
         options.onStatus(`ferry: internal error in ${cmd}: ${e.stack ?? e.message}`),
@@ -147,9 +155,21 @@ export async function runRealtime(options: RealtimeRunOptions): Promise<Realtime
   process.once("SIGTERM", onSignal);
 
   try {
-    for (const e of options.qmp) {
-      const l = await monitor.server.listen(e);
-      options.onStatus(`ferry: QMP monitor listening on ${formatEndpoint(l.endpoint)}`);
+    for (const m of options.qmp) {
+      const { tlsCreds, tlsAuthz } = m;
+      const l = await monitor.server.listen(m.endpoint, {
+        ...(tlsCreds !== undefined
+          ? {
+              tls: () => ({
+                creds: objects.tlsCreds(tlsCreds, "server"),
+                ...(tlsAuthz !== undefined ? { authz: objects.authz(tlsAuthz) } : {}),
+              }),
+            }
+          : {}),
+        onRefused: (reason) => options.onStatus(`ferry: QMP connection refused: ${reason}`),
+      });
+      const tls = tlsCreds !== undefined ? " (TLS)" : "";
+      options.onStatus(`ferry: QMP monitor listening on ${formatEndpoint(l.endpoint)}${tls}`);
     }
     if (options.incoming === undefined) machine.start();
     else if (options.incoming === "defer") options.onStatus("ferry: waiting for migrate-incoming");

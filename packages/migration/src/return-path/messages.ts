@@ -26,7 +26,7 @@ export const RpMessageType = {
   RESUME_ACK: 6,
   /**
    * `MIG_RP_MSG_SWITCHOVER_ACK`: the destination accepts the switchover. QEMU's payload is empty;
-   * ferry's carries what the destination loaded: be64 stream bytes, be32 digest (FNV-1a).
+   * ferry's carries what the destination loaded: be64 stream bytes, be32 digest (CRC-32).
    */
   SWITCHOVER_ACK: 7,
   /** ferry: the destination failed; payload UTF-8 text (followed by SHUT with a non-zero status). */

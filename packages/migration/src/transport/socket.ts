@@ -24,6 +24,14 @@ export type SocketAddress =
   | { readonly host?: string; readonly port: number }
   | { readonly path: string };
 
+/**
+ * Size of the sink's staging buffers (bytes): writes are coalesced into one of these, which goes
+ * to the socket when full (or when the sender waits), so the socket sees writes of this size.
+ */
+export const SOCKET_STAGE_BYTES = 256 << 10;
+/** Free staging buffers kept for reuse (more are left to the garbage collector). */
+const POOL_KEEP = 8;
+
 function describe(addr: SocketAddress): string {
   return "path" in addr ? `unix:${addr.path}` : `tcp:${addr.host ?? "127.0.0.1"}:${addr.port}`;
 }
@@ -80,6 +88,48 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
   const check = (): void => {
     if (error !== null) throw error;
   };
+  // Coalescing: written bytes are copied into a pooled staging buffer, handed to the socket when
+  // it is full, or once the sender leaves the event loop to other work (an
+  // immediate: any wait of the sender lets it run), so the socket sees few large writes whatever
+  // the caller's chunking, and no buffer is allocated per write. A staging buffer returns to the pool when its write completed.
+  const pool: Buffer[] = [];
+  let stage: Buffer | null = null;
+  let staged = 0;
+  let flushQueued = false;
+  const release = (b: Buffer): void => {
+    if (b.length === SOCKET_STAGE_BYTES && pool.length < POOL_KEEP) pool.push(b);
+  };
+  const flushStage = (): void => {
+    const b = stage;
+    if (b === null || staged === 0) return;
+    const n = staged;
+    stage = null;
+    staged = 0;
+    if (socket.destroyed) return;
+    socket.write(b.subarray(0, n), () => release(b));
+  };
+  const queuedFlush = (): void => {
+    flushQueued = false;
+    flushStage();
+  };
+  const stageBytes = (chunk: Uint8Array): void => {
+    let off = 0;
+    while (off < chunk.length) {
+      if (stage === null) {
+        stage = pool.pop() ?? Buffer.allocUnsafeSlow(SOCKET_STAGE_BYTES);
+        staged = 0;
+      }
+      const n = Math.min(chunk.length - off, SOCKET_STAGE_BYTES - staged);
+      stage.set(off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n), staged);
+      staged += n;
+      off += n;
+      if (staged === SOCKET_STAGE_BYTES) flushStage();
+    }
+    if (staged > 0 && !flushQueued) {
+      flushQueued = true;
+      setImmediate(queuedFlush);
+    }
+  };
   return {
     name: label,
     returnPath: {
@@ -95,6 +145,8 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       return error;
     },
     get backedUp() {
+      // The socket's own high-water mark: a stalled peer stops the sender early (x-peer-timeout
+      // then fails a migration whose end was never handed over).
       return socket.writableNeedDrain;
     },
     get peer() {
@@ -104,10 +156,11 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     write(chunk) {
       check();
       sent.add(chunk);
-      socket.write(Buffer.from(chunk));
+      stageBytes(chunk);
     },
     async drain() {
       check();
+      flushStage();
       if (!socket.writableNeedDrain) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -124,6 +177,7 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       check();
       // The receiver ends its side once it has read everything: wait for that.
       ending = true;
+      flushStage();
       socket.end();
       await closed;
       check();

@@ -1,0 +1,35 @@
+/**
+ * Live migration over loopback TCP between real processes, and the monitor's latency meanwhile
+ * (the run itself: bench/net-migration-run.ts). Prints GB/s and query-migrate p50/p99/max.
+ *
+ *   npx vitest bench --run bench/net-migration.bench.ts   (FERRY_NET_BENCH_MIB=1024, FERRY_NET_BENCH_BW=0)
+ */
+import { test } from "vitest";
+import { MIB, migrateOnce, pct } from "./net-migration-run";
+
+/** FERRY_NET_BENCH_RUNS: migrations per variant (default 2). */
+const RUNS = Number(process.env.FERRY_NET_BENCH_RUNS ?? 2);
+
+/** FERRY_NET_BENCH_VARIANTS: `plain,tls` (default), `plain` or `tls`. */
+const VARIANTS = (process.env.FERRY_NET_BENCH_VARIANTS ?? "plain,tls").split(",");
+
+for (const tls of [false, true].filter((t) => VARIANTS.includes(t ? "tls" : "plain"))) {
+  const name = `${MIB} MiB non-zero guest over loopback TCP${tls ? " + TLS" : ""}, max-bandwidth unlimited`;
+  test(name, async () => {
+    const runs = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await migrateOnce(tls));
+    for (const r of runs) {
+      const l = r.latencies;
+      const b = r.baseline;
+      console.log(
+        `${name}: ${r.gbps.toFixed(2)} GB/s, total ${r.totalMs} ms; query-migrate every 10 ms ` +
+          `during the migration (${l.length} answers): p50 ${pct(l, 50).toFixed(2)} ms, ` +
+          `p99 ${pct(l, 99).toFixed(2)} ms, max ${Math.max(...l).toFixed(2)} ms; before it ` +
+          `(${b.length}): p50 ${pct(b, 50).toFixed(2)} ms, p99 ${pct(b, 99).toFixed(2)} ms; ` +
+          `source CPU ${r.srcCpuMs.toFixed(0)} ms (idle before: ${r.idleCpuPerS.toFixed(0)} ms/s); longest event-loop gap (wall / CPU in it / p99 gap): ` +
+          `source ${r.srcStall.maxGapMs.toFixed(1)} / ${r.srcStall.maxCpuInGapMs.toFixed(1)} / ${r.srcStall.p99GapMs.toFixed(1)} ms, ` +
+          `destination ${r.dstStall.maxGapMs.toFixed(1)} / ${r.dstStall.maxCpuInGapMs.toFixed(1)} / ${r.dstStall.p99GapMs.toFixed(1)} ms`,
+      );
+    }
+  }, 900_000);
+}
