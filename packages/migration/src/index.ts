@@ -13,6 +13,7 @@ export * from "./manager";
 export * from "./observers";
 export * from "./page-sender";
 export * from "./plugin";
+export * from "./preempt-channel";
 export * from "./rate-limiter";
 export * from "./registry";
 export * from "./return-path/index";

@@ -36,6 +36,11 @@ export interface MigrateOptions {
   readonly scheduler?: Scheduler;
   /** Stream writer buffer size (default 256 KiB). */
   readonly writeBufferBytes?: number;
+  /**
+   * Data channels besides `transport` (e.g. a link's `channels[i].source`). Post-copy with
+   * `postcopy-preempt` sends requested pages on the first.
+   */
+  readonly channels?: readonly OutgoingTransport[];
 }
 
 /** Plugins + registry + migrations. */
@@ -103,6 +108,7 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
       capabilities: caps,
       parameters: registry.queryParameters(),
       writeBufferBytes: opts.writeBufferBytes ?? 1 << 18,
+      ...(opts.channels !== undefined ? { channels: opts.channels } : {}),
     });
     const child = container.createChildContainer();
     child.register(MigrationContextToken, { useValue: thread });

@@ -19,6 +19,7 @@ import {
 } from "./lifecycle";
 import { type Observable, type ObserverFailure, ObserverHub } from "./observers";
 import { PageSender } from "./page-sender";
+import { createPreemptChannel, type PreemptChannel } from "./preempt-channel";
 import type {
   ConvergenceInstance,
   MigratableMachine,
@@ -105,6 +106,8 @@ export interface ThreadSetup {
   readonly capabilities: Readonly<Record<string, boolean>>;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly writeBufferBytes: number;
+  /** Data channels besides `transport` (post-copy preempt uses the first). */
+  readonly channels?: readonly OutgoingTransport[];
 }
 
 /** The migration thread and session (one per migration). */
@@ -124,6 +127,8 @@ export class MigrationThread implements MigrationSession, Migration {
   readonly dirtyRate: DirtyRateEstimatorFeed = createDirtyRateEstimator();
   private readonly lifecycle = createLifecycle();
   private transport: OutgoingTransport;
+  private readonly channels: readonly OutgoingTransport[];
+  private preemptChannel: PreemptChannel | null = null;
   private readonly sender: PageSender;
   private postcopyAsked = false;
   private resumeWith: ((t: OutgoingTransport) => void) | null = null;
@@ -140,6 +145,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.machine = setup.machine;
     this.scheduler = setup.scheduler;
     this.transport = setup.transport;
+    this.channels = setup.channels ?? [];
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     this.writer = new StreamWriter(
@@ -486,6 +492,19 @@ export class MigrationThread implements MigrationSession, Migration {
       this.setStatus("postcopy-active");
     },
     sendPage: (blockIndex, page) => this.sender.sendPending(blockIndex, page),
+    openPreempt: () => {
+      if (this.preemptChannel !== null) return this.preemptChannel;
+      const ch = this.channels[0];
+      if (ch === undefined) {
+        throw new MigrationError(
+          'capability "postcopy-preempt" needs a data channel for the preempt channel (none was given)',
+        );
+      }
+      this.preemptChannel = createPreemptChannel(ch, this.sender.blocks, (w, b, p) =>
+        this.sender.sendPendingVia(w, b, p),
+      );
+      return this.preemptChannel;
+    },
     complete: async () => {
       const w = this.writer;
       w.sectionContinue(SectionType.END, this.ramSectionId);
@@ -641,7 +660,7 @@ export class MigrationThread implements MigrationSession, Migration {
     return this.stats.info({
       status: this.status,
       nowNs: this.now(),
-      written: this.writer.written,
+      written: this.writer.written + (this.preemptChannel?.written ?? 0),
       pendingPages: sender.pending,
       duplicate: sender.duplicate,
       normal: sender.normal,

@@ -277,6 +277,7 @@ export async function runMigration(
   let postcopyRamEqual: boolean | null = null;
 
   if (src.ended() === null && !aborted() && s.now() < limitNs) {
+    const preempt = mgr.capabilities()["postcopy-preempt"] === true;
     const link = createLink({
       scheduler: s,
       bandwidth: config.migration.link.bandwidthBytesPerSec,
@@ -284,9 +285,20 @@ export async function runMigration(
       bufferBytes: config.migration.link.bufferBytes,
       // synthetic RAM travels as page versions; statistics still count the real bytes
       compact: config.machine.ramBackend === "synthetic",
+      // postcopy-preempt: requested pages on a data channel of their own (sharing the link)
+      ...(preempt ? { channels: 1 } : {}),
     });
-    incoming({ machine: dst.machine, transport: link.destination, plugins: mgr.plugins });
-    const m = mgr.migrate({ machine: src.machine, transport: link.source });
+    incoming({
+      machine: dst.machine,
+      transport: link.destination,
+      plugins: mgr.plugins,
+      channels: link.channels.map((c) => c.destination),
+    });
+    const m = mgr.migrate({
+      machine: src.machine,
+      transport: link.source,
+      channels: link.channels.map((c) => c.source),
+    });
     migration = m;
     startNs = s.now();
     workBefore = src.workDone();
