@@ -8,6 +8,7 @@ import type { MigrationControl, VmControl } from "./control";
 import { createDirtyRateMeter, type DirtyRateMeter } from "./dirty-rate";
 import { runHmp } from "./hmp";
 import { addressOf } from "./migration-uri";
+import { postcopyCommands, resumeMigration } from "./postcopy-commands";
 import { QMP_PACKAGE, QMP_VERSION } from "./protocol";
 import { createQmpServer, type QmpServer, type QmpServerOptions } from "./server";
 import { qmpSpecs } from "./specs";
@@ -75,7 +76,8 @@ export function standardCommands(
       return {};
     }),
     defineCommand(s.migrate, (a) => {
-      migration.migrate(addressOf(a, "migrate"));
+      if (a.resume === true) resumeMigration(migration, addressOf(a, "migrate"));
+      else migration.migrate(addressOf(a, "migrate"));
       return {};
     }),
     defineCommand(s["migrate-incoming"], async (a) => {
@@ -108,6 +110,7 @@ export function standardCommands(
       return { ...info, "calc-time": calc, "calc-time-unit": unit };
     }),
     defineCommand(s["human-monitor-command"], (a) => runHmp(a["command-line"], vm, migration)),
+    ...postcopyCommands(migration),
   ];
   return list as unknown as AnyQmpCommand[];
 }
