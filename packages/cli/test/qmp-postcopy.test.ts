@@ -20,8 +20,8 @@ import {
 } from "./qmp-helpers";
 
 const CONFIG = "examples/configs/memtouch.yaml";
-/** memtouch: 1 MiB working set, 120 passes, whole pages, print every 20. */
-const GUEST = ["--set", "guest.args=[1MiB, 4096, 120, 1024, 0, 20]"];
+/** memtouch: 1 MiB working set, 30 passes, whole pages, print every 10. */
+const GUEST = ["--set", "guest.args=[1MiB, 4096, 30, 1024, 0, 10]"];
 /** Paced to 5 MIPS so the guest's length does not depend on the machine's load. */
 const PACED = ["--realtime", "--pace", "--set", "machine.mips=5", ...GUEST];
 
@@ -94,6 +94,11 @@ describe("post-copy between two ferry processes (QMP)", () => {
     const ram = info.ram as Record<string, number>;
     expect(ram["postcopy-bytes"]).toBeGreaterThan(0);
     expect(info["postcopy-vcpu-blocktime"]).toBeDefined();
+    expect(ram["postcopy-requests"]).toBeGreaterThan(0);
+    // The destination's query-migrate carries its fault statistics.
+    const dinfo = (await d.execute("query-migrate")) as Record<string, unknown>;
+    expect(dinfo.status).toBe("completed");
+    expect(dinfo["postcopy-latency"]).toBeGreaterThan(0);
 
     await d.waitEvent("SHUTDOWN", { timeoutMs: 120_000 });
     expect(await exitWithin(dst, 30_000)).toBe(0);
