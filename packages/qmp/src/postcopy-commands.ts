@@ -4,11 +4,11 @@
  * (source in `postcopy-paused`). The checks and error texts are QEMU's
  * (`qmp_migrate_start_postcopy`, `qmp_migrate_recover`, `migrate_prepare`).
  */
-import { z } from "zod";
-import { type AnyQmpCommand, commandSpec, defineCommand } from "./command";
+import { type AnyQmpCommand, defineCommand } from "./command";
 import type { MigrationAddress, MigrationControl } from "./control";
 import { QmpError } from "./errors";
 import { addressOf } from "./migration-uri";
+import { qmpSpecs } from "./specs";
 
 /** The post-copy operations a {@link MigrationControl} may offer (absent: the commands refuse). */
 export interface PostcopyControl {
@@ -25,20 +25,6 @@ export interface PostcopyControl {
   /** Source: connect to `to` and resume the paused post-copy migration over it. */
   resume(to: MigrationAddress): void;
 }
-
-/** Wire contracts of the commands this file adds (`migrate` is in specs.ts). */
-export const postcopySpecs = {
-  "migrate-start-postcopy": commandSpec({
-    name: "migrate-start-postcopy",
-    args: z.object({}),
-    returns: z.object({}),
-  }),
-  "migrate-recover": commandSpec({
-    name: "migrate-recover",
-    args: z.object({ uri: z.string() }),
-    returns: z.object({}),
-  }),
-};
 
 const NOT_HERE = "post-copy is not available in this monitor";
 
@@ -72,11 +58,11 @@ export function resumeMigration(m: MigrationControl, to: MigrationAddress): void
 /** The commands: `migrate-start-postcopy` and `migrate-recover`. */
 export function postcopyCommands(m: MigrationControl): AnyQmpCommand[] {
   return [
-    defineCommand(postcopySpecs["migrate-start-postcopy"], () => {
+    defineCommand(qmpSpecs["migrate-start-postcopy"], () => {
       startPostcopy(m);
       return {};
     }),
-    defineCommand(postcopySpecs["migrate-recover"], async (a) => {
+    defineCommand(qmpSpecs["migrate-recover"], async (a) => {
       const p = controlOf(m);
       if (p.incomingStatus() !== "postcopy-paused") {
         throw new QmpError("Migrate recover can only be run when postcopy is paused.");
