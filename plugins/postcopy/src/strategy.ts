@@ -33,6 +33,8 @@ const BACKGROUND_BATCH = 16;
  * backed up (ns): a request is served at most this long after it arrived.
  */
 export const PREEMPT_POLL_NS = 100_000;
+/** The longest the source polls before it waits on the main channel's drain (ns). */
+const PREEMPT_POLL_MAX_NS = 1e9;
 /** How long the source waits for a return-path answer (virtual or real ns). */
 export const POSTCOPY_RP_TIMEOUT_NS = 30e9;
 
@@ -183,7 +185,10 @@ async function flowServing(
   cursor: { block: number },
 ): Promise<number> {
   s.writer.flush();
-  while (s.postcopy.transport.backedUp) {
+  // Bounded: a transport that reports backpressure until drain() is called (the QMP adapter's
+  // realtime guard) gets its drain after PREEMPT_POLL_MAX_NS.
+  const until = s.now() + PREEMPT_POLL_MAX_NS;
+  while (s.postcopy.transport.backedUp && s.now() < until) {
     s.checkpoint();
     await s.scheduler.sleep(PREEMPT_POLL_NS);
     if (rp.received.length > seen) seen = serveRequests(s, st, rp.received, seen, cursor);
