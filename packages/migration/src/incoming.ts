@@ -40,6 +40,13 @@ export interface IncomingOptions {
    * two-way transport announces the mode to the source (return-path `INTEGRITY` message).
    */
   readonly integrity?: IntegrityMode;
+  /**
+   * Data channels besides `transport` (e.g. a link's `channels[i].destination`). Each carries a
+   * stream of RAM pages only (header, RAM setup, RAM PART sections, EOF), loaded as it arrives:
+   * post-copy's preempt channel. While a block's missing-page map is armed a page lands only
+   * where it is missing, so a page from either channel is placed once and never overwritten.
+   */
+  readonly channels?: readonly IncomingTransport[];
 }
 
 /** Outcome of an incoming migration. */
@@ -126,6 +133,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     resumed() {
       if (status === "postcopy-recover") status = "postcopy-active";
     },
+    channels: options.channels ?? [],
   };
   const sections = new Map<string, ReaderSection>();
   const loaders: SectionLoader[] = [];
@@ -232,6 +240,40 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       },
     });
   };
+  /** A data channel: RAM pages only; its end is not the migration's end. */
+  const attachChannel = (ch: IncomingTransport): void => {
+    const r = new StreamReader({
+      blocks: machine.memory.ramRegions.filter((x) => !x.readonly),
+      records: options.records ?? recordTypesOf(options.plugins ?? []),
+      compact: ch.compact === true,
+    });
+    let open = true;
+    ch.receive({
+      data(chunk) {
+        if (!open || !receiving()) return;
+        try {
+          r.push(chunk);
+        } catch (e) {
+          open = false;
+          fail(e as Error);
+        }
+      },
+      end() {
+        if (!open || !receiving()) return;
+        open = false;
+        try {
+          r.end();
+        } catch (e) {
+          fail(e as Error);
+        }
+      },
+      error(err) {
+        if (!open) return;
+        open = false;
+        fail(err);
+      },
+    });
+  };
   if (machine.state === "running") {
     fail(
       new MigrationError("incoming: the destination machine must not be running (build it paused)"),
@@ -276,6 +318,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   // Tell the source whether it may frame the stream (it waits for this only when it wants to).
   transport.returnPath?.send({ type: "integrity", mode: integrity });
   attach(transport);
+  for (const ch of options.channels ?? []) attachChannel(ch);
   return {
     get status() {
       return status;

@@ -19,6 +19,7 @@ export * from "./observers";
 export * from "./operator";
 export * from "./page-sender";
 export * from "./plugin";
+export * from "./preempt-channel";
 export * from "./rate-limiter";
 export * from "./registry";
 export * from "./sections/machine-state";

@@ -43,6 +43,11 @@ export interface MigrateOptions {
   readonly writeBufferBytes?: number;
   /** The logger of this migration (default: the manager's). */
   readonly logger?: Logger;
+  /**
+   * Data channels besides `transport` (e.g. a link's `channels[i].source`). Post-copy with
+   * `postcopy-preempt` sends requested pages on the first.
+   */
+  readonly channels?: readonly OutgoingTransport[];
 }
 
 /** Plugins + registry + migrations. */
@@ -114,6 +119,7 @@ export function createMigrationManager(options: MigrationManagerOptions): Migrat
       writeBufferBytes: opts.writeBufferBytes ?? 1 << 18,
       registry,
       logger: opts.logger ?? options.logger ?? silentLogger,
+      ...(opts.channels !== undefined ? { channels: opts.channels } : {}),
     });
     const child = container.createChildContainer();
     child.register(MigrationContextToken, { useValue: thread });

@@ -76,7 +76,8 @@ export class PageSender {
    */
   channels: PageQueue | null = null;
 
-  private readonly writer: StreamWriter;
+  /** The writer pages go to (the main channel's; swapped for a moment by `sendPendingVia`). */
+  private writer: StreamWriter;
   private readonly sink: PageRecordSink;
   private readonly pageCostNs: number;
   private readonly compact: boolean;
@@ -270,6 +271,28 @@ export class PageSender {
     const bm = this.bitmaps[blockIndex];
     if (bm === undefined || !(page >= 0 && page < bm.pageCount) || !bm.get(page)) return false;
     this.take(blockIndex, page);
+    return true;
+  }
+
+  /**
+   * {@link PageSender.sendPending} on another stream (post-copy preempt: a requested page goes on
+   * the preempt channel's writer `w`). Returns false when the page was already sent.
+   */
+  sendPendingVia(w: StreamWriter, blockIndex: number, page: number): boolean {
+    const bm = this.bitmaps[blockIndex];
+    if (bm === undefined || !(page >= 0 && page < bm.pageCount) || !bm.get(page)) return false;
+    bm.words[page >>> 5] &= ~(1 << (page & 31));
+    this.dirtyCount--;
+    const main = this.writer;
+    this.writer = w;
+    try {
+      const before = w.written;
+      const raw = this.sendPage(blockIndex, page);
+      const copied = w.written - before;
+      this.sink.page(raw ? copied - PS : copied, raw);
+    } finally {
+      this.writer = main;
+    }
     return true;
   }
 

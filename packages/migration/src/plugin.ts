@@ -21,7 +21,12 @@ import type { DirtyRateEstimator } from "./dirty-rate";
 import type { DirtyTracker } from "./dirty-tracker";
 import type { Logger } from "./logger";
 import type { StatsRegistry } from "./stats-registry";
-import type { DestinationReturnPath, OutgoingTransport } from "./transport/types";
+import type { PreemptChannel } from "./preempt-channel";
+import type {
+  DestinationReturnPath,
+  IncomingTransport,
+  OutgoingTransport,
+} from "./transport/types";
 import type { DependencyContainer, InjectionToken } from "tsyringe";
 import type { z } from "zod";
 import type { MultifdCompression } from "./multifd/compression";
@@ -338,6 +343,8 @@ export interface IncomingEnv {
   startGuest(state: object): void;
   /** A recovered post-copy migration runs again (state `postcopy-active`). */
   resumed(): void;
+  /** The incoming data channels (`incoming({ channels })`; post-copy preempt uses the first). */
+  readonly channels: readonly IncomingTransport[];
 }
 
 /** How a plugin declares a section it can load (see {@link FerryPlugin.sections}). */
@@ -436,6 +443,11 @@ export interface PostcopySession {
   started(): void;
   /** Send a still-pending page now (a page request); false when it was already sent. */
   sendPage(blockIndex: number, page: number): boolean;
+  /**
+   * The preempt channel (QEMU's `postcopy-preempt`) on the migration's first data channel,
+   * opened at the first call. Throws a `MigrationError` when the migration has no data channel.
+   */
+  openPreempt(): PreemptChannel;
   /** Every page is sent: RAM END, the plugin sections' END chunks, EOF; wait for delivery. */
   complete(): Promise<void>;
   /** The outgoing transport now in use (recovery replaces it). */

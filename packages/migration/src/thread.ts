@@ -35,6 +35,7 @@ import {
 } from "./operator";
 import { MultifdSender } from "./multifd/sender";
 import { PageSender } from "./page-sender";
+import { createPreemptChannel, type PreemptChannel } from "./preempt-channel";
 import type {
   ConvergenceInstance,
   MigratableMachine,
@@ -161,6 +162,8 @@ export interface ThreadSetup {
   };
   /** Where the thread and the parts log (default silent). */
   readonly logger?: Logger;
+  /** Data channels besides `transport` (post-copy preempt uses the first). */
+  readonly channels?: readonly OutgoingTransport[];
 }
 
 /** The migration thread and session (one per migration). */
@@ -186,6 +189,8 @@ export class MigrationThread implements MigrationSession, Migration {
   readonly logger: Logger;
   private readonly lifecycle = createLifecycle();
   private transport: OutgoingTransport;
+  private readonly channels: readonly OutgoingTransport[];
+  private preemptChannel: PreemptChannel | null = null;
   private readonly sender: PageSender;
   private postcopyAsked = false;
   private resumeWith: ((t: OutgoingTransport) => void) | null = null;
@@ -213,6 +218,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.machine = setup.machine;
     this.scheduler = setup.scheduler;
     this.transport = setup.transport;
+    this.channels = setup.channels ?? [];
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     this.logger = setup.logger ?? silentLogger;
@@ -314,7 +320,7 @@ export class MigrationThread implements MigrationSession, Migration {
 
   /** Bytes sent so far: the main stream plus the data channels (QEMU's transferred). */
   private transferred(): number {
-    return this.writer.written + (this.multifd?.bytes ?? 0);
+    return this.writer.written + (this.multifd?.bytes ?? 0) + (this.preemptChannel?.written ?? 0);
   }
 
   /** Install the active codecs (ordered), controllers and plugin sections. */
@@ -661,6 +667,19 @@ export class MigrationThread implements MigrationSession, Migration {
       this.setStatus("postcopy-active");
     },
     sendPage: (blockIndex, page) => this.sender.sendPending(blockIndex, page),
+    openPreempt: () => {
+      if (this.preemptChannel !== null) return this.preemptChannel;
+      const ch = this.channels[0];
+      if (ch === undefined) {
+        throw new MigrationError(
+          'capability "postcopy-preempt" needs a data channel for the preempt channel (none was given)',
+        );
+      }
+      this.preemptChannel = createPreemptChannel(ch, this.sender.blocks, (w, b, p) =>
+        this.sender.sendPendingVia(w, b, p),
+      );
+      return this.preemptChannel;
+    },
     complete: async () => {
       const w = this.writer;
       // RAM's END (nothing should be left; whatever is goes now), then every plugin section's

@@ -174,6 +174,28 @@ describe("link: two-way, channels", () => {
     expect(link.delivered).toBe(1000);
   });
 
+  it("a write on an idle channel does not queue behind another channel's bytes (fair share)", async () => {
+    const s = new VirtualScheduler();
+    const link = createLink({ scheduler: s, bandwidth: 1000, latency: 1e6, channels: 1 });
+    const arrivals: number[][] = [[], []];
+    for (const [i, c] of [link, link.channels[0]!].entries()) {
+      c.destination.receive({
+        data: () => arrivals[i]!.push(s.now()),
+        end: () => arrivals[i]!.push(-s.now()),
+        error: () => {},
+      });
+    }
+    link.source.write(new Uint8Array(1000)); // 1 s of main-channel bytes queued
+    link.channels[0]!.source.write(new Uint8Array(10)); // half the link: 20 ms, not behind 1 s
+    link.source.write(new Uint8Array(10)); // pays the borrowed time: 1.02 s
+    const ended = link.channels[0]!.source.end();
+    await s.run();
+    await ended;
+    expect(arrivals[1]).toEqual([21e6, -21e6]);
+    expect(arrivals[0]).toEqual([1001e6, 1021e6]);
+    expect(link.stats().forward).toEqual({ bytes: 1020, busyNs: 1.02e9 });
+  });
+
   it("the destination's received tally equals the source's sent tally", async () => {
     const s = new VirtualScheduler();
     const link = createLink({ scheduler: s, bandwidth: 0, latency: 0 });

@@ -17,6 +17,7 @@ export * from "./hmp";
 export * from "./migration-adapter";
 export * from "./migration-uri";
 export * from "./monitor";
+export * from "./postcopy-commands";
 export * from "./protocol";
 export * from "./server";
 export * from "./specs";

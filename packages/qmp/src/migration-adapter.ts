@@ -11,6 +11,7 @@ import {
   fileSink,
   fileSource,
   incoming as startIncoming,
+  type IncomingMigration,
   type IncomingResult,
   type IncomingTransport,
   type MigratableMachine,
@@ -18,6 +19,7 @@ import {
   type MigrationManager,
   type OutgoingTransport,
   runMachine,
+  socketSource,
   createChannelAcceptor,
   isChannelSocket,
   socketChannelSource,
@@ -28,6 +30,7 @@ import type { MigrationAddress, MigrationControl, MigrationControlEvents } from 
 import { QmpError } from "./errors";
 import { acceptIncomingChannel, openOutgoingChannel } from "./net-channel";
 import { netParametersOf, netParametersPlugin } from "./net-parameters";
+import type { PostcopyControl } from "./postcopy-commands";
 import type { JsonValue } from "./protocol";
 import type { ObjectStore } from "./tls/objects";
 
@@ -55,6 +58,8 @@ export interface FerryMigrationControl extends MigrationControl {
   readonly outgoing: Migration | null;
   /** Whether the destination starts the guest after loading (QEMU's autostart; `stop` clears it). */
   autostart: boolean;
+  /** Post-copy's commands (`migrate-start-postcopy`, `migrate-recover`, `migrate` resume). */
+  readonly postcopy: PostcopyControl;
 }
 
 /** The migration thread yields the event loop at least this often on the realtime scheduler (ms). */
@@ -94,6 +99,16 @@ export function createFerryMigrationControl(
   let incomingError = "";
   let incomingStarted = false;
   let listener: Server | null = null;
+  /** The incoming migration (post-copy: its own status, `recover`). */
+  let inc: IncomingMigration | null = null;
+  let recovering = false;
+  /** `migrate-start-postcopy` before the migration thread existed (still connecting). */
+  let postcopyAsked = false;
+  /** The incoming status `query-migrate` shows: post-copy's from the incoming migration itself. */
+  const incomingView = (): string =>
+    incomingStatus === "active" && inc !== null && inc.status.startsWith("postcopy")
+      ? inc.status
+      : incomingStatus;
   const expectsIncoming: MigrationControl["expectsIncoming"] =
     options.incoming === undefined ? "no" : options.incoming === "defer" ? "defer" : "listening";
 
@@ -136,6 +151,9 @@ export function createFerryMigrationControl(
     get backedUp() {
       return t.backedUp || (realtime && performance.now() - lastYield > YIELD_AFTER_MS);
     },
+    // Post-copy's page requests and recovery handshake travel on the socket's return path.
+    ...(t.returnPath !== undefined ? { returnPath: t.returnPath } : {}),
+    ...(t.name !== undefined ? { name: t.name } : {}),
     write: (chunk, accounted) => t.write(chunk, accounted),
     drain: async () => {
       if (t.backedUp) await t.drain();
@@ -217,7 +235,7 @@ export function createFerryMigrationControl(
       return eventsCap;
     },
     get status() {
-      return incomingStatus !== "none" ? incomingStatus : outgoingStatus();
+      return incomingStatus !== "none" ? incomingView() : outgoingStatus();
     },
 
     capabilities() {
@@ -284,8 +302,13 @@ export function createFerryMigrationControl(
 
     info() {
       if (incomingStatus !== "none") {
+        const view = incomingView();
         return {
-          status: incomingStatus,
+          // post-copy on the destination: blocktime and fault latency (QEMU's fields)
+          ...(inc !== null && (view.startsWith("postcopy") || view === "completed")
+            ? (inc.info() as Record<string, JsonValue>)
+            : {}),
+          status: view,
           ...(incomingStatus === "failed" ? { "error-desc": incomingError } : {}),
         };
       }
@@ -342,6 +365,10 @@ export function createFerryMigrationControl(
             return;
           }
           outgoing = m;
+          if (postcopyAsked) {
+            postcopyAsked = false;
+            m.startPostcopy();
+          }
           m.events.on("state", (s) => {
             if (s !== "setup") events.emit("status", s);
           });
@@ -374,6 +401,7 @@ export function createFerryMigrationControl(
           resume: false,
           multifdChannels: channels,
         });
+        inc = m;
         void m.done.then((r) => {
           if (r.status === "completed") {
             setIn("completed");
@@ -486,6 +514,78 @@ export function createFerryMigrationControl(
       } catch (e) {
         throw new QmpError((e as Error).message);
       }
+    },
+    postcopy: {
+      postcopyEnabled: () =>
+        manager.queryCapabilities().some((c) => c.name === "postcopy-ram" && c.state),
+      outgoingStatus,
+      incomingStatus: () => (incomingStatus === "none" ? "none" : incomingView()),
+      startPostcopy() {
+        if (outgoing === null) {
+          // still connecting: ask as soon as the migration exists
+          if (preStatus === "setup") postcopyAsked = true;
+          return;
+        }
+        // QEMU does not fail once the migration has left pre-copy (that would race).
+        if (ACTIVE.has(outgoing.status) && outgoing.status !== "cancelling") {
+          try {
+            outgoing.startPostcopy();
+          } catch {
+            // past pre-copy meanwhile
+          }
+        }
+      },
+      resume(to) {
+        const m = outgoing;
+        if (m === null) throw new QmpError("Cannot resume if there is no paused migration");
+        void connect(to).then(
+          (t) => {
+            try {
+              m.resume(guardTransport(t));
+            } catch (e) {
+              t.abort(e as Error);
+            }
+          },
+          // the migration stays postcopy-paused; the operator may try another address
+          () => {},
+        );
+      },
+      async recover(at) {
+        const m = inc;
+        if (m === null || m.status !== "postcopy-paused") {
+          throw new QmpError("Migrate recover can only be run when postcopy is paused.");
+        }
+        if (recovering) throw new QmpError("Migrate recovery is triggered already");
+        if (at.transport === "file") throw new QmpError("migrate-recover needs a tcp or unix uri");
+        recovering = true;
+        const server: Server = createServer();
+        try {
+          await new Promise<void>((resolve, reject) => {
+            server.once("error", (e) =>
+              reject(new QmpError(`Failed to bind socket for ${describe(at)}: ${e.message}`)),
+            );
+            if (at.type === "unix") server.listen(at.path, () => resolve());
+            else server.listen(at.port, at.host, () => resolve());
+          });
+        } catch (e) {
+          recovering = false;
+          throw e;
+        }
+        server.once("connection", (socket: Socket) => {
+          server.close();
+          recovering = false;
+          socket.pause();
+          const peerTimeoutMs = net()["x-peer-timeout"];
+          socket.setTimeout(peerTimeoutMs, () =>
+            socket.destroy(new Error(`no data from the source for ${peerTimeoutMs} ms`)),
+          );
+          try {
+            m.recover(socketSource(socket, describe(at)));
+          } catch (e) {
+            socket.destroy(e as Error);
+          }
+        });
+      },
     },
   } as FerryMigrationControl;
   return control;

@@ -9,6 +9,7 @@ import { dirtyLimitCommands } from "./dirty-limit-commands";
 import { createDirtyRateMeter, type DirtyRateMeter } from "./dirty-rate";
 import { runHmp } from "./hmp";
 import { addressOf } from "./migration-uri";
+import { postcopyCommands, resumeMigration } from "./postcopy-commands";
 import { QMP_PACKAGE, QMP_VERSION } from "./protocol";
 import { createQmpServer, type QmpServer, type QmpServerOptions } from "./server";
 import { qmpSpecs } from "./specs";
@@ -77,7 +78,8 @@ export function standardCommands(
       return {};
     }),
     defineCommand(s.migrate, (a) => {
-      migration.migrate(addressOf(a, "migrate"));
+      if (a.resume === true) resumeMigration(migration, addressOf(a, "migrate"));
+      else migration.migrate(addressOf(a, "migrate"));
       return {};
     }),
     defineCommand(s["migrate-incoming"], async (a) => {
@@ -111,6 +113,7 @@ export function standardCommands(
     }),
     defineCommand(s["human-monitor-command"], (a) => runHmp(a["command-line"], vm, migration)),
     ...throttleCommands(vm.throttle),
+    ...postcopyCommands(migration),
   ];
   return list as unknown as AnyQmpCommand[];
 }

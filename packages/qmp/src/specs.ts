@@ -111,6 +111,16 @@ export const qmpSpecs = {
     returns: empty,
   }),
   migrate_cancel: commandSpec({ name: "migrate_cancel", args: empty, returns: empty }),
+  "migrate-start-postcopy": commandSpec({
+    name: "migrate-start-postcopy",
+    args: empty,
+    returns: empty,
+  }),
+  "migrate-recover": commandSpec({
+    name: "migrate-recover",
+    args: z.object({ uri: z.string() }),
+    returns: empty,
+  }),
   "migrate-continue": commandSpec({
     name: "migrate-continue",
     args: z.object({ state: migrationStatus }),

@@ -5,6 +5,8 @@ import { z } from "zod";
 
 /** QEMU's capability name. */
 export const POSTCOPY_RAM = "postcopy-ram";
+/** QEMU's capability: requested pages travel on a channel of their own. */
+export const POSTCOPY_PREEMPT = "postcopy-preempt";
 /** Switch after this many completed pre-copy passes over RAM (0 = only on request). */
 export const POSTCOPY_AFTER_PASSES = "x-postcopy-after-passes";
 /** Switch this many ms after the migration started (0 = only on request). */

@@ -17,6 +17,7 @@ import { createPostcopyLoader, destinationStats } from "./destination";
 import {
   POSTCOPY_AFTER_MS,
   POSTCOPY_AFTER_PASSES,
+  POSTCOPY_PREEMPT,
   POSTCOPY_RAM,
   postcopyParameters,
   readPostcopyParams,
@@ -38,6 +39,13 @@ export function postcopy(): FerryPlugin {
           "post-copy: after pre-copy (migrate-start-postcopy, or x-postcopy-after-passes/-ms) the destination runs the guest and faults missing pages in from the source",
         default: false,
       },
+      {
+        name: POSTCOPY_PREEMPT,
+        description:
+          "post-copy preempt: requested pages travel on a channel of their own (the migration's first data channel), not behind the background pages queued on the main channel",
+        default: false,
+        requires: [POSTCOPY_RAM],
+      },
     ],
     parameters: postcopyParameters,
     sections: [
@@ -56,6 +64,7 @@ export function postcopy(): FerryPlugin {
           createPostcopyStrategy(
             readPostcopyParams(child.resolve(MigrationContextToken).parameters),
             child.resolve(PostcopyStateToken),
+            child.resolve(MigrationContextToken).capabilities[POSTCOPY_PREEMPT] === true,
           ),
       });
       c.register(MigrationSection, {
@@ -86,7 +95,7 @@ export function postcopy(): FerryPlugin {
                 st.syncCount = stats.syncCount;
               },
               onEnd() {},
-              stats: () => sourceStats(st, session.writer.written),
+              stats: () => sourceStats(st, session.writer.written + st.preemptBytes()),
             }),
           };
         },
@@ -117,7 +126,13 @@ export function sourceStats(st: PostcopyState, written: number): StatsContributi
     },
     ...(dest as unknown as StatsContribution),
     ...(st.recoveries > 0 ? { "x-postcopy-recoveries": st.recoveries } : {}),
+    ...(st.preempt !== null
+      ? {
+          "x-postcopy-preempt-pages": st.preemptPages,
+          "x-postcopy-preempt-bytes": st.preemptBytes(),
+        }
+      : {}),
   };
 }
 
-export { POSTCOPY_AFTER_MS, POSTCOPY_AFTER_PASSES, POSTCOPY_RAM };
+export { POSTCOPY_AFTER_MS, POSTCOPY_AFTER_PASSES, POSTCOPY_PREEMPT, POSTCOPY_RAM };

@@ -2,6 +2,7 @@
  * The per-migration state the post-copy plugin's parts share (strategy, section, controller),
  * made once per migration by the child container.
  */
+import type { PreemptChannel } from "@ferry/migration";
 import type { InjectionToken } from "tsyringe";
 
 /** Statistics the destination reported at the end (POSTCOPY_STATS). */
@@ -30,6 +31,14 @@ export interface PostcopyState {
   report: DestinationReport | null;
   /** Recoveries completed. */
   recoveries: number;
+  /** The preempt channel once opened (capability `postcopy-preempt`), else null. */
+  preempt: PreemptChannel | null;
+  /** True while requests go on the preempt channel (until a connection breaks). */
+  preemptLive: boolean;
+  /** Pages sent on the preempt channel. */
+  preemptPages: number;
+  /** Stream bytes written on the preempt channel. */
+  preemptBytes(): number;
 }
 
 /** Token of the per-migration {@link PostcopyState}. */
@@ -45,5 +54,11 @@ export function createPostcopyState(): PostcopyState {
     startBytes: null,
     report: null,
     recoveries: 0,
+    preempt: null,
+    preemptLive: false,
+    preemptPages: 0,
+    preemptBytes() {
+      return this.preempt?.written ?? 0;
+    },
   };
 }

@@ -28,6 +28,13 @@ import type { PostcopyState } from "./state";
 
 /** Background pages sent between two looks at the page requests. */
 const BACKGROUND_BATCH = 16;
+/**
+ * With `postcopy-preempt`, how often the source looks at page requests while the main channel is
+ * backed up (ns): a request is served at most this long after it arrived.
+ */
+export const PREEMPT_POLL_NS = 100_000;
+/** The longest the source polls before it waits on the main channel's drain (ns). */
+const PREEMPT_POLL_MAX_NS = 1e9;
 /** How long the source waits for a return-path answer (virtual or real ns). */
 export const POSTCOPY_RP_TIMEOUT_NS = 30e9;
 
@@ -108,8 +115,14 @@ function serveRequests(
     st.requests++;
     const first = Math.floor(m.start / PAGE_SIZE);
     const last = Math.ceil((m.start + m.length) / PAGE_SIZE);
-    for (let p = first; p < last; p++) s.postcopy.sendPage(cursor.block, p);
+    const pre = st.preemptLive ? st.preempt : null;
+    for (let p = first; p < last; p++) {
+      if (pre === null) s.postcopy.sendPage(cursor.block, p);
+      else if (pre.sendPage(cursor.block, p)) st.preemptPages++;
+    }
   }
+  // Requested pages on the preempt channel leave at once, not with the main channel's next batch.
+  if (i > from && st.preemptLive) st.preempt?.flush();
   return i;
 }
 
@@ -159,11 +172,46 @@ async function recover(s: MigrationSession, st: PostcopyState): Promise<number> 
   return rp.received.indexOf(ack) + 1;
 }
 
+/**
+ * Preempt: instead of waiting for the backed-up main channel to drain, keep serving the requests
+ * that arrive meanwhile on the preempt channel (QEMU's urgent pages do not queue behind the
+ * background pages).
+ */
+async function flowServing(
+  s: MigrationSession,
+  st: PostcopyState,
+  rp: SourceReturnPath,
+  seen: number,
+  cursor: { block: number },
+): Promise<number> {
+  s.writer.flush();
+  // Bounded: a transport that reports backpressure until drain() is called (the QMP adapter's
+  // realtime guard) gets its drain after PREEMPT_POLL_MAX_NS.
+  const until = s.now() + PREEMPT_POLL_MAX_NS;
+  while (s.postcopy.transport.backedUp && s.now() < until) {
+    s.checkpoint();
+    await s.scheduler.sleep(PREEMPT_POLL_NS);
+    if (rp.received.length > seen) seen = serveRequests(s, st, rp.received, seen, cursor);
+  }
+  await s.flow();
+  return seen;
+}
+
 /** The post-copy phase: requests first, the rest in the background, until every page is sent. */
-async function postcopyPhase(s: MigrationSession, st: PostcopyState): Promise<void> {
+async function postcopyPhase(
+  s: MigrationSession,
+  st: PostcopyState,
+  preempt: boolean,
+): Promise<void> {
   let rp = returnPathOf(s);
   let seen = rp.received.length;
   const cursor = { block: -1 };
+  // QEMU's postcopy-preempt: requested pages on a channel of their own (not after a recovery:
+  // ferry does not re-establish the channel, requests then go on the main channel).
+  if (preempt) {
+    st.preempt = s.postcopy.openPreempt();
+    st.preemptLive = true;
+  }
   for (;;) {
     try {
       while (s.dirtyPages() > 0) {
@@ -175,8 +223,12 @@ async function postcopyPhase(s: MigrationSession, st: PostcopyState): Promise<vo
           if (rp.received.length > seen) seen = serveRequests(s, st, rp.received, seen, cursor);
         }
         s.endRamPart();
-        await s.flow();
+        if (st.preemptLive) seen = await flowServing(s, st, rp, seen, cursor);
+        else await s.flow();
       }
+      // Every byte of the preempt channel lands before the main channel's END (the destination
+      // checks at the END that no page is missing).
+      if (st.preemptLive) await st.preempt?.end();
       await s.postcopy.complete();
       // The destination reports its fault statistics when the last page landed.
       await awaitReport(rp, st);
@@ -187,6 +239,7 @@ async function postcopyPhase(s: MigrationSession, st: PostcopyState): Promise<vo
       if (status !== "postcopy-active" && status !== "postcopy-recover") throw e;
       // QEMU's postcopy_pause: neither side has the whole guest; wait for a new connection.
       await s.postcopy.pause(e instanceof Error ? e : new MigrationError(String(e)));
+      st.preemptLive = false;
       rp = returnPathOf(s);
       cursor.block = -1;
       seen = await recover(s, st);
@@ -212,6 +265,7 @@ async function awaitReport(rp: SourceReturnPath, st: PostcopyState): Promise<voi
 export function createPostcopyStrategy(
   params: PostcopyParams,
   state: PostcopyState,
+  preempt = false,
 ): MigrationStrategy {
   return {
     name: "postcopy",
@@ -228,8 +282,9 @@ export function createPostcopyStrategy(
           return;
         }
         if (timeToSwitch(s, params, state, t0)) {
+          if (preempt) s.postcopy.openPreempt(); // fail before the switch when there is no channel
           await switchToPostcopy(s, state);
-          await postcopyPhase(s, state);
+          await postcopyPhase(s, state, preempt);
           return;
         }
         await precopyIteration(s);

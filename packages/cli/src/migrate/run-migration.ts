@@ -325,6 +325,7 @@ export async function runMigration(
   let postcopyRamEqual: boolean | null = null;
 
   if (src.ended() === null && !aborted() && s.now() < limitNs) {
+    const preempt = mgr.capabilities()["postcopy-preempt"] === true;
     const link = createLink({
       scheduler: s,
       bandwidth: config.migration.link.bandwidthBytesPerSec,
@@ -332,16 +333,24 @@ export async function runMigration(
       bufferBytes: config.migration.link.bufferBytes,
       // synthetic RAM travels as page versions; statistics still count the real bytes
       compact: config.machine.ramBackend === "synthetic",
-      // multifd: one data channel per multifd-channels, sharing the link
-      channels: multifdChannels,
+      // multifd: one data channel per multifd-channels, sharing the link; postcopy-preempt:
+      // requested pages on a data channel of their own (the two are not combined)
+      channels: multifdChannels > 0 ? multifdChannels : preempt ? 1 : 0,
     });
     incoming({
       machine: dst.machine,
       transport: link.destination,
       plugins: mgr.plugins,
       multifdChannels,
+      ...(preempt && multifdChannels === 0
+        ? { channels: link.channels.map((c) => c.destination) }
+        : {}),
     });
-    const m = mgr.migrate({ machine: src.machine, transport: link.source });
+    const m = mgr.migrate({
+      machine: src.machine,
+      transport: link.source,
+      ...(preempt && multifdChannels === 0 ? { channels: link.channels.map((c) => c.source) } : {}),
+    });
     migration = m;
     if (timeline.length > 0) {
       // the operator's external throttle is the machine's shared one (source "external")

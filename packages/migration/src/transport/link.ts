@@ -4,6 +4,14 @@
  * the link: every write in one direction occupies that direction for `len / bandwidth` and is
  * delivered `latency` later, in order per channel. The two directions are accounted separately
  * (a full-duplex link), and so is every channel.
+ *
+ * Each channel has its own send queue (as each of QEMU's channels is its own socket): a write on
+ * a channel whose queue is empty while other channels have bytes queued does not wait behind
+ * them; it gets a fair share of the bandwidth (1/k, k = channels with bytes queued, itself
+ * included) and never arrives later than it would behind them. The direction's busy time still
+ * grows by its bytes, so the link never carries more than its bandwidth over a busy period; the
+ * bytes already queued on the other channels keep their delivery times (the borrowed time is
+ * paid by their later writes). With one channel in use this is exactly the FIFO link.
  */
 import { notifyAsyncWake, type Scheduler } from "@ferry/core";
 import { MigrationError } from "../errors";
@@ -153,10 +161,35 @@ export function createLink(options: LinkOptions): Link {
     if (error !== null) throw error;
   };
   const perChannel: { forwardBytes: number; reverseBytes: number; delivered: number }[] = [];
+  /** Per channel: when its last queued forward byte leaves (its own send queue). */
+  const channelBusyUntil: number[] = [];
+
+  /**
+   * When a forward write of `length` bytes on channel `index` made now is delivered (before the
+   * latency): FIFO behind the whole link when it is the only channel with bytes queued, else a
+   * fair share behind its own queue only (see the module comment).
+   */
+  const forwardWrite = (index: number, length: number): number => {
+    const now = scheduler.now();
+    let others = 0;
+    for (let c = 0; c < channelBusyUntil.length; c++) {
+      if (c !== index && channelBusyUntil[c] > now) others++;
+    }
+    const fifo = occupy(forward, now, length);
+    let done = fifo;
+    if (others > 0) {
+      const shared =
+        Math.max(now, channelBusyUntil[index]) + length * forward.nsPerByte * (others + 1);
+      if (shared < done) done = shared;
+    }
+    channelBusyUntil[index] = done;
+    return done;
+  };
 
   const makeChannel = (index: number, twoWay: boolean): LinkChannel => {
     const acc = { forwardBytes: 0, reverseBytes: 0, delivered: 0 };
     perChannel.push(acc);
+    channelBusyUntil.push(0);
     const name = index === 0 ? "link" : `link channel ${index}`;
     let ended = false;
     let endDelivered = false;
@@ -239,7 +272,7 @@ export function createLink(options: LinkOptions): Link {
         sent.add(copy);
         const length = compact && accounted !== undefined ? accounted : copy.length;
         acc.forwardBytes += length;
-        const at = occupy(forward, scheduler.now(), length) + latency;
+        const at = forwardWrite(index, length) + latency;
         scheduler.at(at, () =>
           deliver((h) => {
             acc.delivered += length;
@@ -258,8 +291,8 @@ export function createLink(options: LinkOptions): Link {
       async end() {
         check();
         ended = true;
-        // The end of stream follows this channel's bytes (at worst the link's last byte).
-        const at = Math.max(forward.busyUntil, scheduler.now()) + latency;
+        // The end of stream follows this channel's bytes.
+        const at = Math.max(channelBusyUntil[index], scheduler.now()) + latency;
         scheduler.at(at, () =>
           deliver((h) => {
             endDelivered = true;
