@@ -51,9 +51,9 @@ describe("--help on every command", () => {
       expect(r.out).toContain("--json");
     });
   }
-  it("the main help lists compare, snapshot and restore", async () => {
+  it("the main help lists compare, dirty-rate, snapshot and restore", async () => {
     const r = await ferry("--help");
-    expect(r.out).toMatch(/compare .*\n.*snapshot .*\n.*restore /);
+    expect(r.out).toMatch(/compare .*\n.*dirty-rate .*\n.*snapshot .*\n.*restore /);
   });
 });
 
