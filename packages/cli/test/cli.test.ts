@@ -39,14 +39,14 @@ describe("ferry dispatch", () => {
     const r = await ferry(["fly"]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(
-      /unknown command "fly" \(expected one of: run, migrate, compare, snapshot, restore, config, plugins, capabilities, params, isa-test\)/,
+      /unknown command "fly" \(expected one of: run, migrate, compare, dirty-rate, snapshot, restore, config, plugins, capabilities, params, isa-test\)/,
     );
     const j = await ferry(["fly", "--json"]);
     expect(JSON.parse(j.out)).toEqual({
       status: "error",
       exitCode: 2,
       error:
-        'unknown command "fly" (expected one of: run, migrate, compare, snapshot, restore, config, plugins, capabilities, params, isa-test)',
+        'unknown command "fly" (expected one of: run, migrate, compare, dirty-rate, snapshot, restore, config, plugins, capabilities, params, isa-test)',
     });
   });
 
@@ -84,6 +84,7 @@ describe("ferry config", () => {
       link: { bandwidthBytesPerSec: 125e6, latencyNs: 1e6, bufferBytes: 1048576 },
       capabilities: { xbzrle: false },
       parameters: { "downtime-limit": "300ms", "max-bandwidth": "128MiB/s" },
+      actions: [],
     });
   });
 
