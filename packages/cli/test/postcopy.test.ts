@@ -42,6 +42,19 @@ describe("post-copy on RISC-V guests (ferry migrate)", () => {
     expect(r.guestOutput.combined).toBe(r.guestOutput.reference);
   });
 
+  it("memtouch with dirty rings: the RAM check sees the destination's ring-tracked writes", async () => {
+    // Regression: with `dirty-tracking: ring` the destination's writes sit in its rings (or were
+    // harvested and re-armed) — the check must sync the log, not read its live words.
+    const r = await postcopyRun(
+      "memtouch-migrate.yaml",
+      { "x-postcopy-after-passes": 1, "max-bandwidth": "32MiB/s" },
+      ["machine.dirty-tracking=ring", "machine.dirty-ring-size=256", "guest.args.2=60"],
+    );
+    expect(r.status).toBe("completed");
+    expect(r.verification.ramEqual).toBe(true);
+    expect(r.verification.verified).toBe(true);
+  });
+
   it("xbzrle + post-copy: deltas in pre-copy, whole pages after the switch; verifies", async () => {
     const r = await runMigration(loadConfig(config("memtouch-migrate.yaml"), []), {
       configFile: config("memtouch-migrate.yaml"),

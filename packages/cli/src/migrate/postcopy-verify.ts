@@ -5,7 +5,7 @@
  * the switch (the source stays stopped from the switch on, so its RAM still is the switch RAM).
  * The destination's writes are recorded with its dirty log, started when it starts running.
  */
-import { PAGE_SIZE, type RamRegion } from "@ferry/core";
+import { createDirtyBitmap, PAGE_SIZE, type RamRegion } from "@ferry/core";
 import { isSyntheticRamBackend } from "@ferry/sim";
 
 /** Result of {@link postcopyRamCheck}. */
@@ -19,12 +19,16 @@ export interface PostcopyRamCheck {
 }
 
 /**
- * Compare `dst` with the switch RAM `src` page by page, skipping the pages set in `dst`'s dirty
- * log (what the destination wrote since it started running).
+ * Compare `dst` with the switch RAM `src` page by page, skipping the pages `dst`'s dirty log
+ * recorded (what the destination wrote since it started running). The log is synced into a
+ * bitmap first — with dirty rings, entries still in the rings and pages already harvested are
+ * only complete after a sync — so call this once, at the end.
  */
 export function postcopyRamCheck(src: RamRegion, dst: RamRegion): PostcopyRamCheck {
   const pages = Math.min(src.size, dst.size) / PAGE_SIZE;
-  const words = dst.dirty.words;
+  const dirtied = createDirtyBitmap(dst.size / PAGE_SIZE);
+  dst.dirty.sync(dirtied);
+  const words = dirtied.words;
   const a = src.backend;
   const b = dst.backend;
   const synA = isSyntheticRamBackend(a) ? a : null;
