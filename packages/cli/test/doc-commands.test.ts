@@ -22,6 +22,8 @@ const SLOW = [
   "examples/configs/memtouch.yaml", // 50 passes over 1 MiB: run.test.ts
   "isa-test", // a shell glob: isa-test.test.ts runs every ELF
   "precopy+dirty-limit", // docs/dirty-limit.md's compare runs: cli/test/dirty-limit.test.ts, plugins/dirty-limit/test
+  "seed-specjbb-64.yaml", // seed at 1/64, 1487 s virtual per non-converging set: seed.test.ts at 1/128
+  "max-bandwidth=32MiB/s --strategies precopy precopy+xbzrle", // docs/results.md's 14-set memtouch table (~2 min)
 ];
 
 /** One documented command: where it is written and its arguments after `ferry`. */
