@@ -107,7 +107,10 @@ function withTimeout(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      s.removeAllListeners("error");
+      s.off("error", fail);
+      // The owner attaches its own error listener when it takes the socket; until then (and
+      // after, as a second listener) a reset by the peer must not become an uncaught exception.
+      s.on("error", ignoreSocketError);
       resolve(s);
     };
     socket.once("close", () => fail(new Error("connection closed by the peer")));
@@ -205,3 +208,7 @@ export function tlsServer(
     return tls;
   });
 }
+
+/** Keeps a secured socket's late errors (a peer reset) from crashing the process; the socket's
+ * owner sees them through its own listener or its `close`. */
+function ignoreSocketError(): void {}
