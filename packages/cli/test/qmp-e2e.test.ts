@@ -15,6 +15,7 @@ import {
   runFerrySync,
   socketDir,
   spawnFerry,
+  startPair,
   TERMINAL,
   waitForSocket,
   waitForStderr,
@@ -37,32 +38,6 @@ const LONG = [
 
 afterEach(() => killAll());
 
-/**
- * A destination waiting on TCP (`--incoming`) and a source, both ferry processes running `args`
- * with a QMP monitor each on a unix socket; resolves once both monitors are connected.
- */
-async function startPair(args: readonly string[]) {
-  const dir = socketDir();
-  const port = await freePort();
-  const srcSock = join(dir, "src.sock");
-  const dstSock = join(dir, "dst.sock");
-  const dst = spawnFerry([
-    "run",
-    CONFIG,
-    ...args,
-    "--qmp",
-    `unix:${dstSock}`,
-    "--incoming",
-    `tcp:127.0.0.1:${port}`,
-  ]);
-  const src = spawnFerry(["run", CONFIG, ...args, "--qmp", `unix:${srcSock}`]);
-  await waitForSocket(srcSock, src);
-  await waitForStderr(dst, "waiting for an incoming migration");
-  const s = await monitor(srcSock);
-  const d = await monitor(dstSock);
-  return { port, dst, src, s, d };
-}
-
 const caps = (on: string[]) => ({
   capabilities: ["xbzrle", "auto-converge", "events"].map((c) => ({
     capability: c,
@@ -75,7 +50,7 @@ describe("two ferry processes driven through QMP", () => {
     const ref = runFerrySync(["run", CONFIG, ...GUEST]);
     expect(ref.status, ref.stderr).toBe(0);
 
-    const { port, dst, src, s, d } = await startPair(PACED);
+    const { port, dst, src, s, d } = await startPair(CONFIG, PACED);
     expect(s.greeting.QMP.version.qemu.major).toBe(9);
     expect((await d.execute("query-status")).status).toBe("inmigrate");
     expect((await s.execute("query-status")).status).toBe("running");
@@ -192,7 +167,7 @@ describe("two ferry processes driven through QMP", () => {
   }, 180_000);
 
   it("a second connection to a busy incoming port is refused; the first migration still completes", async () => {
-    const { port, dst, src, s, d } = await startPair(LONG);
+    const { port, dst, src, s, d } = await startPair(CONFIG, LONG);
     await s.execute("migrate-set-capabilities", caps(["events", "xbzrle"]));
     await d.execute("migrate-set-capabilities", caps(["events"]));
     await s.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
@@ -224,7 +199,7 @@ describe("two ferry processes driven through QMP", () => {
   }, 240_000);
 
   it("migrate_cancel mid-stream: the source keeps running, the destination never starts and exits 1", async () => {
-    const { port, dst, src, s, d } = await startPair(LONG);
+    const { port, dst, src, s, d } = await startPair(CONFIG, LONG);
     await s.execute("migrate-set-capabilities", caps(["events"]));
     await d.execute("migrate-set-capabilities", caps(["events"]));
     await s.execute("migrate-set-parameters", { "max-bandwidth": 64 << 10 });

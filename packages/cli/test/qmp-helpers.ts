@@ -130,3 +130,29 @@ export function exitWithin(proc: FerryProcess, ms: number): Promise<number | str
 
 /** Terminal MIGRATION statuses. */
 export const TERMINAL = ["completed", "failed", "cancelled"];
+
+/**
+ * A destination waiting on TCP (`--incoming`) and a source: two `ferry run <config> …args`
+ * processes with a QMP monitor each on a unix socket; resolves once both monitors are connected.
+ */
+export async function startPair(config: string, args: readonly string[]) {
+  const dir = socketDir();
+  const port = await freePort();
+  const srcSock = join(dir, "src.sock");
+  const dstSock = join(dir, "dst.sock");
+  const dst = spawnFerry([
+    "run",
+    config,
+    ...args,
+    "--qmp",
+    `unix:${dstSock}`,
+    "--incoming",
+    `tcp:127.0.0.1:${port}`,
+  ]);
+  const src = spawnFerry(["run", config, ...args, "--qmp", `unix:${srcSock}`]);
+  await waitForSocket(srcSock, src);
+  await waitForStderr(dst, "waiting for an incoming migration");
+  const s = await monitor(srcSock);
+  const d = await monitor(dstSock);
+  return { port, dst, src, s, d };
+}

@@ -4,20 +4,8 @@
  * port, which tells them apart by their handshake; pages travel zlib-compressed on the channels;
  * the destination finishes the guest like an unmigrated run.
  */
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  exitWithin,
-  freePort,
-  killAll,
-  monitor,
-  runFerrySync,
-  socketDir,
-  spawnFerry,
-  TERMINAL,
-  waitForSocket,
-  waitForStderr,
-} from "./qmp-helpers";
+import { exitWithin, killAll, runFerrySync, startPair, TERMINAL } from "./qmp-helpers";
 
 const CONFIG = "examples/configs/memtouch.yaml";
 const GUEST = ["--set", "guest.args=[1MiB, 4096, 120, 64, 0, 20]"];
@@ -29,24 +17,7 @@ describe("multifd between two ferry processes over QMP", () => {
   it("migrates over TCP with 4 zlib channels; the destination finishes it like an unmigrated run", async () => {
     const ref = runFerrySync(["run", CONFIG, ...GUEST]);
     expect(ref.status, ref.stderr).toBe(0);
-    const dir = socketDir();
-    const port = await freePort();
-    const srcSock = join(dir, "src.sock");
-    const dstSock = join(dir, "dst.sock");
-    const dst = spawnFerry([
-      "run",
-      CONFIG,
-      ...PACED,
-      "--qmp",
-      `unix:${dstSock}`,
-      "--incoming",
-      `tcp:127.0.0.1:${port}`,
-    ]);
-    const src = spawnFerry(["run", CONFIG, ...PACED, "--qmp", `unix:${srcSock}`]);
-    await waitForSocket(srcSock, src);
-    await waitForStderr(dst, "waiting for an incoming migration");
-    const s = await monitor(srcSock);
-    const d = await monitor(dstSock);
+    const { port, dst, src, s, d } = await startPair(CONFIG, PACED);
 
     // QEMU's rule: capability and channel count set on both sides
     const caps = {

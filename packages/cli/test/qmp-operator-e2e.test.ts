@@ -4,20 +4,8 @@
  * `migrate-continue`, and ferry's external throttle. The destination finishes the guest like an
  * unmigrated run. Every wait is bounded.
  */
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  exitWithin,
-  freePort,
-  killAll,
-  monitor,
-  runFerrySync,
-  socketDir,
-  spawnFerry,
-  TERMINAL,
-  waitForSocket,
-  waitForStderr,
-} from "./qmp-helpers";
+import { exitWithin, killAll, runFerrySync, startPair, TERMINAL } from "./qmp-helpers";
 
 const CONFIG = "examples/configs/memtouch.yaml";
 /** memtouch: 1 MiB working set, 120 passes, 64 words per page, print every 20. */
@@ -31,24 +19,7 @@ describe("operator control of a migration between two ferry processes", () => {
   it("raises max-bandwidth mid-migration, pauses before switchover, continues; the guest ends as unmigrated", async () => {
     const ref = runFerrySync(["run", CONFIG, ...GUEST]);
     expect(ref.status, ref.stderr).toBe(0);
-    const dir = socketDir();
-    const port = await freePort();
-    const srcSock = join(dir, "src.sock");
-    const dstSock = join(dir, "dst.sock");
-    const dst = spawnFerry([
-      "run",
-      CONFIG,
-      ...PACED,
-      "--qmp",
-      `unix:${dstSock}`,
-      "--incoming",
-      `tcp:127.0.0.1:${port}`,
-    ]);
-    const src = spawnFerry(["run", CONFIG, ...PACED, "--qmp", `unix:${srcSock}`]);
-    await waitForSocket(srcSock, src);
-    await waitForStderr(dst, "waiting for an incoming migration");
-    const s = await monitor(srcSock);
-    const d = await monitor(dstSock);
+    const { port, dst, src, s, d } = await startPair(CONFIG, PACED);
 
     // ferry's external throttle: set, queried, released (no migration needed)
     await s.execute("x-set-cpu-throttle", { percentage: 50 });

@@ -6,20 +6,8 @@
  * (Recovery after a cut connection is tested in process, plugins/postcopy/test/recovery.test.ts;
  * its two-process version was flaky under load and is not in the suite — see docs/qmp.md.)
  */
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  exitWithin,
-  freePort,
-  killAll,
-  monitor,
-  runFerrySync,
-  socketDir,
-  spawnFerry,
-  TERMINAL,
-  waitForSocket,
-  waitForStderr,
-} from "./qmp-helpers";
+import { exitWithin, killAll, runFerrySync, startPair, TERMINAL } from "./qmp-helpers";
 
 const CONFIG = "examples/configs/memtouch.yaml";
 /** memtouch: 1 MiB working set, 30 passes, whole pages, print every 10. */
@@ -29,33 +17,11 @@ const PACED = ["--realtime", "--pace", "--set", "machine.mips=5", ...GUEST];
 
 afterEach(() => killAll());
 
-async function startPair(args: readonly string[]) {
-  const dir = socketDir();
-  const port = await freePort();
-  const srcSock = join(dir, "src.sock");
-  const dstSock = join(dir, "dst.sock");
-  const dst = spawnFerry([
-    "run",
-    CONFIG,
-    ...args,
-    "--qmp",
-    `unix:${dstSock}`,
-    "--incoming",
-    `tcp:127.0.0.1:${port}`,
-  ]);
-  const src = spawnFerry(["run", CONFIG, ...args, "--qmp", `unix:${srcSock}`]);
-  await waitForSocket(srcSock, src);
-  await waitForStderr(dst, "waiting for an incoming migration");
-  const s = await monitor(srcSock);
-  const d = await monitor(dstSock);
-  return { port, dst, src, s, d };
-}
-
 describe("post-copy between two ferry processes (QMP)", () => {
   it("migrate-start-postcopy: the destination faults pages in over TCP and ends the guest like an unmigrated run", async () => {
     const ref = runFerrySync(["run", CONFIG, ...GUEST]);
     expect(ref.status, ref.stderr).toBe(0);
-    const { port, dst, src, s, d } = await startPair(PACED);
+    const { port, dst, src, s, d } = await startPair(CONFIG, PACED);
 
     // QEMU's refusals.
     await expect(s.execute("migrate-start-postcopy")).rejects.toThrow(
