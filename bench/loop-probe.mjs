@@ -12,10 +12,20 @@ export function startLoopProbe() {
   let maxCpu = 0;
   let lastWall = performance.now();
   let lastCpu = process.cpuUsage();
+  let lastHr = process.hrtime.bigint();
+  /** The longest gaps: [start, end] in process.hrtime µs (the clock of V8's CPU profiles), ms. */
+  let worst = [];
   const timer = setInterval(() => {
     const w = performance.now();
     const c = process.cpuUsage();
-    gaps.push(w - lastWall);
+    const hr = process.hrtime.bigint();
+    const gap = w - lastWall;
+    gaps.push(gap);
+    if (gap > 5) {
+      worst.push([Number(lastHr / 1000n), Number(hr / 1000n), gap]);
+      if (worst.length > 16) worst = worst.sort((a, b) => b[2] - a[2]).slice(0, 8);
+    }
+    lastHr = hr;
     maxCpu = Math.max(maxCpu, (c.user - lastCpu.user + c.system - lastCpu.system) / 1e3);
     lastWall = w;
     lastCpu = c;
@@ -24,6 +34,7 @@ export function startLoopProbe() {
   return {
     reset() {
       gaps = [];
+      worst = [];
       maxCpu = 0;
       lastWall = performance.now();
       lastCpu = process.cpuUsage();
@@ -35,6 +46,7 @@ export function startLoopProbe() {
         p99GapMs: s[Math.min(s.length - 1, Math.floor(0.99 * s.length))] ?? 0,
         maxCpuInGapMs: maxCpu,
         ticks: s.length,
+        worst: [...worst].sort((a, b) => b[2] - a[2]).slice(0, 8),
       };
     },
     stop() {

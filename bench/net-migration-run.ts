@@ -40,7 +40,11 @@ const CONFIG = "examples/configs/idle.yaml";
  * CPU the migration thread on the same event loop does not get.
  */
 const TICK_US = Number(process.env.FERRY_NET_BENCH_TICK_US ?? 1000);
-const SETS = [`machine.memory=${MIB}MiB`, `guest.args=[100000000, ${TICK_US}]`];
+const SETS = [
+  `machine.memory=${MIB}MiB`,
+  `guest.args=[100000000, ${TICK_US}]`,
+  ...(process.env.FERRY_NET_BENCH_PREALLOC === "0" ? [] : ["machine.mem-prealloc=true"]),
+];
 /** FERRY_NET_BENCH_PROF=DIR: write the destination's CPU profile there. */
 const PROF = process.env.FERRY_NET_BENCH_PROF;
 const profile = PROF !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${PROF}`] : [];
@@ -80,7 +84,7 @@ export const pct = (xs: number[], p: number): number => {
 };
 
 /** One migration; returns GB/s, total ms and the probe's latencies. */
-export async function migrateOnce(tls: boolean) {
+export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "auto") {
   const config = loadConfig(CONFIG, SETS);
   const rt = buildRealtimeMachine(config, readGuestElf(config, CONFIG), { pace: false });
   const { machine } = rt;
@@ -134,6 +138,7 @@ export async function migrateOnce(tls: boolean) {
   });
   await s.execute("migrate-set-parameters", {
     "max-bandwidth": BANDWIDTH,
+    "x-integrity": integrity,
     ...(tls ? { "tls-creds": "tls0" } : {}),
   });
   const probe = spawn(process.execPath, ["bench/qmp-probe.mjs", srcSock, "10"], {

@@ -10,14 +10,25 @@ import { MIB, migrateOnce, pct } from "./net-migration-run";
 /** FERRY_NET_BENCH_RUNS: migrations per variant (default 2). */
 const RUNS = Number(process.env.FERRY_NET_BENCH_RUNS ?? 2);
 
-/** FERRY_NET_BENCH_VARIANTS: `plain,tls` (default), `plain` or `tls`. */
-const VARIANTS = (process.env.FERRY_NET_BENCH_VARIANTS ?? "plain,tls").split(",");
+/**
+ * FERRY_NET_BENCH_VARIANTS: any of `plain` (TCP, default parameters), `plain-off` (TCP with
+ * `x-integrity: false`: QEMU's stream, no digest on the source) and `tls`; default all three.
+ */
+const VARIANTS = (process.env.FERRY_NET_BENCH_VARIANTS ?? "plain,plain-off,tls").split(",");
 
-for (const tls of [false, true].filter((t) => VARIANTS.includes(t ? "tls" : "plain"))) {
-  const name = `${MIB} MiB non-zero guest over loopback TCP${tls ? " + TLS" : ""}, max-bandwidth unlimited`;
+const LABELS: Record<string, string> = {
+  plain: "",
+  "plain-off": ", x-integrity off",
+  tls: " + TLS",
+};
+
+for (const variant of VARIANTS) {
+  const tls = variant === "tls";
+  const integrity = variant === "plain-off" ? false : "auto";
+  const name = `${MIB} MiB non-zero guest over loopback TCP${LABELS[variant] ?? ` (${variant}?)`}, max-bandwidth unlimited`;
   test(name, async () => {
     const runs = [];
-    for (let i = 0; i < RUNS; i++) runs.push(await migrateOnce(tls));
+    for (let i = 0; i < RUNS; i++) runs.push(await migrateOnce(tls, integrity));
     for (const r of runs) {
       const l = r.latencies;
       const b = r.baseline;

@@ -116,6 +116,7 @@ describe("parseConfigText", () => {
       mips: 100,
       cpuEngine: "jit",
       ramBackend: "array",
+      memPrealloc: false,
       sliceNs: 100_000,
       dirtyTracking: { kind: "bitmap", ringSize: 4096 },
     });

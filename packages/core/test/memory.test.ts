@@ -68,6 +68,21 @@ describe("RamBackend", () => {
       ),
     );
   });
+
+  it("prealloc commits every page at creation (resident memory grows by the size), zeroed", () => {
+    const size = 64 << 20;
+    const rss = (): number => process.memoryUsage().rss;
+    const r0 = rss();
+    const lazy = createRamBackend("array", size);
+    const lazyGrowth = rss() - r0;
+    const r1 = rss();
+    const eager = createRamBackend("shared", size, { prealloc: true });
+    const eagerGrowth = rss() - r1;
+    expect(lazyGrowth).toBeLessThan(16 << 20);
+    expect(eagerGrowth).toBeGreaterThan(56 << 20);
+    expect(eager.isZeroPage(0) && eager.isZeroPage(size / PAGE_SIZE - 1)).toBe(true);
+    expect(lazy.size).toBe(eager.size);
+  });
 });
 
 type Op = { t: "set"; p: number } | { t: "clear"; p: number } | { t: "setAll" } | { t: "clearAll" };

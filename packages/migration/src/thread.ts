@@ -222,7 +222,12 @@ export class MigrationThread implements MigrationSession, Migration {
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     this.logger = setup.logger ?? silentLogger;
-    this.out = (chunk, accounted) => this.transport.write(chunk, accounted);
+    // A transport that can keep the writer's full buffers takes them (no copy per chunk).
+    const t = setup.transport;
+    this.out =
+      t.writeOwned !== undefined
+        ? (chunk, accounted) => this.writer.replaceBuffer(t.writeOwned!(chunk, accounted))
+        : (chunk, accounted) => t.write(chunk, accounted);
     this.writer = new StreamWriter(
       (chunk, accounted) => this.out(chunk, accounted),
       setup.writeBufferBytes,
@@ -750,11 +755,12 @@ export class MigrationThread implements MigrationSession, Migration {
       }
       this.setStatus("setup");
       this.checkpoint();
-      const plan = integrityPlan(
-        (this.parameters["x-integrity"] as IntegrityParameter | undefined) ?? "auto",
-        this.transport,
-      );
-      if (plan !== "plain") await this.startIntegrity();
+      const integrity =
+        (this.parameters["x-integrity"] as IntegrityParameter | undefined) ?? "auto";
+      // `false` is QEMU's stream: no framing, and no digest of it on the source either (the
+      // switchover acknowledgement is then checked by byte count; TCP and TLS check the bytes).
+      if (integrity === false) this.transport.returnPath?.countOnly?.();
+      if (integrityPlan(integrity, this.transport) !== "plain") await this.startIntegrity();
       this.writer.header();
       if (this.channelPlan !== null) await this.openChannels(this.channelPlan);
       await body();

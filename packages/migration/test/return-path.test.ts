@@ -2,6 +2,7 @@ import { VirtualScheduler } from "@ferry/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  ackMismatch,
   createLink,
   createRpDecoder,
   crc32Js,
@@ -110,6 +111,31 @@ describe("return-path messages", () => {
     t.add(new Uint8Array(0));
     t.add(new TextEncoder().encode("56789"));
     expect([t.bytes, t.digest]).toEqual([9, 0xcbf43926]);
+  });
+
+  it("a count-only tally (x-integrity false) checks an acknowledgement by its byte count alone", () => {
+    const t = createTally();
+    t.add(new TextEncoder().encode("1234"));
+    t.countOnly();
+    t.add(new TextEncoder().encode("56789"));
+    expect([t.bytes, t.digested]).toEqual([9, false]);
+    const ack = (bytes: number, digest: number) => ({
+      type: "switchover-ack" as const,
+      bytes,
+      digest,
+    });
+    expect(ackMismatch(ack(9, 0xcbf43926), t)).toBeNull();
+    expect(ackMismatch(ack(9, 0x1234), t)).toBeNull();
+    expect(ackMismatch(ack(8, 0xcbf43926), t)).toMatch(
+      /acknowledged 8 stream bytes, the source sent 9/,
+    );
+    // A digesting tally refuses the wrong digest.
+    const full = createTally();
+    full.add(new TextEncoder().encode("123456789"));
+    expect(full.digested).toBe(true);
+    expect(ackMismatch(ack(9, 0x1234), full)).toMatch(
+      /digest 0x1234 differs from the source's 0xcbf43926/,
+    );
   });
 });
 

@@ -65,6 +65,15 @@ export interface FerryMigrationControl extends MigrationControl {
 /** The migration thread yields the event loop at least this often on the realtime scheduler (ms). */
 export const YIELD_AFTER_MS = 2;
 
+/**
+ * The stream writer's buffer on a socket migration (bytes): full buffers go to the socket whole
+ * (no copy), and fewer, larger writes cost the kernel less per byte than the 256 KiB default.
+ */
+export const SOCKET_WRITE_BUFFER_BYTES = 1 << 20;
+
+/** Parameters whose values are a string or a boolean (`x-integrity`: `"auto"`, true, false). */
+const STRING_OR_BOOLEAN: ReadonlySet<string> = new Set(["x-integrity"]);
+
 const ACTIVE = new Set(["setup", "active", "device", "cancelling", "pre-switchover"]);
 
 const describe = (a: MigrationAddress): string =>
@@ -155,6 +164,9 @@ export function createFerryMigrationControl(
     ...(t.returnPath !== undefined ? { returnPath: t.returnPath } : {}),
     ...(t.name !== undefined ? { name: t.name } : {}),
     write: (chunk, accounted) => t.write(chunk, accounted),
+    ...(t.writeOwned !== undefined
+      ? { writeOwned: (chunk: Uint8Array, accounted?: number) => t.writeOwned!(chunk, accounted) }
+      : {}),
     drain: async () => {
       if (t.backedUp) await t.drain();
       else if (realtime) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -288,10 +300,19 @@ export function createFerryMigrationControl(
               : typeof current === "string"
                 ? "string"
                 : null;
+        // `x-integrity` is `"auto"` or a boolean whatever its current value: the manager's own
+        // check decides between them.
         const ok =
           expected === null ||
-          (expected === "integer" ? typeof value === "number" : typeof value === expected);
-        if (!ok) throw new QmpError(`Invalid parameter type for '${key}', expected: ${expected}`);
+          (STRING_OR_BOOLEAN.has(key)
+            ? typeof value === "string" || typeof value === "boolean"
+            : expected === "integer"
+              ? typeof value === "number"
+              : typeof value === expected);
+        if (!ok) {
+          const name = STRING_OR_BOOLEAN.has(key) ? "string" : expected;
+          throw new QmpError(`Invalid parameter type for '${key}', expected: ${name}`);
+        }
       }
       try {
         manager.setParameters(values);
@@ -357,6 +378,7 @@ export function createFerryMigrationControl(
               machine: guarded,
               transport: guardTransport(transport),
               scheduler: machine.scheduler,
+              writeBufferBytes: SOCKET_WRITE_BUFFER_BYTES,
             });
           } catch (e) {
             transport.abort(e as Error);

@@ -168,6 +168,14 @@ describe("monitor commands", () => {
     );
     await c.execute("migrate-set-parameters", { "downtime-limit": 123 });
     expect((await c.execute("query-migrate-parameters"))["downtime-limit"]).toBe(123);
+    // x-integrity is "auto" or a boolean (a string parameter taking a boolean).
+    await c.execute("migrate-set-parameters", { "x-integrity": false });
+    expect((await c.execute("query-migrate-parameters"))["x-integrity"]).toBe(false);
+    await c.execute("migrate-set-parameters", { "x-integrity": "auto" });
+    expect((await c.execute("query-migrate-parameters"))["x-integrity"]).toBe("auto");
+    expect(await err(c.executeRaw("migrate-set-parameters", { "x-integrity": 3 }))).toBe(
+      "migrate-set-parameters: Invalid parameter type for 'x-integrity', expected: string",
+    );
     const hmpCaps = await c.execute("human-monitor-command", {
       "command-line": "info migrate_capabilities",
     });

@@ -94,6 +94,10 @@ const machineSchema = z
       description:
         "Where guest RAM lives; synthetic (versions per page) only with a workload, required above 2GiB.",
     }),
+    "mem-prealloc": z.boolean().default(false).meta({
+      description:
+        "Commit every page of guest RAM at start (QEMU's -mem-prealloc): a migration destination then loads pages without a page fault each.",
+    }),
     slice: durationSchema
       .pipe(
         z.number().min(MIN_SLICE_NS, {
@@ -557,6 +561,8 @@ export interface FerryConfig {
     /** Execution engine of RISC-V harts. */
     readonly cpuEngine: "jit" | "interpreter";
     readonly ramBackend: "array" | "shared" | "synthetic";
+    /** Commit every page of dense guest RAM at start (QEMU's `-mem-prealloc`). */
+    readonly memPrealloc: boolean;
     /** Virtual ns a vCPU runs per scheduler event. */
     readonly sliceNs: number;
     /** RAM's dirty tracker and the ring size (entries per vCPU) when it is `ring`. */
@@ -611,6 +617,7 @@ export const configSchema = configInputSchema.transform(
       mips: c.machine.mips,
       cpuEngine: c.machine["cpu-engine"],
       ramBackend: c.machine["ram-backend"],
+      memPrealloc: c.machine["mem-prealloc"],
       sliceNs:
         c.machine.slice ??
         (c.workload !== undefined ? DEFAULT_WORKLOAD_SLICE_NS : DEFAULT_GUEST_SLICE_NS),

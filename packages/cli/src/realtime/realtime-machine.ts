@@ -47,7 +47,7 @@ export function buildRealtimeMachine(
     scheduler,
     cpu: riscvBackend({ mips: FREE_RUNNING_MIPS, ...(tohost !== undefined ? { tohost } : {}) }),
     vcpus: m.vcpus,
-    memory: { size: m.memoryBytes, backend: m.ramBackend },
+    memory: { size: m.memoryBytes, backend: m.ramBackend, prealloc: m.memPrealloc },
     sliceNs: (m.sliceNs * m.mips) / FREE_RUNNING_MIPS,
     bootArgs: [...guest.args],
   });

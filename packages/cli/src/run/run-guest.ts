@@ -146,7 +146,7 @@ export function buildGuestMachine(
       ...(tohost !== undefined ? { tohost } : {}),
     }),
     vcpus: m.vcpus,
-    memory: { size: m.memoryBytes, backend: m.ramBackend },
+    memory: { size: m.memoryBytes, backend: m.ramBackend, prealloc: m.memPrealloc },
     sliceNs: m.sliceNs,
     dirtyTracking: m.dirtyTracking,
     bootArgs: [...guest.args],

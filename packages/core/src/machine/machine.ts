@@ -162,7 +162,7 @@ export class Machine<D extends object = object> {
       size: o.memory.size,
       backend:
         typeof o.memory.backend === "string"
-          ? createRamBackend(o.memory.backend, o.memory.size)
+          ? createRamBackend(o.memory.backend, o.memory.size, { prealloc: o.memory.prealloc })
           : o.memory.backend,
     });
     const uart = new Ns16550a((b) => this.transmit(b));

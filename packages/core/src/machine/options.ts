@@ -85,6 +85,11 @@ export const machineOptionsSchema = z
             }),
           ])
           .default("array"),
+        /**
+         * Commit every page of a dense backend at creation (QEMU's `-mem-prealloc`): no page
+         * fault per page later, e.g. while a migration destination loads them.
+         */
+        prealloc: z.boolean().default(false),
       })
       .strict()
       .superRefine((m, ctx) => {

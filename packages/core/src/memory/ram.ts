@@ -94,12 +94,32 @@ class DenseRamBackend implements RamBackend {
   }
 }
 
+/** Options of {@link createRamBackend}. */
+export interface RamBackendOptions {
+  /**
+   * Touch every page at creation (QEMU's `-mem-prealloc`), so the operating system commits the
+   * memory now rather than on the first write of each page: a migration destination then loads
+   * pages without taking a page fault per page. Costs the same time up front (about 1 s per GiB
+   * of 4 KiB pages) and commits all of `size` at once.
+   */
+  readonly prealloc?: boolean;
+}
+
+/** Write one byte per 4 KiB page so the OS backs every page (contents stay zero). */
+function touchEveryPage(bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i += PAGE_SIZE) bytes[i] = 0;
+}
+
 /**
  * Build a dense RAM backend of `size` bytes (a positive multiple of {@link PAGE_SIZE}).
  * `array` uses an `ArrayBuffer`, `shared` a `SharedArrayBuffer` (shareable with workers).
- * The memory starts zeroed.
+ * The memory starts zeroed; with `prealloc` every page is committed at once.
  */
-export function createRamBackend(kind: DenseRamBackendKind, size: number): RamBackend {
+export function createRamBackend(
+  kind: DenseRamBackendKind,
+  size: number,
+  options: RamBackendOptions = {},
+): RamBackend {
   if (kind !== "array" && kind !== "shared") {
     throw new InvalidArgumentError(
       `RAM backend kind must be "array" or "shared", got ${JSON.stringify(kind)}`,
@@ -110,5 +130,7 @@ export function createRamBackend(kind: DenseRamBackendKind, size: number): RamBa
       `RAM size must be a positive multiple of ${PAGE_SIZE} bytes, got ${size}`,
     );
   }
-  return new DenseRamBackend(kind, size);
+  const backend = new DenseRamBackend(kind, size);
+  if (options.prealloc === true) touchEveryPage(backend.bytes);
+  return backend;
 }

@@ -13,14 +13,22 @@ export interface StreamTally {
   readonly bytes: number;
   /** CRC-32 of those bytes (unsigned; 0 for none). */
   readonly digest: number;
+  /** False once {@link StreamTally.countOnly} was called: `digest` then means nothing. */
+  readonly digested: boolean;
   /** Add bytes (in stream order). */
   add(chunk: Uint8Array): void;
+  /**
+   * Count bytes from now on without digesting them (the source with `x-integrity: false`, where
+   * the switchover acknowledgement is checked by byte count only).
+   */
+  countOnly(): void;
 }
 
 /** Make an empty tally. */
 export function createTally(): StreamTally {
   let bytes = 0;
   let crc = 0;
+  let digested = true;
   return {
     get bytes() {
       return bytes;
@@ -28,10 +36,16 @@ export function createTally(): StreamTally {
     get digest() {
       return crc >>> 0;
     },
+    get digested() {
+      return digested;
+    },
     add(chunk) {
       if (chunk.length === 0) return;
-      crc = crc32(chunk, crc);
+      if (digested) crc = crc32(chunk, crc);
       bytes += chunk.length;
+    },
+    countOnly() {
+      digested = false;
     },
   };
 }

@@ -15,9 +15,11 @@ import {
 
 /**
  * Receives written bytes. The chunk is valid only during the call (the writer reuses its buffer):
- * copy it if it must be kept. `accounted` is the number of stream bytes the chunk stands for:
- * `chunk.length` except on the compact synthetic path (see docs/synthetic-migration.md), where
- * records carry page versions but count as the real records' length.
+ * copy it if it must be kept — or keep the writer's whole buffer (`chunk.buffer`) and, during the
+ * call, give the writer another with {@link StreamWriter.replaceBuffer} (no copy). `accounted` is
+ * the number of stream bytes the chunk stands for: `chunk.length` except on the compact synthetic
+ * path (see docs/synthetic-migration.md), where records carry page versions but count as the real
+ * records' length.
  */
 export type ChunkSink = (chunk: Uint8Array, accounted: number) => void;
 
@@ -119,6 +121,19 @@ export class StreamWriter {
     this.extra = 0;
     this.flushed += accounted;
     this.sink(this.buf.subarray(0, n), accounted);
+  }
+
+  /**
+   * Continue in `next` (at least as large as the current buffer): called by a sink that kept the
+   * buffer it was handed (see {@link ChunkSink}). Only while the buffer is empty (during a flush).
+   */
+  replaceBuffer(next: Uint8Array): void {
+    if (this.pos !== 0 || next.length < this.buf.length) {
+      throw new MigrationError(
+        `stream writer: cannot switch to a ${next.length}-byte buffer (current ${this.buf.length} bytes, ${this.pos} buffered)`,
+      );
+    }
+    this.buf = next;
   }
 
   /** Append a byte. */

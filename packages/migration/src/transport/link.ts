@@ -221,6 +221,7 @@ export function createLink(options: LinkOptions): Link {
       get sent() {
         return sent;
       },
+      countOnly: () => sent.countOnly(),
       next: (timeoutNs) => inbox.next(timeoutNs),
       get received() {
         return inbox.received;

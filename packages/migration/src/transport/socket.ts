@@ -31,6 +31,12 @@ export type SocketAddress =
 export const SOCKET_STAGE_BYTES = 256 << 10;
 /** Free staging buffers kept for reuse (more are left to the garbage collector). */
 const POOL_KEEP = 8;
+/**
+ * Free writer buffers (given whole by `writeOwned`) kept for reuse. Their write callbacks run only
+ * when the sender yields (every couple of ms on the realtime scheduler), so a burst uses several:
+ * 32 × the writer's 256 KiB covers 8 MiB between yields.
+ */
+const OWNED_KEEP = 32;
 
 function describe(addr: SocketAddress): string {
   return "path" in addr ? `unix:${addr.path}` : `tcp:${addr.host ?? "127.0.0.1"}:${addr.port}`;
@@ -108,6 +114,8 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     if (socket.destroyed) return;
     socket.write(b.subarray(0, n), () => release(b));
   };
+  // Buffers given whole by the stream writer (writeOwned), back for reuse once written.
+  const owned: Uint8Array[] = [];
   const queuedFlush = (): void => {
     flushQueued = false;
     flushStage();
@@ -136,6 +144,7 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       get sent() {
         return sent;
       },
+      countOnly: () => sent.countOnly(),
       next: (timeoutNs) => inbox.next(timeoutNs),
       get received() {
         return inbox.received;
@@ -157,6 +166,24 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       check();
       sent.add(chunk);
       stageBytes(chunk);
+    },
+    writeOwned(chunk) {
+      check();
+      sent.add(chunk);
+      // Bytes staged before this chunk go first.
+      flushStage();
+      const whole = chunk.buffer;
+      const size = whole.byteLength;
+      if (!socket.destroyed) {
+        socket.write(Buffer.from(whole, chunk.byteOffset, chunk.length), () => {
+          if (owned.length < OWNED_KEEP && whole instanceof ArrayBuffer) {
+            owned.push(new Uint8Array(whole));
+          }
+        });
+      }
+      let next = owned.pop();
+      while (next !== undefined && next.length < size) next = owned.pop();
+      return next ?? new Uint8Array(size);
     },
     async drain() {
       check();

@@ -10,12 +10,19 @@ import type { RpMessage } from "../return-path/messages";
 export interface TallyView {
   readonly bytes: number;
   readonly digest: number;
+  /** False when only bytes are counted (`digest` then means nothing); absent means true. */
+  readonly digested?: boolean;
 }
 
 /** The source's end of the return path. */
 export interface SourceReturnPath {
   /** What the source wrote on this channel so far (wire bytes and their digest). */
   readonly sent: TallyView;
+  /**
+   * Stop digesting what is sent from now on (count only): the source's `x-integrity: false`.
+   * The switchover acknowledgement's digest is then not checked, its byte count still is.
+   */
+  countOnly?(): void;
   /**
    * The next message from the destination, in arrival order. Rejects after `timeoutNs` on the
    * transport's clock (virtual for the link, real for sockets) or when the transport breaks.
@@ -41,6 +48,13 @@ export interface OutgoingTransport {
    * only on a {@link OutgoingTransport.compact} transport.
    */
   write(chunk: Uint8Array, accounted?: number): void;
+  /**
+   * Send bytes and keep them: the transport takes `chunk`'s whole underlying buffer (the caller
+   * never touches it again) and returns a buffer at least as large for the caller's next bytes.
+   * Saves the copy {@link OutgoingTransport.write} makes; used by the stream writer for its full
+   * buffers when no framing sits between them. Throws once broken.
+   */
+  writeOwned?(chunk: Uint8Array, accounted?: number): Uint8Array;
   /**
    * True when the transport carries the compact synthetic form (a synthetic page travels as its
    * version, flagged `RamFlag.COMPACT`) and charges each chunk its `accounted` length: only the
