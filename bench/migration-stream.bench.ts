@@ -4,7 +4,13 @@
  *
  *   npx vitest bench --run bench/migration-stream.bench.ts
  */
-import { type CpuBackend, createRamBackend, ExitReason, PAGE_SIZE, VirtualScheduler } from "../packages/core/src/index";
+import {
+  type CpuBackend,
+  createRamBackend,
+  ExitReason,
+  PAGE_SIZE,
+  VirtualScheduler,
+} from "../packages/core/src/index";
 import { createMachine } from "../packages/riscv/src/index";
 import {
   createLink,

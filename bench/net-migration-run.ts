@@ -126,10 +126,21 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
     ],
     { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, FERRY_LOOP_PROBE_OUT: dstLoop } },
   );
+  // The destination never outlives the bench (a failed run included).
+  const killDst = (): void => {
+    // (Not once it was told to end: it writes its CPU profile on the way out.)
+    if (dst.exitCode === null && !dst.killed) dst.kill("SIGKILL");
+  };
+  process.once("exit", killDst);
   await waitFor(dst, "waiting for an incoming migration");
-  if (tls) {
+  if (tls || integrity === false) {
+    // The destination's parameters: TLS credentials; x-integrity false makes it QEMU's (no
+    // framing, no digest of the stream).
     const d = await connectQmp({ kind: "unix", path: dstSock }, qmpSpecs);
-    await d.execute("migrate-set-parameters", { "tls-creds": "tls0" });
+    await d.execute("migrate-set-parameters", {
+      ...(tls ? { "tls-creds": "tls0" } : {}),
+      ...(integrity === false ? { "x-integrity": false } : {}),
+    });
     d.close();
   }
   const s = await connectQmp({ kind: "unix", path: srcSock }, qmpSpecs, { timeoutMs: 60_000 });

@@ -316,6 +316,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     transport.onChannel((c) => r.attach(c));
   }
   // Tell the source whether it may frame the stream (it waits for this only when it wants to).
+  // In mode `off` (QEMU's stream) the destination does not digest it either; the source, told
+  // so here, checks the switchover acknowledgement by byte count.
+  if (integrity === "off") transport.returnPath?.countOnly?.();
   transport.returnPath?.send({ type: "integrity", mode: integrity });
   attach(transport);
   for (const ch of options.channels ?? []) attachChannel(ch);

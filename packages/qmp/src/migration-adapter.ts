@@ -416,12 +416,16 @@ export function createFerryMigrationControl(
       const run = (transport: IncomingTransport): void => {
         setIn("active");
         // Loaded first, announced `completed`, then started (QEMU's order: MIGRATION, then RESUME).
+        // `x-integrity: false` here too makes the destination QEMU's: it refuses framing and
+        // does not digest the stream (it says so first on the return path; the source then
+        // checks the acknowledgement by byte count).
         const m = startIncoming({
           machine,
           transport,
           plugins,
           resume: false,
           multifdChannels: channels,
+          integrity: manager.queryParameters()["x-integrity"] === false ? "off" : "accept",
         });
         inc = m;
         void m.done.then((r) => {

@@ -65,6 +65,33 @@ describe("return path in migrations", () => {
     expect(link.stats().reverse.bytes).toBe(21);
   });
 
+  it("a destination in QEMU's mode (integrity off) does not digest; the source checks the byte count", async () => {
+    const s = new VirtualScheduler();
+    const src = machine(s);
+    const dst = machine(s);
+    src.start();
+    const link = createLink({ scheduler: s, bandwidth: 8 * MiB, latency: 2e6 });
+    const inc = incoming({
+      machine: dst,
+      transport: link.destination,
+      resume: false,
+      integrity: "off",
+    });
+    const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
+      machine: src,
+      transport: link.source,
+    });
+    await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
+    const [info, r] = await Promise.all([m.done, inc.done]);
+    expect([info.status, r.status]).toEqual(["completed", "completed"]);
+    const sent = link.source.returnPath!.sent;
+    const ack = link.source.returnPath!.received.find((x) => x.type === "switchover-ack");
+    expect(ack).toEqual({ type: "switchover-ack", bytes: sent.bytes, digest: 0 });
+    expect(sent.digested).toBe(false);
+    expect(link.destination.returnPath!.received.digested).toBe(false);
+    expect(dst.saveState()).toEqual(src.saveState());
+  });
+
   it("a fake destination that acknowledges without loading everything is not completed", async () => {
     const s = new VirtualScheduler();
     const src = machine(s);

@@ -46,6 +46,10 @@ export async function awaitSwitchoverAck(
         }
         return;
       }
+      case "integrity":
+        // A destination in mode `off` does not digest the stream (it announces so first).
+        if (msg.mode === "off") rp.countOnly?.();
+        break;
       case "error":
         reported = msg.message;
         break;

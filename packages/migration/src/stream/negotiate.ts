@@ -48,7 +48,11 @@ export async function askDestination(
   const deadline = scheduler.now() + timeoutNs;
   for (;;) {
     for (const msg of rp.received) {
-      if (msg.type === "integrity") return msg.mode !== "off";
+      if (msg.type === "integrity") {
+        // A destination in mode `off` does not digest the stream: count only (see ack.ts).
+        if (msg.mode === "off") rp.countOnly?.();
+        return msg.mode !== "off";
+      }
       if (msg.type === "error") {
         throw new DestinationRefusedError(`${label}: the destination failed: ${msg.message}`);
       }

@@ -245,6 +245,7 @@ export function createLink(options: LinkOptions): Link {
       get received() {
         return received;
       },
+      countOnly: () => received.countOnly(),
     };
 
     const source: OutgoingTransport = {

@@ -38,6 +38,11 @@ export interface DestinationReturnPath {
   send(msg: RpMessage): void;
   /** What was delivered to the loader so far (wire bytes and their digest). */
   readonly received: TallyView;
+  /**
+   * Stop digesting what is received from now on (count only): a destination in integrity mode
+   * `off`, which announces it, so the source checks the acknowledgement by byte count.
+   */
+  countOnly?(): void;
 }
 
 /** The sending end of a migration stream. */
