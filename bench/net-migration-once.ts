@@ -4,7 +4,7 @@
  * process.hrtime windows — the clock of V8's CPU profiles, so a gap can be looked up in a
  * `--cpu-prof` profile of the source, or of the destination with FERRY_NET_BENCH_PROF=DIR).
  *
- *   node --import tsx [--cpu-prof --cpu-prof-dir=DIR] bench/net-migration-once.ts [plain|tls] [off]
+ *   [FERRY_NET_BENCH_LOOP=1] node --import tsx [--cpu-prof --cpu-prof-dir=DIR] bench/net-migration-once.ts [plain|tls] [off]
  *
  * `off` sets `x-integrity: false` (QEMU's stream: the source does not digest it).
  */

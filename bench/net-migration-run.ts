@@ -22,7 +22,7 @@ import { loadConfig } from "../packages/cli/src/config/index";
 import { loadPlugins } from "../packages/cli/src/migrate/plugins";
 import { buildRealtimeMachine } from "../packages/cli/src/realtime/realtime-machine";
 import { readGuestElf } from "../packages/cli/src/run/run-guest";
-import { startLoopProbe } from "./loop-probe.mjs";
+import { type LoopStall, startLoopProbe } from "./loop-probe.mjs";
 import {
   connectQmp,
   createFerryMigrationControl,
@@ -35,11 +35,16 @@ import {
 export const MIB = Number(process.env.FERRY_NET_BENCH_MIB ?? 1024);
 const CONFIG = "examples/configs/idle.yaml";
 /**
- * FERRY_NET_BENCH_TICK_US: the idle guest's timer period (µs, default 1000). Each tick the guest
- * prints a line; at 1 ms that costs the source ~170 ms of CPU per second on the loaded machine,
- * CPU the migration thread on the same event loop does not get.
+ * FERRY_NET_BENCH_TICK_US: the idle guest's timer period (µs, default 10000). Each tick the guest
+ * prints a line: at 1 ms (the figures of 2026-11-27) 1000 lines a second go to the console, CPU
+ * the migration thread on the same event loop does not get.
  */
-const TICK_US = Number(process.env.FERRY_NET_BENCH_TICK_US ?? 1000);
+const TICK_US = Number(process.env.FERRY_NET_BENCH_TICK_US ?? 10000);
+/**
+ * FERRY_NET_BENCH_LOOP=1: both sides also measure their event-loop stalls (bench/loop-probe.mjs:
+ * a 1 ms timer and a getrusage call per tick, a few % of a core on each side), printed per run.
+ */
+export const LOOP_PROBES = process.env.FERRY_NET_BENCH_LOOP === "1";
 const SETS = [
   `machine.memory=${MIB}MiB`,
   `guest.args=[100000000, ${TICK_US}]`,
@@ -119,8 +124,7 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
       ...profile,
       "--import",
       "tsx",
-      "--import",
-      "./bench/loop-probe.mjs",
+      ...(LOOP_PROBES ? ["--import", "./bench/loop-probe.mjs"] : []),
       "packages/cli/src/bin.ts",
       ...dstArgs,
     ],
@@ -169,7 +173,7 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
     ((idleCpu.user + idleCpu.system) / 1e3 / (performance.now() - idleWall0)) * 1e3;
   probe.kill("SIGUSR2");
   dst.kill("SIGUSR2");
-  const srcLoop = startLoopProbe();
+  const srcLoop = LOOP_PROBES ? startLoopProbe() : null;
   const cpu0 = process.cpuUsage();
   await s.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
   const end = await s.waitEvent("MIGRATION", {
@@ -177,10 +181,10 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
     timeoutMs: 600_000,
   });
   const srcCpu = process.cpuUsage(cpu0);
-  const srcStall = srcLoop.report();
-  srcLoop.stop();
+  const srcStall = srcLoop?.report() ?? null;
+  srcLoop?.stop();
   await new Promise((r) => setTimeout(r, 300));
-  const dstStall = JSON.parse(readFileSync(dstLoop, "utf8")) as ReturnType<typeof srcLoop.report>;
+  const dstStall = LOOP_PROBES ? (JSON.parse(readFileSync(dstLoop, "utf8")) as LoopStall) : null;
   const info = (await s.execute("query-migrate")) as Record<string, unknown>;
   probe.stdin!.end();
   await new Promise((r) => probe.once("exit", r));

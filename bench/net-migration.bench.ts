@@ -37,9 +37,12 @@ for (const variant of VARIANTS) {
           `during the migration (${l.length} answers): p50 ${pct(l, 50).toFixed(2)} ms, ` +
           `p99 ${pct(l, 99).toFixed(2)} ms, max ${Math.max(...l).toFixed(2)} ms; before it ` +
           `(${b.length}): p50 ${pct(b, 50).toFixed(2)} ms, p99 ${pct(b, 99).toFixed(2)} ms; ` +
-          `source CPU ${r.srcCpuMs.toFixed(0)} ms (idle before: ${r.idleCpuPerS.toFixed(0)} ms/s); longest event-loop gap (wall / CPU in it / p99 gap): ` +
-          `source ${r.srcStall.maxGapMs.toFixed(1)} / ${r.srcStall.maxCpuInGapMs.toFixed(1)} / ${r.srcStall.p99GapMs.toFixed(1)} ms, ` +
-          `destination ${r.dstStall.maxGapMs.toFixed(1)} / ${r.dstStall.maxCpuInGapMs.toFixed(1)} / ${r.dstStall.p99GapMs.toFixed(1)} ms`,
+          `source CPU ${r.srcCpuMs.toFixed(0)} ms (idle before: ${r.idleCpuPerS.toFixed(0)} ms/s)` +
+          (r.srcStall !== null && r.dstStall !== null
+            ? `; longest event-loop gap (wall / CPU in it / p99 gap): ` +
+              `source ${r.srcStall.maxGapMs.toFixed(1)} / ${r.srcStall.maxCpuInGapMs.toFixed(1)} / ${r.srcStall.p99GapMs.toFixed(1)} ms, ` +
+              `destination ${r.dstStall.maxGapMs.toFixed(1)} / ${r.dstStall.maxCpuInGapMs.toFixed(1)} / ${r.dstStall.p99GapMs.toFixed(1)} ms`
+            : ""),
       );
     }
   }, 900_000);
