@@ -222,12 +222,13 @@ export class MigrationThread implements MigrationSession, Migration {
     this.capabilities = setup.capabilities;
     this.parameters = setup.parameters;
     this.logger = setup.logger ?? silentLogger;
-    // A transport that can keep the writer's full buffers takes them (no copy per chunk).
-    const t = setup.transport;
-    this.out =
-      t.writeOwned !== undefined
-        ? (chunk, accounted) => this.writer.replaceBuffer(t.writeOwned!(chunk, accounted))
-        : (chunk, accounted) => t.write(chunk, accounted);
+    // A transport that can keep the writer's full buffers takes them (no copy per chunk). The
+    // transport is looked up at each chunk: a post-copy recovery replaces it.
+    this.out = (chunk, accounted) => {
+      const t = this.transport;
+      if (t.writeOwned !== undefined) this.writer.replaceBuffer(t.writeOwned(chunk, accounted));
+      else t.write(chunk, accounted);
+    };
     this.writer = new StreamWriter(
       (chunk, accounted) => this.out(chunk, accounted),
       setup.writeBufferBytes,
