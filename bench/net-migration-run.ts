@@ -45,6 +45,8 @@ const TICK_US = Number(process.env.FERRY_NET_BENCH_TICK_US ?? 10000);
  * a 1 ms timer and a getrusage call per tick, a few % of a core on each side), printed per run.
  */
 export const LOOP_PROBES = process.env.FERRY_NET_BENCH_LOOP === "1";
+/** FERRY_NET_BENCH_IO_THREAD=0: the source's monitor served on the main thread (no I/O thread). */
+const IO_THREAD = process.env.FERRY_NET_BENCH_IO_THREAD !== "0";
 const SETS = [
   `machine.memory=${MIB}MiB`,
   `guest.args=[100000000, ${TICK_US}]`,
@@ -108,7 +110,8 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
   const monitor = createMonitor({ vm, migration });
   const dir = mkdtempSync(join(tmpdir(), "ferry-net-bench-"));
   const srcSock = join(dir, "src.sock");
-  await monitor.server.listen({ kind: "unix", path: srcSock });
+  // As `ferry run --qmp unix:…` does: the monitor's sockets on its I/O thread.
+  await monitor.server.listen({ kind: "unix", path: srcSock }, { ioThread: IO_THREAD });
   machine.start();
 
   const port = await freePort();

@@ -11,7 +11,8 @@ import { type SocketEndpoint, formatEndpoint } from "./address";
 import { checkArguments } from "./args";
 import { type AnyQmpCommand, commandSpec, defineCommand } from "./command";
 import { QmpError } from "./errors";
-import { createJsonSplitter } from "./framing";
+import { createJsonSplitter, type Frame } from "./framing";
+import { createIoThreadHost, type IoThreadHost } from "./io-thread/host";
 import { TlsRefusedError, type TlsServerSetup, tlsServer } from "./tls/session";
 import {
   encodeMessage,
@@ -32,6 +33,11 @@ export interface QmpServerOptions {
   readonly maxRequestBytes?: number;
   /** Called with each failure of a handler that is not a QmpError (ferry's own bug). */
   readonly onInternalError?: (error: Error, command: string) => void;
+  /**
+   * Read-only queries a monitor I/O thread may answer from a snapshot (default
+   * `["query-migrate"]`): commands without arguments whose handler returns synchronously.
+   */
+  readonly ioThreadQueries?: readonly string[];
 }
 
 /** Options of {@link QmpServer.listen}. */
@@ -43,6 +49,13 @@ export interface QmpListenOptions {
   readonly tls?: () => TlsServerSetup;
   /** Told why a connection was refused (TLS), for the process's log. */
   readonly onRefused?: (reason: string) => void;
+  /**
+   * Serve this monitor from a dedicated I/O thread (QEMU's monitor iothread): the thread owns the
+   * sockets and frames requests, the commands still run here, in order; `query-migrate` is
+   * answered by the thread itself from a snapshot this thread refreshes, so a busy event loop (a
+   * migration) does not delay it. Not with `tls`.
+   */
+  readonly ioThread?: boolean;
 }
 
 /** How long a monitor client may take to complete the TLS handshake (ms). */
@@ -81,6 +94,28 @@ export const queryCommandsSpec = commandSpec({
   returns: z.array(z.object({ name: z.string() })),
 });
 
+/** A session's output side (a socket, a test pipe, a monitor I/O thread's connection). */
+export interface SessionIo {
+  /** False once the peer is gone or our side ended: writes are then dropped. */
+  writable(): boolean;
+  /** Send one encoded message. */
+  write(text: string): void;
+  /** End our side (after the last message). */
+  end(): void;
+  /** Drop the connection at once. */
+  destroy(): void;
+}
+
+/** A session's input side: frames of the client's requests, its end, its loss. */
+export interface SessionInput {
+  /** One framed request (or a framing error to answer). */
+  frame(f: Frame): void;
+  /** The client closed its side: queued requests are answered, then our side ends. */
+  eof(): void;
+  /** The connection is gone: nothing more is written. */
+  gone(): void;
+}
+
 /** How long `close()` waits for clients to hang up after their sessions ended (ms). */
 export const CLOSE_GRACE_MS = 1000;
 
@@ -104,10 +139,35 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
   const sessions = new Set<Session>();
   const servers: Server[] = [];
   let nextSession = 1;
+  let ioHost: IoThreadHost | null = null;
+  const ioQueries = options.ioThreadQueries ?? ["query-migrate"];
+
+  /** The current results of the queries an I/O thread may answer (those that run synchronously). */
+  const snapshot = (): Record<string, JsonValue> => {
+    const values: Record<string, JsonValue> = {};
+    for (const name of ioQueries) {
+      const command = table.get(name);
+      if (command === undefined) continue;
+      try {
+        const args = checkArguments(command.args, {});
+        const r = (command.run as (a: unknown, c: { session: number }) => unknown)(args, {
+          session: 0,
+        });
+        if (r instanceof Promise) {
+          r.catch(() => {});
+          continue;
+        }
+        values[name] = (r === undefined ? {} : r) as JsonValue;
+      } catch {
+        // An error is the main thread's to answer.
+      }
+    }
+    return values;
+  };
 
   interface Session {
     readonly id: number;
-    readonly stream: Duplex;
+    readonly io: SessionIo;
     negotiated: boolean;
     oob: boolean;
     closed: boolean;
@@ -224,46 +284,66 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
     else inOrder(session, run);
   };
 
-  const attach = (stream: Duplex): void => {
-    const splitter = createJsonSplitter({ maxBytes: options.maxRequestBytes ?? 1 << 20 });
+  /** Start a session over `io`: greeting now, then frames in, responses and events out. */
+  const openSession = (io: SessionIo): SessionInput => {
     const session: Session = {
-      stream,
+      io,
       id: nextSession++,
       negotiated: false,
       oob: false,
       closed: false,
       queue: Promise.resolve(),
       write(message) {
-        if (this.closed || stream.destroyed || stream.writableEnded) return;
-        stream.write(encodeMessage(message));
+        if (this.closed || !io.writable()) return;
+        io.write(encodeMessage(message));
       },
       end() {
         if (this.closed) return;
         this.closed = true;
         sessions.delete(this);
-        stream.end();
+        io.end();
       },
     };
     sessions.add(session);
-    stream.on("data", (chunk: Buffer) => {
-      for (const f of splitter.push(chunk)) {
+    session.write(greeting());
+    return {
+      frame(f) {
         if (f.kind === "error") {
           const desc = f.message;
           inOrder(session, () => session.write({ error: { class: "GenericError", desc } }));
         } else handle(session, f.text);
-      }
-    });
-    const gone = (): void => {
-      session.closed = true;
-      sessions.delete(session);
+      },
+      eof() {
+        // The client closed its side: answer what is queued, then close ours.
+        void session.queue.then(() => session.end());
+      },
+      gone() {
+        session.closed = true;
+        sessions.delete(session);
+      },
     };
-    stream.on("error", gone);
-    stream.on("close", gone);
-    stream.on("end", () => {
-      // The client closed its side: answer what is queued, then close ours.
-      void session.queue.then(() => session.end());
+  };
+
+  const attach = (stream: Duplex): void => {
+    const splitter = createJsonSplitter({ maxBytes: options.maxRequestBytes ?? 1 << 20 });
+    const input = openSession({
+      writable: () => !(stream.destroyed || stream.writableEnded),
+      write: (text) => {
+        stream.write(text);
+      },
+      end: () => {
+        stream.end();
+      },
+      destroy: () => {
+        stream.destroy();
+      },
     });
-    session.write(greeting());
+    stream.on("data", (chunk: Buffer) => {
+      for (const f of splitter.push(chunk)) input.frame(f);
+    });
+    stream.on("error", () => input.gone());
+    stream.on("close", () => input.gone());
+    stream.on("end", () => input.eof());
   };
 
   return {
@@ -273,6 +353,20 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
     attach,
     listen(endpoint, listenOptions = {}) {
       const { tls, onRefused } = listenOptions;
+      if (listenOptions.ioThread === true) {
+        if (tls !== undefined) {
+          return Promise.reject(
+            new Error(`qmp: ${formatEndpoint(endpoint)}: a TLS monitor has no I/O thread`),
+          );
+        }
+        ioHost ??= createIoThreadHost({
+          openSession,
+          snapshot,
+          maxRequestBytes: options.maxRequestBytes ?? 1 << 20,
+          onError: (e) => options.onInternalError?.(e, "(monitor I/O thread)"),
+        });
+        return ioHost.listen(endpoint);
+      }
       const accept = (s: Socket): void => {
         if (tls === undefined) {
           attach(s);
@@ -327,14 +421,16 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
       await Promise.all(open.map((s) => s.queue.then(() => s.end())));
       // A client that does not close its side within the grace period is disconnected.
       const grace = setTimeout(() => {
-        for (const s of open) s.stream.destroy();
+        for (const s of open) s.io.destroy();
       }, CLOSE_GRACE_MS);
       await Promise.all(
         servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))),
       );
       clearTimeout(grace);
-      for (const s of open) s.stream.destroy();
+      for (const s of open) s.io.destroy();
       servers.length = 0;
+      if (ioHost !== null) await ioHost.close();
+      ioHost = null;
     },
   };
 }

@@ -167,6 +167,9 @@ export async function runRealtime(options: RealtimeRunOptions): Promise<Realtime
             }
           : {}),
         onRefused: (reason) => options.onStatus(`ferry: QMP connection refused: ${reason}`),
+        // The sockets on the monitor I/O thread: query-migrate answered while a migration holds
+        // this event loop (a TLS monitor is served here).
+        ioThread: tlsCreds === undefined,
       });
       const tls = tlsCreds !== undefined ? " (TLS)" : "";
       options.onStatus(`ferry: QMP monitor listening on ${formatEndpoint(l.endpoint)}${tls}`);
