@@ -233,7 +233,12 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       end() {
         if (!receiving() || r !== reader) return;
         mainEnded = true;
-        if (receiver === null || receiver.complete) finish();
+        if (receiver === null || receiver.complete) {
+          finish();
+          return;
+        }
+        // the channels still apply pages: the transport acknowledges once this load settles
+        return done.then(noop);
       },
       error(err) {
         if (r !== reader) return;
@@ -349,3 +354,5 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     },
   };
 }
+
+function noop(): void {}
