@@ -14,6 +14,13 @@ import { Worker } from "node:worker_threads";
 import { MigrationError } from "../errors";
 import type { FromWorker, RecvJob, SendJob, WorkerInit } from "./worker-protocol";
 
+let live = 0;
+
+/** Channel worker threads started and not yet exited (in this thread; for leak checks). */
+export function liveMultifdWorkers(): number {
+  return live;
+}
+
 /** Default time a worker may take to answer its oldest job (ms). */
 export const MULTIFD_WORKER_TIMEOUT_MS = 60_000;
 
@@ -64,6 +71,8 @@ export function startChannelWorker(options: ChannelWorkerOptions): ChannelWorker
   const timeoutMs = options.timeoutMs ?? MULTIFD_WORKER_TIMEOUT_MS;
   const worker = spawnWorkerEntry();
   worker.unref();
+  live++;
+  worker.once("exit", () => live--);
   const pending: Array<(r: FromWorker) => void> = [];
   let head = 0;
   let error: Error | null = null;
