@@ -27,7 +27,6 @@ import {
   isChannelSocket,
   liveMultifdWorkers,
   type MigratableMachine,
-  MULTIFD_FLAG_SYNC,
   MULTIFD_PACKET_LEN,
   MultifdReceiver,
   MultifdSender,
