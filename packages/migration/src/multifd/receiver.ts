@@ -33,6 +33,8 @@ import {
 
 const PS = PAGE_SIZE;
 const ZERO_PAGE = new Uint8Array(PS);
+/** Packets queued on a channel's worker before its parsing waits for an answer. */
+const WORKER_DEPTH = 4;
 /** Largest compressed data accepted after a packet (twice the raw pages, plus slack). */
 const MAX_COMPRESSED = 2 * MULTIFD_PAGE_COUNT * PS + 4096;
 
@@ -222,7 +224,8 @@ export class MultifdReceiver {
         if (!this.release()) break;
       }
       for (const c of this.chans) {
-        if (c.ended && c.len > 0 && c.syncs <= this.released) {
+        const waiting = c.worker !== null && c.worker.inFlight > 0;
+        if (c.ended && c.len > 0 && c.syncs <= this.released && !waiting) {
           this.fail(c, `the channel ended in the middle of a packet (${c.len} bytes left over)`);
           return;
         }
@@ -277,6 +280,8 @@ export class MultifdReceiver {
         }
         const h = ch.header;
         if (avail < h.nextPacketSize) break;
+        // a channel's worker holds at most WORKER_DEPTH packets; the rest waits in the buffer
+        if (ch.worker !== null && ch.worker.inFlight >= WORKER_DEPTH && h.normalPages > 0) break;
         if (ch.worker !== null && h.normalPages > 0) {
           this.dispatch(ch, h, ch.buf.subarray(pos, pos + h.nextPacketSize));
         } else this.apply(ch, h, ch.buf.subarray(pos, pos + h.nextPacketSize));
