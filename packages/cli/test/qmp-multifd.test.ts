@@ -133,10 +133,8 @@ describe("multifd between two ferry processes over QMP", () => {
     const p = await startTlsPair(PACED, "rogue");
     const info = await migrate(p, { "multifd-channels": 2, "multifd-compression": "none" });
     expect(info.status).toBe("failed");
-    // told by the main channel's return path, or refused on a data channel's handshake
-    expect(String(info["error-desc"])).toMatch(
-      /certificate refused|TLS with '127\.0\.0\.1:\d+' refused: TLS handshake/,
-    );
+    // the destination's reason, told on the main connection's return path
+    expect(String(info["error-desc"])).toMatch(/certificate refused/);
     expect((await p.s.execute("query-status")).status).toBe("running");
     expect(await exitWithin(p.dst, 20_000)).toBe(1);
     expect(p.d.received.map((e) => e.event)).not.toContain("RESUME");
