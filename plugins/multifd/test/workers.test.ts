@@ -39,7 +39,7 @@ import {
 import { precopy } from "@ferry/plugin-precopy";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { zlibCompression, zstdCompression } from "../src/index";
+import { multifd, zlibCompression, zstdCompression } from "../src/index";
 import { failingCompression } from "./failing-compression";
 
 const PS = PAGE_SIZE;
@@ -434,5 +434,60 @@ describe("a failing worker thread", () => {
     expect(src.state).toBe("running");
     expect((await inc.done).status).toBe("failed");
     expect(dst.state).toBe("created");
+  }, 60_000);
+});
+
+describe("the workers' lifecycle in a migration", () => {
+  /** A real-time migration of a static 4 MiB guest over a link with 2 zlib channels. */
+  function start() {
+    const size = 4 << 20;
+    const image = content(
+      size / PS,
+      Array.from({ length: size / PS }, (_, i) => i % 4 === 0),
+      Array.from({ length: size / PS }, (_, i) => i),
+      Array(size / PS).fill(500),
+    );
+    const src = staticMachine(size, image);
+    const dst = staticMachine(size);
+    dst.state = "created";
+    const mgr = createMigrationManager({ plugins: [precopy(), multifd()] });
+    mgr.setCapabilities({ multifd: true });
+    mgr.setParameters({ "max-bandwidth": 0, "multifd-compression": "zlib" });
+    const link = createLink({
+      scheduler: src.scheduler,
+      bandwidth: 256 << 20,
+      latency: 1e5,
+      channels: 2,
+    });
+    const inc = incoming({
+      machine: dst,
+      transport: link.destination,
+      plugins: mgr.plugins,
+      multifdChannels: 2,
+    });
+    const m = mgr.migrate({ machine: src, transport: link.source });
+    const ended = new Promise<void>((resolve) => {
+      m.events.on("failed", () => resolve());
+      m.events.on("complete", () => resolve());
+    });
+    return { src, dst, image, inc, m, ended };
+  }
+
+  it("completes with the destination's RAM equal; its workers end with it", async () => {
+    const { dst, image, inc, m, ended } = start();
+    await ended;
+    expect(m.status, m.error?.message).toBe("completed");
+    expect((await inc.done).status).toBe("completed");
+    expect(Buffer.compare(dst.memory.ramRegions[0].backend.bytes!, image)).toBe(0);
+    const ram = m.info().ram!;
+    expect(ram.duplicate + ram.normal).toBeGreaterThanOrEqual(1024);
+  }, 60_000);
+
+  it("cancelled while its workers start: cancelled, the source running, no worker left", async () => {
+    const { src, m, ended } = start();
+    setTimeout(() => m.cancel(), 0);
+    await ended;
+    expect(m.status).toBe("cancelled");
+    expect(src.state).toBe("running");
   }, 60_000);
 });
