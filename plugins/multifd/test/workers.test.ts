@@ -27,7 +27,10 @@ import {
   isChannelSocket,
   liveMultifdWorkers,
   type MigratableMachine,
+  MULTIFD_FLAG_ZLIB,
+  MULTIFD_FLAG_ZSTD,
   MULTIFD_PACKET_LEN,
+  MULTIFD_TARGET_PAGE_SIZE,
   MultifdReceiver,
   MultifdSender,
   PageChannels,
@@ -68,6 +71,12 @@ function content(pages: number, zero: boolean[], fill: number[], len: number[]):
 }
 
 describe("the per-packet work", () => {
+  it("the worker-side constants are the framework's (page size, method flags)", () => {
+    expect(MULTIFD_TARGET_PAGE_SIZE).toBe(PAGE_SIZE);
+    expect(zlibCompression.flag).toBe(MULTIFD_FLAG_ZLIB);
+    expect(zstdCompression.flag).toBe(MULTIFD_FLAG_ZSTD);
+  });
+
   it("build then apply round-trips any pages with none, zlib and zstd (property)", () => {
     const page = fc.record({
       zero: fc.boolean(),
