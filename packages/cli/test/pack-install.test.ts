@@ -99,6 +99,20 @@ migration:
   parameters: { fixed-throttle-pct: 60, downtime-limit: 300ms }
 `;
 
+/** Starts a multifd channel worker with zlib from the installed packages and builds a packet. */
+const WORKER_PROBE = `import { startChannelWorker } from "@ferry/migration";
+import { zlibCompression } from "@ferry/plugin-multifd";
+const w = startChannelWorker({
+  init: { role: "send", channel: 0, blocks: [], compression: { ...zlibCompression.worker, level: 1 } },
+  onError: (e) => { console.error(e.message); process.exit(1); },
+});
+await w.ready;
+const job = { kind: "send", seq: 0, flags: zlibCompression.flag | 1, packetNum: 0, block: 0, count: 0, offsets: new Float64Array(0), pages: null };
+w.submit(job, [], (r) => console.log("worker:", r.kind, r.packet.byteLength));
+await w.idle();
+await w.close();
+`;
+
 describe("published packages", () => {
   const tmp = mkdtempSync(join(tmpdir(), "ferry-pack-"));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -146,6 +160,14 @@ describe("published packages", () => {
     expect(run.stderr).toContain("hello: pass");
     expect(run.stdout).toContain("Hello from ferry guest on hart 0!");
     expect(run.status).toBe(0);
+
+    // A multifd channel's worker thread starts from the built entry (dist/multifd/worker.js) and
+    // loads the installed zlib method by its module URL.
+    writeFileSync(join(app, "worker-probe.mjs"), WORKER_PROBE);
+    const probe = sh(process.execPath, ["worker-probe.mjs"], app);
+    expect(probe.stderr).toBe("");
+    expect(probe.stdout.trim()).toBe("worker: sent 1344");
+    expect(probe.status).toBe(0);
 
     // From another directory: the config's plugin is resolved from the config file's folder.
     const bin = join(app, "node_modules/.bin/ferry");

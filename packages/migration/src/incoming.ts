@@ -180,6 +180,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       return;
     }
     status = "failed";
+    void receiver?.close();
     // Report the failure on the return path (a two-way transport), then refuse the stream.
     transport.returnPath?.send({ type: "error", message: error.message });
     transport.close();
@@ -232,7 +233,12 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       end() {
         if (!receiving() || r !== reader) return;
         mainEnded = true;
-        if (receiver === null || receiver.complete) finish();
+        if (receiver === null || receiver.complete) {
+          finish();
+          return;
+        }
+        // the channels still apply pages: the transport acknowledges once this load settles
+        return done.then(noop);
       },
       error(err) {
         if (r !== reader) return;
@@ -306,6 +312,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       blocks,
       compact: transport.compact === true,
       compressions: (options.plugins ?? []).flatMap((p) => p.compressions ?? []),
+      // real time: compressed packets are decompressed and applied on worker threads
+      workers: machine.scheduler?.kind === "realtime" && transport.compact !== true,
       onError: (e) => fail(e),
       // the main stream's end waits for every channel (its pages load before the devices)
       onComplete: () => {
@@ -349,3 +357,5 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     },
   };
 }
+
+function noop(): void {}

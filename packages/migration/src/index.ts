@@ -47,4 +47,7 @@ export * from "./multifd/compression";
 export * from "./multifd/packet";
 export * from "./multifd/receiver";
 export * from "./multifd/sender";
+export * from "./multifd/work";
+export * from "./multifd/worker-pool";
+export type * from "./multifd/worker-protocol";
 export * from "./transport/socket-channels";

@@ -44,8 +44,11 @@ export interface PageRecordSink {
 
 /** Where pages go instead of the main stream (the multifd sender). */
 export interface PageQueue {
-  /** Queue page `page` of block `blockIndex`; true when it was a zero page. */
-  queue(blockIndex: number, page: number): boolean;
+  /**
+   * Queue page `page` of block `blockIndex`; true when it was a zero page, null when the queue
+   * counts it later itself (multifd worker threads sort the pages).
+   */
+  queue(blockIndex: number, page: number): boolean | null;
 }
 
 /** Result of a dirty-log sync. */
@@ -248,8 +251,9 @@ export class PageSender {
           // multifd: the page goes to a data channel (its bit cleared here, as take() does)
           this.bitmaps[b].words[p >>> 5] &= ~(1 << (p & 31));
           this.dirtyCount--;
-          if (q.queue(b, p)) this.duplicate++;
-          else this.normal++;
+          const zero = q.queue(b, p);
+          if (zero === true) this.duplicate++;
+          else if (zero === false) this.normal++;
           return true;
         }
         this.take(b, p);

@@ -320,8 +320,16 @@ export class MigrationThread implements MigrationSession, Migration {
       writer: this.writer,
       onBytes: (n) => this.limiter.account(n),
       onError: (e) => t.abort(e),
+      // worker threads (real time) sort the pages into zero and normal: count them as they do
+      onPages: (zero, normal) => {
+        this.sender.duplicate += zero;
+        this.sender.normal += normal;
+      },
     });
     this.sender.channels = this.multifd;
+    // real time: the channels' worker threads start during setup (QEMU creates its threads there)
+    await this.multifd.started();
+    this.checkpoint();
   }
 
   /** Bytes sent so far: the main stream plus the data channels (QEMU's transferred). */
@@ -803,6 +811,8 @@ export class MigrationThread implements MigrationSession, Migration {
   }
 
   private finish(): void {
+    // multifd's worker threads end with the migration, whatever its outcome
+    void this.multifd?.close();
     for (const c of this.controllers) {
       try {
         c.onEnd(this.status);

@@ -207,7 +207,9 @@ describe("link: two-way, channels", () => {
     for (const [i, c] of [link, link.channels[0]!].entries()) {
       c.destination.receive({
         data: () => arrivals[i]!.push(s.now()),
-        end: () => arrivals[i]!.push(-s.now()),
+        end: () => {
+          arrivals[i]!.push(-s.now());
+        },
         error: () => {},
       });
     }

@@ -3,7 +3,7 @@
  * (capability & parameter registry, `migrate`), `incoming`, the socket and file transports and
  * `formatInfoMigrate`. The only place the monitor touches the framework.
  */
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import type { Scheduler } from "@ferry/core";
 import {
   createMigrationManager,
@@ -28,7 +28,13 @@ import {
 import { EventEmitter } from "eventemitter3";
 import type { MigrationAddress, MigrationControl, MigrationControlEvents } from "./control";
 import { QmpError } from "./errors";
-import { acceptIncomingChannel, openOutgoingChannel } from "./net-channel";
+import {
+  acceptIncomingChannel,
+  connectSecured,
+  incomingMain,
+  openOutgoingChannel,
+  secureAccepted,
+} from "./net-channel";
 import { netParametersOf, netParametersPlugin } from "./net-parameters";
 import type { PostcopyControl } from "./postcopy-commands";
 import type { JsonValue } from "./protocol";
@@ -191,39 +197,13 @@ export function createFerryMigrationControl(
       }
       return Promise.resolve().then(() => fileSink(to.filename));
     }
-    // multifd: the data channels are more connections to the same address (plain sockets:
-    // multifd with TLS is refused before anything is sent)
+    // multifd: the data channels are more connections to the same address, each secured with
+    // the same tls-creds / tls-hostname as the main one (QEMU's multifd over TLS)
     const multifd = manager.capabilities().multifd === true;
-    if (multifd && net()["tls-creds"] !== "") {
-      return Promise.reject(
-        new Error(
-          'capability "multifd" with "tls-creds": TLS on multifd channels is not supported',
-        ),
-      );
-    }
     const main = openOutgoingChannel(to, net(), options.objects);
-    return multifd ? main.then((t) => withSocketChannels(t, () => connectSocket(to))) : main;
-  };
-
-  const connectSocket = (to: MigrationAddress & { transport: "socket" }): Promise<Socket> => {
-    const peerTimeoutMs = net()["x-peer-timeout"];
-    return new Promise((resolve, reject) => {
-      const socket: Socket =
-        to.type === "unix"
-          ? createConnection({ path: to.path })
-          : createConnection({ host: to.host, port: to.port });
-      socket.once("error", (e) =>
-        reject(new Error(`Failed to connect to '${describe(to)}': ${e.message}`)),
-      );
-      socket.once("connect", () => {
-        socket.removeAllListeners("error");
-        socket.setNoDelay(true);
-        socket.setTimeout(peerTimeoutMs, () =>
-          socket.destroy(new Error(`no progress from the destination for ${peerTimeoutMs} ms`)),
-        );
-        resolve(socket);
-      });
-    });
+    return multifd
+      ? main.then((t) => withSocketChannels(t, () => connectSecured(to, net(), options.objects)))
+      : main;
   };
 
   const control: FerryMigrationControl = {
@@ -471,20 +451,21 @@ export function createFerryMigrationControl(
           listener = null;
         }
       };
+      // Refused before any stream byte (TLS, credentials): the guest never loaded.
+      const refused = (e: Error): void => {
+        if (incomingStatus === "failed" || inc !== null) return;
+        incomingError = e.message;
+        setIn("failed");
+        server.close();
+        listener = null;
+        options.onIncomingEnd?.({ status: "failed", error: e, bytes: 0, pages: 0 }, exitOnError);
+      };
       const onMain = (socket: Socket): void => {
         mainSeen = true;
         accepted();
         acceptIncomingChannel(socket, from, net(), options.objects).then(
           (t) => run(acceptor.attach(t)),
-          (e: Error) => {
-            // Refused before any stream byte (TLS, credentials): the guest never loaded.
-            incomingError = e.message;
-            setIn("failed");
-            options.onIncomingEnd?.(
-              { status: "failed", error: e, bytes: 0, pages: 0 },
-              exitOnError,
-            );
-          },
+          refused,
         );
       };
       let first = true;
@@ -496,10 +477,29 @@ export function createFerryMigrationControl(
           onMain(socket);
           return;
         }
+        // With TLS every connection is secured first (QEMU's multifd over TLS): a data channel is
+        // told from the main one by its first decrypted bytes. A peer refused before the main
+        // connection fails the incoming migration (as a refused main connection does); one
+        // refused later was told why and closed, and the migration goes on with its own channels
+        // (a source whose channel is refused fails, and the destination with it).
+        const tls = net()["tls-creds"] !== "";
+        const secured = tls
+          ? secureAccepted(socket, from, net(), options.objects)
+          : Promise.resolve(socket);
+        void secured.then(classify, (e: Error) => {
+          if (!mainSeen) refused(e);
+        });
+      });
+      const classify = (socket: Socket): void => {
+        const tls = net()["tls-creds"] !== "";
         void isChannelSocket(socket).then((isChannel) => {
           if (!isChannel) {
             if (mainSeen) socket.destroy();
-            else onMain(socket);
+            else if (tls) {
+              mainSeen = true;
+              accepted();
+              run(acceptor.attach(incomingMain(socket, from, net())));
+            } else onMain(socket);
             return;
           }
           if (acceptor.count >= channels) {
@@ -513,7 +513,7 @@ export function createFerryMigrationControl(
           );
           accepted();
         });
-      });
+      };
     },
 
     dispose() {

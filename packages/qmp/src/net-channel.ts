@@ -33,6 +33,23 @@ export async function openOutgoingChannel(
   params: NetParameters,
   objects: ObjectStore | undefined,
 ): Promise<OutgoingTransport> {
+  const socket = await connectSecured(to, params, objects);
+  return socketSink(
+    socket,
+    params["tls-creds"] !== "" ? `${describeSocket(to)} (TLS)` : describeSocket(to),
+  );
+}
+
+/**
+ * Source: connect to `to`, secure the connection with TLS when `tls-creds` is set (checking the
+ * destination against `tls-hostname`), arm the peer timeout, and return the socket (the main
+ * connection and every multifd data channel are made this way). Rejects with a one-line message.
+ */
+export async function connectSecured(
+  to: SocketAddress,
+  params: NetParameters,
+  objects: ObjectStore | undefined,
+): Promise<Socket> {
   const where = describeSocket(to);
   const timeoutMs = params["x-peer-timeout"];
   // Resolve the credentials first: a bad id fails before anything is sent.
@@ -77,7 +94,7 @@ export async function openOutgoingChannel(
     }
   }
   armTimeout(socket, timeoutMs, "no progress from the destination");
-  return socketSink(socket, creds !== null ? `${where} (TLS)` : where);
+  return socket;
 }
 
 /**
@@ -90,6 +107,35 @@ export async function acceptIncomingChannel(
   params: NetParameters,
   objects: ObjectStore | undefined,
 ): Promise<IncomingTransport> {
+  return incomingMain(await secureAccepted(raw, from, params, objects), from, params);
+}
+
+/**
+ * Destination: the main stream's receiving transport over an accepted (and, with `tls-creds`,
+ * already secured) connection, with the peer timeout armed.
+ */
+export function incomingMain(
+  socket: Socket,
+  from: SocketAddress,
+  params: NetParameters,
+): IncomingTransport {
+  armTimeout(socket, params["x-peer-timeout"], "no data from the source");
+  const where = describeSocket(from);
+  return socketSource(socket, params["tls-creds"] !== "" ? `${where} (TLS)` : where);
+}
+
+/**
+ * Destination: secure an accepted connection with TLS when `tls-creds` is set (checking the
+ * source's certificate and `tls-authz`), else return it as is. A refused peer is told why on the
+ * return path and closed; rejects with a one-line message. Every connection of a migration, the
+ * main one and each multifd data channel, passes here before its first byte is read.
+ */
+export async function secureAccepted(
+  raw: Socket,
+  from: SocketAddress,
+  params: NetParameters,
+  objects: ObjectStore | undefined,
+): Promise<Socket> {
   const where = describeSocket(from);
   const timeoutMs = params["x-peer-timeout"];
   let socket: Socket = raw;
@@ -118,8 +164,7 @@ export async function acceptIncomingChannel(
       throw new Error(`TLS on ${where}: ${(e as Error).message}`);
     }
   }
-  armTimeout(socket, timeoutMs, "no data from the source");
-  return socketSource(socket, params["tls-creds"] !== "" ? `${where} (TLS)` : where);
+  return socket;
 }
 
 /** No store = no objects: every id is unknown (QEMU's "No TLS credentials with id …"). */

@@ -5,7 +5,13 @@
  * which costs a few bytes per packet more and lets any packet be decoded on its own.
  */
 import { deflateSync, inflateSync } from "node:zlib";
-import { MULTIFD_FLAG_ZLIB, type MultifdCompression } from "@ferry/migration";
+import type { MultifdCompression } from "@ferry/migration";
+
+/**
+ * QEMU's `MULTIFD_FLAG_ZLIB` (the value `@ferry/migration` exports; kept here so that a multifd worker
+ * thread loads this module without the framework).
+ */
+const MULTIFD_FLAG_ZLIB = 1 << 1;
 
 /** Modelled sender CPU per 4 KiB page for zlib level 1 on a 2013-era core (~80 MB/s), in ns. */
 export const ZLIB_PAGE_COST_NS = 50_000;
@@ -15,6 +21,8 @@ export const zlibCompression: MultifdCompression = {
   name: "zlib",
   flag: MULTIFD_FLAG_ZLIB,
   pageCostNs: ZLIB_PAGE_COST_NS,
+  // real time: each channel's worker thread loads this module and takes this export
+  worker: { url: import.meta.url, exportName: "zlibCompression" },
   createCompressor(level) {
     return { compress: (data) => deflateSync(data, { level }) };
   },

@@ -5,7 +5,13 @@
  * one stream per channel; a frame per packet decodes on its own).
  */
 import { compress, decompress, init } from "@bokuweb/zstd-wasm";
-import { MULTIFD_FLAG_ZSTD, type MultifdCompression } from "@ferry/migration";
+import type { MultifdCompression } from "@ferry/migration";
+
+/**
+ * QEMU's `MULTIFD_FLAG_ZSTD` (the value `@ferry/migration` exports; kept here so that a multifd worker
+ * thread loads this module without the framework).
+ */
+const MULTIFD_FLAG_ZSTD = 2 << 1;
 
 await init();
 
@@ -36,6 +42,8 @@ export const zstdCompression: MultifdCompression = {
   name: "zstd",
   flag: MULTIFD_FLAG_ZSTD,
   pageCostNs: ZSTD_PAGE_COST_NS,
+  // real time: each channel's worker thread loads this module and takes this export
+  worker: { url: import.meta.url, exportName: "zstdCompression" },
   createCompressor(level) {
     return { compress: (data) => compress(data, level) };
   },

@@ -34,4 +34,18 @@ export interface MultifdCompression {
   createCompressor(level: number): MultifdCompressor;
   /** A decompressor. */
   createDecompressor(): MultifdDecompressor;
+  /**
+   * Where a worker thread finds this method (real time: the page work runs on one worker per
+   * channel, which imports `url` and takes the export `exportName`, a {@link MultifdCompression}).
+   * Absent: in real time the packets of this method are compressed on the migration thread.
+   */
+  readonly worker?: MultifdCompressionModule;
+}
+
+/** An ES module exporting a {@link MultifdCompression} (loaded by multifd worker threads). */
+export interface MultifdCompressionModule {
+  /** The module's URL (`import.meta.url` of the file that defines the method). */
+  readonly url: string;
+  /** The name of the export holding the method. */
+  readonly exportName: string;
 }

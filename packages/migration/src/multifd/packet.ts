@@ -3,7 +3,13 @@
  * a `MultiFDInit_t` handshake, then carries `MultiFDPacket_t` packets, each followed by its page
  * data. All integers are big-endian. See docs/stream-format.md ("Multifd channels").
  */
-import { PAGE_SIZE } from "@ferry/core";
+
+/**
+ * The target page size multifd packets are made of (4 KiB, `@ferry/core`'s `PAGE_SIZE`). Defined
+ * here so that the worker threads load this module without the rest of the framework.
+ */
+export const MULTIFD_TARGET_PAGE_SIZE = 4096;
+const PAGE_SIZE = MULTIFD_TARGET_PAGE_SIZE;
 
 /** QEMU's MULTIFD_MAGIC. */
 export const MULTIFD_MAGIC = 0x11223344;

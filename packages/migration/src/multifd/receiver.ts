@@ -5,12 +5,20 @@
  * channel has read its SYNC packet of that epoch and the main stream has read the matching
  * `RAM_SAVE_FLAG_MULTIFD_FLUSH` (QEMU's `multifd_recv_sync_main`), so a page of an older pass is
  * never applied over a newer one.
+ *
+ * In real time, a compressed packet is decompressed and applied by its channel's worker thread
+ * (`worker-pool.ts`; in place when RAM is a `SharedArrayBuffer`, else the worker hands the pages
+ * back and this thread copies them in). A sync point opens only once every packet before it is
+ * applied, and the channels complete only once every packet is. Uncompressed packets are applied
+ * here: their only work is the copy into RAM, which a worker would not save.
  */
 import { PAGE_SIZE, type RamBackend, type VersionedPages } from "@ferry/core";
 import { MigrationError } from "../errors";
 import type { RamBlockTarget } from "../stream/reader";
 import type { IncomingTransport } from "../transport/types";
 import type { MultifdCompression, MultifdDecompressor } from "./compression";
+import { type ChannelWorker, startChannelWorker } from "./worker-pool";
+import type { FromWorker, RecvJob } from "./worker-protocol";
 import {
   decodeMultifdInit,
   decodeMultifdPacketHeader,
@@ -25,6 +33,8 @@ import {
 
 const PS = PAGE_SIZE;
 const ZERO_PAGE = new Uint8Array(PS);
+/** Packets queued on a channel's worker before its parsing waits for an answer. */
+const WORKER_DEPTH = 4;
 /** Largest compressed data accepted after a packet (twice the raw pages, plus slack). */
 const MAX_COMPRESSED = 2 * MULTIFD_PAGE_COUNT * PS + 4096;
 
@@ -42,9 +52,24 @@ export interface MultifdReceiverOptions {
   readonly onError: (error: Error) => void;
   /** Every channel ended cleanly with all its packets applied. */
   readonly onComplete: () => void;
+  /**
+   * Decompress and apply compressed packets on worker threads (one per channel), for methods that
+   * name their worker module (default false; `incoming` turns it on in real time with full pages).
+   */
+  readonly workers?: boolean;
+  /** Longest wait for a worker's answer (ms; default 60 s). */
+  readonly workerTimeoutMs?: number;
+  /**
+   * The `multifd-compression` the source is expected to use: with `workers`, each channel's worker
+   * starts at its handshake instead of at its first packet (a packet of another method is refused).
+   */
+  readonly expectedCompression?: string;
 }
 
 interface Slot {
+  readonly index: number;
+  /** The block's RAM is a `SharedArrayBuffer` (workers write it in place). */
+  readonly shared: boolean;
   readonly target: RamBlockTarget;
   readonly bytes: Uint8Array | null;
   readonly backend: RamBackend;
@@ -61,6 +86,10 @@ interface RecvChannel {
   syncs: number;
   ended: boolean;
   decompressor: MultifdDecompressor | null;
+  /** The flag of the decompressor's method. */
+  decompressorFlag: number;
+  /** Its worker thread (compressed packets in real time), or null. */
+  worker: ChannelWorker | null;
 }
 
 /** The receive side of one incoming multifd migration. */
@@ -79,11 +108,20 @@ export class MultifdReceiver {
   private failed = false;
   private completed = false;
   private pumping = false;
+  /** Packets handed to workers and not yet applied. */
+  private inflight = 0;
+  private seq = 0;
+  /** Buffers back from the workers, for reuse: packet data, and pages to copy into RAM. */
+  private readonly dataPool: ArrayBuffer[] = [];
+  private readonly outPool: ArrayBuffer[] = [];
 
   constructor(options: MultifdReceiverOptions) {
     this.o = options;
-    for (const t of options.blocks) {
+    for (const [index, t] of options.blocks.entries()) {
+      const b = t.backend.bytes;
       this.slots.set(t.name, {
+        index,
+        shared: b !== null && b.buffer instanceof SharedArrayBuffer,
         target: t,
         bytes: t.backend.bytes,
         backend: t.backend,
@@ -108,6 +146,8 @@ export class MultifdReceiver {
       syncs: 0,
       ended: false,
       decompressor: null,
+      decompressorFlag: 0,
+      worker: null,
     };
     if (this.chans.length >= this.o.channels) {
       this.fail(
@@ -139,10 +179,23 @@ export class MultifdReceiver {
     this.pump();
   }
 
+  /** Resolves once the worker threads started so far are up. */
+  async started(): Promise<void> {
+    await Promise.all(this.chans.map((c) => c.worker?.ready));
+  }
+
+  /** Terminate the worker threads (every outcome; idempotent). */
+  async close(): Promise<void> {
+    const ws = this.chans.map((c) => c.worker).filter((w) => w !== null);
+    for (const c of this.chans) c.worker = null;
+    await Promise.all(ws.map((w) => w.close()));
+  }
+
   private fail(ch: RecvChannel, why: string): void {
     if (this.failed) return;
     this.failed = true;
     const name = ch.id >= 0 ? `multifd channel ${ch.id}` : `multifd channel #${ch.index}`;
+    void this.close();
     this.o.onError(new MigrationError(`${name}: ${why}`));
   }
 
@@ -171,7 +224,8 @@ export class MultifdReceiver {
         if (!this.release()) break;
       }
       for (const c of this.chans) {
-        if (c.ended && c.len > 0 && c.syncs <= this.released) {
+        const waiting = c.worker !== null && c.worker.inFlight > 0;
+        if (c.ended && c.len > 0 && c.syncs <= this.released && !waiting) {
           this.fail(c, `the channel ended in the middle of a packet (${c.len} bytes left over)`);
           return;
         }
@@ -179,6 +233,7 @@ export class MultifdReceiver {
       if (
         !this.completed &&
         this.chans.length === this.o.channels &&
+        this.inflight === 0 &&
         this.chans.every((c) => c.ended && c.len === 0 && c.syncs === this.released)
       ) {
         if (this.released !== this.mainFlushes) {
@@ -186,6 +241,7 @@ export class MultifdReceiver {
           return;
         }
         this.completed = true;
+        void this.close();
         this.o.onComplete();
       }
     } finally {
@@ -197,6 +253,8 @@ export class MultifdReceiver {
   private release(): boolean {
     const next = this.released + 1;
     if (this.chans.length < this.o.channels || this.mainFlushes < next) return false;
+    // every packet before the sync point applied (workers included) before any after it
+    if (this.inflight > 0) return false;
     for (const c of this.chans) if (c.syncs < next) return false;
     this.released = next;
     return true;
@@ -222,7 +280,11 @@ export class MultifdReceiver {
         }
         const h = ch.header;
         if (avail < h.nextPacketSize) break;
-        this.apply(ch, h, ch.buf.subarray(pos, pos + h.nextPacketSize));
+        // a channel's worker holds at most WORKER_DEPTH packets; the rest waits in the buffer
+        if (ch.worker !== null && ch.worker.inFlight >= WORKER_DEPTH && h.normalPages > 0) break;
+        if (ch.worker !== null && h.normalPages > 0) {
+          this.dispatch(ch, h, ch.buf.subarray(pos, pos + h.nextPacketSize));
+        } else this.apply(ch, h, ch.buf.subarray(pos, pos + h.nextPacketSize));
         pos += h.nextPacketSize;
         ch.header = null;
         if ((h.flags & MULTIFD_FLAG_SYNC) !== 0) ch.syncs++;
@@ -250,6 +312,15 @@ export class MultifdReceiver {
       throw new Error("handshake uuid differs from the other channels' (another migration?)");
     }
     ch.id = init.id;
+    const expected = this.o.expectedCompression;
+    if (this.o.workers === true && expected !== undefined && expected !== "none") {
+      const c = this.o.compressions.find((m) => m.name === expected);
+      if (c !== undefined) {
+        ch.decompressor = c.createDecompressor();
+        ch.decompressorFlag = c.flag;
+        this.startWorker(ch, c);
+      }
+    }
   }
 
   private checkHeader(ch: RecvChannel, h: MultifdPacketHeader): MultifdPacketHeader {
@@ -268,6 +339,13 @@ export class MultifdReceiver {
         );
       }
       ch.decompressor = c.createDecompressor();
+      ch.decompressorFlag = c.flag;
+      if (this.o.workers === true && ch.worker === null) this.startWorker(ch, c);
+    }
+    if (ch.decompressor !== null && ch.decompressorFlag !== method) {
+      throw new Error(
+        `packet ${h.packetNum} compression flags 0x${method.toString(16)}, but multifd-compression is "${this.o.expectedCompression}" here`,
+      );
     }
     const compact = (h.flags & MULTIFD_FLAG_X_COMPACT) !== 0;
     if (compact && !this.o.compact)
@@ -303,6 +381,77 @@ export class MultifdReceiver {
       }
     }
     return h;
+  }
+
+  /** Start channel `ch`'s worker thread for method `c` (when it names its worker module). */
+  private startWorker(ch: RecvChannel, c: MultifdCompression): void {
+    const module = c.worker;
+    if (module === undefined) return;
+    ch.worker = startChannelWorker({
+      init: {
+        role: "recv",
+        channel: ch.id,
+        blocks: this.o.blocks.map((t) => {
+          const b = t.backend.bytes;
+          const shared = b !== null && b.buffer instanceof SharedArrayBuffer;
+          return {
+            name: new Uint8Array(0),
+            shared: shared ? (b.buffer as SharedArrayBuffer) : null,
+            byteOffset: shared ? b.byteOffset : 0,
+            size: t.size,
+          };
+        }),
+        compression: { ...module, level: 0 },
+      },
+      ...(this.o.workerTimeoutMs !== undefined ? { timeoutMs: this.o.workerTimeoutMs } : {}),
+      onError: (e) => this.fail(ch, e.message.replace(/^multifd channel \d+: /, "")),
+    });
+  }
+
+  /** Hand a compressed packet to the channel's worker (the data is copied into a pooled buffer). */
+  private dispatch(ch: RecvChannel, h: MultifdPacketHeader, data: Uint8Array): void {
+    const slot = this.slots.get(h.ramblock)!;
+    const buf = this.dataPool.pop() ?? new ArrayBuffer(MAX_COMPRESSED);
+    new Uint8Array(buf).set(data);
+    const out = slot.shared
+      ? null
+      : (this.outPool.pop() ?? new ArrayBuffer(MULTIFD_PAGE_COUNT * PS));
+    const offsets = Float64Array.from(h.offsets);
+    const job: RecvJob = {
+      kind: "recv",
+      seq: this.seq++,
+      block: slot.index,
+      normal: h.normalPages,
+      zero: h.zeroPages,
+      offsets,
+      data: buf,
+      dataBytes: data.length,
+      out,
+    };
+    this.inflight++;
+    const transfer = out === null ? [buf] : [buf, out];
+    ch.worker!.submit(job, transfer, (r) => this.applied(slot, job, r));
+  }
+
+  /** A worker applied a packet (or handed its pages back to be copied into RAM). */
+  private applied(slot: Slot, job: RecvJob, r: FromWorker): void {
+    if (r.kind !== "applied") return;
+    this.inflight--;
+    this.dataPool.push(r.data);
+    if (r.out !== null) {
+      const pages = new Uint8Array(r.out);
+      const bytes = slot.bytes;
+      const n = job.normal + job.zero;
+      for (let i = 0; i < n; i++) {
+        const off = job.offsets[i];
+        const src = i < job.normal ? pages.subarray(i * PS, (i + 1) * PS) : ZERO_PAGE;
+        if (bytes !== null) bytes.set(src, off);
+        else slot.backend.write(off, src);
+      }
+      this.outPool.push(r.out);
+    }
+    this.pages += job.normal + job.zero;
+    this.pump();
   }
 
   private apply(ch: RecvChannel, h: MultifdPacketHeader, data: Uint8Array): void {

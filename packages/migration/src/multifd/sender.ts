@@ -13,6 +13,12 @@
  * Zero pages are detected here (QEMU's `zero-page-detection=multifd`) and travel as offsets only.
  * On a compact link a synthetic page travels as its version, every statistic counting the real
  * bytes (with compression, the materialized pages are really compressed to count them).
+ *
+ * In real time (a realtime scheduler, full pages) the page work runs on worker threads, one per
+ * channel (`worker-pool.ts`): the migration thread only records each packet's page offsets (and
+ * copies the pages into a pooled buffer when RAM is not a `SharedArrayBuffer`); the channel's
+ * worker reads the pages (in place from shared RAM), sorts out the zero pages, compresses and
+ * builds the packet, which the migration thread writes on the channel's socket.
  */
 import { PAGE_SIZE, type RamRegion, type Scheduler, type VersionedPages } from "@ferry/core";
 import { MigrationError } from "../errors";
@@ -20,6 +26,8 @@ import { RamFlag } from "../stream/constants";
 import type { StreamWriter } from "../stream/writer";
 import type { OutgoingTransport } from "../transport/types";
 import type { MultifdCompression, MultifdCompressor } from "./compression";
+import { type ChannelWorker, startChannelWorker } from "./worker-pool";
+import type { FromWorker, SendJob, WorkerBlock } from "./worker-protocol";
 import {
   encodeMultifdInit,
   MULTIFD_FLAG_SYNC,
@@ -31,6 +39,8 @@ import {
 
 const PS = PAGE_SIZE;
 const N = MULTIFD_PAGE_COUNT;
+/** Worker mode: packets queued on a channel's worker before the migration thread waits. */
+const WORKER_DEPTH = 2;
 
 /** Options of {@link MultifdSender}. */
 export interface MultifdSenderOptions {
@@ -55,6 +65,16 @@ export interface MultifdSenderOptions {
   readonly onBytes: (bytes: number) => void;
   /** A channel failed (the caller aborts the migration). */
   readonly onError: (error: Error) => void;
+  /**
+   * Run the page work on worker threads (one per channel). Default: in real time with full pages
+   * and a compression method that names its worker module (or none). Then {@link MultifdSender.queue}
+   * returns null and the pages are counted through `onPages` once their channel's worker sorted them.
+   */
+  readonly workers?: boolean;
+  /** Pages sorted by a worker: `zero` zero pages and `normal` normal ones (worker mode). */
+  readonly onPages?: (zero: number, normal: number) => void;
+  /** Longest wait for a worker's answer (ms; default 60 s). */
+  readonly workerTimeoutMs?: number;
 }
 
 /** Traffic of one channel. */
@@ -69,6 +89,7 @@ export interface MultifdChannelStats {
 }
 
 interface Channel {
+  readonly index: number;
   readonly transport: OutgoingTransport;
   readonly compressor: MultifdCompressor | null;
   freeAt: number;
@@ -117,6 +138,18 @@ export class MultifdSender {
   private syncDue = false;
   private error: Error | null = null;
   private readonly modelCost: boolean;
+  /** Worker mode: one worker per channel, else null. */
+  private readonly workers: ChannelWorker[] | null = null;
+  /** Worker mode: per block, whether its RAM is shared with the workers. */
+  private readonly shared: boolean[] = [];
+  /** Worker mode: the pages of the packet being filled, copied (RAM not shared), or null. */
+  private pages: Uint8Array | null = null;
+  /** Worker mode: page buffers back from the workers, for reuse. */
+  private readonly pool: ArrayBuffer[] = [];
+  private seq = 0;
+  private closed = false;
+  private finished = false;
+  private waiters: Array<() => void> = [];
 
   constructor(options: MultifdSenderOptions) {
     this.o = options;
@@ -126,7 +159,8 @@ export class MultifdSender {
       );
     }
     const c = options.compression;
-    this.chans = options.channels.map((transport) => ({
+    this.chans = options.channels.map((transport, index) => ({
+      index,
       transport,
       compressor: c === null ? null : c.createCompressor(options.level),
       freeAt: 0,
@@ -153,6 +187,82 @@ export class MultifdSender {
     for (let i = 0; i < this.chans.length; i++) {
       this.write(this.chans[i], encodeMultifdInit({ uuid: options.uuid, id: i }), -1);
     }
+    const canWork = !options.compact && (c === null || c.worker !== undefined);
+    const useWorkers = options.workers ?? (options.scheduler.kind === "realtime" && canWork);
+    if (useWorkers) {
+      if (!canWork) {
+        throw new MigrationError(
+          options.compact
+            ? "multifd worker threads need full pages (not a compact link)"
+            : `multifd-compression "${c?.name}" names no worker module`,
+        );
+      }
+      const blocks: WorkerBlock[] = options.blocks.map((b, i) => {
+        const bytes = b.backend.bytes;
+        const sab =
+          bytes !== null && bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset % 4 === 0
+            ? bytes.buffer
+            : null;
+        this.shared[i] = sab !== null;
+        return {
+          name: this.names[i],
+          shared: sab,
+          byteOffset: bytes?.byteOffset ?? 0,
+          size: b.size,
+        };
+      });
+      const compression =
+        c === null ? null : { ...(c.worker as NonNullable<typeof c.worker>), level: options.level };
+      this.workers = this.chans.map((ch) =>
+        startChannelWorker({
+          init: { role: "send", channel: ch.index, blocks, compression },
+          ...(options.workerTimeoutMs !== undefined ? { timeoutMs: options.workerTimeoutMs } : {}),
+          onError: (e) => this.failWith(e),
+        }),
+      );
+    }
+  }
+
+  /**
+   * Resolves once every channel's worker thread is up (at once without workers); rejects with
+   * the error of one that did not start (each has its timeout).
+   */
+  async started(): Promise<void> {
+    if (this.workers !== null) await Promise.all(this.workers.map((w) => w.ready));
+  }
+
+  /** True when the page work runs on worker threads. */
+  get threaded(): boolean {
+    return this.workers !== null;
+  }
+
+  /** Terminate the worker threads (every outcome; idempotent). */
+  async close(): Promise<void> {
+    const w = this.workers;
+    if (w === null || this.closed) return;
+    this.closed = true;
+    if (!this.finished) {
+      // failed or cancelled: the data channels go down with the workers
+      const why = this.error ?? new MigrationError("multifd: the migration ended");
+      for (const c of this.chans) c.transport.abort(why);
+    }
+    await Promise.all(w.map((x) => x.close()));
+    this.wake();
+  }
+
+  private failWith(e: Error): void {
+    if (this.error === null) {
+      this.error = e;
+      this.o.onError(e);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    if (w.length === 0) return;
+    this.waiters = [];
+    for (const f of w) f();
   }
 
   /** Per-channel traffic. */
@@ -175,11 +285,28 @@ export class MultifdSender {
    * Queue page `page` of block `blockIndex` (its bit already cleared). Returns true when it was a
    * zero page (QEMU counts it as `duplicate`), false for a normal page.
    */
-  queue(blockIndex: number, page: number): boolean {
+  queue(blockIndex: number, page: number): boolean | null {
     if (this.syncDue) this.sync();
     if (blockIndex !== this.block && this.normal + this.zero > 0) this.sendPacket(0);
     this.block = blockIndex;
     const offset = page * PS;
+    if (this.workers !== null) {
+      // worker mode: record the page (copy it when RAM is not shared); the worker sorts it
+      if (!this.shared[blockIndex]) {
+        if (this.pages === null) {
+          const b = this.pool.pop();
+          this.pages = b !== undefined ? new Uint8Array(b) : new Uint8Array(N * PS);
+        }
+        const backend = this.o.blocks[blockIndex].backend;
+        const at = this.normal * PS;
+        if (backend.bytes !== null) this.pages.set(backend.bytes.subarray(offset, offset + PS), at);
+        else backend.read(offset, this.pages.subarray(at, at + PS));
+      }
+      this.normalOffsets[this.normal++] = offset;
+      this.pagesSinceSync++;
+      if (this.normal === N) this.sendPacket(0);
+      return null;
+    }
     const syn = this.synthetic[blockIndex];
     let zero: boolean;
     if (syn !== null) {
@@ -236,6 +363,13 @@ export class MultifdSender {
    * no channel's transport is backed up (real sockets buffer without bound otherwise).
    */
   async ready(): Promise<void> {
+    const workers = this.workers;
+    if (workers !== null) {
+      // every channel's worker has WORKER_DEPTH packets queued: wait for one to answer
+      while (this.error === null && workers.every((w) => w.inFlight >= WORKER_DEPTH)) {
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+      }
+    }
     const wait = this.waitNs();
     if (wait > 0) await this.o.scheduler.sleep(wait);
     for (const c of this.chans) {
@@ -255,6 +389,16 @@ export class MultifdSender {
    */
   async finish(): Promise<void> {
     this.sync();
+    if (this.workers !== null) {
+      // every worker answers every packet (each has its timeout), then the channels close
+      await Promise.all(this.workers.map((w) => w.idle()));
+      this.check();
+      await Promise.all(this.chans.map((c) => c.transport.end()));
+      this.check();
+      this.finished = true;
+      await this.close();
+      return;
+    }
     const s = this.o.scheduler;
     let last = s.now();
     for (const c of this.chans) if (c.freeAt > last) last = c.freeAt;
@@ -284,6 +428,21 @@ export class MultifdSender {
     const now = this.o.scheduler.now();
     let pick = -1;
     let best = Number.POSITIVE_INFINITY;
+    const workers = this.workers;
+    if (workers !== null) {
+      // the next channel whose worker has the fewest packets queued
+      for (let k = 0; k < chans.length; k++) {
+        const i = (this.nextChannel + k) % chans.length;
+        if (workers[i].inFlight < best) {
+          best = workers[i].inFlight;
+          pick = i;
+          if (best === 0) break;
+        }
+      }
+      this.nextChannel = (pick + 1) % chans.length;
+      this.emit(chans[pick], flags, 1);
+      return;
+    }
     for (let k = 0; k < chans.length; k++) {
       const i = (this.nextChannel + k) % chans.length;
       if (chans[i].freeAt <= now) {
@@ -301,6 +460,10 @@ export class MultifdSender {
 
   /** Build the packet (the current pages when `withPages`) and hand it to channel `c`. */
   private emit(c: Channel, flags: number, withPages: 0 | 1): void {
+    if (this.workers !== null) {
+      this.emitThreaded(c, flags, withPages);
+      return;
+    }
     const o = this.o;
     const normal = withPages ? this.normal : 0;
     const zero = withPages ? this.zero : 0;
@@ -363,6 +526,50 @@ export class MultifdSender {
     this.write(c, packet, MULTIFD_PACKET_LEN + accountedData, c.freeAt);
   }
 
+  /** Worker mode: hand the packet (its page offsets, its copied pages) to the channel's worker. */
+  private emitThreaded(c: Channel, flags: number, withPages: 0 | 1): void {
+    const count = withPages ? this.normal : 0;
+    const offsets = this.normalOffsets.slice(0, count);
+    const pages = withPages ? this.pages : null;
+    const job: SendJob = {
+      kind: "send",
+      seq: this.seq++,
+      flags: flags | (this.o.compression?.flag ?? 0),
+      packetNum: this.packetNum++,
+      block: count > 0 ? this.block : 0,
+      count,
+      offsets,
+      pages: pages === null ? null : (pages.buffer as ArrayBuffer),
+    };
+    if (withPages) {
+      this.pages = null;
+      this.normal = 0;
+      this.zero = 0;
+    }
+    c.packets++;
+    const transfer =
+      pages === null ? [offsets.buffer] : [offsets.buffer, pages.buffer as ArrayBuffer];
+    try {
+      this.workers![c.index].submit(job, transfer, (r) => this.sent(c, r));
+    } catch (e) {
+      this.failWith(e instanceof Error ? e : new MigrationError(String(e)));
+    }
+  }
+
+  /** Worker mode: a packet is built; count it and write it on its channel. */
+  private sent(c: Channel, r: FromWorker): void {
+    if (r.kind !== "sent") return;
+    if (r.pages !== null) this.pool.push(r.pages);
+    const n = r.packet.byteLength;
+    this.rawDataBytes += r.normal * PS;
+    this.compressedDataBytes += r.dataBytes;
+    c.normalPages += r.normal;
+    c.zeroPages += r.zero;
+    this.o.onPages?.(r.zero, r.normal);
+    this.write(c, new Uint8Array(r.packet), n);
+    this.wake();
+  }
+
   /** Write `chunk` (standing for `accounted` bytes, -1 = its length) on `c` at `atNs`. */
   private write(c: Channel, chunk: Uint8Array, accounted: number, atNs = 0): void {
     const n = accounted < 0 ? chunk.length : accounted;
@@ -374,8 +581,7 @@ export class MultifdSender {
       try {
         c.transport.write(chunk, n);
       } catch (e) {
-        this.error = e instanceof Error ? e : new MigrationError(String(e));
-        this.o.onError(this.error);
+        this.failWith(e instanceof Error ? e : new MigrationError(String(e)));
       }
     };
     const s = this.o.scheduler;

@@ -97,6 +97,9 @@ export function socketChannelSource(socket: Socket, label: string): IncomingTran
   };
 }
 
+/** How long a failed channel connection waits for the main connection's verdict (ms). */
+const MAIN_VERDICT_MS = 1000;
+
 /**
  * Give `main` the ability to open data channels: each is a new connection made by `connect`
  * (to the same address as the main one), wrapped by {@link socketChannelSink}.
@@ -107,8 +110,21 @@ export function withSocketChannels(
 ): OutgoingTransport {
   const label = main.name ?? "socket";
   const openChannels = async (count: number): Promise<readonly OutgoingTransport[]> => {
-    const sockets = await Promise.all(Array.from({ length: count }, () => connect()));
-    return sockets.map((s, i) => socketChannelSink(s, `${label} channel ${i}`));
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => connect()));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed !== undefined) {
+      for (const r of settled) if (r.status === "fulfilled") r.value.destroy();
+      // A destination that refused the main connection (TLS, authz) closes its listener, so the
+      // channels fail too; it tells why on the main connection's return path: report that.
+      const until = Date.now() + MAIN_VERDICT_MS;
+      while (main.error === null && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw main.error ?? failed.reason;
+    }
+    return settled.map((r, i) =>
+      socketChannelSink((r as PromiseFulfilledResult<Socket>).value, `${label} channel ${i}`),
+    );
   };
   return Object.defineProperties(
     {},

@@ -243,15 +243,22 @@ export function socketSource(socket: Socket, label = "socket"): IncomingTranspor
         received.add(b);
         handlers!.data(b);
       });
+      // This side closes once the loader is done (below), not as soon as the source ends.
+      socket.allowHalfOpen = true;
       socket.on("end", () => {
         ended = true;
         if (failed) return;
-        // The loader acknowledges the switchover on the return path once it loaded everything.
-        handlers!.end();
-        if (!failed) {
-          returnPath.send({ type: "shut", status: 0 });
-          socket.end();
-        }
+        // The loader acknowledges the switchover on the return path once it loaded everything
+        // (later when its multifd channels are still applying pages).
+        const shut = (): void => {
+          if (!failed) {
+            returnPath.send({ type: "shut", status: 0 });
+            socket.end();
+          }
+        };
+        const later = handlers!.end();
+        if (later instanceof Promise) void later.then(shut);
+        else shut();
       });
       socket.on("error", (e) => {
         if (!failed && !ended) {

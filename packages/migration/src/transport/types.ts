@@ -97,8 +97,11 @@ export interface OutgoingTransport {
 export interface IncomingHandlers {
   /** Bytes in order; `chunk` is valid only during the call. */
   data(chunk: Uint8Array): void;
-  /** The sender finished cleanly. */
-  end(): void;
+  /**
+   * The sender finished cleanly. A promise: the loader finishes later (multifd channels still
+   * applying pages); a two-way transport acknowledges and closes only once it settles.
+   */
+  end(): void | Promise<void>;
   /** The connection broke. */
   error(err: Error): void;
 }
