@@ -113,6 +113,22 @@ await w.idle();
 await w.close();
 `;
 
+/** Serves a QMP monitor from its I/O thread (dist/io-thread/worker.js) and queries it. */
+const IO_THREAD_PROBE = `import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connectQmp, createQmpServer, defineCommand, qmpSpecs } from "@ferry/qmp";
+const server = createQmpServer({
+  commands: [defineCommand(qmpSpecs["query-migrate"], () => ({ status: "none" }))],
+});
+const path = join(mkdtempSync(join(tmpdir(), "io-")), "m.sock");
+await server.listen({ kind: "unix", path }, { ioThread: true });
+const c = await connectQmp({ kind: "unix", path }, qmpSpecs);
+console.log("io-thread:", JSON.stringify(await c.execute("query-migrate")));
+c.close();
+await server.close();
+`;
+
 describe("published packages", () => {
   const tmp = mkdtempSync(join(tmpdir(), "ferry-pack-"));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -168,6 +184,13 @@ describe("published packages", () => {
     expect(probe.stderr).toBe("");
     expect(probe.stdout.trim()).toBe("worker: sent 1344");
     expect(probe.status).toBe(0);
+
+    // The QMP monitor's I/O thread starts from the built entry (dist/io-thread/worker.js).
+    writeFileSync(join(app, "io-thread-probe.mjs"), IO_THREAD_PROBE);
+    const io = sh(process.execPath, ["io-thread-probe.mjs"], app);
+    expect(io.stderr).toBe("");
+    expect(io.stdout.trim()).toBe('io-thread: {"status":"none"}');
+    expect(io.status).toBe(0);
 
     // From another directory: the config's plugin is resolved from the config file's folder.
     const bin = join(app, "node_modules/.bin/ferry");

@@ -14,3 +14,4 @@ export * from "./vcpu/types";
 export * from "./vcpu/index";
 export * from "./devices/index";
 export * from "./machine/index";
+export * from "./node/worker-entry";

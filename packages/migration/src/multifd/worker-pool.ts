@@ -8,9 +8,7 @@
  * The entry file is `worker.js` next to this module in the built package, or `worker.ts` when
  * running from TypeScript sources (vitest, tsx), where the worker loads tsx's loader first.
  */
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import { startWorkerEntry } from "@ferry/core";
 import { MigrationError } from "../errors";
 import type { FromWorker, RecvJob, SendJob, WorkerInit } from "./worker-protocol";
 
@@ -51,25 +49,11 @@ export interface ChannelWorker {
   close(): Promise<void>;
 }
 
-/**
- * Start the worker entry: `worker.js` next to this module in the built package; from TypeScript
- * sources (vitest, tsx), `worker.ts` behind a bootstrap that registers tsx's loader in the thread.
- */
-export function spawnWorkerEntry(): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith(".ts")) return new Worker(new URL("./worker.js", self));
-  const pkg = createRequire(self).resolve("tsx/package.json");
-  const api = pathToFileURL(pkg.replace(/package\.json$/, "dist/esm/api/index.mjs")).href;
-  const entry = new URL("./worker.ts", self).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
-}
-
 /** Start the worker of one channel. */
 export function startChannelWorker(options: ChannelWorkerOptions): ChannelWorker {
   const label = `multifd channel ${options.init.channel}`;
   const timeoutMs = options.timeoutMs ?? MULTIFD_WORKER_TIMEOUT_MS;
-  const worker = spawnWorkerEntry();
+  const worker = startWorkerEntry(import.meta.url, "worker");
   worker.unref();
   live++;
   worker.once("exit", () => live--);

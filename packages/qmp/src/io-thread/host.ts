@@ -4,9 +4,7 @@
  * read-only queries fresh — sent before every message written to a client (so an answer or event
  * is never followed by an older snapshot) and again whenever the thread answered from it.
  */
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import { startWorkerEntry } from "@ferry/core";
 import { formatEndpoint, type SocketEndpoint } from "../address";
 import type { JsonValue } from "../protocol";
 import type { QmpListener, SessionInput, SessionIo } from "../server";
@@ -37,26 +35,13 @@ export interface IoThreadHost {
   close(): Promise<void>;
 }
 
-/**
- * Start the thread's entry: `worker.js` next to this module in the built package; from
- * TypeScript sources (vitest, tsx), `worker.ts` behind a bootstrap that registers tsx's loader.
- */
-function spawnEntry(init: IoThreadInit): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith(".ts")) return new Worker(new URL("./worker.js", self), { workerData: init });
-  const pkg = createRequire(self).resolve("tsx/package.json");
-  const api = pathToFileURL(pkg.replace(/package\.json$/, "dist/esm/api/index.mjs")).href;
-  const entry = new URL("./worker.ts", self).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData: init });
-}
-
 /** Start a monitor I/O thread. */
 export function createIoThreadHost(options: IoThreadHostOptions): IoThreadHost {
-  const worker = spawnEntry({
+  const init: IoThreadInit = {
     maxRequestBytes: options.maxRequestBytes,
     maxSnapshotAgeMs: IO_THREAD_SNAPSHOT_MAX_AGE_MS,
-  });
+  };
+  const worker = startWorkerEntry(import.meta.url, "worker", { workerData: init });
   const post = (m: ToIoThread): void => worker.postMessage(m);
   const inputs = new Map<number, SessionInput>();
   /** Connections open in the thread (from `open` until `gone`). */
