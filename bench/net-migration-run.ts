@@ -175,7 +175,7 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
   const idleCpuPerS =
     ((idleCpu.user + idleCpu.system) / 1e3 / (performance.now() - idleWall0)) * 1e3;
   probe.kill("SIGUSR2");
-  dst.kill("SIGUSR2");
+  if (LOOP_PROBES) dst.kill("SIGUSR2");
   const srcLoop = LOOP_PROBES ? startLoopProbe() : null;
   const cpu0 = process.cpuUsage();
   await s.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
