@@ -34,11 +34,25 @@ export interface QmpServerOptions {
   /** Called with each failure of a handler that is not a QmpError (ferry's own bug). */
   readonly onInternalError?: (error: Error, command: string) => void;
   /**
-   * Read-only queries a monitor I/O thread may answer from a snapshot (default
-   * `["query-migrate"]`): commands without arguments whose handler returns synchronously.
+   * Read-only queries a monitor I/O thread may answer from a snapshot, each with when its result
+   * may be used (default: `query-migrate` while a migration is in progress — before and after,
+   * the main thread answers, exactly): commands without arguments whose handler returns
+   * synchronously.
    */
-  readonly ioThreadQueries?: readonly string[];
+  readonly ioThreadQueries?: Readonly<Record<string, (result: unknown) => boolean>>;
 }
+
+/** `query-migrate`'s statuses that are not a migration in progress (the main thread answers). */
+const SETTLED_MIGRATION = new Set(["none", "completed", "failed", "cancelled"]);
+
+/** The default snapshot queries of a monitor I/O thread: `query-migrate` during a migration. */
+export const DEFAULT_IO_THREAD_QUERIES: Readonly<Record<string, (result: unknown) => boolean>> = {
+  "query-migrate": (r) =>
+    typeof r === "object" &&
+    r !== null &&
+    typeof (r as { status?: unknown }).status === "string" &&
+    !SETTLED_MIGRATION.has((r as { status: string }).status),
+};
 
 /** Options of {@link QmpServer.listen}. */
 export interface QmpListenOptions {
@@ -140,16 +154,17 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
   const servers: Server[] = [];
   let nextSession = 1;
   let ioHost: IoThreadHost | null = null;
-  const ioQueries = options.ioThreadQueries ?? ["query-migrate"];
+  const ioQueries = options.ioThreadQueries ?? DEFAULT_IO_THREAD_QUERIES;
 
   /** The current results of the queries an I/O thread may answer (those that run synchronously). */
   const snapshot = (): Record<string, JsonValue> => {
     const values: Record<string, JsonValue> = {};
-    for (const name of ioQueries) {
+    for (const [name, usable] of Object.entries(ioQueries)) {
       const command = table.get(name);
       if (command === undefined) continue;
       try {
         const args = checkArguments(command.args, {});
+        // Session 0: no client's (theirs are numbered from 1).
         const r = (command.run as (a: unknown, c: { session: number }) => unknown)(args, {
           session: 0,
         });
@@ -157,7 +172,8 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
           r.catch(() => {});
           continue;
         }
-        values[name] = (r === undefined ? {} : r) as JsonValue;
+        const value = r === undefined ? {} : r;
+        if (usable(value)) values[name] = value as JsonValue;
       } catch {
         // An error is the main thread's to answer.
       }
