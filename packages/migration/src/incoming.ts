@@ -47,6 +47,8 @@ export interface IncomingOptions {
    * where it is missing, so a page from either channel is placed once and never overwritten.
    */
   readonly channels?: readonly IncomingTransport[];
+  /** Called on every status change after the start (QEMU's destination MIGRATION events). */
+  readonly onStatus?: (status: IncomingStatus) => void;
 }
 
 /** Outcome of an incoming migration. */
@@ -112,6 +114,11 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   const { machine } = options;
   let transport = options.transport;
   let status: IncomingStatus = "receiving";
+  const setStatus = (next: IncomingStatus): void => {
+    if (next === status) return;
+    status = next;
+    options.onStatus?.(next);
+  };
   let lastError: Error | null = null;
   /** Post-copy started the guest before the end of the stream. */
   let guestStarted = false;
@@ -127,11 +134,11 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         throw new MigrationError(`device state rejected: ${(e as Error).message}`);
       }
       guestStarted = true;
-      status = "postcopy-active";
+      setStatus("postcopy-active");
       runMachine(machine);
     },
     resumed() {
-      if (status === "postcopy-recover") status = "postcopy-active";
+      if (status === "postcopy-recover") setStatus("postcopy-active");
     },
     channels: options.channels ?? [],
   };
@@ -173,18 +180,23 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     if (guestStarted) {
       // Post-copy: neither side has the whole guest. Wait for migrate-recover (QEMU's
       // postcopy_pause_incoming); the guest keeps running here.
-      status = "postcopy-paused";
+      setStatus("postcopy-paused");
       bytes += reader.position;
       pages += reader.pages;
       transport.close();
       return;
     }
-    status = "failed";
+    setStatus("failed");
     void receiver?.close();
     // Report the failure on the return path (a two-way transport), then refuse the stream.
     transport.returnPath?.send({ type: "error", message: error.message });
     transport.close();
-    settle({ status, error, bytes: bytes + reader.position, pages: pages + reader.pages });
+    settle({
+      status: "failed",
+      error,
+      bytes: bytes + reader.position,
+      pages: pages + reader.pages,
+    });
   };
   const receiving = (): boolean =>
     status === "receiving" || status === "postcopy-active" || status === "postcopy-recover";
@@ -204,7 +216,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       fail(e as Error);
       return;
     }
-    status = "completed";
+    setStatus("completed");
     // Acknowledge the switchover with what was loaded: the source accepts it only if this
     // accounts for every byte it sent (see return-path/ack.ts).
     const rp = transport.returnPath;
@@ -213,7 +225,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     }
     if (!guestStarted && options.resume !== false) runMachine(machine);
     settle({
-      status,
+      status: "completed",
       bytes: bytes + reader.position,
       pages: pages + reader.pages + (receiver?.pages ?? 0),
       resumedAtNs: machine.scheduler?.now(),
@@ -345,7 +357,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         );
       }
       transport = next;
-      status = "postcopy-recover";
+      setStatus("postcopy-recover");
       reader = makeReader();
       input = new IntegrityDecoder(reader, integrity);
       attach(next);

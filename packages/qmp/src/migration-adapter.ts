@@ -406,6 +406,10 @@ export function createFerryMigrationControl(
           resume: false,
           multifdChannels: channels,
           integrity: manager.queryParameters()["x-integrity"] === false ? "off" : "accept",
+          // post-copy's states on the destination are MIGRATION events too (QEMU's)
+          onStatus: (st) => {
+            if (st.startsWith("postcopy")) events.emit("status", st);
+          },
         });
         inc = m;
         void m.done.then((r) => {
