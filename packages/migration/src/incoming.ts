@@ -87,9 +87,16 @@ export interface IncomingMigration {
   readonly error: Error | null;
   /**
    * QEMU's `migrate-recover`: continue a `postcopy-paused` migration on a new connection (the
-   * source then resumes with `Migration.resume`). Throws `MigrationError` in any other state.
+   * source then resumes with `Migration.resume`). `channels`: the new connection's data channels
+   * (post-copy's preempt channel, re-established). Throws `MigrationError` in any other state.
    */
-  recover(transport: IncomingTransport): void;
+  recover(transport: IncomingTransport, channels?: readonly IncomingTransport[]): void;
+  /**
+   * A data channel of the current connection that arrived after the main one (a preempt channel
+   * on its own socket); loaded like `options.channels`. Closed at once when the migration is not
+   * receiving.
+   */
+  addChannel(channel: IncomingTransport): void;
   /** Destination-side statistics (post-copy: blocktime and fault latency). */
   info(): Record<string, unknown>;
 }
@@ -184,6 +191,8 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       bytes += reader.position;
       pages += reader.pages;
       transport.close();
+      for (const ch of liveChannels) ch.close();
+      liveChannels = [];
       return;
     }
     setStatus("failed");
@@ -258,17 +267,23 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       },
     });
   };
+  /** The data channels of the current connection (closed when it breaks). */
+  let liveChannels: IncomingTransport[] = [];
   /** A data channel: RAM pages only; its end is not the migration's end. */
   const attachChannel = (ch: IncomingTransport): void => {
+    liveChannels.push(ch);
+    const mine = reader;
     const r = new StreamReader({
       blocks: machine.memory.ramRegions.filter((x) => !x.readonly),
       records: options.records ?? recordTypesOf(options.plugins ?? []),
       compact: ch.compact === true,
     });
+    // A channel of an older connection (before a recovery) no longer counts.
     let open = true;
+    const current = (): boolean => open && mine === reader;
     ch.receive({
       data(chunk) {
-        if (!open || !receiving()) return;
+        if (!current() || !receiving()) return;
         try {
           r.push(chunk);
         } catch (e) {
@@ -277,7 +292,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         }
       },
       end() {
-        if (!open || !receiving()) return;
+        if (!current() || !receiving()) return;
         open = false;
         try {
           r.end();
@@ -286,7 +301,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         }
       },
       error(err) {
-        if (!open) return;
+        if (!current()) return;
         open = false;
         fail(err);
       },
@@ -303,6 +318,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       recover() {
         throw new MigrationError("migrate-recover: this incoming migration failed");
       },
+      addChannel(ch) {
+        ch.close();
+      },
       info: () => ({}),
     };
   }
@@ -315,6 +333,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         error: lastError,
         recover() {
           throw new MigrationError("migrate-recover: this incoming migration failed");
+        },
+        addChannel(ch) {
+          ch.close();
         },
         info: () => ({}),
       };
@@ -350,7 +371,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       return lastError;
     },
     done,
-    recover(next) {
+    recover(next, nextChannels = []) {
       if (status !== "postcopy-paused") {
         throw new MigrationError(
           `migrate-recover: the incoming migration is ${status}; only a postcopy-paused one can recover`,
@@ -361,6 +382,14 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       reader = makeReader();
       input = new IntegrityDecoder(reader, integrity);
       attach(next);
+      for (const ch of nextChannels) attachChannel(ch);
+    },
+    addChannel(ch) {
+      if (!receiving()) {
+        ch.close();
+        return;
+      }
+      attachChannel(ch);
     },
     info() {
       const out: Record<string, unknown> = { status };

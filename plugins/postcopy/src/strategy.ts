@@ -206,12 +206,8 @@ async function postcopyPhase(
   let rp = returnPathOf(s);
   let seen = rp.received.length;
   const cursor = { block: -1 };
-  // QEMU's postcopy-preempt: requested pages on a channel of their own (not after a recovery:
-  // ferry does not re-establish the channel, requests then go on the main channel).
-  if (preempt) {
-    st.preempt = s.postcopy.openPreempt();
-    st.preemptLive = true;
-  }
+  // QEMU's postcopy-preempt: requested pages on a channel of their own.
+  if (preempt) usePreempt(s, st);
   for (;;) {
     try {
       while (s.dirtyPages() > 0) {
@@ -243,8 +239,25 @@ async function postcopyPhase(
       rp = returnPathOf(s);
       cursor.block = -1;
       seen = await recover(s, st);
+      // QEMU re-establishes the preempt channel on the new connection; a resume without data
+      // channels (the in-process API's `resume(transport)`) leaves the requests on the main one.
+      if (preempt) {
+        try {
+          usePreempt(s, st);
+        } catch {
+          st.preemptLive = false;
+        }
+      }
     }
   }
+}
+
+/** Send requested pages on the connection's preempt channel (a new one after a recovery). */
+function usePreempt(s: MigrationSession, st: PostcopyState): void {
+  const next = s.postcopy.openPreempt();
+  if (st.preempt !== null && st.preempt !== next) st.preemptBytesBefore += st.preempt.written;
+  st.preempt = next;
+  st.preemptLive = true;
 }
 
 async function awaitReport(rp: SourceReturnPath, st: PostcopyState): Promise<void> {
