@@ -163,12 +163,24 @@ export function createFerryMigrationControl(
   // for YIELD_AFTER_MS, and let `drain` yield one macrotask: the monitor is never starved.
   const realtime = machine.scheduler.kind === "realtime";
   let lastYield = performance.now();
+  let yieldMarked = false;
   const guardTransport = (t: OutgoingTransport): OutgoingTransport => ({
     get error() {
       return t.error;
     },
     get backedUp() {
-      return t.backedUp || (realtime && performance.now() - lastYield > YIELD_AFTER_MS);
+      if (t.backedUp) return true;
+      if (!realtime || performance.now() - lastYield <= YIELD_AFTER_MS) return false;
+      // Any wait of the thread yields too (post-copy preempt polls the requests with short
+      // sleeps while the main channel is backed up): the next macrotask counts as the yield.
+      if (!yieldMarked) {
+        yieldMarked = true;
+        setImmediate(() => {
+          yieldMarked = false;
+          lastYield = performance.now();
+        });
+      }
+      return true;
     },
     // Post-copy's page requests and recovery handshake travel on the socket's return path.
     ...(t.returnPath !== undefined ? { returnPath: t.returnPath } : {}),

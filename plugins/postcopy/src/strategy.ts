@@ -228,6 +228,11 @@ async function postcopyPhase(
       await s.postcopy.complete();
       // The destination reports its fault statistics when the last page landed.
       await awaitReport(rp, st);
+      // QEMU counts every request it receives, also those for pages already on their way after
+      // the last one was sent (they precede the report on the return path).
+      for (let i = seen; i < rp.received.length; i++) {
+        if (rp.received[i].type === "req-pages") st.requests++;
+      }
       return;
     } catch (e) {
       if (e instanceof MigrationCancelledError) throw e;
