@@ -11,9 +11,22 @@
  * last seconds, so the guest on the destination faults; before a cut the test holds the proxy
  * (the migration cannot complete while held) and checks both sides, so nothing races the cut.
  */
+import { join, resolve } from "node:path";
 import type { QmpClient, QmpSpecs } from "@ferry/qmp";
 import { afterEach, describe, expect, it } from "vitest";
-import { exitWithin, freePort, killAll, runFerrySync, startPair, TERMINAL } from "./qmp-helpers";
+import {
+  exitWithin,
+  freePort,
+  killAll,
+  monitor,
+  runFerrySync,
+  socketDir,
+  spawnFerry,
+  startPair,
+  TERMINAL,
+  waitForSocket,
+  waitForStderr,
+} from "./qmp-helpers";
 import { startProxy, type TcpProxy } from "./tcp-proxy";
 
 const CONFIG = "examples/configs/memtouch.yaml";
@@ -21,6 +34,10 @@ const CONFIG = "examples/configs/memtouch.yaml";
 const GUEST = ["--set", "guest.args=[1MiB, 4096, 30, 1024, 0, 10]"];
 /** Paced to 5 MIPS so the guest's length does not depend on the machine's load. */
 const PACED = ["--realtime", "--pace", "--set", "machine.mips=5", ...GUEST];
+
+/** 2 MiB of RAM: with `x-page-cost-ns` at 8 ms a page the background push lasts 4 s. */
+const SMALL = ["--set", "machine.memory=2MiB"];
+const TLS = resolve("packages/qmp/test/fixtures/tls");
 
 const proxies: TcpProxy[] = [];
 afterEach(async () => {
@@ -241,10 +258,9 @@ describe("post-copy between two ferry processes (QMP)", () => {
     // 2 MiB of RAM (512 pages) and a background push costing 8 ms per page (x-page-cost-ns): it
     // sends 16 pages, then sleeps 128 ms, for 4 s; the guest touches a page every ~2 ms, so it
     // faults on pages not sent yet, which go on the preempt channel.
-    const small = ["--set", "machine.memory=2MiB"];
-    const ref = runFerrySync(["run", CONFIG, ...GUEST, ...small]);
+    const ref = runFerrySync(["run", CONFIG, ...GUEST, ...SMALL]);
     expect(ref.status, ref.stderr).toBe(0);
-    const pair = await startPair(CONFIG, [...PACED, ...small]);
+    const pair = await startPair(CONFIG, [...PACED, ...SMALL]);
     const { port, s, d } = pair;
     const caps = {
       capabilities: [
@@ -302,5 +318,82 @@ describe("post-copy between two ferry processes (QMP)", () => {
     expectFaultFigures(dinfo, false);
 
     await guestEndsOnDestination(pair, ref);
+  }, 300_000);
+
+  it("postcopy-preempt over TLS: both connections secured; migrate-pause on the destination; the recovery over TLS re-establishes the preempt channel", async () => {
+    const ref = runFerrySync(["run", CONFIG, ...GUEST, ...SMALL]);
+    expect(ref.status, ref.stderr).toBe(0);
+    const dir = socketDir();
+    const port = await freePort();
+    const creds = (sub: string, endpoint: string) =>
+      `tls-creds-x509,id=tls0,dir=${join(TLS, sub)},endpoint=${endpoint}`;
+    const args = [...PACED, ...SMALL];
+    const dst = spawnFerry([
+      "run",
+      CONFIG,
+      ...args,
+      "--object",
+      creds("good", "server"),
+      "--qmp",
+      `unix:${join(dir, "dst.sock")}`,
+      "--incoming",
+      `tcp:127.0.0.1:${port}`,
+    ]);
+    const src = spawnFerry([
+      "run",
+      CONFIG,
+      ...args,
+      "--object",
+      creds("good", "client"),
+      "--qmp",
+      `unix:${join(dir, "src.sock")}`,
+    ]);
+    await waitForSocket(join(dir, "src.sock"), src);
+    await waitForStderr(dst, "waiting for an incoming migration");
+    const s = await monitor(join(dir, "src.sock"));
+    const d = await monitor(join(dir, "dst.sock"));
+    const caps = {
+      capabilities: [
+        ...POSTCOPY_CAPS.capabilities,
+        { capability: "postcopy-preempt", state: true },
+      ],
+    };
+    for (const m of [s, d]) {
+      await m.execute("migrate-set-capabilities", caps);
+      await m.execute("migrate-set-parameters", { "tls-creds": "tls0" });
+    }
+    await s.execute("migrate-set-parameters", { "x-page-cost-ns": 8_000_000 });
+    // A plain TCP proxy: TLS passes through it untouched (and it can hold and count).
+    const proxy = await fastProxy(port);
+    await s.execute("migrate", { uri: `tcp:127.0.0.1:${proxy.port}` });
+    await s.execute("migrate-start-postcopy");
+    await migrationEvent(d, "postcopy-active");
+    expect(proxy.accepted).toBe(2);
+    const info0 = async () => (await s.execute("query-migrate")) as Record<string, number>;
+    const until = Date.now() + 60_000;
+    while ((await info0())["x-postcopy-preempt-pages"] === 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await info0())["x-postcopy-preempt-pages"]).toBeGreaterThan(0);
+    const bytesBefore = (await info0())["x-postcopy-preempt-bytes"];
+
+    proxy.hold();
+    expect(await status(s)).toBe("postcopy-active");
+    expect(await status(d)).toBe("postcopy-active");
+    const sinceS = s.received.length;
+    const sinceD = d.received.length;
+    await d.execute("migrate-pause");
+    proxy.release();
+    await bothPaused(s, d, sinceS, sinceD);
+
+    const port2 = await freePort();
+    const proxy2 = await fastProxy(port2);
+    await d.execute("migrate-recover", { uri: `tcp:127.0.0.1:${port2}` });
+    await s.execute("migrate", { uri: `tcp:127.0.0.1:${proxy2.port}`, resume: true });
+    const info = await migrationEnd(s);
+    expect(proxy2.accepted).toBe(2);
+    expect(info["x-postcopy-recoveries"]).toBe(1);
+    expect(info["x-postcopy-preempt-bytes"]).toBeGreaterThan(bytesBefore);
+    await guestEndsOnDestination({ port, dst, src, s, d }, ref);
   }, 300_000);
 });
