@@ -251,6 +251,11 @@ export function createFerryMigrationControl(
     }
   };
 
+  /** A migration's data channels it did not end itself (unused preempt channel): close them. */
+  const closeChannels = (channels: readonly OutgoingTransport[]): void => {
+    for (const c of channels) if (c.error === null) c.abort(new Error("migration ended"));
+  };
+
   const control: FerryMigrationControl = {
     manager,
     events,
@@ -416,6 +421,7 @@ export function createFerryMigrationControl(
             return;
           }
           outgoing = m;
+          void m.done.then(() => closeChannels(dataChannels));
           if (postcopyAsked) {
             postcopyAsked = false;
             m.startPostcopy();
@@ -671,6 +677,7 @@ export function createFerryMigrationControl(
             try {
               outTransport = t;
               m.resume(guardTransport(t), dataChannels);
+              void m.done.then(() => closeChannels(dataChannels));
             } catch (e) {
               for (const c of dataChannels) c.abort(e as Error);
               t.abort(e as Error);
