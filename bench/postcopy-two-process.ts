@@ -2,8 +2,9 @@
  * Post-copy page-fault latency between two real `ferry run --realtime` processes over loopback
  * TCP, without and with `postcopy-preempt`, driven through QMP like an operator would.
  *
- * Guest: memtouch (whole-page writes over a working set) on a machine with `FERRY_PC_MIB` MiB of
- * RAM (default 256), unpaced (as fast as the interpreter runs). The source migrates with
+ * Guest: memtouch writing one word every 64 KiB over 3/4 of a `FERRY_PC_MIB` MiB RAM (default
+ * 128), paced at 50 MIPS: it hops across memory faster than the background push, so it faults on
+ * pages far ahead of it. The source migrates with
  * `postcopy-ram` (and `postcopy-preempt`), `migrate-start-postcopy` right after `migrate`, so the
  * destination runs the guest while most pages are still to come and faults them in. Each
  * configuration runs `FERRY_PC_RUNS` times (default 3); printed per run: the destination's fault
@@ -20,15 +21,19 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectQmp, type QmpClient, type QmpSpecs, qmpSpecs } from "../packages/qmp/src/index";
 
-const MIB = Number(process.env.FERRY_PC_MIB ?? 256);
+const MIB = Number(process.env.FERRY_PC_MIB ?? 128);
 const RUNS = Number(process.env.FERRY_PC_RUNS ?? 3);
 const CONFIG = "examples/configs/memtouch.yaml";
+/** memtouch: one word every 64 KiB over 3/4 of RAM, 20000 passes, paced at 50 MIPS (~12 s). */
 const ARGS = [
   "--realtime",
+  "--pace",
+  "--set",
+  "machine.mips=50",
   "--set",
   `machine.memory=${MIB}MiB`,
   "--set",
-  "guest.args=[8MiB, 4096, 4, 1024, 0, 1]",
+  `guest.args=[${(MIB * 3) / 4}MiB, 65536, 20000, 1, 0, 5000]`,
 ];
 
 function freePort(): Promise<number> {
@@ -136,7 +141,9 @@ async function once(preempt: boolean): Promise<Row> {
 }
 
 const f = (x: number): string => x.toFixed(1);
-console.log(`post-copy between two processes over loopback: ${MIB} MiB guest, memtouch 8 MiB`);
+console.log(
+  `post-copy between two processes over loopback: ${MIB} MiB guest, memtouch stride 64 KiB`,
+);
 console.log(
   "preempt | mean ms | p99 ms | max ms | requests | preempt pages | blocktime ms | post-copy ms | load",
 );
