@@ -47,6 +47,8 @@ export interface IncomingOptions {
    * where it is missing, so a page from either channel is placed once and never overwritten.
    */
   readonly channels?: readonly IncomingTransport[];
+  /** Called on every status change after the start (QEMU's destination MIGRATION events). */
+  readonly onStatus?: (status: IncomingStatus) => void;
 }
 
 /** Outcome of an incoming migration. */
@@ -85,9 +87,16 @@ export interface IncomingMigration {
   readonly error: Error | null;
   /**
    * QEMU's `migrate-recover`: continue a `postcopy-paused` migration on a new connection (the
-   * source then resumes with `Migration.resume`). Throws `MigrationError` in any other state.
+   * source then resumes with `Migration.resume`). `channels`: the new connection's data channels
+   * (post-copy's preempt channel, re-established). Throws `MigrationError` in any other state.
    */
-  recover(transport: IncomingTransport): void;
+  recover(transport: IncomingTransport, channels?: readonly IncomingTransport[]): void;
+  /**
+   * A data channel of the current connection that arrived after the main one (a preempt channel
+   * on its own socket); loaded like `options.channels`. Closed at once when the migration is not
+   * receiving.
+   */
+  addChannel(channel: IncomingTransport): void;
   /** Destination-side statistics (post-copy: blocktime and fault latency). */
   info(): Record<string, unknown>;
 }
@@ -112,6 +121,11 @@ export function incoming(options: IncomingOptions): IncomingMigration {
   const { machine } = options;
   let transport = options.transport;
   let status: IncomingStatus = "receiving";
+  const setStatus = (next: IncomingStatus): void => {
+    if (next === status) return;
+    status = next;
+    options.onStatus?.(next);
+  };
   let lastError: Error | null = null;
   /** Post-copy started the guest before the end of the stream. */
   let guestStarted = false;
@@ -127,11 +141,11 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         throw new MigrationError(`device state rejected: ${(e as Error).message}`);
       }
       guestStarted = true;
-      status = "postcopy-active";
+      setStatus("postcopy-active");
       runMachine(machine);
     },
     resumed() {
-      if (status === "postcopy-recover") status = "postcopy-active";
+      if (status === "postcopy-recover") setStatus("postcopy-active");
     },
     channels: options.channels ?? [],
   };
@@ -173,18 +187,25 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     if (guestStarted) {
       // Post-copy: neither side has the whole guest. Wait for migrate-recover (QEMU's
       // postcopy_pause_incoming); the guest keeps running here.
-      status = "postcopy-paused";
+      setStatus("postcopy-paused");
       bytes += reader.position;
       pages += reader.pages;
       transport.close();
+      for (const ch of liveChannels) ch.close();
+      liveChannels = [];
       return;
     }
-    status = "failed";
+    setStatus("failed");
     void receiver?.close();
     // Report the failure on the return path (a two-way transport), then refuse the stream.
     transport.returnPath?.send({ type: "error", message: error.message });
     transport.close();
-    settle({ status, error, bytes: bytes + reader.position, pages: pages + reader.pages });
+    settle({
+      status: "failed",
+      error,
+      bytes: bytes + reader.position,
+      pages: pages + reader.pages,
+    });
   };
   const receiving = (): boolean =>
     status === "receiving" || status === "postcopy-active" || status === "postcopy-recover";
@@ -204,7 +225,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       fail(e as Error);
       return;
     }
-    status = "completed";
+    setStatus("completed");
     // Acknowledge the switchover with what was loaded: the source accepts it only if this
     // accounts for every byte it sent (see return-path/ack.ts).
     const rp = transport.returnPath;
@@ -213,7 +234,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
     }
     if (!guestStarted && options.resume !== false) runMachine(machine);
     settle({
-      status,
+      status: "completed",
       bytes: bytes + reader.position,
       pages: pages + reader.pages + (receiver?.pages ?? 0),
       resumedAtNs: machine.scheduler?.now(),
@@ -246,17 +267,23 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       },
     });
   };
+  /** The data channels of the current connection (closed when it breaks). */
+  let liveChannels: IncomingTransport[] = [];
   /** A data channel: RAM pages only; its end is not the migration's end. */
   const attachChannel = (ch: IncomingTransport): void => {
+    liveChannels.push(ch);
+    const mine = reader;
     const r = new StreamReader({
       blocks: machine.memory.ramRegions.filter((x) => !x.readonly),
       records: options.records ?? recordTypesOf(options.plugins ?? []),
       compact: ch.compact === true,
     });
+    // A channel of an older connection (before a recovery) no longer counts.
     let open = true;
+    const current = (): boolean => open && mine === reader;
     ch.receive({
       data(chunk) {
-        if (!open || !receiving()) return;
+        if (!current() || !receiving()) return;
         try {
           r.push(chunk);
         } catch (e) {
@@ -265,7 +292,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         }
       },
       end() {
-        if (!open || !receiving()) return;
+        if (!current() || !receiving()) return;
         open = false;
         try {
           r.end();
@@ -274,7 +301,7 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         }
       },
       error(err) {
-        if (!open) return;
+        if (!current()) return;
         open = false;
         fail(err);
       },
@@ -291,6 +318,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       recover() {
         throw new MigrationError("migrate-recover: this incoming migration failed");
       },
+      addChannel(ch) {
+        ch.close();
+      },
       info: () => ({}),
     };
   }
@@ -303,6 +333,9 @@ export function incoming(options: IncomingOptions): IncomingMigration {
         error: lastError,
         recover() {
           throw new MigrationError("migrate-recover: this incoming migration failed");
+        },
+        addChannel(ch) {
+          ch.close();
         },
         info: () => ({}),
       };
@@ -338,17 +371,25 @@ export function incoming(options: IncomingOptions): IncomingMigration {
       return lastError;
     },
     done,
-    recover(next) {
+    recover(next, nextChannels = []) {
       if (status !== "postcopy-paused") {
         throw new MigrationError(
           `migrate-recover: the incoming migration is ${status}; only a postcopy-paused one can recover`,
         );
       }
       transport = next;
-      status = "postcopy-recover";
+      setStatus("postcopy-recover");
       reader = makeReader();
       input = new IntegrityDecoder(reader, integrity);
       attach(next);
+      for (const ch of nextChannels) attachChannel(ch);
+    },
+    addChannel(ch) {
+      if (!receiving()) {
+        ch.close();
+        return;
+      }
+      attachChannel(ch);
     },
     info() {
       const out: Record<string, unknown> = { status };

@@ -217,7 +217,10 @@ export class MigrationStatistics {
         ? { downtime: Math.round((t.downtimeNs ?? 0) / NS_PER_MS) }
         : { "expected-downtime": Math.round(this.expectedDowntimeMs) }),
       ram,
-      ...(i.error !== null && status === "failed" ? { "error-desc": i.error.message } : {}),
+      // QEMU shows the error of a paused post-copy migration too (why it paused).
+      ...(i.error !== null && (status === "failed" || status === "postcopy-paused")
+        ? { "error-desc": i.error.message }
+        : {}),
       ...i.extra,
       // A plugin may add fields to the ram section (post-copy: `postcopy-requests`, …).
       ...(typeof i.extra.ram === "object" && i.extra.ram !== null

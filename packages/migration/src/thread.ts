@@ -139,9 +139,11 @@ export interface Migration {
   startPostcopy(): void;
   /**
    * QEMU's `migrate` with `resume: true`: continue a `postcopy-paused` migration over a new
-   * connection. Throws a `MigrationError` in any other state.
+   * connection. `channels` are the new connection's data channels (with `postcopy-preempt`, the
+   * first becomes the new preempt channel, as QEMU re-establishes it; without, requested pages go
+   * on the main channel). Throws a `MigrationError` in any other state.
    */
-  resume(transport: OutgoingTransport): void;
+  resume(transport: OutgoingTransport, channels?: readonly OutgoingTransport[]): void;
 }
 
 /** Everything the thread needs, prepared by the manager. */
@@ -189,8 +191,10 @@ export class MigrationThread implements MigrationSession, Migration {
   readonly logger: Logger;
   private readonly lifecycle = createLifecycle();
   private transport: OutgoingTransport;
-  private readonly channels: readonly OutgoingTransport[];
+  private channels: readonly OutgoingTransport[];
   private preemptChannel: PreemptChannel | null = null;
+  /** Bytes written on preempt channels of connections before a post-copy recovery. */
+  private preemptBytesBefore = 0;
   private readonly sender: PageSender;
   private postcopyAsked = false;
   private resumeWith: ((t: OutgoingTransport) => void) | null = null;
@@ -334,7 +338,12 @@ export class MigrationThread implements MigrationSession, Migration {
 
   /** Bytes sent so far: the main stream plus the data channels (QEMU's transferred). */
   private transferred(): number {
-    return this.writer.written + (this.multifd?.bytes ?? 0) + (this.preemptChannel?.written ?? 0);
+    return (
+      this.writer.written +
+      (this.multifd?.bytes ?? 0) +
+      this.preemptBytesBefore +
+      (this.preemptChannel?.written ?? 0)
+    );
   }
 
   /** Install the active codecs (ordered), controllers and plugin sections. */
@@ -643,7 +652,7 @@ export class MigrationThread implements MigrationSession, Migration {
     this.postcopyAsked = true;
   }
 
-  resume(transport: OutgoingTransport): void {
+  resume(transport: OutgoingTransport, channels: readonly OutgoingTransport[] = []): void {
     if (this.status !== "postcopy-paused" || this.resumeWith === null) {
       throw new MigrationError(
         `migrate resume: the migration is ${this.status}; only a postcopy-paused migration can resume`,
@@ -651,6 +660,7 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     const go = this.resumeWith;
     this.resumeWith = null;
+    this.channels = channels;
     go(transport);
   }
 
@@ -682,13 +692,16 @@ export class MigrationThread implements MigrationSession, Migration {
     },
     sendPage: (blockIndex, page) => this.sender.sendPending(blockIndex, page),
     openPreempt: () => {
-      if (this.preemptChannel !== null) return this.preemptChannel;
       const ch = this.channels[0];
+      const open = this.preemptChannel;
+      if (open !== null && open.transport === ch) return open;
       if (ch === undefined) {
         throw new MigrationError(
           'capability "postcopy-preempt" needs a data channel for the preempt channel (none was given)',
         );
       }
+      // After a recovery: a new preempt channel on the new connection's first data channel.
+      this.preemptBytesBefore += open?.written ?? 0;
       this.preemptChannel = createPreemptChannel(ch, this.sender.blocks, (w, b, p) =>
         this.sender.sendPendingVia(w, b, p),
       );
@@ -727,6 +740,9 @@ export class MigrationThread implements MigrationSession, Migration {
     },
     pause: (error) => {
       this.error = error;
+      // The preempt channel belongs to the broken connection: close it too (QEMU shuts both).
+      const pre = this.preemptChannel?.transport;
+      if (pre !== undefined && pre.error === null) pre.abort(error);
       this.setStatus("postcopy-paused");
       return new Promise<OutgoingTransport>((resolve) => {
         this.resumeWith = (next) => {

@@ -19,7 +19,6 @@ import {
   type MigrationManager,
   type OutgoingTransport,
   runMachine,
-  socketSource,
   createChannelAcceptor,
   isChannelSocket,
   socketChannelSource,
@@ -36,7 +35,8 @@ import {
   secureAccepted,
 } from "./net-channel";
 import { netParametersOf, netParametersPlugin } from "./net-parameters";
-import type { PostcopyControl } from "./postcopy-commands";
+import { PAUSED_BY_USER, type PostcopyControl } from "./postcopy-commands";
+import { openPreemptChannel, peekChannelKind } from "./preempt-socket";
 import type { JsonValue } from "./protocol";
 import type { ObjectStore } from "./tls/objects";
 
@@ -119,6 +119,10 @@ export function createFerryMigrationControl(
   let recovering = false;
   /** `migrate-start-postcopy` before the migration thread existed (still connecting). */
   let postcopyAsked = false;
+  /** The outgoing migration's current connection (`migrate-pause` shuts it down). */
+  let outTransport: OutgoingTransport | null = null;
+  /** The incoming migration's current connections (`migrate-pause` shuts them down). */
+  let inSockets: Socket[] = [];
   /** The incoming status `query-migrate` shows: post-copy's from the incoming migration itself. */
   const incomingView = (): string =>
     incomingStatus === "active" && inc !== null && inc.status.startsWith("postcopy")
@@ -159,12 +163,24 @@ export function createFerryMigrationControl(
   // for YIELD_AFTER_MS, and let `drain` yield one macrotask: the monitor is never starved.
   const realtime = machine.scheduler.kind === "realtime";
   let lastYield = performance.now();
+  let yieldMarked = false;
   const guardTransport = (t: OutgoingTransport): OutgoingTransport => ({
     get error() {
       return t.error;
     },
     get backedUp() {
-      return t.backedUp || (realtime && performance.now() - lastYield > YIELD_AFTER_MS);
+      if (t.backedUp) return true;
+      if (!realtime || performance.now() - lastYield <= YIELD_AFTER_MS) return false;
+      // Any wait of the thread yields too (post-copy preempt polls the requests with short
+      // sleeps while the main channel is backed up): the next macrotask counts as the yield.
+      if (!yieldMarked) {
+        yieldMarked = true;
+        setImmediate(() => {
+          yieldMarked = false;
+          lastYield = performance.now();
+        });
+      }
+      return true;
     },
     // Post-copy's page requests and recovery handshake travel on the socket's return path.
     ...(t.returnPath !== undefined ? { returnPath: t.returnPath } : {}),
@@ -204,6 +220,40 @@ export function createFerryMigrationControl(
     return multifd
       ? main.then((t) => withSocketChannels(t, () => connectSecured(to, net(), options.objects)))
       : main;
+  };
+
+  /** Capability `postcopy-preempt` (with `postcopy-ram`) is on. */
+  const preemptOn = (): boolean => {
+    const caps = manager.capabilities();
+    return caps["postcopy-preempt"] === true && caps["postcopy-ram"] === true;
+  };
+
+  /**
+   * The main connection and, with `postcopy-preempt`, the preempt channel: a second connection
+   * to the same address (QEMU's), opened at the start and again with every recovery.
+   */
+  const connectAll = async (
+    to: MigrationAddress,
+  ): Promise<{ main: OutgoingTransport; channels: OutgoingTransport[] }> => {
+    const wantPreempt = preemptOn() && to.transport === "socket";
+    if (wantPreempt && manager.capabilities().multifd === true) {
+      throw new Error(
+        'capabilities "multifd" and "postcopy-preempt" together between processes are not supported',
+      );
+    }
+    const main = await connect(to);
+    if (!wantPreempt) return { main, channels: [] };
+    try {
+      return { main, channels: [await openPreemptChannel(to, net(), options.objects)] };
+    } catch (e) {
+      main.abort(e as Error);
+      throw e;
+    }
+  };
+
+  /** A migration's data channels it did not end itself (unused preempt channel): close them. */
+  const closeChannels = (channels: readonly OutgoingTransport[]): void => {
+    for (const c of channels) if (c.error === null) c.abort(new Error("migration ended"));
   };
 
   const control: FerryMigrationControl = {
@@ -345,13 +395,15 @@ export function createFerryMigrationControl(
       streamHandedOver = false;
       preError = "";
       setPre("setup");
-      void connect(to).then(
-        (transport) => {
+      void connectAll(to).then(
+        ({ main: transport, channels: dataChannels }) => {
           if (cancelRequested) {
+            for (const c of dataChannels) c.abort(new Error("migration cancelled"));
             transport.abort(new Error("migration cancelled"));
             setPre("cancelled");
             return;
           }
+          outTransport = transport;
           let m: Migration;
           try {
             m = manager.migrate({
@@ -359,14 +411,17 @@ export function createFerryMigrationControl(
               transport: guardTransport(transport),
               scheduler: machine.scheduler,
               writeBufferBytes: SOCKET_WRITE_BUFFER_BYTES,
+              ...(dataChannels.length > 0 ? { channels: dataChannels } : {}),
             });
           } catch (e) {
+            for (const c of dataChannels) c.abort(e as Error);
             transport.abort(e as Error);
             preError = (e as Error).message;
             setPre("failed");
             return;
           }
           outgoing = m;
+          void m.done.then(() => closeChannels(dataChannels));
           if (postcopyAsked) {
             postcopyAsked = false;
             m.startPostcopy();
@@ -406,6 +461,11 @@ export function createFerryMigrationControl(
           resume: false,
           multifdChannels: channels,
           integrity: manager.queryParameters()["x-integrity"] === false ? "off" : "accept",
+          channels: earlyChannels.splice(0),
+          // post-copy's states on the destination are MIGRATION events too (QEMU's)
+          onStatus: (st) => {
+            if (st.startsWith("postcopy")) events.emit("status", st);
+          },
         });
         inc = m;
         void m.done.then((r) => {
@@ -426,6 +486,10 @@ export function createFerryMigrationControl(
           ? (manager.queryParameters()["multifd-channels"] as number)
           : 0;
       let channels = 0;
+      /** `postcopy-preempt` here: one more connection, the preempt channel. */
+      let preempt = false;
+      /** Preempt channels that arrived before the main connection was running. */
+      const earlyChannels: IncomingTransport[] = [];
       if (from.transport === "file") {
         setIn("setup");
         run(fileSource(from.filename));
@@ -444,9 +508,10 @@ export function createFerryMigrationControl(
       setIn("setup");
       const acceptor = createChannelAcceptor();
       let mainSeen = false;
+      let preemptSeen = false;
       const accepted = (): void => {
         // One migration per listener, as QEMU: later connections are refused.
-        if (mainSeen && acceptor.count >= channels) {
+        if (mainSeen && acceptor.count >= channels && (preemptSeen || !preempt)) {
           server.close();
           listener = null;
         }
@@ -462,17 +527,59 @@ export function createFerryMigrationControl(
       };
       const onMain = (socket: Socket): void => {
         mainSeen = true;
+        inSockets.push(socket);
         accepted();
         acceptIncomingChannel(socket, from, net(), options.objects).then(
           (t) => run(acceptor.attach(t)),
           refused,
         );
       };
+      /** With post-copy preempt: secure each connection (TLS), then tell it by its first bytes. */
+      const dispatchPreempt = async (raw: Socket): Promise<void> => {
+        let socket: Socket;
+        try {
+          socket = await secureAccepted(raw, from, net(), options.objects);
+        } catch (e) {
+          if (!mainSeen) refused(e as Error);
+          return;
+        }
+        const kind = await peekChannelKind(socket);
+        if (kind === "preempt") {
+          if (preemptSeen) {
+            socket.destroy();
+            return;
+          }
+          preemptSeen = true;
+          accepted();
+          // it idles while no page is requested: no peer timeout on it
+          socket.setTimeout(0);
+          inSockets.push(socket);
+          const ch = socketChannelSource(socket, `${describe(from)} preempt channel`);
+          if (inc !== null) inc.addChannel(ch);
+          else earlyChannels.push(ch);
+          return;
+        }
+        if (mainSeen) {
+          socket.destroy();
+          return;
+        }
+        mainSeen = true;
+        inSockets.push(socket);
+        accepted();
+        run(incomingMain(socket, from, net()));
+      };
       let first = true;
       server.on("connection", (socket: Socket) => {
-        if (first) channels = multifdChannels();
+        if (first) {
+          channels = multifdChannels();
+          preempt = channels === 0 && preemptOn();
+        }
         first = false;
         socket.pause();
+        if (preempt) {
+          void dispatchPreempt(socket);
+          return;
+        }
         if (channels === 0) {
           onMain(socket);
           return;
@@ -497,6 +604,7 @@ export function createFerryMigrationControl(
             if (mainSeen) socket.destroy();
             else if (tls) {
               mainSeen = true;
+              inSockets.push(socket);
               accepted();
               run(acceptor.attach(incomingMain(socket, from, net())));
             } else onMain(socket);
@@ -564,17 +672,34 @@ export function createFerryMigrationControl(
       resume(to) {
         const m = outgoing;
         if (m === null) throw new QmpError("Cannot resume if there is no paused migration");
-        void connect(to).then(
-          (t) => {
+        void connectAll(to).then(
+          ({ main: t, channels: dataChannels }) => {
             try {
-              m.resume(guardTransport(t));
+              outTransport = t;
+              m.resume(guardTransport(t), dataChannels);
+              void m.done.then(() => closeChannels(dataChannels));
             } catch (e) {
+              for (const c of dataChannels) c.abort(e as Error);
               t.abort(e as Error);
             }
           },
           // the migration stays postcopy-paused; the operator may try another address
           () => {},
         );
+      },
+      pause() {
+        // QEMU's qmp_migrate_pause: the source first, then the destination.
+        const out = outgoingStatus();
+        if (out === "postcopy-active" || out === "postcopy-recover") {
+          outTransport?.abort(new Error(PAUSED_BY_USER));
+          return true;
+        }
+        const view = incomingStatus === "none" ? "none" : incomingView();
+        if (view === "postcopy-active" || view === "postcopy-recover") {
+          for (const socket of inSockets) socket.destroy();
+          return true;
+        }
+        return false;
       },
       async recover(at) {
         const m = inc;
@@ -597,19 +722,51 @@ export function createFerryMigrationControl(
           recovering = false;
           throw e;
         }
-        server.once("connection", (socket: Socket) => {
-          server.close();
-          recovering = false;
-          socket.pause();
-          const peerTimeoutMs = net()["x-peer-timeout"];
-          socket.setTimeout(peerTimeoutMs, () =>
-            socket.destroy(new Error(`no data from the source for ${peerTimeoutMs} ms`)),
-          );
-          try {
-            m.recover(socketSource(socket, describe(at)));
-          } catch (e) {
-            socket.destroy(e as Error);
-          }
+        // The new connection (TLS too when `tls-creds` is set) and, with postcopy-preempt, the
+        // re-established preempt channel: told apart by their first bytes.
+        const wantPreempt = preemptOn();
+        const fresh: Socket[] = [];
+        const held: IncomingTransport[] = [];
+        let mainDone = false;
+        let preemptDone = !wantPreempt;
+        const done = (): void => {
+          if (mainDone && preemptDone) server.close();
+        };
+        server.on("connection", (raw: Socket) => {
+          raw.pause();
+          void (async () => {
+            let socket: Socket;
+            try {
+              socket = await secureAccepted(raw, at, net(), options.objects);
+            } catch {
+              return; // refused peer (TLS): keep waiting for the source
+            }
+            const kind = wantPreempt ? await peekChannelKind(socket) : "main";
+            if (kind === "preempt" && !preemptDone) {
+              preemptDone = true;
+              socket.setTimeout(0);
+              fresh.push(socket);
+              const ch = socketChannelSource(socket, `${describe(at)} preempt channel`);
+              if (mainDone) m.addChannel(ch);
+              else held.push(ch);
+              done();
+              return;
+            }
+            if (kind !== "main" || mainDone) {
+              socket.destroy();
+              return;
+            }
+            mainDone = true;
+            recovering = false;
+            fresh.push(socket);
+            inSockets = fresh;
+            try {
+              m.recover(incomingMain(socket, at, net()), held.splice(0));
+            } catch (e) {
+              socket.destroy(e as Error);
+            }
+            done();
+          })();
         });
       },
     },

@@ -1,8 +1,9 @@
 /**
  * QMP's post-copy commands (QEMU's `qapi/migration.json`): `migrate-start-postcopy` (source),
- * `migrate-recover {uri}` (destination in `postcopy-paused`) and `migrate {uri, resume: true}`
- * (source in `postcopy-paused`). The checks and error texts are QEMU's
- * (`qmp_migrate_start_postcopy`, `qmp_migrate_recover`, `migrate_prepare`).
+ * `migrate-pause` (either side, during post-copy), `migrate-recover {uri}` (destination in
+ * `postcopy-paused`) and `migrate {uri, resume: true}` (source in `postcopy-paused`). The checks
+ * and error texts are QEMU's (`qmp_migrate_start_postcopy`, `qmp_migrate_pause`,
+ * `qmp_migrate_recover`, `migrate_prepare`).
  */
 import { type AnyQmpCommand, defineCommand } from "./command";
 import type { MigrationAddress, MigrationControl } from "./control";
@@ -24,7 +25,20 @@ export interface PostcopyControl {
   recover(at: MigrationAddress): Promise<void>;
   /** Source: connect to `to` and resume the paused post-copy migration over it. */
   resume(to: MigrationAddress): void;
+  /**
+   * `migrate-pause` on the side that is in post-copy: shut its migration channels down (both
+   * sides then go `postcopy-paused`). Returns false when neither side is in `postcopy-active` or
+   * `postcopy-recover`.
+   */
+  pause(): boolean;
 }
+
+/** QEMU's refusal of `migrate-pause` outside post-copy. */
+export const PAUSE_REFUSED =
+  "migrate-pause is currently only supported during postcopy-active or postcopy-recover state";
+
+/** The error a source paused by `migrate-pause` reports (QEMU's). */
+export const PAUSED_BY_USER = "Postcopy migration is paused by the user";
 
 const NOT_HERE = "post-copy is not available in this monitor";
 
@@ -55,11 +69,16 @@ export function resumeMigration(m: MigrationControl, to: MigrationAddress): void
   p.resume(to);
 }
 
-/** The commands: `migrate-start-postcopy` and `migrate-recover`. */
+/** The commands: `migrate-start-postcopy`, `migrate-pause` and `migrate-recover`. */
 export function postcopyCommands(m: MigrationControl): AnyQmpCommand[] {
   return [
     defineCommand(qmpSpecs["migrate-start-postcopy"], () => {
       startPostcopy(m);
+      return {};
+    }),
+    defineCommand(qmpSpecs["migrate-pause"], () => {
+      const p = (m as MigrationControl & { postcopy?: PostcopyControl }).postcopy;
+      if (p === undefined || !p.pause()) throw new QmpError(PAUSE_REFUSED);
       return {};
     }),
     defineCommand(qmpSpecs["migrate-recover"], async (a) => {

@@ -121,6 +121,7 @@ export const qmpSpecs = {
     args: z.object({ uri: z.string() }),
     returns: empty,
   }),
+  "migrate-pause": commandSpec({ name: "migrate-pause", args: empty, returns: empty }),
   "migrate-continue": commandSpec({
     name: "migrate-continue",
     args: z.object({ state: migrationStatus }),

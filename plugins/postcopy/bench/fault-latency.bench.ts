@@ -7,7 +7,8 @@
  * (requested pages on the link's data channel).
  * Run: pnpm exec vitest bench --run plugins/postcopy/bench/fault-latency.bench.ts
  */
-import { createMachine, VirtualScheduler } from "@ferry/core";
+import { VirtualScheduler } from "@ferry/core";
+import { createMachine } from "@ferry/riscv";
 import { createLink, createMigrationManager, incoming, type MigrationInfo } from "@ferry/migration";
 import { precopy } from "@ferry/plugin-precopy";
 import { uniformDirtier } from "@ferry/sim";

@@ -37,7 +37,9 @@ export interface PostcopyState {
   preemptLive: boolean;
   /** Pages sent on the preempt channel. */
   preemptPages: number;
-  /** Stream bytes written on the preempt channel. */
+  /** Stream bytes written on preempt channels of connections before a recovery. */
+  preemptBytesBefore: number;
+  /** Stream bytes written on the preempt channels (every connection). */
   preemptBytes(): number;
 }
 
@@ -57,8 +59,9 @@ export function createPostcopyState(): PostcopyState {
     preempt: null,
     preemptLive: false,
     preemptPages: 0,
+    preemptBytesBefore: 0,
     preemptBytes() {
-      return this.preempt?.written ?? 0;
+      return this.preemptBytesBefore + (this.preempt?.written ?? 0);
     },
   };
 }

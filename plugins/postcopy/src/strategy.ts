@@ -206,12 +206,8 @@ async function postcopyPhase(
   let rp = returnPathOf(s);
   let seen = rp.received.length;
   const cursor = { block: -1 };
-  // QEMU's postcopy-preempt: requested pages on a channel of their own (not after a recovery:
-  // ferry does not re-establish the channel, requests then go on the main channel).
-  if (preempt) {
-    st.preempt = s.postcopy.openPreempt();
-    st.preemptLive = true;
-  }
+  // QEMU's postcopy-preempt: requested pages on a channel of their own.
+  if (preempt) usePreempt(s, st);
   for (;;) {
     try {
       while (s.dirtyPages() > 0) {
@@ -232,6 +228,11 @@ async function postcopyPhase(
       await s.postcopy.complete();
       // The destination reports its fault statistics when the last page landed.
       await awaitReport(rp, st);
+      // QEMU counts every request it receives, also those for pages already on their way after
+      // the last one was sent (they precede the report on the return path).
+      for (let i = seen; i < rp.received.length; i++) {
+        if (rp.received[i].type === "req-pages") st.requests++;
+      }
       return;
     } catch (e) {
       if (e instanceof MigrationCancelledError) throw e;
@@ -243,8 +244,25 @@ async function postcopyPhase(
       rp = returnPathOf(s);
       cursor.block = -1;
       seen = await recover(s, st);
+      // QEMU re-establishes the preempt channel on the new connection; a resume without data
+      // channels (the in-process API's `resume(transport)`) leaves the requests on the main one.
+      if (preempt) {
+        try {
+          usePreempt(s, st);
+        } catch {
+          st.preemptLive = false;
+        }
+      }
     }
   }
+}
+
+/** Send requested pages on the connection's preempt channel (a new one after a recovery). */
+function usePreempt(s: MigrationSession, st: PostcopyState): void {
+  const next = s.postcopy.openPreempt();
+  if (st.preempt !== null && st.preempt !== next) st.preemptBytesBefore += st.preempt.written;
+  st.preempt = next;
+  st.preemptLive = true;
 }
 
 async function awaitReport(rp: SourceReturnPath, st: PostcopyState): Promise<void> {
