@@ -17,6 +17,9 @@ console.log(
   JSON.stringify({
     gbps: r.gbps,
     totalMs: r.totalMs,
+    setupMs: r.setupMs,
+    downtimeMs: r.downtimeMs,
+    passes: r.passes,
     p50: pct(r.latencies, 50),
     p99: pct(r.latencies, 99),
     max: Math.max(...r.latencies),

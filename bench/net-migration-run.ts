@@ -208,6 +208,10 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
   return {
     gbps: ramInfo.transferred / (totalMs * 1e6),
     totalMs,
+    /** QEMU's setup-time and downtime (ms), and the passes. */
+    setupMs: info["setup-time"] as number,
+    downtimeMs: info.downtime as number,
+    passes: (info.ram as { "dirty-sync-count"?: number })["dirty-sync-count"] ?? 0,
     latencies,
     baseline,
     srcCpuMs: (srcCpu.user + srcCpu.system) / 1e3,
