@@ -7,7 +7,12 @@
  * stream header. After the magic the channel carries the preempt stream (docs/stream-format.md).
  */
 import type { Socket } from "node:net";
-import { MULTIFD_MAGIC, type OutgoingTransport, socketChannelSink } from "@ferry/migration";
+import {
+  MULTIFD_MAGIC,
+  type OutgoingTransport,
+  peekSocketMagic,
+  socketChannelSink,
+} from "@ferry/migration";
 import type { MigrationAddress } from "./control";
 import { connectSecured, describeSocket } from "./net-channel";
 import type { NetParameters } from "./net-parameters";
@@ -44,27 +49,11 @@ export async function openPreemptChannel(
  * magic is consumed; any other bytes are put back. A connection that closes first is `main` (the
  * main-stream path then reports it).
  */
-export function peekChannelKind(socket: Socket): Promise<ChannelKind> {
-  return new Promise((resolve) => {
-    const tryRead = (): void => {
-      const head = socket.read(4) as Buffer | null;
-      if (head === null) return;
-      socket.off("readable", tryRead);
-      socket.off("close", onClose);
-      const magic = head.readUInt32BE(0);
-      if (magic === PREEMPT_CHANNEL_MAGIC) {
-        resolve("preempt");
-        return;
-      }
-      socket.unshift(head);
-      resolve(magic === MULTIFD_MAGIC ? "multifd" : "main");
-    };
-    const onClose = (): void => {
-      socket.off("readable", tryRead);
-      resolve("main");
-    };
-    socket.on("readable", tryRead);
-    socket.once("close", onClose);
-    tryRead();
-  });
+export async function peekChannelKind(socket: Socket): Promise<ChannelKind> {
+  const magic = await peekSocketMagic(socket);
+  if (magic === PREEMPT_CHANNEL_MAGIC) {
+    socket.read(4);
+    return "preempt";
+  }
+  return magic === MULTIFD_MAGIC ? "multifd" : "main";
 }

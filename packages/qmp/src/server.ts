@@ -3,7 +3,6 @@
  * in capabilities-negotiation mode (greeting sent, only `qmp_capabilities` accepted, no events),
  * then runs commands one at a time in arrival order and receives broadcast events.
  */
-import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { z } from "zod";
@@ -12,6 +11,7 @@ import { checkArguments } from "./args";
 import { type AnyQmpCommand, commandSpec, defineCommand } from "./command";
 import { QmpError } from "./errors";
 import { createJsonSplitter, type Frame } from "./framing";
+import { bindEndpoint } from "./listen";
 import { createIoThreadHost, type IoThreadHost } from "./io-thread/host";
 import { TlsRefusedError, type TlsServerSetup, tlsServer } from "./tls/session";
 import {
@@ -402,29 +402,10 @@ export function createQmpServer(options: QmpServerOptions): QmpServer {
           s.destroy();
         });
       };
-      return new Promise((resolve, reject) => {
-        const server = createServer(accept);
-        server.once("error", (e) =>
-          reject(new Error(`qmp: cannot listen on ${formatEndpoint(endpoint)}: ${e.message}`)),
-        );
-        const done = (): void => {
-          server.removeAllListeners("error");
-          server.on("error", () => {});
-          servers.push(server);
-          const a = server.address();
-          resolve({
-            endpoint:
-              endpoint.kind === "tcp" && typeof a === "object" && a !== null
-                ? { kind: "tcp", host: endpoint.host, port: a.port }
-                : endpoint,
-          });
-        };
-        if (endpoint.kind === "unix") {
-          // Like QEMU, replace a stale socket file left by a previous run.
-          if (existsSync(endpoint.path) && lstatSync(endpoint.path).isSocket())
-            unlinkSync(endpoint.path);
-          server.listen(endpoint.path, done);
-        } else server.listen(endpoint.port, endpoint.host, done);
+      const server = createServer(accept);
+      return bindEndpoint(server, endpoint).then((bound) => {
+        servers.push(server);
+        return { endpoint: bound };
       });
     },
     emit(event, data) {

@@ -136,11 +136,11 @@ export function withSocketChannels(
 }
 
 /**
- * Whether an accepted socket is a multifd data channel: waits for its first 4 bytes (then puts
- * them back) and compares them with the MultiFDInit_t magic. Resolves false for a connection that
- * closes first (the main-stream path then reports it).
+ * The first 4 bytes of an accepted socket as a big-endian u32, put back for whoever reads next;
+ * null for a connection that closes first. How a destination tells its connections apart (the
+ * main stream's magic, MultiFDInit_t's, post-copy preempt's).
  */
-export function isChannelSocket(socket: Socket): Promise<boolean> {
+export function peekSocketMagic(socket: Socket): Promise<number | null> {
   return new Promise((resolve) => {
     const tryRead = (): void => {
       const head = socket.read(4) as Buffer | null;
@@ -148,16 +148,25 @@ export function isChannelSocket(socket: Socket): Promise<boolean> {
       socket.off("readable", tryRead);
       socket.off("close", onClose);
       socket.unshift(head);
-      resolve(head.readUInt32BE(0) === MULTIFD_MAGIC);
+      resolve(head.readUInt32BE(0));
     };
     const onClose = (): void => {
       socket.off("readable", tryRead);
-      resolve(false);
+      resolve(null);
     };
     socket.on("readable", tryRead);
     socket.once("close", onClose);
     tryRead();
   });
+}
+
+/**
+ * Whether an accepted socket is a multifd data channel: its first 4 bytes (put back) are the
+ * MultiFDInit_t magic. False for a connection that closes first (the main-stream path then
+ * reports it).
+ */
+export async function isChannelSocket(socket: Socket): Promise<boolean> {
+  return (await peekSocketMagic(socket)) === MULTIFD_MAGIC;
 }
 
 /**

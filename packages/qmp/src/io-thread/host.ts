@@ -5,7 +5,7 @@
  * is never followed by an older snapshot) and again whenever the thread answered from it.
  */
 import { startWorkerEntry } from "@ferry/core";
-import { formatEndpoint, type SocketEndpoint } from "../address";
+import type { SocketEndpoint } from "../address";
 import type { JsonValue } from "../protocol";
 import type { QmpListener, SessionInput, SessionIo } from "../server";
 import type { FromIoThread, IoThreadInit, ToIoThread } from "./messages";
@@ -49,7 +49,7 @@ export function createIoThreadHost(options: IoThreadHostOptions): IoThreadHost {
   const ended = new Set<number>();
   const listens = new Map<
     number,
-    { endpoint: SocketEndpoint; resolve: (l: QmpListener) => void; reject: (e: Error) => void }
+    { resolve: (l: QmpListener) => void; reject: (e: Error) => void }
   >();
   let nextKey = 1;
   let failed: Error | null = null;
@@ -103,7 +103,7 @@ export function createIoThreadHost(options: IoThreadHostOptions): IoThreadHost {
       case "listen-failed": {
         const l = listens.get(m.key);
         listens.delete(m.key);
-        l?.reject(new Error(`qmp: cannot listen on ${formatEndpoint(l.endpoint)}: ${m.message}`));
+        l?.reject(new Error(m.message));
         break;
       }
       case "open":
@@ -153,7 +153,7 @@ export function createIoThreadHost(options: IoThreadHostOptions): IoThreadHost {
       if (failed !== null) return Promise.reject(failed);
       const key = nextKey++;
       return new Promise((resolve, reject) => {
-        listens.set(key, { endpoint, resolve, reject });
+        listens.set(key, { resolve, reject });
         post({ t: "listen", key, endpoint });
       });
     },

@@ -7,11 +7,11 @@
  * main thread (a migration holding the event loop) does not delay it. Anything else, including
  * every malformed request, goes to the main thread unchanged.
  */
-import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import type { SocketEndpoint } from "../address";
 import { createJsonSplitter, type JsonSplitter } from "../framing";
+import { bindEndpoint } from "../listen";
 import { encodeMessage, type JsonValue } from "../protocol";
 import type { FromIoThread, IoThreadInit, ToIoThread } from "./messages";
 
@@ -141,26 +141,13 @@ function listen(key: number, endpoint: SocketEndpoint): void {
   // Half-open: a client that sends its requests and closes its side (socat) still gets the
   // answers, which come from the main thread later; the main thread ends our side after them.
   const server = createServer({ allowHalfOpen: true }, accept);
-  server.once("error", (e) => post({ t: "listen-failed", key, message: e.message }));
-  const done = (): void => {
-    server.removeAllListeners("error");
-    server.on("error", () => {});
-    servers.push(server);
-    const a = server.address();
-    post({
-      t: "listening",
-      key,
-      endpoint:
-        endpoint.kind === "tcp" && typeof a === "object" && a !== null
-          ? { kind: "tcp", host: endpoint.host, port: a.port }
-          : endpoint,
-    });
-  };
-  if (endpoint.kind === "unix") {
-    // Like QEMU, replace a stale socket file left by a previous run.
-    if (existsSync(endpoint.path) && lstatSync(endpoint.path).isSocket()) unlinkSync(endpoint.path);
-    server.listen(endpoint.path, done);
-  } else server.listen(endpoint.port, endpoint.host, done);
+  bindEndpoint(server, endpoint).then(
+    (bound) => {
+      servers.push(server);
+      post({ t: "listening", key, endpoint: bound });
+    },
+    (e: Error) => post({ t: "listen-failed", key, message: e.message }),
+  );
 }
 
 port.on("message", (m: ToIoThread) => {
