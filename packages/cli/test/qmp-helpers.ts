@@ -134,8 +134,13 @@ export const TERMINAL = ["completed", "failed", "cancelled"];
 /**
  * A destination waiting on TCP (`--incoming`) and a source: two `ferry run <config> …args`
  * processes with a QMP monitor each on a unix socket; resolves once both monitors are connected.
+ * `sides` adds arguments to one side only (e.g. its TLS credentials: `--object …`).
  */
-export async function startPair(config: string, args: readonly string[]) {
+export async function startPair(
+  config: string,
+  args: readonly string[],
+  sides: { readonly src?: readonly string[]; readonly dst?: readonly string[] } = {},
+) {
   const dir = socketDir();
   const port = await freePort();
   const srcSock = join(dir, "src.sock");
@@ -144,12 +149,20 @@ export async function startPair(config: string, args: readonly string[]) {
     "run",
     config,
     ...args,
+    ...(sides.dst ?? []),
     "--qmp",
     `unix:${dstSock}`,
     "--incoming",
     `tcp:127.0.0.1:${port}`,
   ]);
-  const src = spawnFerry(["run", config, ...args, "--qmp", `unix:${srcSock}`]);
+  const src = spawnFerry([
+    "run",
+    config,
+    ...args,
+    ...(sides.src ?? []),
+    "--qmp",
+    `unix:${srcSock}`,
+  ]);
   await waitForSocket(srcSock, src);
   await waitForStderr(dst, "waiting for an incoming migration");
   const s = await monitor(srcSock);

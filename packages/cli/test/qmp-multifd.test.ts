@@ -9,19 +9,7 @@
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  exitWithin,
-  freePort,
-  killAll,
-  monitor,
-  runFerrySync,
-  socketDir,
-  spawnFerry,
-  startPair,
-  TERMINAL,
-  waitForSocket,
-  waitForStderr,
-} from "./qmp-helpers";
+import { exitWithin, killAll, runFerrySync, startPair, TERMINAL } from "./qmp-helpers";
 
 const CONFIG = "examples/configs/memtouch.yaml";
 const GUEST = ["--set", "guest.args=[1MiB, 4096, 120, 64, 0, 20]"];
@@ -68,36 +56,13 @@ async function expectFinished(p: Pair, ref: string): Promise<void> {
 
 /** A TLS destination (server creds `good`) and a source with client creds from `clientDir`. */
 async function startTlsPair(args: readonly string[], clientDir: string): Promise<Pair> {
-  const dir = socketDir();
-  const port = await freePort();
-  const srcSock = join(dir, "src.sock");
-  const dstSock = join(dir, "dst.sock");
-  const dst = spawnFerry([
-    "run",
-    CONFIG,
-    ...args,
-    "--object",
-    creds("good", "server"),
-    "--qmp",
-    `unix:${dstSock}`,
-    "--incoming",
-    `tcp:127.0.0.1:${port}`,
-  ]);
-  const src = spawnFerry([
-    "run",
-    CONFIG,
-    ...args,
-    "--object",
-    creds(clientDir, "client"),
-    "--qmp",
-    `unix:${srcSock}`,
-  ]);
-  await waitForSocket(srcSock, src);
-  await waitForStderr(dst, "waiting for an incoming migration");
-  const s = await monitor(srcSock);
-  const d = await monitor(dstSock);
+  const pair = await startPair(CONFIG, args, {
+    dst: ["--object", creds("good", "server")],
+    src: ["--object", creds(clientDir, "client")],
+  });
+  const { s, d } = pair;
   for (const m of [s, d]) await m.execute("migrate-set-parameters", { "tls-creds": "tls0" });
-  return { port, dst, src, s, d };
+  return pair;
 }
 
 describe("multifd between two ferry processes over QMP", () => {

@@ -14,12 +14,10 @@ import {
   exitWithin,
   freePort,
   killAll,
-  monitor,
   runFerrySync,
-  socketDir,
   spawnFerry,
+  startPair,
   TERMINAL,
-  waitForSocket,
   waitForStderr,
 } from "./qmp-helpers";
 
@@ -47,42 +45,17 @@ afterEach(() => killAll());
 
 /** A TLS destination (server creds `good`, authz auth0) and a source with client creds `dir`. */
 async function startTlsPair(args: readonly string[], clientDir: string) {
-  const dir = socketDir();
-  const port = await freePort();
-  const srcSock = join(dir, "src.sock");
-  const dstSock = join(dir, "dst.sock");
-  const dst = spawnFerry([
-    "run",
-    CONFIG,
-    ...args,
-    "--object",
-    creds("tls0", "good", "server"),
-    "--object",
-    authz,
-    "--qmp",
-    `unix:${dstSock}`,
-    "--incoming",
-    `tcp:127.0.0.1:${port}`,
-  ]);
-  const src = spawnFerry([
-    "run",
-    CONFIG,
-    ...args,
-    "--object",
-    creds("tls0", clientDir, "client"),
-    "--qmp",
-    `unix:${srcSock}`,
-  ]);
-  await waitForSocket(srcSock, src);
-  await waitForStderr(dst, "waiting for an incoming migration");
-  const s = await monitor(srcSock);
-  const d = await monitor(dstSock);
+  const pair = await startPair(CONFIG, args, {
+    dst: ["--object", creds("tls0", "good", "server"), "--object", authz],
+    src: ["--object", creds("tls0", clientDir, "client")],
+  });
+  const { s, d } = pair;
   const events = { capabilities: [{ capability: "events", state: true }] };
   await s.execute("migrate-set-capabilities", events);
   await d.execute("migrate-set-capabilities", events);
   await d.execute("migrate-set-parameters", { "tls-creds": "tls0", "tls-authz": "auth0" });
   await s.execute("migrate-set-parameters", { "tls-creds": "tls0" });
-  return { port, dst, src, s, d };
+  return pair;
 }
 
 describe("migration over TLS between two ferry processes", () => {
