@@ -1,7 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { crc32Js, SOCKET_STAGE_BYTES, socketSink, type OutgoingTransport } from "../src/index";
+import {
+  crc32Js,
+  SOCKET_STAGE_BYTES,
+  socketChannelSink,
+  socketSink,
+  type OutgoingTransport,
+} from "../src/index";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -120,5 +126,23 @@ describe("socket sink: coalesced, pooled writes", () => {
     } finally {
       p.sink.abort(new Error("done"));
     }
+  });
+});
+
+describe("socket channel sink (multifd, post-copy preempt)", () => {
+  it("sends what the chunk held at the call, though the caller reuses it at once", async () => {
+    const p = await pair();
+    p.peerPause();
+    const sink = socketChannelSink(p.socket, "channel");
+    // More than the kernel takes at once from a paused peer: the rest waits in libuv.
+    const buf = randomBytes(16 << 20);
+    const sent = Buffer.from(buf);
+    sink.write(buf);
+    buf.fill(0);
+    p.peerResume();
+    await p.wait(sent.length);
+    expect(p.received().equals(sent)).toBe(true);
+    sink.abort(new Error("done"));
+    await new Promise((r) => p.socket.once("close", r));
   });
 });

@@ -36,7 +36,9 @@ export function socketChannelSink(socket: Socket, label: string): OutgoingTransp
     },
     write(chunk) {
       check();
-      socket.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      // A copy: the chunk is the caller's only during this call (the preempt channel's stream
+      // writer reuses its buffer), and a write the kernel cannot take at once waits in libuv.
+      socket.write(Buffer.from(chunk));
     },
     async drain() {
       check();
