@@ -35,8 +35,19 @@ const LONG = [
   "--set",
   "guest.args=[1MiB, 4096, 100000, 64, 0, 0]",
 ];
-/** An unpaced guest rewriting whole pages of a 4 MiB working set: it dirties faster than any link. */
-const FAST = ["--realtime", "--set", "guest.args=[4MiB, 4096, 100000000, 1024, 0, 1]"];
+/**
+ * An unpaced guest rewriting whole pages of a 32 MiB working set: it dirties faster than any
+ * link, and its bulk pass is larger than every buffer between the two processes
+ * (the kernel's socket buffers, the source's 4 MiB send queue), so a destination that stops
+ * reading stalls the source before the end of the stream, however fast the link was until then.
+ */
+const FAST_BIG = [
+  "--realtime",
+  "--set",
+  "machine.memory=64MiB",
+  "--set",
+  "guest.args=[32MiB, 4096, 100000000, 1024, 0, 1]",
+];
 const EVENTS = { capabilities: [{ capability: "events", state: true }] };
 
 const cleanups: Array<() => void> = [];
@@ -148,11 +159,12 @@ async function proxy(
 describe("peer timeouts (x-peer-timeout)", () => {
   it("a frozen (SIGSTOPped) destination: the source fails after the timeout and keeps running; the destination never starts", async () => {
     const port = await freePort();
-    const { dst, d } = await startDestination(port, FAST);
-    const { src, s } = await startSource(FAST);
+    const { dst, d } = await startDestination(port, FAST_BIG);
+    const { src, s } = await startSource(FAST_BIG);
     expect((await s.execute("query-migrate-parameters"))["x-peer-timeout"]).toBe(30_000);
-    // Unlimited bandwidth, and a switchover bandwidth (1 B/s) no pass can meet: the stream never
-    // ends by itself, and the socket buffers fill at once when the destination stops reading.
+    // Unlimited bandwidth, and a switchover bandwidth (1 B/s) no pass can meet: the stream does
+    // not end while the guest dirties, and the socket buffers fill at once when the destination
+    // stops reading (its bulk pass alone is larger than they are).
     await s.execute("migrate-set-parameters", {
       "x-peer-timeout": 2000,
       "max-bandwidth": 0,

@@ -408,7 +408,11 @@ export interface MigrationSession extends MigrationContext {
   rateExceeded(): boolean;
   /** Sleep out the window when over the allowance; every 100 ms update bandwidth and threshold. */
   rateLimit(): Promise<void>;
-  /** Flush and wait while the transport is backed up (call every few pages). */
+  /**
+   * Flush and wait while the transport is backed up (call every few pages). Everything written
+   * is handed to the transport, except pages of an open RAM part on a real-time transport (a
+   * socket), which get full buffers: the part's end, and any wait here, flush them.
+   */
   flow(): Promise<void>;
   /**
    * Switch over: state `device`, pause vCPUs, final sync, send all remaining pages ignoring the

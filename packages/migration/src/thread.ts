@@ -216,6 +216,11 @@ export class MigrationThread implements MigrationSession, Migration {
   private out: ChunkSink;
   /** The integrity framing, when the stream is framed (decided before the header). */
   private framing: IntegrityEncoder | null = null;
+  /**
+   * Inside a RAM part or the switchover's sections: pages are streaming and the part's end
+   * flushes, so {@link MigrationThread.flow} need not hand a real-time transport partial buffers.
+   */
+  private streamingPages = false;
 
   constructor(setup: ThreadSetup) {
     this.registry = setup.registry;
@@ -487,9 +492,11 @@ export class MigrationThread implements MigrationSession, Migration {
 
   beginRamPart(): void {
     this.ram.beginPart(this.writer);
+    this.streamingPages = true;
   }
 
   endRamPart(): void {
+    this.streamingPages = false;
     this.ram.endPart(this.writer);
     this.flushOutput();
   }
@@ -529,16 +536,23 @@ export class MigrationThread implements MigrationSession, Migration {
 
   async flow(): Promise<void> {
     this.checkpoint();
-    // Hand everything written so far to the transport, so its occupancy at every wait does not
-    // depend on how records are laid out in the buffer (compact and full paths time alike).
-    this.writer.flush();
+    // Hand everything written so far to the transport: on the virtual clock its occupancy at
+    // every wait then does not depend on how records are laid out in the buffer (compact and full
+    // paths time alike). A real-time transport (a socket) streaming pages gets full buffers
+    // instead (the end of the part flushes, and so does any wait below): a socket write costs CPU.
+    const t = this.transport;
+    if (t.realTime !== true || !this.streamingPages) this.writer.flush();
     await this.payCost();
     if (this.multifd !== null) {
       // every multifd channel busy: wait for the first to be free (QEMU's channels_ready)
+      this.writer.flush();
       await this.multifd.ready();
       this.checkpoint();
     }
-    if (this.transport.backedUp) await this.transport.drain();
+    if (t.backedUp) {
+      this.writer.flush();
+      await t.drain();
+    }
     this.checkpoint();
   }
 
@@ -553,6 +567,8 @@ export class MigrationThread implements MigrationSession, Migration {
     const debt = Math.floor(sender.costDebtNs);
     if (debt <= 0) return;
     sender.costDebtNs -= debt;
+    // (A real-time transport gets what the writer holds before the thread sleeps.)
+    this.writer.flush();
     await this.scheduler.sleep(debt);
     this.checkpoint();
   }
@@ -578,10 +594,12 @@ export class MigrationThread implements MigrationSession, Migration {
     }
     this.syncDirtyLog();
     const w = this.writer;
+    this.streamingPages = true;
     for (const sec of this.sections) {
       const pending = sec.complete(w);
       if (pending !== undefined) await pending;
     }
+    this.streamingPages = false;
     w.eof();
     this.flushOutput();
     this.framing?.finish();

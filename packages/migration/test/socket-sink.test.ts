@@ -3,6 +3,8 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { afterEach, describe, expect, it } from "vitest";
 import {
   crc32Js,
+  SOCKET_QUEUE_HIGH_BYTES,
+  SOCKET_QUEUE_LOW_BYTES,
   SOCKET_STAGE_BYTES,
   socketChannelSink,
   socketSink,
@@ -101,7 +103,7 @@ describe("socket sink: coalesced, pooled writes", () => {
     await new Promise((r) => p.socket.once("close", r));
   });
 
-  it("reports backpressure when the socket is above its high-water mark; drain waits until it left", async () => {
+  it("reports backpressure once its queue reaches the high mark; drain waits for the low mark", async () => {
     const p = await pair();
     try {
       p.peerPause();
@@ -109,23 +111,37 @@ describe("socket sink: coalesced, pooled writes", () => {
       let written = 0;
       // The kernel takes what fits in its buffers; then full staging buffers queue in the socket.
       while (!p.sink.backedUp) {
+        // Below the high mark the sender goes on (the socket's own 16 KiB mark is long passed).
         p.sink.write(chunk);
         written += chunk.length;
         expect(written).toBeLessThan(256 << 20);
       }
-      expect(p.socket.writableNeedDrain).toBe(true);
+      expect(p.socket.writableLength).toBeGreaterThanOrEqual(SOCKET_QUEUE_HIGH_BYTES);
       let drained = false;
       const d = p.sink.drain().then(() => (drained = true));
       await new Promise((r) => setTimeout(r, 50));
       expect(drained).toBe(false); // nobody reads: the queue stays full
       p.peerResume();
       await d;
+      // Woken at the low mark, not only once the queue is empty.
+      expect(p.socket.writableLength).toBeLessThanOrEqual(SOCKET_QUEUE_LOW_BYTES);
       expect(p.sink.backedUp).toBe(false);
       await p.wait(written);
       expect(p.received().length).toBe(written);
     } finally {
       p.sink.abort(new Error("done"));
     }
+  });
+
+  it("a drain waiting on a full queue ends with the connection's error when it drops", async () => {
+    const p = await pair();
+    p.peerPause();
+    const chunk = randomBytes(256 << 10);
+    while (!p.sink.backedUp) p.sink.write(chunk);
+    const d = p.sink.drain();
+    p.socket.destroy(new Error("cable cut"));
+    await expect(d).rejects.toThrow(/connection dropped \(cable cut\)/);
+    p.peerResume(); // the peer reads on, sees the end and closes (the server can close)
   });
 });
 

@@ -185,6 +185,7 @@ export function createFerryMigrationControl(
     // Post-copy's page requests and recovery handshake travel on the socket's return path.
     ...(t.returnPath !== undefined ? { returnPath: t.returnPath } : {}),
     ...(t.name !== undefined ? { name: t.name } : {}),
+    ...(t.realTime !== undefined ? { realTime: t.realTime } : {}),
     write: (chunk, accounted) => t.write(chunk, accounted),
     ...(t.writeOwned !== undefined
       ? { writeOwned: (chunk: Uint8Array, accounted?: number) => t.writeOwned!(chunk, accounted) }
