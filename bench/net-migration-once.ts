@@ -24,6 +24,8 @@ console.log(
     p99: pct(r.latencies, 99),
     max: Math.max(...r.latencies),
     srcCpuMs: r.srcCpuMs,
+    srcUse: r.srcUse,
+    dstUse: r.dstUse,
     idleCpuPerS: r.idleCpuPerS,
     srcStall: r.srcStall,
     dstStall: r.dstStall,

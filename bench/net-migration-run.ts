@@ -23,6 +23,7 @@ import { loadPlugins } from "../packages/cli/src/migrate/plugins";
 import { buildRealtimeMachine } from "../packages/cli/src/realtime/realtime-machine";
 import { readGuestElf } from "../packages/cli/src/run/run-guest";
 import { type LoopStall, startLoopProbe } from "./loop-probe.mjs";
+import { usageDelta, usageOf } from "./proc-usage";
 import {
   connectQmp,
   createFerryMigrationControl,
@@ -131,7 +132,13 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
       "packages/cli/src/bin.ts",
       ...dstArgs,
     ],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, FERRY_LOOP_PROBE_OUT: dstLoop } },
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: {
+        ...process.env,
+        FERRY_LOOP_PROBE_OUT: dstLoop,
+      },
+    },
   );
   // The destination never outlives the bench (a failed run included).
   const killDst = (): void => {
@@ -178,12 +185,16 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
   if (LOOP_PROBES) dst.kill("SIGUSR2");
   const srcLoop = LOOP_PROBES ? startLoopProbe() : null;
   const cpu0 = process.cpuUsage();
+  const srcUse0 = usageOf("self");
+  const dstUse0 = usageOf(dst.pid!);
   await s.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
   const end = await s.waitEvent("MIGRATION", {
     match: (e) => ["completed", "failed", "cancelled"].includes(String(e.data?.status)),
     timeoutMs: 600_000,
   });
   const srcCpu = process.cpuUsage(cpu0);
+  const srcUse = usageDelta(srcUse0, usageOf("self"));
+  const dstUse = usageDelta(dstUse0, usageOf(dst.pid!));
   const srcStall = srcLoop?.report() ?? null;
   srcLoop?.stop();
   await new Promise((r) => setTimeout(r, 300));
@@ -215,6 +226,11 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
     latencies,
     baseline,
     srcCpuMs: (srcCpu.user + srcCpu.system) / 1e3,
+    /** Both processes' CPU time (user, system) and minor page faults during the migration. */
+    srcUse,
+    dstUse,
+    /** query-migrate's `ram` at the end. */
+    ram: info.ram,
     idleCpuPerS,
     srcStall,
     dstStall,
