@@ -7,6 +7,7 @@
  */
 import type { Socket } from "node:net";
 import { MigrationError } from "../errors";
+import { readIntoReusedBuffer } from "./socket-read-buffer";
 import { MULTIFD_MAGIC } from "../multifd/packet";
 import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
 
@@ -74,9 +75,6 @@ export function socketChannelSource(socket: Socket, label: string): IncomingTran
   let done = false;
   return {
     receive(h: IncomingHandlers) {
-      socket.on("data", (b: Buffer) => {
-        if (!done) h.data(b);
-      });
       socket.on("end", () => {
         if (done) return;
         done = true;
@@ -90,6 +88,12 @@ export function socketChannelSource(socket: Socket, label: string): IncomingTran
       };
       socket.on("error", (e) => broke(`connection dropped (${e.message})`));
       socket.on("close", () => broke("connection closed before end of stream"));
+      const data = (b: Uint8Array): void => {
+        if (!done) h.data(b);
+      };
+      // One reused read buffer, as the main connection's (socket-read-buffer.ts).
+      socket.pause();
+      if (!readIntoReusedBuffer(socket, data)) socket.on("data", data);
       socket.resume();
     },
     close() {
