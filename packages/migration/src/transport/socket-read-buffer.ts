@@ -57,7 +57,9 @@ export function readIntoReusedBuffer(
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read()) {
     deliver(chunk);
   }
-  const buffer = Buffer.allocUnsafeSlow(size);
+  // A plain Uint8Array, not a Buffer: the loader cuts each page out of the chunk with
+  // `subarray`, which on a Buffer goes through its JavaScript constructor (~0.1 s per GiB).
+  const buffer = new Uint8Array(size);
   const fields = socket as unknown as Record<symbol, unknown>;
   fields[kBuffer] = buffer;
   fields[kBufferCb] = (n: number, b: Uint8Array): void => {
