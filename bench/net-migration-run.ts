@@ -229,8 +229,6 @@ export async function migrateOnce(tls: boolean, integrity: boolean | "auto" = "a
     /** Both processes' CPU time (user, system) and minor page faults during the migration. */
     srcUse,
     dstUse,
-    /** query-migrate's `ram` at the end. */
-    ram: info.ram,
     idleCpuPerS,
     srcStall,
     dstStall,

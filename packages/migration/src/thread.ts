@@ -540,8 +540,7 @@ export class MigrationThread implements MigrationSession, Migration {
     // every wait then does not depend on how records are laid out in the buffer (compact and full
     // paths time alike). A real-time transport (a socket) streaming pages gets full buffers
     // instead (the end of the part flushes, and so does any wait below): a socket write costs CPU.
-    const t = this.transport;
-    if (t.realTime !== true || !this.streamingPages) this.writer.flush();
+    if (this.transport.realTime !== true || !this.streamingPages) this.writer.flush();
     await this.payCost();
     if (this.multifd !== null) {
       // every multifd channel busy: wait for the first to be free (QEMU's channels_ready)
@@ -549,9 +548,10 @@ export class MigrationThread implements MigrationSession, Migration {
       await this.multifd.ready();
       this.checkpoint();
     }
-    if (t.backedUp) {
+    // (The transport is read again after the waits: a post-copy recovery replaces it.)
+    if (this.transport.backedUp) {
       this.writer.flush();
-      await t.drain();
+      await this.transport.drain();
     }
     this.checkpoint();
   }

@@ -123,7 +123,7 @@ describe("socket sink: coalesced, pooled writes", () => {
       expect(drained).toBe(false); // nobody reads: the queue stays full
       p.peerResume();
       await d;
-      // Woken at the low mark, not only once the queue is empty.
+      // Woken once the queue is down to the low mark (or below).
       expect(p.socket.writableLength).toBeLessThanOrEqual(SOCKET_QUEUE_LOW_BYTES);
       expect(p.sink.backedUp).toBe(false);
       await p.wait(written);

@@ -397,6 +397,27 @@ function staticMachine(size: number, bytes?: Uint8Array) {
   return m as typeof m & MigratableMachine;
 }
 
+/** Migrate `src` to `dst` over a real-time link with 2 data channels (256 MiB/s, 0.1 ms). */
+function migrateOverLink(
+  mgr: ReturnType<typeof createMigrationManager>,
+  src: ReturnType<typeof staticMachine>,
+  dst: ReturnType<typeof staticMachine>,
+) {
+  const link = createLink({
+    scheduler: src.scheduler,
+    bandwidth: 256 << 20,
+    latency: 1e5,
+    channels: 2,
+  });
+  const inc = incoming({
+    machine: dst,
+    transport: link.destination,
+    plugins: mgr.plugins,
+    multifdChannels: 2,
+  });
+  return { inc, m: mgr.migrate({ machine: src, transport: link.source }) };
+}
+
 describe("a failing worker thread", () => {
   it("fails the migration with its error; the source keeps running; no worker is left", async () => {
     const size = 4 << 20;
@@ -423,19 +444,7 @@ describe("a failing worker thread", () => {
     const mgr = createMigrationManager({ plugins: [precopy(), failing] });
     mgr.setCapabilities({ "x-failing-multifd": true });
     mgr.setParameters({ "max-bandwidth": 0 });
-    const link = createLink({
-      scheduler: src.scheduler,
-      bandwidth: 256 << 20,
-      latency: 1e5,
-      channels: 2,
-    });
-    const inc = incoming({
-      machine: dst,
-      transport: link.destination,
-      plugins: mgr.plugins,
-      multifdChannels: 2,
-    });
-    const m = mgr.migrate({ machine: src, transport: link.source });
+    const { inc, m } = migrateOverLink(mgr, src, dst);
     const info = await new Promise<unknown>((resolve) => {
       m.events.on("failed", resolve);
       m.events.on("complete", resolve);
@@ -465,19 +474,7 @@ describe("the workers' lifecycle in a migration", () => {
     const mgr = createMigrationManager({ plugins: [precopy(), multifd()] });
     mgr.setCapabilities({ multifd: true });
     mgr.setParameters({ "max-bandwidth": 0, "multifd-compression": "zlib" });
-    const link = createLink({
-      scheduler: src.scheduler,
-      bandwidth: 256 << 20,
-      latency: 1e5,
-      channels: 2,
-    });
-    const inc = incoming({
-      machine: dst,
-      transport: link.destination,
-      plugins: mgr.plugins,
-      multifdChannels: 2,
-    });
-    const m = mgr.migrate({ machine: src, transport: link.source });
+    const { inc, m } = migrateOverLink(mgr, src, dst);
     const ended = new Promise<void>((resolve) => {
       m.events.on("failed", () => resolve());
       m.events.on("complete", () => resolve());

@@ -7,7 +7,7 @@
  */
 import type { Socket } from "node:net";
 import { MigrationError } from "../errors";
-import { readIntoReusedBuffer } from "./socket-read-buffer";
+import { deliverReads } from "./socket-read-buffer";
 import { MULTIFD_MAGIC } from "../multifd/packet";
 import type { IncomingHandlers, IncomingTransport, OutgoingTransport } from "./types";
 
@@ -91,9 +91,7 @@ export function socketChannelSource(socket: Socket, label: string): IncomingTran
       const data = (b: Uint8Array): void => {
         if (!done) h.data(b);
       };
-      // One reused read buffer, as the main connection's (socket-read-buffer.ts).
-      socket.pause();
-      if (!readIntoReusedBuffer(socket, data)) socket.on("data", data);
+      deliverReads(socket, data);
       socket.resume();
     },
     close() {

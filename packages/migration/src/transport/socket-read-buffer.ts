@@ -5,13 +5,13 @@
  * migration destination accepts. Without it, Node 20 allocates a 64 KiB buffer for every read;
  * glibc hands the freed heap back to the kernel when the garbage collector releases a batch, so
  * the next batch of reads page-faults again: measured on a 1 GiB migration over loopback, the
- * destination took ~190 000 minor faults and 1.2–2.0 s of system time, and the migration ran at
- * half the rate it reaches with reads into a reused buffer (docs/performance.md).
+ * destination took 123 000–223 000 minor faults and 1.1–2.0 s of system time, and the migration
+ * ran at half the rate it reaches with reads into a reused buffer (docs/performance.md).
  *
  * {@link readIntoReusedBuffer} switches an accepted socket to the mechanism behind `onread`: the
  * socket's own read callback, `kBuffer`/`kBufferCb` (own properties of every `net.Socket`) and
  * the handle's `useUserBuffer`. Where those are not found (a TLS socket, another Node) it changes
- * nothing and says so; the caller then listens for `data` as usual.
+ * nothing and says so; {@link deliverReads} then listens for `data` as usual.
  */
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
@@ -67,4 +67,14 @@ export function readIntoReusedBuffer(
   };
   handle.useUserBuffer(buffer);
   return true;
+}
+
+/**
+ * Pause `socket` and have what it reads delivered to `deliver`: into one reused buffer where
+ * {@link readIntoReusedBuffer} can switch it, else through `data` events. The caller resumes it
+ * once its other listeners are in place.
+ */
+export function deliverReads(socket: Socket, deliver: (chunk: Uint8Array) => void): void {
+  socket.pause();
+  if (!readIntoReusedBuffer(socket, deliver)) socket.on("data", deliver);
 }

@@ -12,7 +12,7 @@ import { ackMismatch } from "../return-path/ack";
 import { createRpInbox } from "../return-path/inbox";
 import { createRpDecoder, encodeRpMessage, type RpMessage } from "../return-path/messages";
 import { createTally } from "../return-path/tally";
-import { readIntoReusedBuffer } from "./socket-read-buffer";
+import { deliverReads } from "./socket-read-buffer";
 import type {
   DestinationReturnPath,
   IncomingHandlers,
@@ -149,11 +149,6 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       owned.push(new Uint8Array(whole));
     wakeIfLow();
   };
-  const nextOwned = (size: number): Uint8Array => {
-    let next = owned.pop();
-    while (next !== undefined && next.length < size) next = owned.pop();
-    return next ?? new Uint8Array(size);
-  };
   const queuedFlush = (): void => {
     flushQueued = false;
     flushStage();
@@ -215,7 +210,9 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       if (!socket.destroyed) {
         socket.write(Buffer.from(whole, chunk.byteOffset, chunk.length), () => recycle(whole));
       }
-      return nextOwned(whole.byteLength);
+      let next = owned.pop();
+      while (next !== undefined && next.length < whole.byteLength) next = owned.pop();
+      return next ?? new Uint8Array(whole.byteLength);
     },
     async drain() {
       check();
@@ -295,10 +292,7 @@ export function socketSource(socket: Socket, label = "socket"): IncomingTranspor
         received.add(b);
         handlers!.data(b);
       };
-      // Reads into one reused buffer (see socket-read-buffer.ts), the bytes already buffered
-      // first; `data` events where the socket cannot be switched.
-      socket.pause();
-      if (!readIntoReusedBuffer(socket, data)) socket.on("data", data);
+      deliverReads(socket, data);
       socket.resume();
     },
     close() {
