@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   adjustThrottleUs,
   DIRTYLIMIT_THROTTLE_PCT_MAX,
+  createDirtyBitmap,
   dirtyLimitOf,
   dirtyRateMBps,
   composeMachine,
@@ -134,9 +135,34 @@ describe("dirtyLimitOf (per-vCPU sleeping on ring-full exits)", () => {
     d.cancel();
     expect(d.inService).toBe(false);
     expect(d.query()).toEqual([]);
-    expect(m.ram.dirty.logging).toBe(true); // left on: a migration may rely on it
+    // The dirty limit was the log's only owner: tracking stops with it.
+    expect(m.ram.dirty.logging).toBe(false);
+    expect(m.ram.dirty.owners).toEqual([]);
     const before = m.vcpuStats()[0].throttledNs;
     await s.run({ untilNs: 22e9 });
     expect(m.vcpuStats()[0].throttledNs).toBe(before);
+  });
+
+  it("leaves the dirty log on for a migration holding it, and keeps its pending pages", async () => {
+    const { s, m } = make(true);
+    const d = dirtyLimitOf(m, s);
+    m.start();
+    d.set(50);
+    await s.run({ untilNs: 1e9 });
+    expect(m.ram.dirty.owners).toEqual(["dirty-limit"]);
+    // A migration starts while the limit is in service: logging is already on, nothing is cleared.
+    m.ram.dirty.start("migration");
+    expect(m.ram.dirty.owners).toEqual(["migration", "dirty-limit"]);
+    await s.run({ untilNs: 2e9 });
+    d.cancel();
+    expect(m.ram.dirty.logging).toBe(true);
+    expect(m.ram.dirty.owners).toEqual(["migration"]);
+    // The guest keeps dirtying pages and the migration's sync still gets them.
+    const into = createDirtyBitmap(m.ram.dirty.pageCount);
+    m.ram.dirty.sync(into);
+    await s.run({ untilNs: 2.1e9 });
+    expect(m.ram.dirty.sync(createDirtyBitmap(m.ram.dirty.pageCount))).toBeGreaterThan(0);
+    m.ram.dirty.stop("migration");
+    expect(m.ram.dirty.logging).toBe(false);
   });
 });

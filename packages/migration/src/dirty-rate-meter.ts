@@ -5,16 +5,17 @@
  * - `page-sampling` (default): pick `sample-pages` pages per GiB at random in every RAM block, hash
  *   each at the start of the window, hash again at its end, and scale the share of changed pages
  *   to the block size (MiB/s). Works with any dirty tracking, during a migration too.
- * - `dirty-bitmap`: turn the dirty log on for the window and count the pages it reports (MiB/s,
- *   QEMU: pages → whole MiB × 1000 / ms). QEMU refuses it when the dirty ring is on; ferry also
- *   refuses it while a migration tracks dirty pages (syncing would take its dirty pages).
+ * - `dirty-bitmap`: hold the dirty log on for the window (owner `dirty-rate`) and count the pages
+ *   it reports (MiB/s, QEMU: pages → whole MiB × 1000 / ms) without taking them: a migration that
+ *   starts inside the window still gets every dirty page, and logging stays on for it afterwards.
+ *   QEMU refuses the mode when the dirty ring is on; ferry also refuses to start it while a
+ *   migration already tracks dirty pages (its pending pages would not count).
  * - `dirty-ring`: count the entries each vCPU pushes onto its dirty ring in the window (the rings
  *   are flushed at both ends, as QEMU's `kvm_dirty_ring_flush`): per-vCPU rates
  *   (`vcpu-dirty-rate`) and their sum. Needs the dirty ring.
  */
 import { EventEmitter } from "eventemitter3";
 import {
-  createDirtyBitmap,
   type DirtyLog,
   type DirtyRings,
   dirtyRateMBps,
@@ -248,44 +249,35 @@ export function createDirtyRateMeter(o: DirtyRateMeterOptions): DirtyRateMeter {
     return m;
   };
 
-  /** Turn logging on where it is off; returns the logs this window turned on. */
-  const startLogging = (m: DirtyRateMachine): DirtyLog[] => {
-    const started: DirtyLog[] = [];
-    for (const r of m.memory.ramRegions) {
-      if (!r.dirty.logging) {
-        r.dirty.start();
-        started.push(r.dirty);
-      }
-    }
-    return started;
-  };
-
   const bitmapWindow = (m: DirtyRateMachine): Window => {
-    if (m.memory.ramRegions.some((r) => r.dirty.logging)) {
+    if (m.memory.ramRegions.some((r) => r.dirty.owners.includes("migration"))) {
       throw new DirtyRateError(
         "mode dirty-bitmap cannot measure while a migration tracks dirty pages, use page-sampling instead.",
       );
     }
-    const started = startLogging(m);
+    const logs = m.memory.ramRegions.map((r) => r.dirty);
+    for (const log of logs) log.start("dirty-rate");
+    // Counted, not synced: whoever syncs the log (a migration started meanwhile) keeps its pages.
+    const first = logs.map((log) => log.dirtiedPages());
     return {
       finish(ms) {
         let pages = 0;
-        for (const log of started) {
-          const into = createDirtyBitmap(log.pageCount);
-          pages += log.sync(into);
-          log.stop();
+        for (let i = 0; i < logs.length; i++) {
+          pages += logs[i].dirtiedPages() - first[i];
+          logs[i].stop("dirty-rate");
         }
         return { rate: dirtyRateMBps(pages, ms) };
       },
       cancel() {
-        for (const log of started) log.stop();
+        for (const log of logs) log.stop("dirty-rate");
       },
     };
   };
 
   const ringWindow = (m: DirtyRateMachine): Window => {
     const rings = m.dirtyRings!;
-    startLogging(m);
+    const logs = m.memory.ramRegions.map((r) => r.dirty);
+    for (const log of logs) log.start("dirty-rate");
     rings.reap();
     const first = new Float64Array(rings.vcpuCount);
     for (let i = 0; i < rings.vcpuCount; i++) first[i] = rings.pushed(i);
@@ -299,10 +291,13 @@ export function createDirtyRateMeter(o: DirtyRateMeterOptions): DirtyRateMeter {
           vcpus.push({ id: i, "dirty-rate": r });
           sum += r;
         }
-        // Logging stays on: a migration may have started in the window and rely on it.
+        // Logging stays on only for its other owners (a migration started in the window).
+        for (const log of logs) log.stop("dirty-rate");
         return { rate: sum, vcpus };
       },
-      cancel() {},
+      cancel() {
+        for (const log of logs) log.stop("dirty-rate");
+      },
     };
   };
 

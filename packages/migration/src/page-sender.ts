@@ -163,16 +163,19 @@ export class PageSender {
   start(): void {
     let n = 0;
     for (let i = 0; i < this.blocks.length; i++) {
-      this.blocks[i].dirty.start();
+      this.blocks[i].dirty.start("migration");
       this.bitmaps[i].setAll();
       n += this.bitmaps[i].count();
     }
     this.dirtyCount = n;
   }
 
-  /** Stop dirty logging (idempotent). */
+  /**
+   * Let go of dirty logging (idempotent): it stays on while a dirty-rate measurement or the
+   * dirty-limit throttle still holds it.
+   */
   stop(): void {
-    for (const b of this.blocks) if (b.dirty.logging) b.dirty.stop();
+    for (const b of this.blocks) b.dirty.stop("migration");
   }
 
   /** Fetch-and-clear every block's dirty log into the migration bitmaps. */

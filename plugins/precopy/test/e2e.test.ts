@@ -8,6 +8,7 @@ import { uniformDirtier, type UniformDirtierOptions } from "@ferry/sim";
 import { precopy } from "@ferry/plugin-precopy";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  createDirtyRateMeter,
   createLink,
   createMigrationManager,
   type IncomingTransport,
@@ -104,6 +105,48 @@ describe("end-to-end migration over a virtual link", () => {
     const before = dst.workDone();
     await s.run({ untilNs: s.now() + 10 * MS });
     expect(dst.workDone()).toBeGreaterThan(before);
+  });
+
+  it("a dirty-bitmap measurement ending mid-migration takes no dirty page from it", async () => {
+    // The window holds the dirty log from before the migration until after it started. Ending it
+    // must neither sync the log (the migration's pending pages) nor turn logging off under the
+    // migration, or pages written afterwards would never be resent.
+    const s = new VirtualScheduler();
+    const src = machine(s, dirty);
+    const dst = machine(s, dirty);
+    // Non-zero pages, so the first pass takes about a second on the link.
+    src.ram.backend.bytes!.fill(0x5a);
+    src.start();
+    await s.run({ untilNs: 50 * MS });
+    const meter = createDirtyRateMeter({
+      timer: s,
+      blocks: () => [],
+      machine: () => src,
+    });
+    meter.start({ calcTime: 300, unit: "millisecond", mode: "dirty-bitmap" });
+    await s.run({ untilNs: 100 * MS });
+    const link = createLink({ scheduler: s, bandwidth: 4 * MiB, latency: 2 * MS });
+    const mgr = createMigrationManager({ plugins: [precopy()] });
+    const inc = incoming({ machine: dst, transport: link.destination });
+    const m = mgr.migrate({ machine: src, transport: link.source });
+    let atSwitch: { src: string; dst: string } | null = null;
+    let windowEnded: string | null = null;
+    meter.events.on("done", () => {
+      windowEnded = m.status;
+    });
+    m.events.on("complete", () => {
+      atSwitch = { src: ramHash(src), dst: ramHash(dst) };
+    });
+    await runUntilDone(s, m, 20_000 * MS);
+    expect(windowEnded).toBe("active");
+    expect(m.status).toBe("completed");
+    expect(atSwitch).not.toBeNull();
+    expect(atSwitch!.dst).toBe(atSwitch!.src);
+    expect(meter.query().status).toBe("measured");
+    expect(meter.query()["dirty-rate"]).toBeGreaterThan(0);
+    expect((await inc.done).status).toBe("completed");
+    // Both owners let go: tracking is off again.
+    expect(src.ram.dirty.logging).toBe(false);
   });
 
   it("cancel leaves the source running and a second migration succeeds", async () => {

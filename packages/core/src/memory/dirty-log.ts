@@ -3,7 +3,8 @@
  */
 import { InvalidArgumentError, hex } from "../errors";
 import { checkPageCount } from "./bitmap";
-import { PAGE_SIZE, type DirtyBitmap, type DirtyLog } from "./types";
+import { dirtyOwnerBit, dirtyOwnersOf } from "./dirty-owners";
+import { PAGE_SIZE, type DirtyBitmap, type DirtyLog, type DirtyLogOwner } from "./types";
 
 const TWO_POW_32 = 4294967296;
 
@@ -20,20 +21,45 @@ class PageDirtyLog implements DirtyLog {
   readonly pageCount: number;
   readonly words: Uint32Array;
   logging = false;
+  /** Owner bit mask (see dirty-owners.ts). */
+  private ownerMask = 0;
+  /** Pages `sync` returned since logging turned on. */
+  private synced = 0;
 
   constructor(pageCount: number) {
     this.pageCount = pageCount;
     this.words = new Uint32Array(Math.ceil(pageCount / 32));
   }
 
-  start(): void {
-    this.words.fill(0);
-    this.logging = true;
+  get owners(): DirtyLogOwner[] {
+    return dirtyOwnersOf(this.ownerMask);
   }
 
-  stop(): void {
+  start(owner: DirtyLogOwner = "migration"): void {
+    const bit = dirtyOwnerBit(owner);
+    if (this.ownerMask === 0) {
+      this.words.fill(0);
+      this.synced = 0;
+      this.logging = true;
+    }
+    this.ownerMask |= bit;
+  }
+
+  stop(owner: DirtyLogOwner = "migration"): void {
+    const bit = dirtyOwnerBit(owner);
+    if ((this.ownerMask & bit) === 0) return;
+    this.ownerMask &= ~bit;
+    if (this.ownerMask !== 0) return;
     this.logging = false;
+    this.synced = 0;
     this.words.fill(0);
+  }
+
+  dirtiedPages(): number {
+    let n = this.synced;
+    const words = this.words;
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) n += popcount32(words[i]);
+    return n;
   }
 
   markPage(page: number): void {
@@ -98,6 +124,7 @@ class PageDirtyLog implements DirtyLog {
         src[i] = 0;
       }
     }
+    this.synced += n;
     return n;
   }
 }

@@ -13,7 +13,8 @@
  */
 import { InvalidArgumentError } from "../errors";
 import { checkPageCount, popcount32 } from "./bitmap";
-import { PAGE_SIZE, type DirtyBitmap, type DirtyLog } from "./types";
+import { dirtyOwnerBit, dirtyOwnersOf } from "./dirty-owners";
+import { PAGE_SIZE, type DirtyBitmap, type DirtyLog, type DirtyLogOwner } from "./types";
 
 /** Largest ring size, in entries (KVM's dirty rings are at most 64 Ki entries in QEMU). */
 export const MAX_DIRTY_RING_SIZE = 65536;
@@ -259,14 +260,46 @@ class RingDirtyLog implements DirtyLog {
     this.pending.fill(0);
   }
 
-  start(): void {
-    this.clear();
-    this.logging = true;
+  /** Owner bit mask (see dirty-owners.ts). */
+  private ownerMask = 0;
+  /** Pages `sync` returned since logging turned on. */
+  private synced = 0;
+
+  get owners(): DirtyLogOwner[] {
+    return dirtyOwnersOf(this.ownerMask);
   }
 
-  stop(): void {
+  start(owner: DirtyLogOwner = "migration"): void {
+    const bit = dirtyOwnerBit(owner);
+    if (this.ownerMask === 0) {
+      this.clear();
+      this.synced = 0;
+      this.logging = true;
+    }
+    this.ownerMask |= bit;
+  }
+
+  stop(owner: DirtyLogOwner = "migration"): void {
+    const bit = dirtyOwnerBit(owner);
+    if ((this.ownerMask & bit) === 0) return;
+    this.ownerMask &= ~bit;
+    if (this.ownerMask !== 0) return;
     this.logging = false;
+    this.synced = 0;
     this.clear();
+  }
+
+  dirtiedPages(): number {
+    // Ring entries move to `pending` (nothing is lost: the next sync returns them).
+    this.rings.reap();
+    let n = this.synced;
+    const words = this.words;
+    const pending = this.pending;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i] | pending[i];
+      if (w !== 0) n += popcount32(w);
+    }
+    return n;
   }
 
   private checkPage(page: number, what: string): void {
@@ -326,6 +359,7 @@ class RingDirtyLog implements DirtyLog {
         pending[i] = 0;
       }
     }
+    this.synced += n;
     return n;
   }
 }

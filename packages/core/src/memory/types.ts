@@ -63,6 +63,21 @@ export interface RamBackend {
 export type DirtyTrackingKind = "bitmap" | "ring";
 
 /**
+ * Who holds a dirty log on, QEMU's `GLOBAL_DIRTY_*` flags: a migration (`GLOBAL_DIRTY_MIGRATION`),
+ * a dirty-rate measurement (`GLOBAL_DIRTY_DIRTY_RATE`) or the dirty-limit throttle
+ * (`GLOBAL_DIRTY_LIMIT`). Logging stays on while any of them holds it, so ending one never turns
+ * tracking off under another (a migration's pages dirtied meanwhile would never be resent).
+ */
+export type DirtyLogOwner = "migration" | "dirty-rate" | "dirty-limit";
+
+/** Every {@link DirtyLogOwner}, in the order `DirtyLog.owners` lists them. */
+export const DIRTY_LOG_OWNERS: readonly DirtyLogOwner[] = [
+  "migration",
+  "dirty-rate",
+  "dirty-limit",
+];
+
+/**
  * The dirty tracker of one RAM region (KVM's dirty log, pluggable): one bit per 4 KiB page in
  * `words`, tested by every guest store while logging is on. Two implementations:
  *
@@ -85,12 +100,27 @@ export interface DirtyLog {
    * cache it. A set bit means the page needs no further marking until the next sync/reset.
    */
   readonly words: Uint32Array;
-  /** True while logging is on. */
+  /** True while logging is on (some owner holds it). */
   readonly logging: boolean;
-  /** Turn logging on (the bitmap starts clean). */
-  start(): void;
-  /** Turn logging off and clear the bitmap. */
-  stop(): void;
+  /** Who holds logging on, in {@link DIRTY_LOG_OWNERS} order (empty when it is off). */
+  readonly owners: readonly DirtyLogOwner[];
+  /**
+   * `owner` (default `"migration"`) holds logging on. When logging was off it turns on with a clean
+   * bitmap; when another owner already holds it nothing pending is dropped (that owner's next
+   * `sync` still returns it). Idempotent per owner.
+   */
+  start(owner?: DirtyLogOwner): void;
+  /**
+   * `owner` (default `"migration"`) lets go; logging turns off, and the bitmap is cleared, only
+   * when no owner is left (QEMU's `global_dirty_log_change`). A no-op for an owner not holding it.
+   */
+  stop(owner?: DirtyLogOwner): void;
+  /**
+   * Pages newly dirtied since logging last turned on (0 while it is off): every page `sync`
+   * returned plus those pending now. Counting takes nothing away (the owner that syncs still gets every page): this is how a
+   * dirty-rate measurement shares the log with a migration.
+   */
+  dirtiedPages(): number;
   /** Mark page `page` (no-op when logging is off). Works for regions larger than 4 GiB. */
   markPage(page: number): void;
   /** Mark the page holding byte `offset` (no-op when logging is off). Offsets may exceed 2^32 (use division, not shifts). */

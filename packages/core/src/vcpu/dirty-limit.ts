@@ -255,10 +255,9 @@ function createDirtyLimit(
     r.reap();
   };
 
+  /** Hold the dirty log on (QEMU's GLOBAL_DIRTY_LIMIT): the rings count only while it is. */
   const ensureLogging = (): void => {
-    for (const region of machine.memory.ramRegions) {
-      if (!region.dirty.logging) region.dirty.start();
-    }
+    for (const region of machine.memory.ramRegions) region.dirty.start("dirty-limit");
   };
 
   const tick = (): void => {
@@ -318,8 +317,9 @@ function createDirtyLimit(
     }
     settle();
     for (const v of vcpus) v.kick();
-    // The dirty log stays on: a migration may have started since and now relies on it (the log
-    // has no owner count); it costs only the tracking.
+    // Let go of the dirty log: it turns off unless a migration or a dirty-rate measurement still
+    // holds it.
+    for (const region of machine.memory.ramRegions) region.dirty.stop("dirty-limit");
   };
 
   const checkIndex = (i: number | undefined): void => {
