@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   crc32Js,
@@ -8,6 +10,7 @@ import {
   SOCKET_STAGE_BYTES,
   socketChannelSink,
   socketSink,
+  socketSource,
   type OutgoingTransport,
 } from "../src/index";
 
@@ -160,5 +163,51 @@ describe("socket channel sink (multifd, post-copy preempt)", () => {
     expect(p.received().equals(sent)).toBe(true);
     sink.abort(new Error("done"));
     await new Promise((r) => p.socket.once("close", r));
+  });
+});
+
+describe("stream digest over TLS", () => {
+  it("TLS connections count bytes without a digest on both ends; plain TCP digests", async () => {
+    const dir = new URL("../../qmp/test/fixtures/tls/good/", import.meta.url);
+    const pem = (f: string) => readFileSync(new URL(f, dir));
+    const accepted = new Promise<TLSSocket>((resolve) => {
+      server = createTlsServer(
+        {
+          key: pem("server-key.pem"),
+          cert: pem("server-cert.pem"),
+          ca: pem("ca-cert.pem"),
+          requestCert: true,
+        },
+        (s) => resolve(s),
+      );
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()));
+    const port = (server!.address() as { port: number }).port;
+    const client = tlsConnect({
+      host: "127.0.0.1",
+      port,
+      servername: "localhost",
+      key: pem("client-key.pem"),
+      cert: pem("client-cert.pem"),
+      ca: pem("ca-cert.pem"),
+      checkServerIdentity: () => undefined,
+    });
+    await new Promise<void>((r, j) => client.once("secureConnect", () => r()).once("error", j));
+    const peer = await accepted;
+    try {
+      const sink = socketSink(client, "tls");
+      const source = socketSource(peer, "tls");
+      expect(sink.returnPath!.sent.digested).toBe(false);
+      expect(source.returnPath!.received.digested).toBe(false);
+    } finally {
+      client.destroy();
+      peer.destroy();
+      await new Promise<void>((r) => server!.close(() => r()));
+      server = null;
+    }
+    // The same transports over plain TCP digest.
+    const plain = await pair();
+    expect(plain.sink.returnPath!.sent.digested).toBe(true);
+    plain.socket.destroy();
   });
 });
