@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { TLSSocket } from "node:tls";
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { peekSocketMagic, socketSource } from "../src/index";
 import {
@@ -63,11 +64,51 @@ describe("readIntoReusedBuffer: an accepted socket read as Node's onread option 
     peer.destroy();
   });
 
-  it("leaves a TLS socket as it is", async () => {
-    const { peer, client } = await accepted();
-    const tls = new TLSSocket(peer);
-    expect(readIntoReusedBuffer(tls, () => {})).toBe(false);
-    tls.destroy();
+  it("reads a TLS socket's decrypted bytes into the one buffer too", async () => {
+    const dir = new URL("../../qmp/test/fixtures/tls/good/", import.meta.url);
+    const pem = (f: string) => readFileSync(new URL(f, dir));
+    const peerP = new Promise<TLSSocket>((resolve) => {
+      server = createTlsServer(
+        { key: pem("server-key.pem"), cert: pem("server-cert.pem") },
+        (s) => {
+          s.pause();
+          resolve(s);
+        },
+      );
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()));
+    const port = (server!.address() as { port: number }).port;
+    const client = tlsConnect({
+      host: "127.0.0.1",
+      port,
+      ca: pem("ca-cert.pem"),
+      servername: "localhost",
+      checkServerIdentity: () => undefined,
+    });
+    await new Promise<void>((r, j) => client.once("secureConnect", () => r()).once("error", j));
+    const peer = await peerP;
+    const data = randomBytes(6 << 20);
+    client.write(data.subarray(0, 50_000));
+    expect(await peekSocketMagic(peer)).toBe(data.readUInt32BE(0));
+    const copies: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    let delivered = 0;
+    expect(
+      readIntoReusedBuffer(peer, (chunk) => {
+        copies.push(Buffer.from(chunk));
+        if (delivered > 0) buffers.add(chunk.buffer);
+        delivered += chunk.length;
+      }),
+    ).toBe(true);
+    const ended = new Promise<number>((r) => peer.once("end", () => r(delivered)));
+    peer.resume();
+    client.end(data.subarray(50_000));
+    expect(await ended).toBe(data.length);
+    expect(sha(Buffer.concat(copies))).toBe(sha(data));
+    // No Buffer per TLS record: every read after the switch landed in the one buffer.
+    expect(buffers.size).toBe(1);
+    expect([...buffers][0]!.byteLength).toBe(SOCKET_READ_BUFFER_BYTES);
+    peer.destroy();
     client.destroy();
   });
 });

@@ -10,11 +10,12 @@
  *
  * {@link readIntoReusedBuffer} switches an accepted socket to the mechanism behind `onread`: the
  * socket's own read callback, `kBuffer`/`kBufferCb` (own properties of every `net.Socket`) and
- * the handle's `useUserBuffer`. Where those are not found (a TLS socket, another Node) it changes
- * nothing and says so; {@link deliverReads} then listens for `data` as usual.
+ * the handle's `useUserBuffer`. A `TLSSocket` has them too (its handle, the TLS layer, offers the
+ * same `useUserBuffer`): the decrypted bytes land in the buffer, where Node would otherwise
+ * allocate a `Buffer` per TLS record. Where those are not found (another Node) it changes nothing
+ * and says so; {@link deliverReads} then listens for `data` as usual.
  */
 import type { Socket } from "node:net";
-import { TLSSocket } from "node:tls";
 
 /** Bytes of the reused buffer: up to this much is read per system call. */
 export const SOCKET_READ_BUFFER_BYTES = 1 << 20;
@@ -40,7 +41,6 @@ export function readIntoReusedBuffer(
   deliver: (chunk: Uint8Array) => void,
   size = SOCKET_READ_BUFFER_BYTES,
 ): boolean {
-  if (socket instanceof TLSSocket) return false;
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
   const kBuffer = ownSymbol(socket, "kBuffer");
   const kBufferCb = ownSymbol(socket, "kBufferCb");
