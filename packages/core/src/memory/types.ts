@@ -117,8 +117,8 @@ export interface DirtyLog {
   stop(owner?: DirtyLogOwner): void;
   /**
    * Pages newly dirtied since logging last turned on (0 while it is off): every page `sync`
-   * returned plus those pending now. Counting takes nothing away (the owner that syncs still gets every page): this is how a
-   * dirty-rate measurement shares the log with a migration.
+   * returned plus those pending now. Counting takes nothing away (the owner that syncs still gets
+   * every page): this is how a dirty-rate measurement shares the log with a migration.
    */
   dirtiedPages(): number;
   /** Mark page `page` (no-op when logging is off). Works for regions larger than 4 GiB. */
