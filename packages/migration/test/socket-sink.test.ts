@@ -199,6 +199,30 @@ describe("stream digest over TLS", () => {
       const source = socketSource(peer, "tls");
       expect(sink.returnPath!.sent.digested).toBe(false);
       expect(source.returnPath!.received.digested).toBe(false);
+      // Buffers queued behind a write in flight go to the TLS layer one by one (a writev would be
+      // copied into one buffer first), and arrive whole and in order.
+      expect((client as unknown as { _writev: unknown })._writev).toBeNull();
+      const got: Buffer[] = [];
+      let n = 0;
+      const all = new Promise<void>((resolve) => {
+        source.receive({
+          data: (c) => {
+            got.push(Buffer.from(c));
+            n += c.length;
+            if (n === 8 << 20) resolve();
+          },
+          end: () => {},
+          error: () => {},
+        });
+      });
+      const data = randomBytes(8 << 20);
+      let buf: Uint8Array = new Uint8Array(1 << 20);
+      for (let off = 0; off < data.length; off += 1 << 20) {
+        buf.set(data.subarray(off, off + (1 << 20)));
+        buf = sink.writeOwned!(buf);
+      }
+      await all;
+      expect(Buffer.concat(got).equals(data)).toBe(true);
     } finally {
       client.destroy();
       peer.destroy();
