@@ -1,13 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { peekSocketMagic, socketSource } from "../src/index";
 import {
   readIntoReusedBuffer,
   SOCKET_READ_BUFFER_BYTES,
 } from "../src/transport/socket-read-buffer";
+import { tlsPair } from "./tls-pair";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -36,82 +35,56 @@ const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("he
 describe("readIntoReusedBuffer: an accepted socket read as Node's onread option reads", () => {
   it("delivers every byte in order, what was buffered before the switch first, from one buffer", async () => {
     const { peer, client } = await accepted();
-    const data = randomBytes(24 << 20);
-    // As a destination does: the first bytes are peeked (read and put back) before the switch.
-    client.write(data.subarray(0, 100_000));
-    expect(await peekSocketMagic(peer)).toBe(data.readUInt32BE(0));
-    const copies: Buffer[] = [];
-    const buffers = new Set<ArrayBufferLike>();
-    let delivered = 0;
-    const switched = readIntoReusedBuffer(peer, (chunk) => {
-      // Valid only during the call: kept as a copy.
-      copies.push(Buffer.from(chunk));
-      if (delivered > 0) buffers.add(chunk.buffer);
-      delivered += chunk.length;
-    });
-    expect(switched).toBe(true);
-    // What the socket held at the switch (at least the peeked 4 bytes) came at once.
-    expect(delivered).toBeGreaterThanOrEqual(4);
-    const ended = new Promise<number>((r) => peer.once("end", () => r(delivered)));
-    peer.resume();
-    client.end(data.subarray(100_000));
-    // `end` still comes, after the last byte.
-    expect(await ended).toBe(data.length);
-    expect(sha(Buffer.concat(copies))).toBe(sha(data));
-    // Every read after the switch landed in the same reused buffer, up to its size at a time.
-    expect(buffers.size).toBe(1);
-    expect([...buffers][0]!.byteLength).toBe(SOCKET_READ_BUFFER_BYTES);
+    await readsAllIntoOneBuffer(peer, client, randomBytes(24 << 20), 100_000);
     peer.destroy();
   });
 
   it("reads a TLS socket's decrypted bytes into the one buffer too", async () => {
-    const dir = new URL("../../qmp/test/fixtures/tls/good/", import.meta.url);
-    const pem = (f: string) => readFileSync(new URL(f, dir));
-    const peerP = new Promise<TLSSocket>((resolve) => {
-      server = createTlsServer(
-        { key: pem("server-key.pem"), cert: pem("server-cert.pem") },
-        (s) => {
-          s.pause();
-          resolve(s);
-        },
-      );
-    });
-    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()));
-    const port = (server!.address() as { port: number }).port;
-    const client = tlsConnect({
-      host: "127.0.0.1",
-      port,
-      ca: pem("ca-cert.pem"),
-      servername: "localhost",
-      checkServerIdentity: () => undefined,
-    });
-    await new Promise<void>((r, j) => client.once("secureConnect", () => r()).once("error", j));
-    const peer = await peerP;
-    const data = randomBytes(6 << 20);
-    client.write(data.subarray(0, 50_000));
-    expect(await peekSocketMagic(peer)).toBe(data.readUInt32BE(0));
-    const copies: Buffer[] = [];
-    const buffers = new Set<ArrayBufferLike>();
-    let delivered = 0;
-    expect(
-      readIntoReusedBuffer(peer, (chunk) => {
-        copies.push(Buffer.from(chunk));
-        if (delivered > 0) buffers.add(chunk.buffer);
-        delivered += chunk.length;
-      }),
-    ).toBe(true);
-    const ended = new Promise<number>((r) => peer.once("end", () => r(delivered)));
-    peer.resume();
-    client.end(data.subarray(50_000));
-    expect(await ended).toBe(data.length);
-    expect(sha(Buffer.concat(copies))).toBe(sha(data));
-    // No Buffer per TLS record: every read after the switch landed in the one buffer.
-    expect(buffers.size).toBe(1);
-    expect([...buffers][0]!.byteLength).toBe(SOCKET_READ_BUFFER_BYTES);
-    peer.destroy();
-    client.destroy();
+    const tls = await tlsPair();
+    server = tls.server;
+    // No Buffer per TLS record: the same one buffer.
+    await readsAllIntoOneBuffer(tls.peer, tls.client, randomBytes(6 << 20), 50_000);
+    tls.peer.destroy();
+    tls.client.destroy();
   });
 });
+
+/**
+ * Send `data` from `client` to the paused accepted `peer`: its first `head` bytes before the
+ * switch (peeked, as a destination does), the rest after. Checks that the switch happens, that
+ * what the socket held came at once, that every byte arrives in order before `end`, and that every
+ * read after the switch landed in the one reused buffer.
+ */
+async function readsAllIntoOneBuffer(
+  peer: Socket,
+  client: Socket,
+  data: Buffer,
+  head: number,
+): Promise<void> {
+  client.write(data.subarray(0, head));
+  expect(await peekSocketMagic(peer)).toBe(data.readUInt32BE(0));
+  const copies: Buffer[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  let delivered = 0;
+  const switched = readIntoReusedBuffer(peer, (chunk) => {
+    // Valid only during the call: kept as a copy.
+    copies.push(Buffer.from(chunk));
+    if (delivered > 0) buffers.add(chunk.buffer);
+    delivered += chunk.length;
+  });
+  expect(switched).toBe(true);
+  // What the socket held at the switch (at least the peeked 4 bytes) came at once.
+  expect(delivered).toBeGreaterThanOrEqual(4);
+  const ended = new Promise<number>((r) => peer.once("end", () => r(delivered)));
+  peer.resume();
+  client.end(data.subarray(head));
+  // `end` still comes, after the last byte.
+  expect(await ended).toBe(data.length);
+  expect(sha(Buffer.concat(copies))).toBe(sha(data));
+  // Every read after the switch landed in the same reused buffer, up to its size at a time.
+  expect(buffers.size).toBe(1);
+  expect([...buffers][0]!.byteLength).toBe(SOCKET_READ_BUFFER_BYTES);
+}
 
 describe("socketSource over an accepted socket", () => {
   it("hands the loader every byte, in order, then the end; the source's bytes are acknowledged", async () => {

@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   crc32Js,
@@ -13,6 +11,7 @@ import {
   socketSource,
   type OutgoingTransport,
 } from "../src/index";
+import { tlsPair } from "./tls-pair";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -168,32 +167,9 @@ describe("socket channel sink (multifd, post-copy preempt)", () => {
 
 describe("stream digest over TLS", () => {
   it("TLS connections count bytes without a digest on both ends; plain TCP digests", async () => {
-    const dir = new URL("../../qmp/test/fixtures/tls/good/", import.meta.url);
-    const pem = (f: string) => readFileSync(new URL(f, dir));
-    const accepted = new Promise<TLSSocket>((resolve) => {
-      server = createTlsServer(
-        {
-          key: pem("server-key.pem"),
-          cert: pem("server-cert.pem"),
-          ca: pem("ca-cert.pem"),
-          requestCert: true,
-        },
-        (s) => resolve(s),
-      );
-    });
-    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()));
-    const port = (server!.address() as { port: number }).port;
-    const client = tlsConnect({
-      host: "127.0.0.1",
-      port,
-      servername: "localhost",
-      key: pem("client-key.pem"),
-      cert: pem("client-cert.pem"),
-      ca: pem("ca-cert.pem"),
-      checkServerIdentity: () => undefined,
-    });
-    await new Promise<void>((r, j) => client.once("secureConnect", () => r()).once("error", j));
-    const peer = await accepted;
+    const tls = await tlsPair(true);
+    server = tls.server;
+    const { client, peer } = tls;
     try {
       const sink = socketSink(client, "tls");
       const source = socketSource(peer, "tls");

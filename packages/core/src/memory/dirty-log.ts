@@ -3,7 +3,7 @@
  */
 import { InvalidArgumentError, hex } from "../errors";
 import { checkPageCount } from "./bitmap";
-import { dirtyOwnerBit, dirtyOwnersOf } from "./dirty-owners";
+import { DirtyOwnerSet } from "./dirty-owners";
 import { PAGE_SIZE, type DirtyBitmap, type DirtyLog, type DirtyLogOwner } from "./types";
 
 const TWO_POW_32 = 4294967296;
@@ -21,8 +21,7 @@ class PageDirtyLog implements DirtyLog {
   readonly pageCount: number;
   readonly words: Uint32Array;
   logging = false;
-  /** Owner bit mask (see dirty-owners.ts). */
-  private ownerMask = 0;
+  private readonly holders = new DirtyOwnerSet();
   /** Pages `sync` returned since logging turned on. */
   private synced = 0;
 
@@ -32,24 +31,18 @@ class PageDirtyLog implements DirtyLog {
   }
 
   get owners(): DirtyLogOwner[] {
-    return dirtyOwnersOf(this.ownerMask);
+    return this.holders.list();
   }
 
   start(owner: DirtyLogOwner = "migration"): void {
-    const bit = dirtyOwnerBit(owner);
-    if (this.ownerMask === 0) {
-      this.words.fill(0);
-      this.synced = 0;
-      this.logging = true;
-    }
-    this.ownerMask |= bit;
+    if (!this.holders.take(owner)) return;
+    this.words.fill(0);
+    this.synced = 0;
+    this.logging = true;
   }
 
   stop(owner: DirtyLogOwner = "migration"): void {
-    const bit = dirtyOwnerBit(owner);
-    if ((this.ownerMask & bit) === 0) return;
-    this.ownerMask &= ~bit;
-    if (this.ownerMask !== 0) return;
+    if (!this.holders.release(owner)) return;
     this.logging = false;
     this.synced = 0;
     this.words.fill(0);

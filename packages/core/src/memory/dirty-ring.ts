@@ -13,7 +13,7 @@
  */
 import { InvalidArgumentError } from "../errors";
 import { checkPageCount, popcount32 } from "./bitmap";
-import { dirtyOwnerBit, dirtyOwnersOf } from "./dirty-owners";
+import { DirtyOwnerSet } from "./dirty-owners";
 import { PAGE_SIZE, type DirtyBitmap, type DirtyLog, type DirtyLogOwner } from "./types";
 
 /** Largest ring size, in entries (KVM's dirty rings are at most 64 Ki entries in QEMU). */
@@ -260,30 +260,23 @@ class RingDirtyLog implements DirtyLog {
     this.pending.fill(0);
   }
 
-  /** Owner bit mask (see dirty-owners.ts). */
-  private ownerMask = 0;
+  private readonly holders = new DirtyOwnerSet();
   /** Pages `sync` returned since logging turned on. */
   private synced = 0;
 
   get owners(): DirtyLogOwner[] {
-    return dirtyOwnersOf(this.ownerMask);
+    return this.holders.list();
   }
 
   start(owner: DirtyLogOwner = "migration"): void {
-    const bit = dirtyOwnerBit(owner);
-    if (this.ownerMask === 0) {
-      this.clear();
-      this.synced = 0;
-      this.logging = true;
-    }
-    this.ownerMask |= bit;
+    if (!this.holders.take(owner)) return;
+    this.clear();
+    this.synced = 0;
+    this.logging = true;
   }
 
   stop(owner: DirtyLogOwner = "migration"): void {
-    const bit = dirtyOwnerBit(owner);
-    if ((this.ownerMask & bit) === 0) return;
-    this.ownerMask &= ~bit;
-    if (this.ownerMask !== 0) return;
+    if (!this.holders.release(owner)) return;
     this.logging = false;
     this.synced = 0;
     this.clear();
