@@ -38,7 +38,14 @@ const msOf = (samples) => (samples * 1000) / HZ;
 /** Samples: { pid, tid, t (s), frames: [{ kernel, sym }] }, innermost frame first. */
 const samples = [];
 let cur = null;
-for (const line of readFileSync(file, "utf8").split("\n")) {
+let text;
+try {
+  text = readFileSync(file, "utf8");
+} catch (e) {
+  console.error(`${file}: cannot read it (${e.code ?? e.message})`);
+  process.exit(2);
+}
+for (const line of text.split("\n")) {
   const head = /^\s*(\d+)\/(\d+)\s+([\d.]+):/.exec(line);
   if (head !== null) {
     cur = { pid: Number(head[1]), tid: Number(head[2]), t: Number(head[3]), frames: [] };
@@ -60,7 +67,7 @@ const sending = (s) => s.frames.some((f) => SENDING.test(f.sym));
 const sender = samples.find((s) => s.tid === s.pid && sending(s));
 if (sender === undefined) {
   console.error(
-    `${file}: no sample of sendNextDirtyPage on a main thread (was the source profiled with --perf-basic-prof?)`,
+    `${file}: no main-thread sample sending pages (sendNextDirtyPage, sendNext): was the source profiled with --perf-basic-prof?`,
   );
   process.exit(2);
 }
