@@ -94,6 +94,11 @@ export class PageSender {
   private encoderCounts: Array<PageCodec["counts"]> = [];
   /** Some active codec reads `PageRef.bytes`: synthetic pages are materialized before the chain. */
   private needBytes = false;
+  /**
+   * Raw pages may go by reference (read when the writer flushes, not copied now): no active codec
+   * keeps a copy of what it saw (XBZRLE's cache would then differ from what the destination got).
+   */
+  private rawByRef = true;
   private cursorBlock = 0;
   private cursorPage = 0;
   private dirtyCount = 0;
@@ -147,6 +152,7 @@ export class PageSender {
     this.allEncoders = this.encoders;
     this.encoderCounts = codecs.map((c) => c.counts);
     this.needBytes = codecs.some((c) => c.readsBytes !== false);
+    this.rawByRef = this.encoderCounts.every((c) => c === "duplicate");
   }
 
   /**
@@ -157,6 +163,7 @@ export class PageSender {
     const keep = this.encoderCounts.map((c) => c === "duplicate");
     this.encoders = this.encoders.filter((_, i) => keep[i]);
     this.encoderCounts = this.encoderCounts.filter((_, i) => keep[i]);
+    this.rawByRef = true;
   }
 
   /** Start dirty logging and mark every page pending (QEMU's setup: bitmap all ones). */
@@ -343,7 +350,10 @@ export class PageSender {
     const w = this.writer;
     if (this.runCodecs(ref)) return false;
     w.ramRecord(block, offset, PAGE_FLAG);
-    w.bytes(ref.bytes, ref.bytesOffset, PS);
+    // Guest RAM itself by reference: a store after this is in the dirty log, so the page is sent
+    // again whatever bytes the flush reads (QEMU's `qemu_put_buffer_async`).
+    if (bytes !== null && this.rawByRef) w.bytesByRef(bytes, offset, PS);
+    else w.bytes(ref.bytes, ref.bytesOffset, PS);
     this.normal++;
     return true;
   }

@@ -6,7 +6,7 @@
  * (`statistics.ts`). This file sequences them: setup, iterations, switchover, the end.
  * Runs on the machine's Scheduler: it waits only with `scheduler.sleep` and transport drains.
  */
-import { notifyAsyncWake, type Scheduler } from "@ferry/core";
+import { notifyAsyncWake, PAGE_SIZE, type Scheduler } from "@ferry/core";
 import { MigrationCancelledError, MigrationError } from "./errors";
 import { awaitSwitchoverAck } from "./return-path/ack";
 import {
@@ -57,7 +57,7 @@ import { MigrationStatistics, type MigrationTimings, mergeContributions } from "
 import type { MigrationInfo, TimeSample } from "./stats";
 import { IntegrityEncoder } from "./stream/integrity";
 import { askDestination, type IntegrityParameter, integrityPlan } from "./stream/negotiate";
-import { type ChunkSink, StreamWriter } from "./stream/writer";
+import { type ChunkSink, forEachGathered, type GatherSink, StreamWriter } from "./stream/writer";
 import type { OutgoingTransport, SourceReturnPath } from "./transport/types";
 
 /** The `x-page-cost-ns` debt is slept out in quanta of at least this much (ns). */
@@ -214,6 +214,8 @@ export class MigrationThread implements MigrationSession, Migration {
   private multifd: MultifdSender | null = null;
   /** Where the writer's chunks go: the transport, or the integrity framing in front of it. */
   private out: ChunkSink;
+  /** Where the writer's gathered flushes go (the transport of the moment, see `gatherTo`). */
+  private readonly gatherOut: GatherSink;
   /** The integrity framing, when the stream is framed (decided before the header). */
   private framing: IntegrityEncoder | null = null;
   /**
@@ -242,6 +244,11 @@ export class MigrationThread implements MigrationSession, Migration {
       (chunk, accounted) => this.out(chunk, accounted),
       setup.writeBufferBytes,
     );
+    this.gatherOut = (own, spans, accounted) => {
+      const t = this.transport;
+      if (t.writeGather !== undefined) t.writeGather(own, spans, accounted);
+      else forEachGathered(own, spans, (src, off, len) => t.write(src.subarray(off, off + len)));
+    };
     const p = setup.parameters;
     const now = setup.scheduler.now();
     this.limiter = createRateLimiter(
@@ -804,6 +811,10 @@ export class MigrationThread implements MigrationSession, Migration {
       // switchover acknowledgement is then checked by byte count; TCP and TLS check the bytes).
       if (integrity === false) this.transport.returnPath?.countOnly?.();
       if (integrityPlan(integrity, this.transport) !== "plain") await this.startIntegrity();
+      // Unframed to a transport that gathers: raw pages go to it by reference (no copy).
+      if (this.framing === null && this.transport.writeGather !== undefined) {
+        this.writer.gatherTo(this.gatherOut, this.writer.buf.length / PAGE_SIZE);
+      }
       this.writer.header();
       if (this.channelPlan !== null) await this.openChannels(this.channelPlan);
       await body();

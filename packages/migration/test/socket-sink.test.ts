@@ -3,6 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { afterEach, describe, expect, it } from "vitest";
 import {
   crc32Js,
+  GatherSpans,
   SOCKET_QUEUE_HIGH_BYTES,
   SOCKET_QUEUE_LOW_BYTES,
   SOCKET_STAGE_BYTES,
@@ -144,6 +145,91 @@ describe("socket sink: coalesced, pooled writes", () => {
     p.socket.destroy(new Error("cable cut"));
     await expect(d).rejects.toThrow(/connection dropped \(cable cut\)/);
     p.peerResume(); // the peer reads on, sees the end and closes (the server can close)
+  });
+});
+
+/**
+ * One gathered write as the stream writer makes it: `pages` pages of `ram` from page `first`,
+ * each after an 8-byte header in `own`. Returns the bytes the peer must receive for it.
+ */
+function gather(sink: OutgoingTransport, ram: Uint8Array, first: number, pages: number): Buffer {
+  const own = new Uint8Array(8 * pages + 3);
+  const spans = new GatherSpans(pages);
+  const expected: Buffer[] = [];
+  for (let i = 0; i < pages; i++) {
+    own.fill(i + 1, 8 * i, 8 * i + 8);
+    expected.push(Buffer.from(own.subarray(8 * i, 8 * i + 8)));
+    spans.at[i] = 8 * (i + 1);
+    spans.src[i] = ram;
+    spans.off[i] = (first + i) * 4096;
+    spans.len[i] = 4096;
+    spans.count++;
+    expected.push(Buffer.from(ram.subarray((first + i) * 4096, (first + i + 1) * 4096)));
+  }
+  own.fill(0xab, 8 * pages);
+  expected.push(Buffer.from(own.subarray(8 * pages)));
+  sink.writeGather!(own, spans);
+  return Buffer.concat(expected);
+}
+
+describe("socket sink: gathered writes (pages by reference)", () => {
+  it("go straight to the kernel, after what was staged before them, without a socket write", async () => {
+    const p = await pair();
+    const ram = randomBytes(64 * 4096);
+    const small = randomBytes(10);
+    p.sink.write(small);
+    const a = gather(p.sink, ram, 0, 32);
+    const b = gather(p.sink, ram, 32, 32);
+    const all = Buffer.concat([small, a, b]);
+    await p.wait(all.length);
+    expect(p.received().equals(all)).toBe(true);
+    // Only the staged bytes went through the socket's own write; the pages went by writev.
+    expect(p.writes).toEqual([small.length]);
+    expect(p.sink.returnPath!.sent.bytes).toBe(all.length);
+    expect(p.sink.returnPath!.sent.digest).toBe(crc32Js(all));
+    p.sink.abort(new Error("done"));
+    await new Promise((r) => p.socket.once("close", r));
+  });
+
+  it("what the kernel does not take at once is copied: the pages may change as soon as the call returns", async () => {
+    const p = await pair();
+    try {
+      p.peerPause();
+      const ram = new Uint8Array(256 * 4096);
+      const expected: Buffer[] = [];
+      let n = 0;
+      // Far more than the kernel's buffers hold while nobody reads.
+      for (let round = 0; n < 48 << 20; round++) {
+        ram.set(randomBytes(ram.length));
+        const e = gather(p.sink, ram, 0, 256);
+        expected.push(e);
+        n += e.length;
+        ram.fill(round & 0xff); // the guest stores right after the call
+      }
+      expect(p.writes.length).toBeGreaterThan(0); // the copy path ran
+      p.peerResume();
+      await p.wait(n);
+      expect(p.received().equals(Buffer.concat(expected))).toBe(true);
+      expect(p.sink.returnPath!.sent.bytes).toBe(n);
+    } finally {
+      p.sink.abort(new Error("done"));
+    }
+  });
+
+  it("a TLS sink takes no pages by reference (its writer fills whole buffers instead)", async () => {
+    const tls = await tlsPair(false);
+    server = tls.server;
+    try {
+      expect(socketSink(tls.client, "tls").writeGather).toBeUndefined();
+    } finally {
+      tls.client.destroy();
+      tls.peer.destroy();
+      await new Promise<void>((r) => server!.close(() => r()));
+      server = null;
+    }
+    const plain = await pair();
+    expect(plain.sink.writeGather).toBeTypeOf("function");
+    plain.socket.destroy();
   });
 });
 

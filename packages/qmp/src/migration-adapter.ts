@@ -15,6 +15,7 @@ import {
   type IncomingResult,
   type IncomingTransport,
   type MigratableMachine,
+  type GatherSpans,
   type Migration,
   type MigrationManager,
   type OutgoingTransport,
@@ -189,6 +190,12 @@ export function createFerryMigrationControl(
     write: (chunk, accounted) => t.write(chunk, accounted),
     ...(t.writeOwned !== undefined
       ? { writeOwned: (chunk: Uint8Array, accounted?: number) => t.writeOwned!(chunk, accounted) }
+      : {}),
+    ...(t.writeGather !== undefined
+      ? {
+          writeGather: (own: Uint8Array, spans: GatherSpans, accounted?: number) =>
+            t.writeGather!(own, spans, accounted),
+        }
       : {}),
     drain: async () => {
       if (t.backedUp) await t.drain();

@@ -96,6 +96,10 @@ describe("socket transports (realtime)", () => {
     await migrateOver({ path: join(dir, "mig.sock") });
   });
 
+  it("x-integrity false over a unix socket (pages go to the kernel by reference): same result", async () => {
+    await migrateOver({ path: join(dir, "mig-plain.sock") }, { integrity: false });
+  });
+
   it("a connection dropped by the destination fails the migration; the source keeps running", async () => {
     const s = new RealtimeScheduler();
     const src = machine(s);

@@ -23,6 +23,63 @@ import {
  */
 export type ChunkSink = (chunk: Uint8Array, accounted: number) => void;
 
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Spans of bytes the writer did not copy (guest pages), to be spliced into its own bytes: span `i`
+ * (`len[i]` bytes of `src[i]` from `off[i]`) goes right before `own[at[i]]`, spans in order. Valid
+ * only during the {@link GatherSink} call: the writer reuses the lists, and the bytes are read as
+ * they are at that moment.
+ */
+export class GatherSpans {
+  /** Spans in the lists. */
+  count = 0;
+  /** Position in the writer's own bytes before which each span goes. */
+  readonly at: Int32Array;
+  /** Each span's source array. */
+  readonly src: Uint8Array[];
+  /** Each span's offset in its source. */
+  readonly off: Float64Array;
+  /** Each span's length. */
+  readonly len: Int32Array;
+
+  /** Lists with room for `capacity` spans. */
+  constructor(capacity: number) {
+    this.at = new Int32Array(capacity);
+    this.src = new Array<Uint8Array>(capacity).fill(EMPTY);
+    this.off = new Float64Array(capacity);
+    this.len = new Int32Array(capacity);
+  }
+
+  /** Room for no more spans. */
+  get full(): boolean {
+    return this.count === this.at.length;
+  }
+}
+
+/**
+ * Receives the writer's own bytes with the referenced spans spliced in (see
+ * {@link StreamWriter.gatherTo}); `accounted` as for {@link ChunkSink}. Both are valid only
+ * during the call.
+ */
+export type GatherSink = (own: Uint8Array, spans: GatherSpans, accounted: number) => void;
+
+/** Call `piece` for each non-empty piece of `own` with `spans` spliced in, in stream order. */
+export function forEachGathered(
+  own: Uint8Array,
+  spans: GatherSpans,
+  piece: (src: Uint8Array, off: number, len: number) => void,
+): void {
+  let from = 0;
+  for (let i = 0; i < spans.count; i++) {
+    const at = spans.at[i];
+    if (at > from) piece(own, from, at - from);
+    if (spans.len[i] > 0) piece(spans.src[i], spans.off[i], spans.len[i]);
+    from = at;
+  }
+  if (own.length > from) piece(own, from, own.length - from);
+}
+
 /** A RAM block as the writer names it. */
 export interface RamBlockInfo {
   /** Block idstr (1..255 ASCII bytes). */
@@ -64,6 +121,10 @@ export class StreamWriter {
   private lastBlock: RamBlockInfo | null = null;
   private lastBlockId: Uint8Array = new Uint8Array(0);
   private nextSectionId = 1;
+  private gather: GatherSink | null = null;
+  private spans: GatherSpans = new GatherSpans(0);
+  /** Bytes of the spans not yet handed to the gather sink. */
+  private spanBytes = 0;
 
   /** `capacity`: buffer size; when it fills, the bytes go to `sink`. */
   constructor(sink: ChunkSink, capacity = 1 << 20) {
@@ -76,7 +137,41 @@ export class StreamWriter {
    * record counts as the real record it stands for.
    */
   get written(): number {
-    return this.flushed + this.pos + this.extra;
+    return this.flushed + this.pos + this.extra + this.spanBytes;
+  }
+
+  /**
+   * Hand {@link StreamWriter.bytesByRef} spans to `sink` by reference, at most `maxSpans` per
+   * flush (null: copy them as {@link StreamWriter.bytes} does). Flushes what is buffered first.
+   */
+  gatherTo(sink: GatherSink | null, maxSpans = 256): void {
+    this.flush();
+    this.gather = sink;
+    this.spans = new GatherSpans(sink === null ? 0 : Math.max(1, maxSpans));
+  }
+
+  /**
+   * Append `len` bytes of `src` from `off` without copying them when a gather sink is set: the
+   * sink reads them at the next flush, as they are then. Only for bytes whose later changes are
+   * sent again anyway (guest pages under dirty logging) — and never for a buffer that is reused
+   * before the flush.
+   */
+  bytesByRef(src: Uint8Array, off: number, len: number): void {
+    if (this.gather === null) {
+      this.bytes(src, off, len);
+      return;
+    }
+    let spans = this.spans;
+    if (spans.full) {
+      this.flush();
+      spans = this.spans;
+    }
+    const i = spans.count++;
+    spans.at[i] = this.pos;
+    spans.src[i] = src;
+    spans.off[i] = off;
+    spans.len[i] = len;
+    this.spanBytes += len;
   }
 
   /**
@@ -87,9 +182,9 @@ export class StreamWriter {
     this.extra += n;
   }
 
-  /** Bytes in the buffer, not yet handed to the sink. */
+  /** Bytes held (in the buffer, and spans by reference), not yet handed to the sink. */
   get buffered(): number {
-    return this.pos;
+    return this.pos + this.spanBytes;
   }
 
   /** Make room for `n` more bytes (flushing, or growing for a single large item). */
@@ -104,9 +199,11 @@ export class StreamWriter {
    * connection is gone), forget the section ids and the previous block. `written` keeps counting.
    */
   reset(): void {
-    this.flushed += this.pos + this.extra;
+    this.flushed += this.pos + this.extra + this.spanBytes;
     this.pos = 0;
     this.extra = 0;
+    this.spanBytes = 0;
+    this.spans.count = 0;
     this.lastBlock = null;
     this.lastBlockId = new Uint8Array(0);
     this.nextSectionId = 1;
@@ -114,13 +211,23 @@ export class StreamWriter {
 
   /** Hand the buffered bytes to the sink. */
   flush(): void {
-    if (this.pos === 0) return;
+    const spans = this.spans;
+    if (this.pos === 0 && spans.count === 0) return;
     const n = this.pos;
-    const accounted = n + this.extra;
+    const accounted = n + this.extra + this.spanBytes;
     this.pos = 0;
     this.extra = 0;
+    this.spanBytes = 0;
     this.flushed += accounted;
-    this.sink(this.buf.subarray(0, n), accounted);
+    if (spans.count === 0) {
+      this.sink(this.buf.subarray(0, n), accounted);
+      return;
+    }
+    try {
+      this.gather!(this.buf.subarray(0, n), spans, accounted);
+    } finally {
+      spans.count = 0;
+    }
   }
 
   /**

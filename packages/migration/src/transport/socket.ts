@@ -5,6 +5,7 @@
  * `SWITCHOVER_ACK` that accounts for every byte it sent (count and digest). A dropped connection
  * breaks the transport with a clear error.
  */
+import { writevSync } from "node:fs";
 import { type Server, type Socket, createConnection, createServer } from "node:net";
 import { TLSSocket } from "node:tls";
 import { MigrationError } from "../errors";
@@ -14,6 +15,7 @@ import { createRpInbox } from "../return-path/inbox";
 import { createRpDecoder, encodeRpMessage, type RpMessage } from "../return-path/messages";
 import { createTally } from "../return-path/tally";
 import { deliverReads } from "./socket-read-buffer";
+import { forEachGathered, type GatherSpans } from "../stream/writer";
 import type {
   DestinationReturnPath,
   IncomingHandlers,
@@ -50,6 +52,18 @@ export const SOCKET_QUEUE_LOW_BYTES = 1 << 20;
  * 32 × the writer's 256 KiB covers 8 MiB between yields.
  */
 const OWNED_KEEP = 32;
+/** Positions in the writer's own bytes below which gathered writes keep their views for reuse. */
+const OWN_VIEWS = 16 << 10;
+
+/**
+ * The socket's file descriptor when gathered writes may go to it directly: a plain TCP or unix
+ * socket on a platform with descriptors (not TLS, whose bytes must go through the TLS layer).
+ */
+function directFd(socket: Socket): number {
+  if (socket instanceof TLSSocket) return -1;
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : -1;
+}
 
 function describe(addr: SocketAddress): string {
   return "path" in addr ? `unix:${addr.path}` : `tcp:${addr.host ?? "127.0.0.1"}:${addr.port}`;
@@ -181,6 +195,66 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       setImmediate(queuedFlush);
     }
   };
+  // Gathered writes (writeGather): the pieces in stream order as views, reused between calls.
+  const pieces: Uint8Array[] = [];
+  // Views of the writer's own bytes (record headers between pages: at the same positions flush
+  // after flush) are kept and reused, keyed by position; one view per page remains.
+  const ownViews: Uint8Array[] = [];
+  let ownViewsOf: ArrayBufferLike | null = null;
+  let own: Uint8Array = new Uint8Array(0);
+  const addPiece = (src: Uint8Array, off: number, len: number): void => {
+    if (src === own && off < OWN_VIEWS) {
+      const v = ownViews[off];
+      if (v !== undefined && v.length === len) {
+        pieces.push(v);
+        return;
+      }
+      const made = new Uint8Array(src.buffer, src.byteOffset + off, len);
+      ownViews[off] = made;
+      pieces.push(made);
+      return;
+    }
+    pieces.push(new Uint8Array(src.buffer, src.byteOffset + off, len));
+  };
+  /**
+   * Hand `pieces` to the kernel in one `writev` on the descriptor, now (never later: the spans
+   * are read during the call). Returns the bytes it took; 0 when its buffer is full.
+   */
+  const writeDirect = (fd: number): number => {
+    try {
+      return writevSync(fd, pieces);
+    } catch {
+      // EAGAIN: the kernel's buffer is full. Any other error shows on the socket's own write of
+      // the same bytes (the copy path), which reports the connection as dropped.
+      return 0;
+    }
+  };
+  const writeGather = (ownBytes: Uint8Array, spans: GatherSpans): void => {
+    check();
+    // Bytes staged before these go first.
+    flushStage();
+    if (ownBytes.buffer !== ownViewsOf || ownBytes.byteOffset !== own.byteOffset) {
+      ownViews.length = 0;
+      ownViewsOf = ownBytes.buffer;
+    }
+    own = ownBytes;
+    pieces.length = 0;
+    forEachGathered(ownBytes, spans, addPiece);
+    for (let i = 0; i < pieces.length; i++) sent.add(pieces[i]);
+    // Straight to the kernel when nothing is queued before (in order, no copy); what it does
+    // not take now is copied and queued.
+    const fd = socket.writableLength === 0 && !socket.destroyed ? directFd(socket) : -1;
+    let done = fd >= 0 ? writeDirect(fd) : 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
+      if (done >= p.length) done -= p.length;
+      else {
+        stageBytes(done === 0 ? p : p.subarray(done));
+        done = 0;
+      }
+    }
+    pieces.length = 0;
+  };
   return {
     name: label,
     realTime: true,
@@ -224,6 +298,9 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       while (next !== undefined && next.length < whole.byteLength) next = owned.pop();
       return next ?? new Uint8Array(whole.byteLength);
     },
+    // Pages by reference only where the kernel can take them from guest RAM itself (not TLS: its
+    // writer then fills whole buffers, handed over by writeOwned).
+    ...(directFd(socket) >= 0 ? { writeGather } : {}),
     async drain() {
       check();
       flushStage();

@@ -5,6 +5,7 @@
  */
 import type { PeerVerdict } from "../lifecycle";
 import type { RpMessage } from "../return-path/messages";
+import type { GatherSpans } from "../stream/writer";
 
 /** A byte count and digest of stream bytes (see `createTally`). */
 export interface TallyView {
@@ -60,6 +61,13 @@ export interface OutgoingTransport {
    * buffers when no framing sits between them. Throws once broken.
    */
   writeOwned?(chunk: Uint8Array, accounted?: number): Uint8Array;
+  /**
+   * Send `own` with `spans` spliced in (see {@link GatherSpans}) without copying the spans where
+   * the transport can: a socket hands them to the kernel in one gathered write when nothing is
+   * queued before them (QEMU's `qemu_put_buffer_async`), and copies what the kernel does not take
+   * at once. Everything is read during the call. Throws once broken.
+   */
+  writeGather?(own: Uint8Array, spans: GatherSpans, accounted?: number): void;
   /**
    * True when the transport carries the compact synthetic form (a synthetic page travels as its
    * version, flagged `RamFlag.COMPACT`) and charges each chunk its `accounted` length: only the
