@@ -197,24 +197,26 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
   };
   // Gathered writes (writeGather): the pieces in stream order as views, reused between calls.
   const pieces: Uint8Array[] = [];
+  let piecesBytes = 0;
   // Views of the writer's own bytes (record headers between pages: at the same positions flush
   // after flush) are kept and reused, keyed by position; one view per page remains.
   const ownViews: Uint8Array[] = [];
   let ownViewsOf: ArrayBufferLike | null = null;
   let own: Uint8Array = new Uint8Array(0);
   const addPiece = (src: Uint8Array, off: number, len: number): void => {
+    let v: Uint8Array | undefined;
     if (src === own && off < OWN_VIEWS) {
-      const v = ownViews[off];
-      if (v !== undefined && v.length === len) {
-        pieces.push(v);
-        return;
+      v = ownViews[off];
+      if (v === undefined || v.length !== len) {
+        v = new Uint8Array(src.buffer, src.byteOffset + off, len);
+        ownViews[off] = v;
       }
-      const made = new Uint8Array(src.buffer, src.byteOffset + off, len);
-      ownViews[off] = made;
-      pieces.push(made);
-      return;
+    } else {
+      v = new Uint8Array(src.buffer, src.byteOffset + off, len);
     }
-    pieces.push(new Uint8Array(src.buffer, src.byteOffset + off, len));
+    pieces.push(v);
+    piecesBytes += len;
+    sent.add(v);
   };
   /**
    * Hand `pieces` to the kernel in one `writev` on the descriptor, now (never later: the spans
@@ -229,6 +231,17 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       return 0;
     }
   };
+  /** Copy into the queue what the kernel did not take: `pieces` from byte `done` on. */
+  const queueRest = (done: number): void => {
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
+      if (done >= p.length) done -= p.length;
+      else {
+        stageBytes(done === 0 ? p : p.subarray(done));
+        done = 0;
+      }
+    }
+  };
   const writeGather = (ownBytes: Uint8Array, spans: GatherSpans): void => {
     check();
     // Bytes staged before these go first.
@@ -239,20 +252,13 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     }
     own = ownBytes;
     pieces.length = 0;
+    piecesBytes = 0;
     forEachGathered(ownBytes, spans, addPiece);
-    for (let i = 0; i < pieces.length; i++) sent.add(pieces[i]);
     // Straight to the kernel when nothing is queued before (in order, no copy); what it does
     // not take now is copied and queued.
     const fd = socket.writableLength === 0 && !socket.destroyed ? directFd(socket) : -1;
-    let done = fd >= 0 ? writeDirect(fd) : 0;
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i];
-      if (done >= p.length) done -= p.length;
-      else {
-        stageBytes(done === 0 ? p : p.subarray(done));
-        done = 0;
-      }
-    }
+    const done = fd >= 0 ? writeDirect(fd) : 0;
+    if (done < piecesBytes) queueRest(done);
     pieces.length = 0;
   };
   return {
