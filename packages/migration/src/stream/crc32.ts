@@ -35,11 +35,22 @@ const native = (zlib as unknown as { crc32?: NativeCrc }).crc32;
 export const CRC32_NATIVE: boolean = typeof native === "function";
 
 /**
+ * Pieces shorter than this are hashed in JavaScript even with the native CRC: the call into
+ * Node costs more than the table loop (measured here: 8 bytes 104 ns native, 39 ns JavaScript;
+ * 64 bytes 237 / 188 ns; 128 bytes 251 / 369 ns). The socket sink's gathered writes digest an
+ * 8-byte record header per page.
+ */
+const NATIVE_FROM_BYTES = 64;
+
+/**
  * The CRC-32 of `data` continuing from `initial` (0 for a fresh CRC): `crc32(b, crc32(a))` is
  * the CRC of `a` followed by `b`.
  */
 export const crc32: (data: Uint8Array, initial?: number) => number =
-  native !== undefined ? (data, initial = 0) => native(data, initial) : crc32Js;
+  native !== undefined
+    ? (data, initial = 0) =>
+        data.length < NATIVE_FROM_BYTES ? crc32Js(data, initial) : native(data, initial)
+    : crc32Js;
 
 /** a(x) · b(x) modulo the polynomial, both in the reflected representation. */
 function multModP(a: number, b: number): number {
