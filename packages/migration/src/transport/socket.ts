@@ -220,7 +220,8 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
   };
   /**
    * Hand `pieces` to the kernel in one `writev` on the descriptor, now (never later: the spans
-   * are read during the call). Returns the bytes it took; 0 when its buffer is full.
+   * are read during the call). Returns the bytes it took; 0 when its buffer is full. (Bytes
+   * written this way are not in `socket.bytesWritten`; the tally counts every byte.)
    */
   const writeDirect = (fd: number): number => {
     try {
