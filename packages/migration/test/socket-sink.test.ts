@@ -30,6 +30,10 @@ async function pair(): Promise<{
   wait: (n: number) => Promise<void>;
   peerPause: () => void;
   peerResume: () => void;
+  /** Wait until the peer read `data`'s length; check it got `data` and the tally counted it. */
+  delivered: (data: Buffer) => Promise<void>;
+  /** Abort the sink and wait for the socket to close. */
+  close: (sink?: OutgoingTransport) => Promise<void>;
 }> {
   const chunks: Buffer[] = [];
   let total = 0;
@@ -57,15 +61,27 @@ async function pair(): Promise<{
     writes.push(b.length);
     return write(b, cb);
   };
+  const sink = socketSink(socket, "test");
+  const wait = (n: number): Promise<void> =>
+    total >= n ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { n, resolve }));
   return {
-    sink: socketSink(socket, "test"),
+    sink,
     socket,
     writes,
     received: () => Buffer.concat(chunks),
-    wait: (n) =>
-      total >= n ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { n, resolve })),
+    wait,
     peerPause: () => peerSocket!.pause(),
     peerResume: () => peerSocket!.resume(),
+    delivered: async (data) => {
+      await wait(data.length);
+      expect(Buffer.concat(chunks).equals(data)).toBe(true);
+      expect(sink.returnPath!.sent.bytes).toBe(data.length);
+      expect(sink.returnPath!.sent.digest).toBe(crc32Js(data));
+    },
+    close: async (s = sink) => {
+      s.abort(new Error("done"));
+      await new Promise((r) => socket.once("close", r));
+    },
   };
 }
 
@@ -83,14 +99,10 @@ describe("socket sink: coalesced, pooled writes", () => {
       scratch.fill(0xee);
       off += n;
     }
-    await p.wait(data.length);
-    expect(p.received().equals(data)).toBe(true);
+    await p.delivered(data);
     // Full staging buffers go at once, the tail when the sender yields: four writes, not ~6000.
     expect(p.writes).toEqual([SOCKET_STAGE_BYTES, SOCKET_STAGE_BYTES, SOCKET_STAGE_BYTES, 12_345]);
-    expect(p.sink.returnPath!.sent.bytes).toBe(data.length);
-    expect(p.sink.returnPath!.sent.digest).toBe(crc32Js(data));
-    p.sink.abort(new Error("done"));
-    await new Promise((r) => p.socket.once("close", r));
+    await p.close();
   });
 
   it("a large write is cut into staging-buffer writes and keeps its order", async () => {
@@ -99,11 +111,9 @@ describe("socket sink: coalesced, pooled writes", () => {
     const small = randomBytes(10);
     p.sink.write(small);
     p.sink.write(big);
-    await p.wait(big.length + small.length);
-    expect(p.received().equals(Buffer.concat([small, big]))).toBe(true);
+    await p.delivered(Buffer.concat([small, big]));
     expect(p.writes).toEqual([SOCKET_STAGE_BYTES, SOCKET_STAGE_BYTES, 110]);
-    p.sink.abort(new Error("done"));
-    await new Promise((r) => p.socket.once("close", r));
+    await p.close();
   });
 
   it("reports backpressure once its queue reaches the high mark; drain waits for the low mark", async () => {
@@ -180,15 +190,10 @@ describe("socket sink: gathered writes (pages by reference)", () => {
     p.sink.write(small);
     const a = gather(p.sink, ram, 0, 32);
     const b = gather(p.sink, ram, 32, 32);
-    const all = Buffer.concat([small, a, b]);
-    await p.wait(all.length);
-    expect(p.received().equals(all)).toBe(true);
+    await p.delivered(Buffer.concat([small, a, b]));
     // Only the staged bytes went through the socket's own write; the pages went by writev.
     expect(p.writes).toEqual([small.length]);
-    expect(p.sink.returnPath!.sent.bytes).toBe(all.length);
-    expect(p.sink.returnPath!.sent.digest).toBe(crc32Js(all));
-    p.sink.abort(new Error("done"));
-    await new Promise((r) => p.socket.once("close", r));
+    await p.close();
   });
 
   it("what the kernel does not take at once is copied: the pages may change as soon as the call returns", async () => {
@@ -246,8 +251,7 @@ describe("socket channel sink (multifd, post-copy preempt)", () => {
     p.peerResume();
     await p.wait(sent.length);
     expect(p.received().equals(sent)).toBe(true);
-    sink.abort(new Error("done"));
-    await new Promise((r) => p.socket.once("close", r));
+    await p.close(sink);
   });
 });
 
