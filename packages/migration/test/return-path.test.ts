@@ -104,6 +104,31 @@ describe("return-path messages", () => {
     );
   });
 
+  it("addAll tallies the first count chunks of a list as add does one by one", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 12 }),
+        fc.nat(12),
+        fc.boolean(),
+        (chunks, k, countOnly) => {
+          const count = Math.min(k, chunks.length);
+          const a = createTally();
+          const b = createTally();
+          if (countOnly) {
+            a.countOnly();
+            b.countOnly();
+          }
+          a.add(Uint8Array.of(7));
+          b.add(Uint8Array.of(7));
+          for (let i = 0; i < count; i++) a.add(chunks[i]);
+          // (The list is longer than count: a reused list keeps older entries past it.)
+          b.addAll([...chunks, Uint8Array.of(1, 2, 3)], count);
+          expect([b.bytes, b.digest, b.digested]).toEqual([a.bytes, a.digest, a.digested]);
+        },
+      ),
+    );
+  });
+
   it("the tally's digest is the CRC-32 of the bytes (zlib's check value)", () => {
     const t = createTally();
     expect([t.bytes, t.digest]).toEqual([0, 0]);

@@ -196,6 +196,22 @@ describe("socket sink: gathered writes (pages by reference)", () => {
     await p.close();
   });
 
+  it("a smaller gathered write after a larger one carries only its own pieces", async () => {
+    // (The sink reuses its list of pieces from call to call.)
+    const p = await pair();
+    const sizes = [100, 3, 0, 64, 1, 27];
+    const ram = randomBytes(256 * 4096);
+    const expected: Buffer[] = [];
+    let first = 0;
+    for (const n of sizes) {
+      expected.push(gather(p.sink, ram, first, n));
+      first += n;
+    }
+    await p.delivered(Buffer.concat(expected));
+    expect(p.writes).toEqual([]);
+    await p.close();
+  });
+
   it("what the kernel does not take at once is copied: the pages may change as soon as the call returns", async () => {
     const p = await pair();
     try {

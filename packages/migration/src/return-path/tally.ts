@@ -17,6 +17,8 @@ export interface StreamTally {
   readonly digested: boolean;
   /** Add bytes (in stream order). */
   add(chunk: Uint8Array): void;
+  /** Add `chunks[0]` to `chunks[count - 1]` (in stream order): one call for a gathered write. */
+  addAll(chunks: readonly Uint8Array[], count: number): void;
   /**
    * Count bytes from now on without digesting them (the source with `x-integrity: false`, where
    * the switchover acknowledgement is checked by byte count only).
@@ -43,6 +45,15 @@ export function createTally(): StreamTally {
       if (chunk.length === 0) return;
       if (digested) crc = crc32(chunk, crc);
       bytes += chunk.length;
+    },
+    addAll(chunks, count) {
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const c = chunks[i];
+        if (digested && c.length > 0) crc = crc32(c, crc);
+        n += c.length;
+      }
+      bytes += n;
     },
     countOnly() {
       digested = false;

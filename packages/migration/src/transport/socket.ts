@@ -33,8 +33,14 @@ export type SocketAddress =
  * to the socket when full (or when the sender waits), so the socket sees writes of this size.
  */
 export const SOCKET_STAGE_BYTES = 256 << 10;
-/** Free staging buffers kept for reuse (more are left to the garbage collector). */
-const POOL_KEEP = 8;
+/**
+ * Free staging buffers kept for reuse (more are left to the garbage collector). A buffer comes
+ * back only when its write completed, and write callbacks run when the sender yields, so the queue
+ * between two yields (up to {@link SOCKET_QUEUE_HIGH_BYTES} and a writer flush or two) is all in
+ * staging buffers: 32 × 256 KiB covers 8 MiB. Fewer sent the rest to the collector after every
+ * burst and the next burst faulted fresh memory in (12 k minor faults per GiB on the source).
+ */
+const POOL_KEEP = 32;
 /**
  * The sending socket's queue (bytes handed to the socket and not yet taken by the kernel) at
  * which the sender is told to wait ({@link OutgoingTransport.backedUp}), and the level
@@ -195,28 +201,42 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       setImmediate(queuedFlush);
     }
   };
-  // Gathered writes (writeGather): the pieces in stream order as views, reused between calls.
+  // Gathered writes (writeGather): the pieces in stream order as views, in an array reused between
+  // calls (emptied, it would be regrown from nothing: seven reallocations for a flush's 512 pieces).
   const pieces: Uint8Array[] = [];
+  let pieceCount = 0;
   let piecesBytes = 0;
   // Views of the writer's own bytes (record headers between pages: at the same positions flush
-  // after flush) are kept and reused, keyed by position; one view per page remains.
-  const ownViews: Uint8Array[] = [];
+  // after flush) are kept and reused, keyed by position (a dense list: a sparse one is a
+  // dictionary, looked up the slow way); one view per page remains.
+  const ownViews: (Uint8Array | null)[] = new Array<Uint8Array | null>(OWN_VIEWS).fill(null);
   let ownViewsOf: ArrayBufferLike | null = null;
   let own: Uint8Array = new Uint8Array(0);
+  // The last span source's buffer and offset (guest RAM, page after page): `.buffer` of a typed
+  // array is a call into the runtime.
+  let spanSrc: Uint8Array | null = null;
+  let spanBuf: ArrayBufferLike = own.buffer;
+  let spanBase = 0;
   const addPiece = (src: Uint8Array, off: number, len: number): void => {
-    let v: Uint8Array | undefined;
+    let v: Uint8Array | null;
     if (src === own && off < OWN_VIEWS) {
       v = ownViews[off];
-      if (v === undefined || v.length !== len) {
+      if (v === null || v.length !== len) {
         v = new Uint8Array(src.buffer, src.byteOffset + off, len);
         ownViews[off] = v;
       }
     } else {
-      v = new Uint8Array(src.buffer, src.byteOffset + off, len);
+      if (src !== spanSrc) {
+        spanSrc = src;
+        spanBuf = src.buffer;
+        spanBase = src.byteOffset;
+      }
+      v = new Uint8Array(spanBuf, spanBase + off, len);
     }
-    pieces.push(v);
+    if (pieceCount < pieces.length) pieces[pieceCount] = v;
+    else pieces.push(v);
+    pieceCount++;
     piecesBytes += len;
-    sent.add(v);
   };
   /**
    * Hand `pieces` to the kernel in one `writev` on the descriptor, now (never later: the spans
@@ -248,19 +268,21 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     // Bytes staged before these go first.
     flushStage();
     if (ownBytes.buffer !== ownViewsOf || ownBytes.byteOffset !== own.byteOffset) {
-      ownViews.length = 0;
+      ownViews.fill(null);
       ownViewsOf = ownBytes.buffer;
     }
     own = ownBytes;
-    pieces.length = 0;
+    pieceCount = 0;
     piecesBytes = 0;
     forEachGathered(ownBytes, spans, addPiece);
+    if (pieces.length !== pieceCount) pieces.length = pieceCount;
+    spanSrc = null;
+    sent.addAll(pieces, pieceCount);
     // Straight to the kernel when nothing is queued before (in order, no copy); what it does
     // not take now is copied and queued.
     const fd = socket.writableLength === 0 && !socket.destroyed ? directFd(socket) : -1;
     const done = fd >= 0 ? writeDirect(fd) : 0;
     if (done < piecesBytes) queueRest(done);
-    pieces.length = 0;
   };
   return {
     name: label,
