@@ -7,6 +7,13 @@
 import { test } from "vitest";
 import { MIB, migrateOnce, pct } from "./net-migration-run";
 
+/** The median of `xs` (the mean of the middle two for an even count). */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 /** FERRY_NET_BENCH_RUNS: migrations per variant (default 2). */
 const RUNS = Number(process.env.FERRY_NET_BENCH_RUNS ?? 2);
 
@@ -43,6 +50,17 @@ for (const variant of VARIANTS) {
               `source ${r.srcStall.maxGapMs.toFixed(1)} / ${r.srcStall.maxCpuInGapMs.toFixed(1)} / ${r.srcStall.p99GapMs.toFixed(1)} ms, ` +
               `destination ${r.dstStall.maxGapMs.toFixed(1)} / ${r.dstStall.maxCpuInGapMs.toFixed(1)} / ${r.dstStall.p99GapMs.toFixed(1)} ms`
             : ""),
+      );
+    }
+    if (runs.length > 1) {
+      // The runs of one variant together: on a 2-core VM single runs vary by ±20 % (the host).
+      const g = runs.map((r) => r.gbps);
+      const p99s = runs.map((r) => pct(r.latencies, 99));
+      console.log(
+        `${name}: ${runs.length} runs: ${Math.min(...g).toFixed(2)}–${Math.max(...g).toFixed(2)} GB/s, ` +
+          `median ${median(g).toFixed(2)}, ${g.filter((x) => x >= 1).length} at or above 1 GB/s; ` +
+          `query-migrate p99 ${Math.min(...p99s).toFixed(1)}–${Math.max(...p99s).toFixed(1)} ms, ` +
+          `${p99s.filter((x) => x < 10).length} under 10 ms`,
       );
     }
   }, 900_000);
