@@ -119,14 +119,13 @@ describe("stream writer: bytes by reference", () => {
     src.fill(2);
     w.flush();
     expect([...g.bytes()]).toEqual([9, 2, 2, 2, 2, 2, 2, 2, 2]);
-    // Back to copying.
+    // Back to copying: the bytes are taken at the call.
     w.gatherTo(null);
-    const c = collector();
-    const w2 = new StreamWriter(c.sink, 64);
-    w2.bytesByRef(src, 0, 2);
+    w.bytesByRef(src, 0, 2);
     src.fill(3);
-    w2.flush();
-    expect([...c.bytes()]).toEqual([2, 2]);
+    w.flush();
+    expect([...g.bytes()]).toEqual([9, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+    expect(g.gathers).toEqual([1]);
   });
 
   it("reset drops buffered spans and keeps counting them", () => {

@@ -104,14 +104,12 @@ describe("return-path messages", () => {
     );
   });
 
-  it("addAll tallies the first count chunks of a list as add does one by one", () => {
+  it("addAll tallies a list of chunks as add does one by one", () => {
     fc.assert(
       fc.property(
         fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 12 }),
-        fc.nat(12),
         fc.boolean(),
-        (chunks, k, countOnly) => {
-          const count = Math.min(k, chunks.length);
+        (chunks, countOnly) => {
           const a = createTally();
           const b = createTally();
           if (countOnly) {
@@ -120,9 +118,8 @@ describe("return-path messages", () => {
           }
           a.add(Uint8Array.of(7));
           b.add(Uint8Array.of(7));
-          for (let i = 0; i < count; i++) a.add(chunks[i]);
-          // (The list is longer than count: a reused list keeps older entries past it.)
-          b.addAll([...chunks, Uint8Array.of(1, 2, 3)], count);
+          for (const c of chunks) a.add(c);
+          b.addAll(chunks);
           expect([b.bytes, b.digest, b.digested]).toEqual([a.bytes, a.digest, a.digested]);
         },
       ),

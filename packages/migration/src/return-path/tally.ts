@@ -17,8 +17,8 @@ export interface StreamTally {
   readonly digested: boolean;
   /** Add bytes (in stream order). */
   add(chunk: Uint8Array): void;
-  /** Add `chunks[0]` to `chunks[count - 1]` (in stream order): one call for a gathered write. */
-  addAll(chunks: readonly Uint8Array[], count: number): void;
+  /** Add every chunk of `chunks` (in stream order): one call for a gathered write. */
+  addAll(chunks: readonly Uint8Array[]): void;
   /**
    * Count bytes from now on without digesting them (the source with `x-integrity: false`, where
    * the switchover acknowledgement is checked by byte count only).
@@ -46,9 +46,9 @@ export function createTally(): StreamTally {
       if (digested) crc = crc32(chunk, crc);
       bytes += chunk.length;
     },
-    addAll(chunks, count) {
+    addAll(chunks) {
       let n = 0;
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < chunks.length; i++) {
         const c = chunks[i];
         if (digested && c.length > 0) crc = crc32(c, crc);
         n += c.length;

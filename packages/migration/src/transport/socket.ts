@@ -277,7 +277,7 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     forEachGathered(ownBytes, spans, addPiece);
     if (pieces.length !== pieceCount) pieces.length = pieceCount;
     spanSrc = null;
-    sent.addAll(pieces, pieceCount);
+    sent.addAll(pieces);
     // Straight to the kernel when nothing is queued before (in order, no copy); what it does
     // not take now is copied and queued.
     const fd = socket.writableLength === 0 && !socket.destroyed ? directFd(socket) : -1;
