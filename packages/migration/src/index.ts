@@ -34,6 +34,7 @@ export * from "./stats";
 export * from "./stats-registry";
 export * from "./stream/constants";
 export * from "./stream/crc32";
+export * from "./stream/fletcher64";
 export * from "./stream/integrity";
 export * from "./stream/reader";
 export * from "./stream/records";

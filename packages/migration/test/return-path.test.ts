@@ -6,13 +6,21 @@ import {
   createLink,
   createRpDecoder,
   crc32Js,
+  createFletcher64Js,
   createTally,
+  digestKindOf,
   encodeRpMessage,
   type RpMessage,
 } from "../src/index";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+/** An acknowledgement's digest: CRC-32 (4 bytes) or Fletcher-64 (16), as hex. */
+const digestHex = fc.oneof(
+  fc.uint8Array({ minLength: 4, maxLength: 4 }).map(hex),
+  fc.uint8Array({ minLength: 16, maxLength: 16 }).map(hex),
+);
 const message: fc.Arbitrary<RpMessage> = fc.oneof(
   fc.record({ type: fc.constant("shut" as const), status: u32 }),
   fc.record({ type: fc.constant("pong" as const), value: u32 }),
@@ -22,7 +30,7 @@ const message: fc.Arbitrary<RpMessage> = fc.oneof(
     start: u64,
     length: u32,
   }),
-  fc.record({ type: fc.constant("switchover-ack" as const), bytes: u64, digest: u32 }),
+  fc.record({ type: fc.constant("switchover-ack" as const), bytes: u64, digest: digestHex }),
   fc.record({ type: fc.constant("error" as const), message: fc.string({ maxLength: 200 }) }),
 );
 
@@ -60,8 +68,14 @@ describe("return-path messages", () => {
     expect([...req.subarray(0, 4)]).toEqual([0, 4, 0, 12]);
     const reqId = encodeRpMessage({ type: "req-pages", block: "ram0", start: 0, length: 1 });
     expect([...reqId.subarray(0, 4)]).toEqual([0, 3, 0, 17]);
-    const ack = encodeRpMessage({ type: "switchover-ack", bytes: 1, digest: 2 });
+    const ack = encodeRpMessage({ type: "switchover-ack", bytes: 1, digest: "00000002" });
     expect([...ack.subarray(0, 4)]).toEqual([0, 7, 0, 12]);
+    expect([...ack.subarray(12)]).toEqual([0, 0, 0, 2]);
+    const ack64 = encodeRpMessage({ type: "switchover-ack", bytes: 1, digest: "ab".repeat(16) });
+    expect([...ack64.subarray(0, 4)]).toEqual([0, 7, 0, 24]);
+    expect(() => encodeRpMessage({ type: "switchover-ack", bytes: 1, digest: "2" })).toThrow(
+      /8 or 32 lowercase hex digits, got "2"/,
+    );
   });
 
   it("cuts an over-long error text at a character boundary", () => {
@@ -98,7 +112,10 @@ describe("return-path messages", () => {
           }
           b.add(bytes.subarray(from));
           expect([b.bytes, b.digest]).toEqual([a.bytes, a.digest]);
-          expect(a.digest).toBe(crc32Js(bytes));
+          // Not a version-2 stream header: CRC-32.
+          if (bytes.length < 8 || digestKindOf(bytes) === "crc32") {
+            expect(a.digest).toBe(crc32Js(bytes).toString(16).padStart(8, "0"));
+          }
         },
       ),
     );
@@ -128,11 +145,74 @@ describe("return-path messages", () => {
 
   it("the tally's digest is the CRC-32 of the bytes (zlib's check value)", () => {
     const t = createTally();
-    expect([t.bytes, t.digest]).toEqual([0, 0]);
+    expect([t.bytes, t.digest]).toEqual([0, "00000000"]);
     t.add(new TextEncoder().encode("1234"));
     t.add(new Uint8Array(0));
     t.add(new TextEncoder().encode("56789"));
-    expect([t.bytes, t.digest]).toEqual([9, 0xcbf43926]);
+    expect([t.bytes, t.digest]).toEqual([9, "cbf43926"]);
+  });
+
+  it("a version-2 stream header selects Fletcher-64, anything else CRC-32", () => {
+    const head = (magic: string, version: number): Uint8Array => {
+      const h = new Uint8Array(8);
+      h.set(new TextEncoder().encode(magic));
+      new DataView(h.buffer).setUint32(4, version);
+      return h;
+    };
+    expect(digestKindOf(head("FRRY", 2))).toBe("fletcher64");
+    expect(digestKindOf(head("FRRY", 3))).toBe("fletcher64");
+    expect(digestKindOf(head("FRRY", 1))).toBe("crc32"); // an older ferry's stream
+    expect(digestKindOf(head("FRRC", 2))).toBe("crc32"); // integrity-framed
+    expect(digestKindOf(head("QEVM", 3))).toBe("crc32");
+    expect(digestKindOf(head("FRRY", 2).subarray(0, 7))).toBe("crc32");
+  });
+
+  it("a version-2 stream's tally is Fletcher-64 of every byte, the header included, however it is cut", () => {
+    const v2 = Uint8Array.of(0x46, 0x52, 0x52, 0x59, 0, 0, 0, 2);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 600 }),
+        fc.array(fc.nat(610), { maxLength: 6 }),
+        fc.boolean(),
+        (body, cuts, gathered) => {
+          const bytes = new Uint8Array(8 + body.length);
+          bytes.set(v2);
+          bytes.set(body, 8);
+          const ref = createFletcher64Js();
+          ref.add(bytes);
+          const pieces: Uint8Array[] = [];
+          let from = 0;
+          for (const cut of [...cuts].sort((x, y) => x - y)) {
+            const to = Math.min(cut, bytes.length);
+            pieces.push(bytes.subarray(from, to));
+            from = Math.max(from, to);
+          }
+          pieces.push(bytes.subarray(from));
+          const t = createTally();
+          if (gathered) t.addAll(pieces);
+          else for (const p of pieces) t.add(p);
+          expect([t.bytes, t.digest]).toEqual([bytes.length, ref.hex()]);
+          expect(t.digest).toHaveLength(32);
+        },
+      ),
+    );
+  });
+
+  it("Fletcher-64 acknowledgements: a wrong digest is refused, naming both", () => {
+    const t = createTally();
+    t.add(Uint8Array.of(0x46, 0x52, 0x52, 0x59, 0, 0, 0, 2, 1, 2, 3));
+    const ok = { type: "switchover-ack" as const, bytes: 11, digest: t.digest };
+    expect(ackMismatch(ok, t)).toBeNull();
+    // Round trip through the wire form.
+    const got: RpMessage[] = [];
+    createRpDecoder((m) => got.push(m)).push(encodeRpMessage(ok));
+    expect(got).toEqual([ok]);
+    const bad = { ...ok, digest: `${"0".repeat(31)}1` };
+    expect(ackMismatch(bad, t)).toMatch(
+      /digest \(Fletcher-64\) 0x0{31}1 differs from the source's \(Fletcher-64\)/,
+    );
+    // A CRC-32 acknowledgement for a Fletcher-64 tally (a destination that chose otherwise).
+    expect(ackMismatch({ ...ok, digest: "cbf43926" }, t)).toMatch(/\(CRC-32\) 0xcbf43926 differs/);
   });
 
   it("a count-only tally (x-integrity false) checks an acknowledgement by its byte count alone", () => {
@@ -141,22 +221,22 @@ describe("return-path messages", () => {
     t.countOnly();
     t.add(new TextEncoder().encode("56789"));
     expect([t.bytes, t.digested]).toEqual([9, false]);
-    const ack = (bytes: number, digest: number) => ({
+    const ack = (bytes: number, digest: string) => ({
       type: "switchover-ack" as const,
       bytes,
       digest,
     });
-    expect(ackMismatch(ack(9, 0xcbf43926), t)).toBeNull();
-    expect(ackMismatch(ack(9, 0x1234), t)).toBeNull();
-    expect(ackMismatch(ack(8, 0xcbf43926), t)).toMatch(
+    expect(ackMismatch(ack(9, "cbf43926"), t)).toBeNull();
+    expect(ackMismatch(ack(9, "00001234"), t)).toBeNull();
+    expect(ackMismatch(ack(8, "cbf43926"), t)).toMatch(
       /acknowledged 8 stream bytes, the source sent 9/,
     );
     // A digesting tally refuses the wrong digest.
     const full = createTally();
     full.add(new TextEncoder().encode("123456789"));
     expect(full.digested).toBe(true);
-    expect(ackMismatch(ack(9, 0x1234), full)).toMatch(
-      /digest 0x1234 differs from the source's 0xcbf43926/,
+    expect(ackMismatch(ack(9, "00001234"), full)).toMatch(
+      /digest \(CRC-32\) 0x00001234 differs from the source's \(CRC-32\) 0xcbf43926/,
     );
   });
 });
@@ -179,6 +259,34 @@ describe("link: two-way, channels", () => {
     expect(at).toBe(80e6 + 1e6);
     expect(link.stats().reverse).toEqual({ bytes: 8, busyNs: 80e6 });
     expect(link.stats().forward.bytes).toBe(0);
+  });
+
+  it("an older ferry's version-1 stream is tallied with CRC-32 on both ends, a version-2 stream with Fletcher-64", async () => {
+    for (const [version, digits, ackBytes] of [
+      [1, 8, 12],
+      [2, 32, 24],
+    ] as const) {
+      const s = new VirtualScheduler();
+      const link = createLink({ scheduler: s, bandwidth: 1e6, latency: 0 });
+      link.destination.receive({ data: () => {}, end: () => {}, error: () => {} });
+      const bytes = new Uint8Array(1000);
+      for (let i = 8; i < bytes.length; i++) bytes[i] = (i * 7) & 0xff;
+      bytes.set([0x46, 0x52, 0x52, 0x59, 0, 0, 0, version]);
+      // The header arrives in two pieces: the choice waits for its 8 bytes.
+      link.source.write(bytes.subarray(0, 5));
+      link.source.write(bytes.subarray(5));
+      await s.run();
+      const sent = link.source.returnPath!.sent;
+      const received = link.destination.returnPath!.received;
+      expect([received.bytes, received.digest]).toEqual([sent.bytes, sent.digest]);
+      expect(sent.digest).toHaveLength(digits);
+      if (version === 1) {
+        expect(sent.digest).toBe(crc32Js(bytes).toString(16).padStart(8, "0"));
+      }
+      // The acknowledgement an older source expects (12 bytes) for its version-1 stream.
+      const ack = encodeRpMessage({ type: "switchover-ack", bytes: 1000, digest: received.digest });
+      expect(ack.length - 4).toBe(ackBytes);
+    }
   });
 
   it("next() times out in virtual time with a clear error", async () => {

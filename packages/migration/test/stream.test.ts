@@ -340,10 +340,10 @@ describe("stream reader validation", () => {
     const { chunks, sink } = collect();
     const w = new StreamWriter(sink);
     w.be32(0x46525259);
-    w.be32(2);
+    w.be32(3);
     w.flush();
     expect(() => new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concat(chunks))).toThrow(
-      /unsupported stream version 2, expected 1/,
+      /unsupported stream version 3, expected 1 or 2/,
     );
     const c2 = collect();
     const w2 = new StreamWriter(c2.sink);

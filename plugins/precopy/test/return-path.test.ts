@@ -61,8 +61,10 @@ describe("return path in migrations", () => {
         digest: link.source.returnPath!.sent.digest,
       },
     ]);
-    // INTEGRITY announcement (4 + 1), SWITCHOVER_ACK (4 + 12); SHUT follows once loaded.
-    expect(link.stats().reverse.bytes).toBe(21);
+    // INTEGRITY announcement (4 + 1), SWITCHOVER_ACK (4 + 8 + 16: Fletcher-64 of a version-2
+    // stream); SHUT follows once loaded.
+    expect(acks[0]!.digest).toHaveLength(32);
+    expect(link.stats().reverse.bytes).toBe(33);
   });
 
   it("a destination in QEMU's mode (integrity off) does not digest; the source checks the byte count", async () => {
@@ -86,7 +88,7 @@ describe("return path in migrations", () => {
     expect([info.status, r.status]).toEqual(["completed", "completed"]);
     const sent = link.source.returnPath!.sent;
     const ack = link.source.returnPath!.received.find((x) => x.type === "switchover-ack");
-    expect(ack).toEqual({ type: "switchover-ack", bytes: sent.bytes, digest: 0 });
+    expect(ack).toEqual({ type: "switchover-ack", bytes: sent.bytes, digest: "00000000" });
     expect(sent.digested).toBe(false);
     expect(link.destination.returnPath!.received.digested).toBe(false);
     expect(dst.saveState()).toEqual(src.saveState());
@@ -197,7 +199,9 @@ describe("return path in migrations", () => {
       });
       sock.on("end", () => {
         // Claims one byte fewer than it read.
-        sock.write(encodeRpMessage({ type: "switchover-ack", bytes: received - 1, digest: 0 }));
+        sock.write(
+          encodeRpMessage({ type: "switchover-ack", bytes: received - 1, digest: "00000000" }),
+        );
         sock.write(encodeRpMessage({ type: "shut", status: 0 }));
         sock.end();
       });

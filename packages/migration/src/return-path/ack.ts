@@ -13,13 +13,14 @@ import type { RpMessage } from "./messages";
  */
 export function ackMismatch(
   ack: Extract<RpMessage, { type: "switchover-ack" }>,
-  sent: { readonly bytes: number; readonly digest: number; readonly digested?: boolean },
+  sent: { readonly bytes: number; readonly digest: string; readonly digested?: boolean },
 ): string | null {
   if (ack.bytes !== sent.bytes) {
     return `the destination acknowledged ${ack.bytes} stream bytes, the source sent ${sent.bytes}`;
   }
   if (sent.digested !== false && ack.digest !== sent.digest) {
-    return `the destination's stream digest 0x${ack.digest.toString(16)} differs from the source's 0x${sent.digest.toString(16)}`;
+    const kind = (d: string): string => (d.length === 8 ? "CRC-32" : "Fletcher-64");
+    return `the destination's stream digest (${kind(ack.digest)}) 0x${ack.digest} differs from the source's (${kind(sent.digest)}) 0x${sent.digest}`;
   }
   return null;
 }

@@ -26,7 +26,8 @@ export const RpMessageType = {
   RESUME_ACK: 6,
   /**
    * `MIG_RP_MSG_SWITCHOVER_ACK`: the destination accepts the switchover. QEMU's payload is empty;
-   * ferry's carries what the destination loaded: be64 stream bytes, be32 digest (CRC-32).
+   * ferry's carries what the destination loaded: be64 stream bytes, then the digest: be32 CRC-32
+   * (12 bytes in all) or, on a version-2 stream, be64 a ‖ be64 b of Fletcher-64 (24 bytes).
    */
   SWITCHOVER_ACK: 7,
   /** ferry: the destination failed; payload UTF-8 text (followed by SHUT with a non-zero status). */
@@ -58,7 +59,12 @@ export type RpMessage =
       readonly start: number;
       readonly length: number;
     }
-  | { readonly type: "switchover-ack"; readonly bytes: number; readonly digest: number }
+  | {
+      readonly type: "switchover-ack";
+      readonly bytes: number;
+      /** Lowercase hex: 8 digits (CRC-32) or 32 (Fletcher-64); see `return-path/tally.ts`. */
+      readonly digest: string;
+    }
   | { readonly type: "error"; readonly message: string }
   | {
       readonly type: "recv-bitmap";
@@ -136,10 +142,17 @@ export function encodeRpMessage(msg: RpMessage): Uint8Array {
     }
     case "switchover-ack": {
       type = RpMessageType.SWITCHOVER_ACK;
-      payload = new Uint8Array(12);
+      if (!/^(?:[0-9a-f]{8}|[0-9a-f]{32})$/.test(msg.digest)) {
+        throw new MigrationError(
+          `return path: switchover-ack digest must be 8 or 32 lowercase hex digits, got "${msg.digest}"`,
+        );
+      }
+      payload = new Uint8Array(8 + msg.digest.length / 2);
       const v = new DataView(payload.buffer);
       u64(v, 0, msg.bytes, "switchover-ack bytes");
-      v.setUint32(8, u32(msg.digest, "switchover-ack digest"));
+      for (let i = 0; i < msg.digest.length; i += 2) {
+        payload[8 + i / 2] = Number.parseInt(msg.digest.slice(i, i + 2), 16);
+      }
       break;
     }
     case "recv-bitmap": {
@@ -211,6 +224,13 @@ export function encodeRpMessage(msg: RpMessage): Uint8Array {
   return out;
 }
 
+/** Bytes as lowercase hex. */
+function hexOf(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += bytes[i]!.toString(16).padStart(2, "0");
+  return out;
+}
+
 function expectLength(type: string, got: number, want: number, at: number): void {
   if (got !== want) {
     throw new MigrationError(
@@ -242,11 +262,15 @@ function decodeOne(type: number, p: Uint8Array, at: number): RpMessage {
       return { type: "req-pages", block, start, length: v.getUint32(8) };
     }
     case RpMessageType.SWITCHOVER_ACK:
-      expectLength("SWITCHOVER_ACK", p.length, 12, at);
+      if (p.length !== 12 && p.length !== 24) {
+        throw new MigrationError(
+          `return path: SWITCHOVER_ACK message at byte ${at} has a ${p.length}-byte payload, expected 12 (CRC-32) or 24 (Fletcher-64)`,
+        );
+      }
       return {
         type: "switchover-ack",
         bytes: v.getUint32(0) * 0x100000000 + v.getUint32(4),
-        digest: v.getUint32(8),
+        digest: hexOf(p.subarray(8)),
       };
     case RpMessageType.ERROR:
       return { type: "error", message: utf8d.decode(p) };

@@ -1,18 +1,45 @@
 /**
- * A stream tally: how many bytes passed and their CRC-32 (IEEE, the CRC of zlib). The source
- * tallies what it sent, the destination what it loaded; the switchover acknowledgement carries
- * the destination's tally, and the source accepts it only if both agree. The CRC runs through
- * `stream/crc32.ts` (Node's native `zlib.crc32`, continued from the previous value), so the
- * digest does not depend on how the stream was cut into chunks.
+ * A stream tally: how many bytes passed and their digest. The source tallies what it sent, the
+ * destination what it loaded; the switchover acknowledgement carries the destination's tally,
+ * and the source accepts it only if both agree. The digest does not depend on how the stream was
+ * cut into chunks.
+ *
+ * Which digest is decided by the stream's first 8 bytes, so both ends pick the same one without
+ * a message: a version-2 stream (`FRRY`, version ≥ 2: every stream this ferry writes) is digested
+ * with Fletcher-64 (`stream/fletcher64.ts`, WebAssembly SIMD); anything else — a version-1 stream
+ * of an older ferry, an integrity-framed stream (`FRRC`), garbage — with CRC-32
+ * (`stream/crc32.ts`, Node's `zlib.crc32`), as before version 2.
  */
+import { STREAM_MAGIC } from "../stream/constants.js";
 import { crc32 } from "../stream/crc32.js";
+import { createFletcher64, type Fletcher64 } from "../stream/fletcher64.js";
+
+/** A switchover acknowledgement's digest algorithm. */
+export type DigestKind = "crc32" | "fletcher64";
+
+/** Hex digits of each kind's digest (4 and 16 bytes on the wire). */
+export const DIGEST_HEX_DIGITS: Readonly<Record<DigestKind, number>> = {
+  crc32: 8,
+  fletcher64: 32,
+};
+
+/** The digest of a stream that begins with `head` (its first 8 bytes). */
+export function digestKindOf(head: Uint8Array): DigestKind {
+  if (head.length < 8) return "crc32";
+  const magic = ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0;
+  const version = ((head[4]! << 24) | (head[5]! << 16) | (head[6]! << 8) | head[7]!) >>> 0;
+  return magic === STREAM_MAGIC && version >= 2 ? "fletcher64" : "crc32";
+}
 
 /** A running count and digest of stream bytes. */
 export interface StreamTally {
   /** Bytes tallied. */
   readonly bytes: number;
-  /** CRC-32 of those bytes (unsigned; 0 for none). */
-  readonly digest: number;
+  /**
+   * The digest of those bytes, lowercase hex: CRC-32 (8 digits) or Fletcher-64 (32 digits, see
+   * {@link digestKindOf}); CRC-32's `00000000` when count-only or before 8 bytes were seen.
+   */
+  readonly digest: string;
   /** False once {@link StreamTally.countOnly} was called: `digest` then means nothing. */
   readonly digested: boolean;
   /** Add bytes (in stream order). */
@@ -26,34 +53,71 @@ export interface StreamTally {
   countOnly(): void;
 }
 
+/** CRC-32 as 8 hex digits. */
+const crcHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, "0");
+
 /** Make an empty tally. */
 export function createTally(): StreamTally {
   let bytes = 0;
-  let crc = 0;
   let digested = true;
+  /** The first bytes, held until there are 8 and the digest is chosen. */
+  const head = new Uint8Array(8);
+  let headLength = 0;
+  let kind: DigestKind | null = null;
+  let crc = 0;
+  let f64: Fletcher64 | null = null;
+
+  const digest = (chunk: Uint8Array): void => {
+    if (f64 !== null) f64.add(chunk);
+    else crc = crc32(chunk, crc);
+  };
+  /** Take bytes of `chunk` into the head; once it is full, choose and digest it. Returns what remains. */
+  const takeHead = (chunk: Uint8Array): Uint8Array => {
+    const n = Math.min(8 - headLength, chunk.length);
+    head.set(chunk.subarray(0, n), headLength);
+    headLength += n;
+    if (headLength < 8) return chunk.subarray(chunk.length);
+    kind = digestKindOf(head);
+    if (kind === "fletcher64") f64 = createFletcher64();
+    digest(head);
+    return chunk.subarray(n);
+  };
+
   return {
     get bytes() {
       return bytes;
     },
     get digest() {
-      return crc >>> 0;
+      if (!digested) return "00000000";
+      if (kind === null) return crcHex(crc32(head.subarray(0, headLength)));
+      return f64 !== null ? f64.hex() : crcHex(crc);
     },
     get digested() {
       return digested;
     },
     add(chunk) {
       if (chunk.length === 0) return;
-      if (digested) crc = crc32(chunk, crc);
       bytes += chunk.length;
+      if (!digested) return;
+      const rest = kind === null ? takeHead(chunk) : chunk;
+      if (rest.length > 0) digest(rest);
     },
     addAll(chunks) {
       let n = 0;
-      for (let i = 0; i < chunks.length; i++) {
-        const c = chunks[i];
-        if (digested && c.length > 0) crc = crc32(c, crc);
-        n += c.length;
-      }
+      for (let i = 0; i < chunks.length; i++) n += chunks[i]!.length;
+      if (n === 0) return;
       bytes += n;
+      if (!digested) return;
+      let i = 0;
+      while (kind === null && i < chunks.length) {
+        const rest = takeHead(chunks[i++]!);
+        if (rest.length > 0) digest(rest);
+      }
+      if (i === 0) {
+        if (f64 !== null) f64.addAll(chunks);
+        else for (; i < chunks.length; i++) crc = crc32(chunks[i]!, crc);
+      } else if (f64 !== null) f64.addAll(chunks.slice(i));
+      else for (; i < chunks.length; i++) crc = crc32(chunks[i]!, crc);
     },
     countOnly() {
       digested = false;

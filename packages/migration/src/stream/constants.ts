@@ -5,8 +5,14 @@ import { PAGE_SIZE } from "@ferry/core";
 
 /** Stream magic: ASCII "FRRY" as a big-endian u32. */
 export const STREAM_MAGIC = 0x46525259;
-/** The only stream version this reader accepts and this writer produces. */
-export const STREAM_VERSION = 1;
+/**
+ * The stream version this writer produces. Version 2 is version 1's format with one difference,
+ * outside the stream: the switchover acknowledgement's digest of a version-2 stream is
+ * Fletcher-64 instead of CRC-32 (see `return-path/tally.ts`).
+ */
+export const STREAM_VERSION = 2;
+/** Stream versions this reader accepts (1: from ferry before Fletcher-64; same format). */
+export const STREAM_VERSIONS_READ: readonly number[] = [1, 2];
 
 /** Section (framing) type bytes, QEMU savevm values. */
 export const SectionType = {

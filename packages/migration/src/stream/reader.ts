@@ -12,7 +12,7 @@ import {
   MAX_DEVICE_STATE_TOTAL_BYTES,
   RAM_SECTION,
   STREAM_MAGIC,
-  STREAM_VERSION,
+  STREAM_VERSIONS_READ,
   SectionType,
 } from "./constants";
 import type { RamRecordRegistry } from "./records";
@@ -240,8 +240,11 @@ export class StreamReader {
             );
           }
           const version = be32(buf, pos + 4);
-          if (version !== STREAM_VERSION) {
-            this.fail(pos + 4, `unsupported stream version ${version}, expected ${STREAM_VERSION}`);
+          if (!STREAM_VERSIONS_READ.includes(version)) {
+            this.fail(
+              pos + 4,
+              `unsupported stream version ${version}, expected ${STREAM_VERSIONS_READ.join(" or ")}`,
+            );
           }
           pos += 8;
           this.state = St.Section;

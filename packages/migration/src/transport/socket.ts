@@ -277,12 +277,14 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
     forEachGathered(ownBytes, spans, addPiece);
     if (pieces.length !== pieceCount) pieces.length = pieceCount;
     spanSrc = null;
-    sent.addAll(pieces);
     // Straight to the kernel when nothing is queued before (in order, no copy); what it does
     // not take now is copied and queued.
     const fd = socket.writableLength === 0 && !socket.destroyed ? directFd(socket) : -1;
     const done = fd >= 0 ? writeDirect(fd) : 0;
     if (done < piecesBytes) queueRest(done);
+    // Digested after the kernel's copy: the pages are still in the CPU's cache then (guest RAM
+    // does not change during this call).
+    sent.addAll(pieces);
   };
   return {
     name: label,

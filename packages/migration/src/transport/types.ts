@@ -10,7 +10,8 @@ import type { GatherSpans } from "../stream/writer";
 /** A byte count and digest of stream bytes (see `createTally`). */
 export interface TallyView {
   readonly bytes: number;
-  readonly digest: number;
+  /** Lowercase hex: CRC-32 (8 digits) or Fletcher-64 (32), chosen by the stream's header. */
+  readonly digest: string;
   /** False when only bytes are counted (`digest` then means nothing); absent means true. */
   readonly digested?: boolean;
 }
