@@ -144,15 +144,18 @@ describe("RealtimeScheduler", () => {
     const t0 = s.now();
     const log: string[] = [];
     await new Promise<void>((done) => {
-      s.after(2e6, () => log.push("b"));
-      s.after(2e6, () => log.push("c"));
+      // "a" is due first although scheduled last: its deadline is earlier unless this block
+      // stalls for 100 ms (the suite runs two files at a time on two busy cores; a 2 ms gap
+      // here once put "b" first).
+      s.after(100e6, () => log.push("b"));
+      s.after(100e6, () => log.push("c"));
       s.after(0, () => log.push("a"));
       const cancelled = s.after(1e6, () => log.push("x"));
       cancelled.cancel();
-      s.after(3e6, done);
+      s.after(120e6, done);
     });
     expect(log).toEqual(["a", "b", "c"]);
-    expect(s.now() - t0).toBeGreaterThanOrEqual(3e6);
+    expect(s.now() - t0).toBeGreaterThanOrEqual(120e6);
     const before = s.now();
     await s.sleep(1e6);
     expect(s.now() - before).toBeGreaterThanOrEqual(1e6);

@@ -93,6 +93,12 @@ describe("return-path messages", () => {
     expect(() => d2.push(Uint8Array.of(0, 1, 0, 2, 0, 0))).toThrow(
       /SHUT message at byte 0 has a 2-byte payload, expected 4/,
     );
+    // A switchover acknowledgement is 12 bytes (CRC-32) or 24 (Fletcher-64), nothing between.
+    const ack16 = new Uint8Array(4 + 16);
+    ack16.set([0, 7, 0, 16]);
+    expect(() => createRpDecoder(() => {}).push(ack16)).toThrow(
+      /SWITCHOVER_ACK message at byte 0 has a 16-byte payload, expected 12 \(CRC-32\) or 24 \(Fletcher-64\)/,
+    );
   });
 
   it("the tally's digest does not depend on chunking", () => {
