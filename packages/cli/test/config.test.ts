@@ -219,6 +219,23 @@ describe("parseConfigText", () => {
     expect(err.message).toMatch(/^x\.yaml:\d+:\d+: invalid YAML/);
   });
 
+  it("cuts a YAML error that quotes the rest of the file to one short line", () => {
+    // Found by the config fuzzer: a '"' at the start of a line after a stray top-level scalar
+    // made the parser quote everything up to the next '"' in its message (967 characters).
+    const rest = Array.from({ length: 40 }, (_, i) => `# comment line ${i} of the config`).join(
+      "\n",
+    );
+    const err = issuesOf(() =>
+      parseConfigText(`# x\n every hart\n# more\n"#\n${rest}\nname: t\n"\n`, { file: "x.yaml" }),
+    );
+    const m = err.issues[0].message;
+    expect(m).toMatch(/^invalid YAML: Unexpected double-quoted-scalar token/);
+    expect(m).not.toContain("\n");
+    expect(m.length).toBeLessThanOrEqual(260);
+    expect(m).toMatch(/…( at line \d+, column \d+:?)?$/);
+    expect(err.issues[0].line).toBe(4);
+  });
+
   it("limits guest.args to the boot-argument block and 32-bit values", () => {
     const many = Array.from({ length: 65 }, (_, i) => i).join(", ");
     const err = issuesOf(() => parseConfigText(`name: t\nguest: { elf: g, args: [${many}] }\n`));

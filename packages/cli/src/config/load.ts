@@ -49,6 +49,21 @@ export function loadConfig(
 }
 
 /** Offset of the first byte that makes `bytes` invalid UTF-8 (by bisection; 0 when unknown). */
+/** Longest YAML parser message kept whole (the parser quotes the token it stopped at). */
+const YAML_MESSAGE_MAX = 240;
+
+/**
+ * The first line of a YAML parser message, cut to {@link YAML_MESSAGE_MAX} characters: the token
+ * it quotes may be an unterminated string that runs to the end of the file. The position the
+ * message ends with is kept (the issue also carries it as line and column).
+ */
+function yamlMessage(message: string): string {
+  const line = message.split("\n")[0]!;
+  if (line.length <= YAML_MESSAGE_MAX) return line;
+  const at = / at line \d+, column \d+:?$/.exec(line);
+  return `${line.slice(0, 160)}…${at !== null ? at[0] : ""}`;
+}
+
 function firstBadUtf8(bytes: Uint8Array): number {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let lo = 0;
@@ -107,7 +122,7 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
         const pos = e.linePos?.[0];
         return {
           path: "",
-          message: `invalid YAML: ${e.message.split("\n")[0]}`,
+          message: `invalid YAML: ${yamlMessage(e.message)}`,
           line: pos?.line,
           column: pos?.col,
         };
@@ -152,7 +167,7 @@ export function parseConfigText(text: string, options: ParseConfigOptions = {}):
     }
     if (err instanceof ReferenceError || err instanceof RangeError) {
       throw new ConfigError(file, [
-        { path: "", message: `invalid YAML: ${err.message.split("\n")[0].slice(0, 200)}` },
+        { path: "", message: `invalid YAML: ${yamlMessage(err.message)}` },
       ]);
     }
     throw err;
