@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import {
   ConfigError,
+  describeFound,
   configJsonSchema,
   formatSize,
   loadConfig,
@@ -234,6 +235,19 @@ describe("parseConfigText", () => {
     expect(m.length).toBeLessThanOrEqual(260);
     expect(m).toMatch(/…( at line \d+, column \d+:?)?$/);
     expect(err.issues[0].line).toBe(4);
+  });
+
+  it("names a long found string by its start and length (a whole file read as one scalar)", () => {
+    // Found by the config fuzzer: a '>' at the start of idle.yaml made the file a folded scalar,
+    // and the message quoted all of it (730 characters).
+    const text = `>\n${Array.from({ length: 30 }, (_, i) => `word${i}`).join(" ")}\n`;
+    const err = issuesOf(() => parseConfigText(text, { file: "x.yaml" }));
+    const m = err.issues[0].message;
+    expect(m).toMatch(
+      /^expected a mapping, found "word0 word1 .*"… \(a string of \d+ characters\)$/,
+    );
+    expect(m.length).toBeLessThan(160);
+    expect(describeFound("short")).toBe('"short"');
   });
 
   it("limits guest.args to the boot-argument block and 32-bit values", () => {

@@ -253,13 +253,23 @@ function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
   return v;
 }
 
-/** Describe a found value for messages: `"abc"`, `12`, `true`, `a list`, `a mapping`, `nothing`. */
+/** Longest found string quoted whole in a message; a longer one is cut (its length said). */
+const FOUND_STRING_MAX = 80;
+
+/**
+ * Describe a found value for messages: `"abc"`, `12`, `true`, `a list`, `a mapping`, `nothing`;
+ * a string over {@link FOUND_STRING_MAX} characters as its start and its length (a whole file read
+ * as one scalar must not become the message).
+ */
 export function describeFound(value: unknown): string {
   if (value === undefined) return "nothing (the field is missing)";
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") {
+    if (value.length <= FOUND_STRING_MAX) return JSON.stringify(value);
+    return `${JSON.stringify(value.slice(0, FOUND_STRING_MAX - 20))}… (a string of ${value.length} characters)`;
+  }
   return String(value);
 }
 
