@@ -17,12 +17,6 @@ import { createFletcher64, type Fletcher64 } from "../stream/fletcher64.js";
 /** A switchover acknowledgement's digest algorithm. */
 export type DigestKind = "crc32" | "fletcher64";
 
-/** Hex digits of each kind's digest (4 and 16 bytes on the wire). */
-export const DIGEST_HEX_DIGITS: Readonly<Record<DigestKind, number>> = {
-  crc32: 8,
-  fletcher64: 32,
-};
-
 /** The digest of a stream that begins with `head` (its first 8 bytes). */
 export function digestKindOf(head: Uint8Array): DigestKind {
   if (head.length < 8) return "crc32";
@@ -37,7 +31,8 @@ export interface StreamTally {
   readonly bytes: number;
   /**
    * The digest of those bytes, lowercase hex: CRC-32 (8 digits) or Fletcher-64 (32 digits, see
-   * {@link digestKindOf}); CRC-32's `00000000` when count-only or before 8 bytes were seen.
+   * {@link digestKindOf}); the CRC-32 of the bytes while fewer than 8 were seen; `00000000` when
+   * count-only.
    */
   readonly digest: string;
   /** False once {@link StreamTally.countOnly} was called: `digest` then means nothing. */
