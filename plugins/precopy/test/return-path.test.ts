@@ -67,6 +67,51 @@ describe("return path in migrations", () => {
     expect(link.stats().reverse.bytes).toBe(33);
   });
 
+  it("an older ferry's source (a version-1 stream) migrates to this destination, acknowledged with CRC-32", async () => {
+    const s = new VirtualScheduler();
+    const src = machine(s);
+    const dst = machine(s);
+    src.start();
+    const link = createLink({ scheduler: s, bandwidth: 8 * MiB, latency: 2e6 });
+    // What an older source sends: the same format with version 1 in the header. Its first write
+    // (the header and what follows it) goes out with byte 7 changed, before the link's tally.
+    let first: Uint8Array | null = null;
+    const older = new Proxy(link.source, {
+      get(target, prop) {
+        if (prop === "writeOwned") return undefined;
+        if (prop === "write") {
+          return (chunk: Uint8Array, accounted?: number) => {
+            if (first === null) {
+              first = chunk.slice();
+              const v1 = chunk.slice();
+              v1[7] = 1;
+              return target.write(v1, accounted);
+            }
+            return target.write(chunk, accounted);
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const inc = incoming({ machine: dst, transport: link.destination, resume: false });
+    const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
+      machine: src,
+      transport: older,
+    });
+    await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
+    const [info, r] = await Promise.all([m.done, inc.done]);
+    expect([...first!.subarray(0, 8)]).toEqual([0x46, 0x52, 0x52, 0x59, 0, 0, 0, 2]);
+    expect(info.status).toBe("completed");
+    expect(r.status).toBe("completed");
+    const acks = link.source.returnPath!.received.filter((x) => x.type === "switchover-ack");
+    expect(acks).toHaveLength(1);
+    expect(acks[0]!.digest).toHaveLength(8);
+    expect(acks[0]!.digest).toBe(link.source.returnPath!.sent.digest);
+    // INTEGRITY (4 + 1) and a CRC-32 SWITCHOVER_ACK (4 + 12), as before version 2.
+    expect(link.stats().reverse.bytes).toBe(21);
+  });
+
   it("a destination in QEMU's mode (integrity off) does not digest; the source checks the byte count", async () => {
     const s = new VirtualScheduler();
     const src = machine(s);
