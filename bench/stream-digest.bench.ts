@@ -10,6 +10,7 @@
  */
 import { randomFillSync } from "node:crypto";
 import { test } from "vitest";
+import { cpuBest } from "./cpu-best";
 import { createTally, FLETCHER64_WASM } from "../packages/migration/src/index";
 
 const MiB = 1024 * 1024;
@@ -53,18 +54,6 @@ function destination(version: number): string {
     t.add(readBuffer.subarray(0, Math.min(READ, total - done)));
   }
   return t.digest;
-}
-
-/** Best CPU time of `runs` calls, in ms. */
-function cpuBest(f: () => void, runs: number): number {
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < runs; i++) {
-    const t = process.cpuUsage();
-    f();
-    const d = process.cpuUsage(t);
-    best = Math.min(best, (d.user + d.system) / 1000);
-  }
-  return best;
 }
 
 test("switchover acknowledgement digest: CRC-32 vs Fletcher-64, source and destination", () => {

@@ -19,6 +19,7 @@ import {
 } from "../packages/migration/src/index";
 import * as zlib from "node:zlib";
 import { test } from "vitest";
+import { cpuBest } from "./cpu-best";
 
 const MiB = 1024 * 1024;
 const STREAM_BYTES = 64 * MiB;
@@ -65,18 +66,6 @@ function crcOnce(): void {
   for (let off = 0; off < STREAM_BYTES; off += 65536)
     c ^= zlib.crc32(src.subarray(off, off + 65536));
   if (c === 0.5) throw new Error("unreachable");
-}
-
-/** Best CPU time of `runs` calls, in ms. */
-function cpuBest(f: () => void, runs: number): number {
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < runs; i++) {
-    const t = process.cpuUsage();
-    f();
-    const d = process.cpuUsage(t);
-    best = Math.min(best, (d.user + d.system) / 1000);
-  }
-  return best;
 }
 
 const gb = (ms: number) => (STREAM_BYTES / (ms * 1e6)).toFixed(2);

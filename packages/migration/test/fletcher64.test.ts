@@ -15,6 +15,7 @@ import {
   FLETCHER64_WASM,
   type Fletcher64,
 } from "../src/index";
+import { splitAt } from "./helpers";
 
 /** The definition: little-endian 32-bit words, the last zero-padded; a += w, b += a mod 2^64. */
 function reference(bytes: Uint8Array): string {
@@ -28,19 +29,6 @@ function reference(bytes: Uint8Array): string {
     b = (b + a) & M;
   }
   return a.toString(16).padStart(16, "0") + b.toString(16).padStart(16, "0");
-}
-
-/** `bytes` cut at `cuts` (sorted, clamped). */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const c of [...cuts].sort((x, y) => x - y)) {
-    const to = Math.min(c, bytes.length);
-    out.push(bytes.subarray(from, Math.max(from, to)));
-    from = Math.max(from, to);
-  }
-  out.push(bytes.subarray(from));
-  return out;
 }
 
 const digestOf = (make: () => Fletcher64, pieces: Uint8Array[], gathered: boolean): string => {
@@ -63,7 +51,7 @@ describe("Fletcher-64", () => {
         fc.boolean(),
         (bytes, cuts, gathered) => {
           const want = reference(bytes);
-          const pieces = split(bytes, cuts);
+          const pieces = splitAt(bytes, cuts);
           expect(digestOf(createFletcher64, pieces, gathered)).toBe(want);
           expect(digestOf(createFletcher64Js, pieces, gathered)).toBe(want);
         },
@@ -91,7 +79,7 @@ describe("Fletcher-64", () => {
     const want = js.hex();
     expect(digestOf(createFletcher64, [big], false)).toBe(want);
     // A gathered write: small and large pieces, the large ones over the scratch area's size.
-    const pieces = split(big, [5, 4096 * 3 + 1, (4 << 20) + 9, (4 << 20) + 17, 9 << 20]);
+    const pieces = splitAt(big, [5, 4096 * 3 + 1, (4 << 20) + 9, (4 << 20) + 17, 9 << 20]);
     expect(digestOf(createFletcher64, pieces, true)).toBe(want);
   });
 

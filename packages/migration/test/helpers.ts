@@ -71,3 +71,16 @@ export function prng(seed: number): () => number {
     return s;
   };
 }
+
+/** `bytes` cut at `cuts` (in any order; cuts past the end fall at the end): the pieces in order. */
+export function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let from = 0;
+  for (const c of [...cuts].sort((x, y) => x - y)) {
+    const to = Math.max(from, Math.min(c, bytes.length));
+    out.push(bytes.subarray(from, to));
+    from = to;
+  }
+  out.push(bytes.subarray(from));
+  return out;
+}

@@ -12,6 +12,7 @@ import {
   encodeRpMessage,
   type RpMessage,
 } from "../src/index";
+import { splitAt } from "./helpers";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -110,13 +111,7 @@ describe("return-path messages", () => {
           const a = createTally();
           a.add(bytes);
           const b = createTally();
-          let from = 0;
-          for (const cut of [...cuts].sort((x, y) => x - y)) {
-            const to = Math.min(cut, bytes.length);
-            b.add(bytes.subarray(from, to));
-            from = Math.max(from, to);
-          }
-          b.add(bytes.subarray(from));
+          for (const piece of splitAt(bytes, cuts)) b.add(piece);
           expect([b.bytes, b.digest]).toEqual([a.bytes, a.digest]);
           // Not a version-2 stream header: CRC-32.
           if (bytes.length < 8 || digestKindOf(bytes) === "crc32") {
@@ -186,14 +181,7 @@ describe("return-path messages", () => {
           bytes.set(body, 8);
           const ref = createFletcher64Js();
           ref.add(bytes);
-          const pieces: Uint8Array[] = [];
-          let from = 0;
-          for (const cut of [...cuts].sort((x, y) => x - y)) {
-            const to = Math.min(cut, bytes.length);
-            pieces.push(bytes.subarray(from, to));
-            from = Math.max(from, to);
-          }
-          pieces.push(bytes.subarray(from));
+          const pieces = splitAt(bytes, cuts);
           const t = createTally();
           if (gathered) t.addAll(pieces);
           else for (const p of pieces) t.add(p);

@@ -38,36 +38,11 @@ function manager(caps: Record<string, boolean>) {
 }
 
 describe("return path in migrations", () => {
-  it("switchover-ack over the link: completes after the destination acknowledged every byte", async () => {
-    const s = new VirtualScheduler();
-    const src = machine(s);
-    const dst = machine(s);
-    src.start();
-    const link = createLink({ scheduler: s, bandwidth: 8 * MiB, latency: 2e6 });
-    const inc = incoming({ machine: dst, transport: link.destination, resume: false });
-    const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
-      machine: src,
-      transport: link.source,
-    });
-    await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
-    const [info, r] = await Promise.all([m.done, inc.done]);
-    expect(info.status).toBe("completed");
-    expect(r.status).toBe("completed");
-    const acks = link.source.returnPath!.received.filter((x) => x.type === "switchover-ack");
-    expect(acks).toEqual([
-      {
-        type: "switchover-ack",
-        bytes: link.source.returnPath!.sent.bytes,
-        digest: link.source.returnPath!.sent.digest,
-      },
-    ]);
-    // INTEGRITY announcement (4 + 1), SWITCHOVER_ACK (4 + 8 + 16: Fletcher-64 of a version-2
-    // stream); SHUT follows once loaded.
-    expect(acks[0]!.digest).toHaveLength(32);
-    expect(link.stats().reverse.bytes).toBe(33);
-  });
-
-  it("an older ferry's source (a version-1 stream) migrates to this destination, acknowledged with CRC-32", async () => {
+  /**
+   * A pre-copy migration with switchover-ack over an 8 MiB/s link, both ends completed; `older`
+   * makes the source an older ferry's (see below), `integrity` sets the destination's mode.
+   */
+  async function migrateWithAck(opts: { older?: boolean; integrity?: "off" } = {}) {
     const s = new VirtualScheduler();
     const src = machine(s);
     const dst = machine(s);
@@ -81,59 +56,58 @@ describe("return path in migrations", () => {
         if (prop === "writeOwned") return undefined;
         if (prop === "write") {
           return (chunk: Uint8Array, accounted?: number) => {
-            if (first === null) {
-              first = chunk.slice();
-              const v1 = chunk.slice();
-              v1[7] = 1;
-              return target.write(v1, accounted);
-            }
-            return target.write(chunk, accounted);
+            if (first !== null) return target.write(chunk, accounted);
+            first = chunk.slice();
+            const v1 = chunk.slice();
+            v1[7] = 1;
+            return target.write(v1, accounted);
           };
         }
         const v = Reflect.get(target, prop, target);
         return typeof v === "function" ? v.bind(target) : v;
       },
     });
-    const inc = incoming({ machine: dst, transport: link.destination, resume: false });
+    const inc = incoming({
+      machine: dst,
+      transport: link.destination,
+      resume: false,
+      ...(opts.integrity !== undefined ? { integrity: opts.integrity } : {}),
+    });
     const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
       machine: src,
-      transport: older,
+      transport: opts.older === true ? older : link.source,
     });
     await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
     const [info, r] = await Promise.all([m.done, inc.done]);
-    expect([...first!.subarray(0, 8)]).toEqual([0x46, 0x52, 0x52, 0x59, 0, 0, 0, 2]);
-    expect(info.status).toBe("completed");
-    expect(r.status).toBe("completed");
+    expect([info.status, r.status]).toEqual(["completed", "completed"]);
+    if (opts.older === true) {
+      // The header the source wrote, before it was changed: this ferry's version 2.
+      expect([...first!.subarray(0, 8)]).toEqual([0x46, 0x52, 0x52, 0x59, 0, 0, 0, 2]);
+    }
     const acks = link.source.returnPath!.received.filter((x) => x.type === "switchover-ack");
-    expect(acks).toHaveLength(1);
+    return { src, dst, link, sent: link.source.returnPath!.sent, acks };
+  }
+
+  it("switchover-ack over the link: completes after the destination acknowledged every byte", async () => {
+    const { link, sent, acks } = await migrateWithAck();
+    expect(acks).toEqual([{ type: "switchover-ack", bytes: sent.bytes, digest: sent.digest }]);
+    // INTEGRITY announcement (4 + 1), SWITCHOVER_ACK (4 + 8 + 16: Fletcher-64 of a version-2
+    // stream); SHUT follows once loaded.
+    expect(acks[0]!.digest).toHaveLength(32);
+    expect(link.stats().reverse.bytes).toBe(33);
+  });
+
+  it("an older ferry's source (a version-1 stream) migrates to this destination, acknowledged with CRC-32", async () => {
+    const { link, sent, acks } = await migrateWithAck({ older: true });
+    expect(acks).toEqual([{ type: "switchover-ack", bytes: sent.bytes, digest: sent.digest }]);
     expect(acks[0]!.digest).toHaveLength(8);
-    expect(acks[0]!.digest).toBe(link.source.returnPath!.sent.digest);
     // INTEGRITY (4 + 1) and a CRC-32 SWITCHOVER_ACK (4 + 12), as before version 2.
     expect(link.stats().reverse.bytes).toBe(21);
   });
 
   it("a destination in QEMU's mode (integrity off) does not digest; the source checks the byte count", async () => {
-    const s = new VirtualScheduler();
-    const src = machine(s);
-    const dst = machine(s);
-    src.start();
-    const link = createLink({ scheduler: s, bandwidth: 8 * MiB, latency: 2e6 });
-    const inc = incoming({
-      machine: dst,
-      transport: link.destination,
-      resume: false,
-      integrity: "off",
-    });
-    const m = manager({ "return-path": true, "switchover-ack": true }).migrate({
-      machine: src,
-      transport: link.source,
-    });
-    await s.run({ untilNs: 60e9, stopWhen: () => isTerminalStatus(m.status) });
-    const [info, r] = await Promise.all([m.done, inc.done]);
-    expect([info.status, r.status]).toEqual(["completed", "completed"]);
-    const sent = link.source.returnPath!.sent;
-    const ack = link.source.returnPath!.received.find((x) => x.type === "switchover-ack");
-    expect(ack).toEqual({ type: "switchover-ack", bytes: sent.bytes, digest: "00000000" });
+    const { src, dst, link, sent, acks } = await migrateWithAck({ integrity: "off" });
+    expect(acks).toEqual([{ type: "switchover-ack", bytes: sent.bytes, digest: "00000000" }]);
     expect(sent.digested).toBe(false);
     expect(link.destination.returnPath!.received.digested).toBe(false);
     expect(dst.saveState()).toEqual(src.saveState());

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Builds the XBZRLE WebAssembly module from its source with wabt (npm):
+ * Builds the XBZRLE WebAssembly module from its source with wabt (npm), through the project's
+ * shared step (tools/wasm-build.mjs):
  *
  *   wasm/xbzrle.wat  ->  wasm/xbzrle.wasm          (the binary, committed)
  *                    ->  src/wasm-bytes.ts         (the same bytes as base64, committed; the codec
@@ -10,37 +11,23 @@
  *   node plugins/xbzrle/wasm/build.mjs           write both files
  *   node plugins/xbzrle/wasm/build.mjs --check   exit 1 if the committed files differ from a build
  */
-import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildXbzrleWasm, wasmBytesModule } from "./compile.mjs";
+import wabtInit from "wabt";
+import { runWasmBuild } from "../../../tools/wasm-build.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const watPath = join(here, "xbzrle.wat");
-const wasmPath = join(here, "xbzrle.wasm");
-const tsPath = join(here, "..", "src", "wasm-bytes.ts");
-
-const bytes = await buildXbzrleWasm(readFileSync(watPath, "utf8"));
-const ts = wasmBytesModule(bytes);
-if (process.argv.includes("--check")) {
-  let ok = true;
-  for (const [path, want] of [
-    [wasmPath, Buffer.from(bytes)],
-    [tsPath, Buffer.from(ts)],
-  ]) {
-    let have;
-    try {
-      have = readFileSync(path);
-    } catch {
-      have = Buffer.alloc(0);
-    }
-    if (!have.equals(want)) {
-      console.error(`${path}: differs from a fresh build of xbzrle.wat (run wasm/build.mjs)`);
-      ok = false;
-    }
-  }
-  process.exit(ok ? 0 : 1);
-}
-writeFileSync(wasmPath, bytes);
-writeFileSync(tsPath, ts);
-console.log(`wrote ${wasmPath} (${bytes.length} bytes) and ${tsPath}`);
+const script = fileURLToPath(import.meta.url);
+const here = dirname(script);
+await runWasmBuild(
+  {
+    wabtInit,
+    watPath: join(here, "xbzrle.wat"),
+    wasmPath: join(here, "xbzrle.wasm"),
+    tsPath: join(here, "..", "src", "wasm-bytes.ts"),
+    exportName: "XBZRLE_WASM_BASE64",
+    title: "XBZRLE",
+    features: { bulk_memory: true },
+  },
+  script,
+  process.argv,
+);

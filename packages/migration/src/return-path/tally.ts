@@ -55,10 +55,9 @@ const crcHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, "0"
 export function createTally(): StreamTally {
   let bytes = 0;
   let digested = true;
-  /** The first bytes, held until there are 8 and the digest is chosen. */
+  /** The first bytes, held until there are 8 and the digest is chosen (Fletcher-64 or CRC-32). */
   const head = new Uint8Array(8);
   let headLength = 0;
-  let kind: DigestKind | null = null;
   let crc = 0;
   let f64: Fletcher64 | null = null;
 
@@ -66,14 +65,17 @@ export function createTally(): StreamTally {
     if (f64 !== null) f64.add(chunk);
     else crc = crc32(chunk, crc);
   };
+  const digestAll = (chunks: readonly Uint8Array[]): void => {
+    if (f64 !== null) f64.addAll(chunks);
+    else for (let i = 0; i < chunks.length; i++) crc = crc32(chunks[i]!, crc);
+  };
   /** Take bytes of `chunk` into the head; once it is full, choose and digest it. Returns what remains. */
   const takeHead = (chunk: Uint8Array): Uint8Array => {
     const n = Math.min(8 - headLength, chunk.length);
     head.set(chunk.subarray(0, n), headLength);
     headLength += n;
     if (headLength < 8) return chunk.subarray(chunk.length);
-    kind = digestKindOf(head);
-    if (kind === "fletcher64") f64 = createFletcher64();
+    if (digestKindOf(head) === "fletcher64") f64 = createFletcher64();
     digest(head);
     return chunk.subarray(n);
   };
@@ -84,7 +86,7 @@ export function createTally(): StreamTally {
     },
     get digest() {
       if (!digested) return "00000000";
-      if (kind === null) return crcHex(crc32(head.subarray(0, headLength)));
+      if (headLength < 8) return crcHex(crc32(head.subarray(0, headLength)));
       return f64 !== null ? f64.hex() : crcHex(crc);
     },
     get digested() {
@@ -94,7 +96,7 @@ export function createTally(): StreamTally {
       if (chunk.length === 0) return;
       bytes += chunk.length;
       if (!digested) return;
-      const rest = kind === null ? takeHead(chunk) : chunk;
+      const rest = headLength < 8 ? takeHead(chunk) : chunk;
       if (rest.length > 0) digest(rest);
     },
     addAll(chunks) {
@@ -103,16 +105,13 @@ export function createTally(): StreamTally {
       if (n === 0) return;
       bytes += n;
       if (!digested) return;
+      // The head comes once per stream: only a write before it is chosen takes the slow path.
       let i = 0;
-      while (kind === null && i < chunks.length) {
+      while (headLength < 8 && i < chunks.length) {
         const rest = takeHead(chunks[i++]!);
         if (rest.length > 0) digest(rest);
       }
-      if (i === 0) {
-        if (f64 !== null) f64.addAll(chunks);
-        else for (; i < chunks.length; i++) crc = crc32(chunks[i]!, crc);
-      } else if (f64 !== null) f64.addAll(chunks.slice(i));
-      else for (; i < chunks.length; i++) crc = crc32(chunks[i]!, crc);
+      digestAll(i === 0 ? chunks : chunks.slice(i));
     },
     countOnly() {
       digested = false;
