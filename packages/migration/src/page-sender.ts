@@ -349,11 +349,15 @@ export class PageSender {
     }
     const w = this.writer;
     if (this.runCodecs(ref)) return false;
-    w.ramRecord(block, offset, PAGE_FLAG);
-    // Guest RAM itself by reference: a store after this is in the dirty log, so the page is sent
-    // again whatever bytes the flush reads (QEMU's `qemu_put_buffer_async`).
-    if (bytes !== null && this.rawByRef) w.bytesByRef(bytes, offset, PS);
-    else w.bytes(ref.bytes, ref.bytesOffset, PS);
+    if (bytes !== null && this.rawByRef) {
+      // Guest RAM itself by reference: a store after this is in the dirty log, so the page is
+      // sent again whatever bytes the flush reads (QEMU's `qemu_put_buffer_async`). Consecutive
+      // pages join into one PAGE_RUN record.
+      w.pageByRef(block, offset, bytes, offset);
+    } else {
+      w.ramRecord(block, offset, PAGE_FLAG);
+      w.bytes(ref.bytes, ref.bytesOffset, PS);
+    }
     this.normal++;
     return true;
   }

@@ -204,6 +204,8 @@ describe("page sender: raw pages by reference", () => {
     expect(sender.sendNext()).toBe(true);
     expect(sender.sendNext()).toBe(true);
     w.flush();
-    expect(g.gathers).toEqual([2]);
+    // Pages 0 and 1, consecutive: one PAGE_RUN record, one span.
+    expect(g.gathers).toEqual([1]);
+    expect(g.bytes().length).toBe(9 + "ram".length + 4 + 2 * PS);
   });
 });

@@ -340,10 +340,10 @@ describe("stream reader validation", () => {
     const { chunks, sink } = collect();
     const w = new StreamWriter(sink);
     w.be32(0x46525259);
-    w.be32(3);
+    w.be32(4);
     w.flush();
     expect(() => new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concat(chunks))).toThrow(
-      /unsupported stream version 3, expected 1 or 2/,
+      /unsupported stream version 4, expected 1, 2 or 3/,
     );
     const c2 = collect();
     const w2 = new StreamWriter(c2.sink);

@@ -27,7 +27,7 @@ export const RpMessageType = {
   /**
    * `MIG_RP_MSG_SWITCHOVER_ACK`: the destination accepts the switchover. QEMU's payload is empty;
    * ferry's carries what the destination loaded: be64 stream bytes, then the digest: be32 CRC-32
-   * (12 bytes in all) or, on a version-2 stream, be64 a ‖ be64 b of Fletcher-64 (24 bytes).
+   * (12 bytes in all) or, on a stream of version 2 or later, be64 a ‖ be64 b of Fletcher-64 (24 bytes).
    */
   SWITCHOVER_ACK: 7,
   /** ferry: the destination failed; payload UTF-8 text (followed by SHUT with a non-zero status). */

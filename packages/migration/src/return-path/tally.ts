@@ -5,7 +5,7 @@
  * cut into chunks.
  *
  * Which digest is decided by the stream's first 8 bytes, so both ends pick the same one without
- * a message: a version-2 stream (`FRRY`, version ≥ 2: every stream this ferry writes) is digested
+ * a message: a stream of version 2 or later (`FRRY`, version ≥ 2: every stream this ferry writes) is digested
  * with Fletcher-64 (`stream/fletcher64.ts`, WebAssembly SIMD); anything else — a version-1 stream
  * of an older ferry, an integrity-framed stream (`FRRC`), garbage — with CRC-32
  * (`stream/crc32.ts`, Node's `zlib.crc32`), as before version 2.

@@ -46,6 +46,7 @@ const FLAG_MASK = RAM_FLAG_MASK;
 const EOS = RamFlag.EOS;
 const CONTINUE = RamFlag.CONTINUE;
 const MEM_SIZE = RamFlag.MEM_SIZE;
+const PAGE_RUN = RamFlag.PAGE_RUN;
 const MULTIFD_FLUSH = RamFlag.MULTIFD_FLUSH;
 const COMPACT = RamFlag.COMPACT;
 const TYPE_MASK = ~(CONTINUE | COMPACT);
@@ -90,6 +91,11 @@ export class RamLoader {
   private memRemaining = 0;
   private memListDone = false;
   private curBlock: BlockSlot | null = null;
+  /** Pages of the current PAGE_RUN record not yet applied (0: not inside a run). */
+  private runLeft = 0;
+  /** Pages in the current run, and the block offset of its next page. */
+  private runPages = 0;
+  private runAddr = 0;
 
   private readonly onMultifdFlush: (() => void) | undefined;
 
@@ -113,6 +119,7 @@ export class RamLoader {
     this.setupChunk = phase === "start";
     this.part = this.setupChunk ? Part.Setup : Part.Body;
     this.curBlock = null;
+    this.runLeft = 0;
   }
 
   /** True once the current chunk's EOS was parsed. */
@@ -124,6 +131,9 @@ export class RamLoader {
   expecting(): string {
     if (this.part === Part.Setup) return "the MEM_SIZE record";
     if (this.part === Part.MemList) return "a RAM block list entry";
+    if (this.runLeft > 0) {
+      return `page ${this.runPages - this.runLeft + 1} of a run of ${this.runPages} pages`;
+    }
     return "a RAM record or EOS";
   }
 
@@ -192,6 +202,10 @@ export class RamLoader {
   private parseRecords(buf: Uint8Array, pos: number, end: number): number {
     const records = this.records;
     for (;;) {
+      if (this.runLeft > 0) {
+        pos = this.applyRun(buf, pos, end);
+        if (this.runLeft > 0) return pos;
+      }
       if (end - pos < 8) return pos;
       const hi = be32(buf, pos);
       const lo = be32(buf, pos + 4);
@@ -224,6 +238,12 @@ export class RamLoader {
         }
         onFlush();
         pos += 8;
+        continue;
+      }
+      if ((flags & TYPE_MASK) === PAGE_RUN) {
+        const p = this.beginRun(buf, pos, end, flags, addr);
+        if (p < 0) return pos;
+        pos = p;
         continue;
       }
       const rec = records.get(flags & TYPE_MASK);
@@ -314,5 +334,76 @@ export class RamLoader {
       if (postcopy) missing!.arrived(addr / PS);
       pos = p + plen;
     }
+  }
+
+  /**
+   * The header of a PAGE_RUN record at `pos` (flags and offset already read): checks it and opens
+   * the run. Returns the position of its first page, or -1 when the header is incomplete.
+   */
+  private beginRun(buf: Uint8Array, pos: number, end: number, flags: number, addr: number): number {
+    if ((flags & COMPACT) !== 0) {
+      this.fail(pos + 4, `a page run cannot be compact (flags 0x${flags.toString(16)})`);
+    }
+    let p = pos + 8;
+    let slot: BlockSlot | null;
+    if ((flags & CONTINUE) !== 0) {
+      slot = this.curBlock;
+      if (slot === null) this.fail(pos + 4, "CONTINUE flag with no previous block in this section");
+    } else {
+      if (end - p < 1) return -1;
+      const len = buf[p];
+      if (len === 0) this.fail(p, "empty RAM block idstr");
+      if (end - p < 1 + len) return -1;
+      slot = this.findBlock(buf, p + 1, len);
+      if (slot === null) this.fail(p + 1, `unknown RAM block "${this.nameAt(buf, p + 1, len)}"`);
+      p += 1 + len;
+    }
+    if (end - p < 4) return -1;
+    const count = be32(buf, p);
+    if (count === 0) this.fail(p, "page run of 0 pages");
+    const size = slot.target.size;
+    if (addr >= size || count > (size - addr) / PS) {
+      this.fail(
+        p,
+        `page run of ${count} pages at offset ${addr} outside RAM block "${slot.target.name}" of ${size} bytes`,
+      );
+    }
+    this.curBlock = slot;
+    this.runLeft = count;
+    this.runPages = count;
+    this.runAddr = addr;
+    return p + 4;
+  }
+
+  /**
+   * Apply the complete pages of the open run found in `buf[pos, end)` (all of them at once when
+   * the block is plain memory and no post-copy map is armed). Returns the position after them.
+   */
+  private applyRun(buf: Uint8Array, pos: number, end: number): number {
+    const n = Math.min(this.runLeft, Math.floor((end - pos) / PS));
+    if (n === 0) return pos;
+    const slot = this.curBlock!;
+    const addr = this.runAddr;
+    const missing = slot.target.missing ?? null;
+    const bytes = slot.bytes;
+    if (bytes !== null && missing?.armed !== true) {
+      bytes.set(buf.subarray(pos, pos + n * PS), addr);
+      this.pages += n;
+    } else {
+      // Page by page: a sparse backend, or a post-copy destination (only missing pages placed).
+      const postcopy = missing?.armed === true;
+      for (let i = 0; i < n; i++) {
+        const a = addr + i * PS;
+        if (postcopy && !missing!.has(a / PS)) continue;
+        const page = buf.subarray(pos + i * PS, pos + (i + 1) * PS);
+        if (bytes !== null) bytes.set(page, a);
+        else slot.target.backend.write(a, page);
+        if (postcopy) missing!.arrived(a / PS);
+        this.pages++;
+      }
+    }
+    this.runLeft -= n;
+    this.runAddr = addr + n * PS;
+    return pos + n * PS;
   }
 }

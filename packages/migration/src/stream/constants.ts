@@ -8,11 +8,15 @@ export const STREAM_MAGIC = 0x46525259;
 /**
  * The stream version this writer produces. Version 2 is version 1's format with one difference,
  * outside the stream: the switchover acknowledgement's digest of a version-2 stream is
- * Fletcher-64 instead of CRC-32 (see `return-path/tally.ts`).
+ * Fletcher-64 instead of CRC-32 (see `return-path/tally.ts`). Version 3 adds one record, the run
+ * of raw pages ({@link RamFlag.PAGE_RUN}); its acknowledgement is version 2's.
  */
-export const STREAM_VERSION = 2;
-/** Stream versions this reader accepts (1: from ferry before Fletcher-64; same format). */
-export const STREAM_VERSIONS_READ: readonly number[] = [1, 2];
+export const STREAM_VERSION = 3;
+/**
+ * Stream versions this reader accepts (1: from ferry before Fletcher-64; 2: before page runs —
+ * both a subset of version 3's format).
+ */
+export const STREAM_VERSIONS_READ: readonly number[] = [1, 2, 3];
 
 /** Section (framing) type bytes, QEMU savevm values. */
 export const SectionType = {
@@ -36,6 +40,12 @@ export const RamFlag = {
   ZERO: 0x02,
   /** Setup block list: total RAM in the offset bits, then per block `u8 len, idstr, be64 length`. */
   MEM_SIZE: 0x04,
+  /**
+   * A run of raw pages (PART/END bodies only; the bit is MEM_SIZE's, which only the setup chunk
+   * uses): `be32 count` (at least 1) follows, then `count` × PAGE_SIZE bytes — the pages at the
+   * record's offset and the ones after it in the same block, in order.
+   */
+  PAGE_RUN: 0x04,
   /** Raw page: PAGE_SIZE bytes follow. */
   PAGE: 0x08,
   /** End of this RAM section chunk. */

@@ -1,5 +1,5 @@
 /**
- * Fletcher-64: the digest of the switchover acknowledgement on a version-2 stream (see
+ * Fletcher-64: the digest of the switchover acknowledgement on a stream of version 2 or later (see
  * `return-path/tally.ts` and docs/stream-format.md#return-path). The bytes are read as
  * little-endian 32-bit words at stream offsets 0, 4, 8, …; two sums modulo 2^64 run over them,
  * `a += w; b += a` (Fletcher's checksum, with 64-bit sums of 32-bit words as in ZFS's

@@ -243,7 +243,7 @@ export class StreamReader {
           if (!STREAM_VERSIONS_READ.includes(version)) {
             this.fail(
               pos + 4,
-              `unsupported stream version ${version}, expected ${STREAM_VERSIONS_READ.join(" or ")}`,
+              `unsupported stream version ${version}, expected ${STREAM_VERSIONS_READ.slice(0, -1).join(", ")} or ${STREAM_VERSIONS_READ.at(-1)}`,
             );
           }
           pos += 8;

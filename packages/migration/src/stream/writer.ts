@@ -2,6 +2,7 @@
  * The stream writer: appends records into one large reusable buffer and hands full buffers to a
  * sink. No allocation per page.
  */
+import { PAGE_SIZE } from "@ferry/core";
 import { MigrationError } from "../errors";
 import {
   DEVICE_SECTION_VERSION,
@@ -90,6 +91,9 @@ export interface RamBlockInfo {
 
 const textEncoder = new TextEncoder();
 const CONTINUE = RamFlag.CONTINUE;
+const PAGE = RamFlag.PAGE;
+const PAGE_RUN = RamFlag.PAGE_RUN;
+const PS = PAGE_SIZE;
 const P32 = TWO_POW_32;
 
 /** Encode an idstr as ASCII bytes, 1..255 long. */
@@ -125,6 +129,20 @@ export class StreamWriter {
   private spans: GatherSpans = new GatherSpans(0);
   /** Bytes of the spans not yet handed to the gather sink. */
   private spanBytes = 0;
+  // The open run of raw pages by reference (pageByRef): it goes on while the next page follows it
+  // in the same block and source, nothing was written since, and the flush has not come.
+  /** `pos` right after the run's last bytes of ours (header, count); -1 when no run is open. */
+  private runEnd = -1;
+  /** The run's span (index in `spans`). */
+  private runSpan = -1;
+  /** Pages in the run: 1 while it is still a PAGE record. */
+  private runCount = 0;
+  /** Position of the run's `be32 count` once it is a PAGE_RUN record. */
+  private runCountPos = 0;
+  /** Block offset and source offset the next page must have to join the run. */
+  private runNext = 0;
+  private runSrc: Uint8Array = EMPTY;
+  private runSrcNext = 0;
 
   /** `capacity`: buffer size; when it fills, the bytes go to `sink`. */
   constructor(sink: ChunkSink, capacity = 1 << 20) {
@@ -175,6 +193,69 @@ export class StreamWriter {
   }
 
   /**
+   * A raw page record for the page at byte `offset` of `block`, whose bytes are `src[srcOff,
+   * srcOff + PAGE_SIZE)`, by reference when a gather sink is set (copied otherwise, as
+   * {@link StreamWriter.ramRecord} + {@link StreamWriter.bytes}). By reference, the page after the
+   * previous one (same block, same source, next offset in both, nothing written in between) joins
+   * it: the previous PAGE record becomes a PAGE_RUN (`be32 count` after its header) and the span
+   * grows, so a run of consecutive pages is one header and one span. A run ends at the flush,
+   * which comes when the buffered bytes reach the buffer's size, as for {@link StreamWriter.bytesByRef}.
+   */
+  pageByRef(block: RamBlockInfo, offset: number, src: Uint8Array, srcOff: number): void {
+    if (this.gather === null) {
+      this.ramRecord(block, offset, PAGE);
+      this.bytes(src, srcOff, PS);
+      return;
+    }
+    const spans = this.spans;
+    const pos = this.pos;
+    if (
+      pos === this.runEnd &&
+      this.runSpan === spans.count - 1 &&
+      offset === this.runNext &&
+      srcOff === this.runSrcNext &&
+      src === this.runSrc &&
+      block === this.lastBlock &&
+      pos + 4 + this.spanBytes + PS <= this.buf.length
+    ) {
+      const count = this.runCount + 1;
+      if (count === 2) {
+        // The PAGE record becomes a run: its type bits, then the count where the page was (the
+        // page's span moves after it). The header is still in the buffer (no flush since).
+        const b = this.buf;
+        const r = this.recordPos + 7;
+        b[r] = (b[r] & ~PAGE) | PAGE_RUN;
+        this.runCountPos = pos;
+        this.pos = pos + 4;
+        spans.at[this.runSpan] = pos + 4;
+        this.runEnd = pos + 4;
+      }
+      const b = this.buf;
+      const c = this.runCountPos;
+      b[c] = count >>> 24;
+      b[c + 1] = count >>> 16;
+      b[c + 2] = count >>> 8;
+      b[c + 3] = count;
+      this.runCount = count;
+      spans.len[this.runSpan] += PS;
+      this.spanBytes += PS;
+      this.runNext = offset + PS;
+      this.runSrcNext = srcOff + PS;
+      return;
+    }
+    // A new record: it starts a run of one. Room for its header, a count and its page first.
+    if (spans.full || pos + this.spanBytes + 13 + PS > this.buf.length) this.flush();
+    this.ramRecord(block, offset, PAGE);
+    this.bytesByRef(src, srcOff, PS);
+    this.runSpan = this.spans.count - 1;
+    this.runEnd = this.pos;
+    this.runCount = 1;
+    this.runNext = offset + PS;
+    this.runSrc = src;
+    this.runSrcNext = srcOff + PS;
+  }
+
+  /**
    * Count `n` stream bytes that are not on the wire (may be negative): the compact path replaces
    * a record's payload by the page version and accounts the difference here.
    */
@@ -204,6 +285,7 @@ export class StreamWriter {
     this.extra = 0;
     this.spanBytes = 0;
     this.spans.count = 0;
+    this.runEnd = -1;
     this.lastBlock = null;
     this.lastBlockId = new Uint8Array(0);
     this.nextSectionId = 1;
@@ -218,6 +300,7 @@ export class StreamWriter {
     this.pos = 0;
     this.extra = 0;
     this.spanBytes = 0;
+    this.runEnd = -1;
     this.flushed += accounted;
     if (spans.count === 0) {
       this.sink(this.buf.subarray(0, n), accounted);
