@@ -224,7 +224,7 @@ describe("socket sink: gathered writes (pages by reference)", () => {
     await p.close();
   });
 
-  it("what the kernel does not take at once is copied: the pages may change as soon as the call returns", async () => {
+  it("digested, what the kernel does not take at once is copied: the pages may change as soon as the call returns", async () => {
     const p = await pair();
     try {
       p.peerPause();
@@ -245,6 +245,46 @@ describe("socket sink: gathered writes (pages by reference)", () => {
       expect(p.received().equals(Buffer.concat(expected))).toBe(true);
       expect(p.sink.returnPath!.sent.bytes).toBe(n);
     } finally {
+      p.sink.abort(new Error("done"));
+    }
+  });
+
+  it("count-only, what the kernel does not take is queued by reference: the wire carries the pages as they are when sent", async () => {
+    const p = await pair();
+    try {
+      p.sink.returnPath!.countOnly!();
+      p.peerPause();
+      const ram = new Uint8Array(256 * 4096);
+      const rounds: number[] = [];
+      let n = 0;
+      for (let round = 1; n < 48 << 20; round++) {
+        ram.fill(round);
+        n += gather(p.sink, ram, 0, 256).length;
+        rounds.push(round);
+      }
+      // The guest stores into every page after the last call; nothing was copied but headers.
+      ram.fill(0xee);
+      p.peerResume();
+      await p.wait(n);
+      const got = p.received();
+      expect(got.length).toBe(n);
+      expect(p.sink.returnPath!.sent.bytes).toBe(n);
+      // Per call: 256 × (8-byte header + page), then 3 bytes. Headers always as written; a page
+      // holds its round's value (the kernel took it during the call) or 0xee (by reference).
+      const perCall = 256 * (8 + 4096) + 3;
+      const seen = new Set<string>();
+      for (let c = 0; c < rounds.length; c++) {
+        for (let i = 0; i < 256; i++) {
+          const h = c * perCall + i * 4104;
+          expect(got[h]).toBe((i + 1) & 0xff);
+          const v = got[h + 8 + 100];
+          expect(v === rounds[c] || v === 0xee).toBe(true);
+          seen.add(v === 0xee ? "ref" : "taken");
+        }
+      }
+      expect([...seen].sort()).toEqual(["ref", "taken"]);
+    } finally {
+      p.peerResume();
       p.sink.abort(new Error("done"));
     }
   });

@@ -18,12 +18,12 @@ import { afterAll, describe, expect, it } from "vitest";
 const dir = mkdtempSync(join(tmpdir(), "ferry-sock-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function machine(s: RealtimeScheduler): Machine {
+function machine(s: RealtimeScheduler, size = 1024 * 1024): Machine {
   return createMachine({
     scheduler: s,
-    cpu: uniformDirtier({ writesPerSecond: 50_000, footprintPages: 128, seed: 9 }),
+    cpu: uniformDirtier({ writesPerSecond: 50_000, footprintPages: size / 8192, seed: 9 }),
     vcpus: 1,
-    memory: { size: 1024 * 1024 },
+    memory: { size },
   });
 }
 
@@ -32,11 +32,16 @@ const hash = (m: Machine): string =>
 
 async function migrateOver(
   addr: SocketAddress,
-  opts: { integrity?: boolean; destination?: "off"; writeBufferBytes?: number } = {},
+  opts: {
+    integrity?: boolean;
+    destination?: "off";
+    writeBufferBytes?: number;
+    memoryBytes?: number;
+  } = {},
 ): Promise<void> {
   const s = new RealtimeScheduler();
-  const src = machine(s);
-  const dst = machine(s);
+  const src = machine(s, opts.memoryBytes);
+  const dst = machine(s, opts.memoryBytes);
   src.start();
   await s.sleep(20_000_000);
   const listener = await listenSocket(addr);
@@ -98,6 +103,17 @@ describe("socket transports (realtime)", () => {
 
   it("x-integrity false over a unix socket (pages go to the kernel by reference): same result", async () => {
     await migrateOver({ path: join(dir, "mig-plain.sock") }, { integrity: false });
+  });
+
+  it("x-integrity false over a unix socket, 64 MiB dirtied all over during the migration (more than the kernel's buffers: the rest queued by reference, pages in runs): same result", async () => {
+    await migrateOver(
+      { path: join(dir, "mig-64-plain.sock") },
+      { integrity: false, memoryBytes: 64 << 20 },
+    );
+  });
+
+  it("digested over a unix socket, 64 MiB dirtied all over during the migration (the rest copied, pages in runs): same result", async () => {
+    await migrateOver({ path: join(dir, "mig-64.sock") }, { memoryBytes: 64 << 20 });
   });
 
   it("a connection dropped by the destination fails the migration; the source keeps running", async () => {

@@ -252,14 +252,26 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       return 0;
     }
   };
-  /** Copy into the queue what the kernel did not take: `pieces` from byte `done` on. */
+  /**
+   * Queue what the kernel did not take: `pieces` from byte `done` on. The writer's own bytes are
+   * copied (it reuses its buffer). Guest pages are copied too while the stream is digested — the
+   * tally read them during the call, so the wire must carry those bytes — and otherwise (a
+   * count-only stream) queued by reference, as QEMU's `qemu_put_buffer_async` leaves them: the
+   * kernel reads them when the socket can take them, and a page the guest changes before then is
+   * in the dirty log and goes again.
+   */
   const queueRest = (done: number): void => {
+    const byRef = !sent.digested;
     for (let i = 0; i < pieces.length; i++) {
       const p = pieces[i];
       if (done >= p.length) done -= p.length;
       else {
-        stageBytes(done === 0 ? p : p.subarray(done));
+        const rest = done === 0 ? p : p.subarray(done);
         done = 0;
+        if (byRef && p.buffer !== own.buffer) {
+          flushStage();
+          if (!socket.destroyed) socket.write(rest, wakeIfLow);
+        } else stageBytes(rest);
       }
     }
   };
