@@ -7,6 +7,7 @@
  */
 import { VirtualScheduler } from "@ferry/core";
 import {
+  forEachGathered,
   type IncomingTransport,
   incoming,
   MigrationError,
@@ -32,7 +33,10 @@ const config = parseConfigText(
 
 const fresh = (): Side => buildSide(config, new VirtualScheduler(), null);
 
-/** A valid snapshot-like stream of a 64 KiB machine: zero pages, raw pages, device state. */
+/**
+ * A valid stream of a 64 KiB machine: zero pages, raw pages (PAGE records in the first block's
+ * first half, then runs of two as a socket migration sends them), device state.
+ */
 function validStream(): Uint8Array {
   const side = fresh();
   const blocks = side.machine.memory.ramRegions.filter((r) => !r.readonly);
@@ -43,16 +47,27 @@ function validStream(): Uint8Array {
   w.sectionContinue(SectionType.END, id);
   const page = new Uint8Array(4096);
   for (const block of blocks) {
+    const src = new Uint8Array(block.size);
     for (let off = 0; off < block.size; off += 4096) {
+      if (off === block.size / 2) {
+        // From here raw pages go by reference: consecutive ones join into PAGE_RUN records.
+        w.gatherTo((own, spans) =>
+          forEachGathered(own, spans, (s, o, l) => chunks.push(s.slice(o, o + l))),
+        );
+      }
       if ((off / 4096) % 3 === 0) {
         w.ramRecord(block, off, RamFlag.ZERO);
         w.u8(0);
+      } else if (off >= block.size / 2) {
+        src.fill(off / 4096, off, off + 4096);
+        w.pageByRef(block, off, src, off);
       } else {
         page.fill(off / 4096);
         w.ramRecord(block, off, RamFlag.PAGE);
         w.bytes(page, 0, 4096);
       }
     }
+    w.gatherTo(null);
   }
   w.ramEos();
   w.footer(id);
@@ -148,6 +163,13 @@ describe("stream fuzzing (read-only, public reader API)", () => {
     const r = await loadInto(side, VALID);
     expect(r.status, r.error?.message).toBe("completed");
     expect(r.pages).toBe(16);
+    // It has runs for the mutations to hit: a `be64(offset | PAGE_RUN | CONTINUE)`, `be32 2`.
+    let runs = 0;
+    for (let i = 0; i + 12 <= VALID.length; i++) {
+      const head = VALID[i + 7] === (RamFlag.PAGE_RUN | RamFlag.CONTINUE);
+      if (head && VALID[i + 8] === 0 && VALID[i + 10] === 0 && VALID[i + 11] === 2) runs++;
+    }
+    expect(runs).toBeGreaterThan(0);
   });
 
   it("StreamReader: any mutation and chunking ends in a clean StreamError or a full read", {
