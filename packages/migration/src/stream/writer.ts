@@ -94,6 +94,8 @@ const CONTINUE = RamFlag.CONTINUE;
 const PAGE = RamFlag.PAGE;
 const PAGE_RUN = RamFlag.PAGE_RUN;
 const PS = PAGE_SIZE;
+/** A PAGE_RUN record's bytes besides its pages and block name: header and count. */
+const RUN_HEAD = 12;
 const P32 = TWO_POW_32;
 
 /** Encode an idstr as ASCII bytes, 1..255 long. */
@@ -243,8 +245,8 @@ export class StreamWriter {
       this.runSrcNext = srcOff + PS;
       return;
     }
-    // A new record: it starts a run of one. Room for its header, a count and its page first.
-    if (spans.full || pos + this.spanBytes + 13 + PS > this.buf.length) this.flush();
+    // A new record: it starts a run of one. Room for a run's header and its page, or flush first.
+    if (spans.full || pos + this.spanBytes + RUN_HEAD + PS > this.buf.length) this.flush();
     this.ramRecord(block, offset, PAGE);
     this.bytesByRef(src, srcOff, PS);
     this.runSpan = this.spans.count - 1;
