@@ -134,7 +134,7 @@ function load(pieces: readonly Uint8Array[]) {
   return { blocks, r };
 }
 
-/** Count the records with type `flag` in a stream written by `writeOps` (walks its RAM records). */
+/** The block offset and flags of the RAM record header at `pos`. */
 function headerAt(bytes: Uint8Array, pos: number): { addr: number; flags: number } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset);
   const lo = dv.getUint32(pos + 4);
