@@ -4,8 +4,9 @@
  * `socat`, a live migration over TCP, the destination finishing the guest. Only the socket paths
  * and the TCP port are swapped for private ones (tests run side by side). Where `socat` is not
  * installed (a fresh CI machine), a small Node program that does what the demo asks of it
- * (`socat - UNIX-CONNECT:<path>`: stdin to the socket, the socket to stdout, half a second for
- * the answers after stdin ends, as socat's `-t 0.5`) stands in for it on PATH.
+ * (`socat [-t seconds] - UNIX-CONNECT:<path>`: stdin to the socket, the socket to stdout, that long
+ * — half a second by default, as socat — for the answers after stdin ends) stands in for it on
+ * PATH.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
@@ -30,9 +31,12 @@ const hasSocat = spawnSync("sh", ["-c", "command -v socat"]).status === 0;
 /** What the demo uses of socat, in Node (only where socat is missing). */
 const SOCAT_STAND_IN = `#!/usr/bin/env node
 const net = require("node:net");
-const addr = process.argv.slice(2).find((a) => a.startsWith("UNIX-CONNECT:"));
-if (addr === undefined || !process.argv.includes("-")) {
-  console.error("socat stand-in: only 'socat - UNIX-CONNECT:<path>'");
+const args = process.argv.slice(2);
+const addr = args.find((a) => a.startsWith("UNIX-CONNECT:"));
+const t = args.indexOf("-t");
+const linger = t >= 0 ? Number(args[t + 1]) * 1000 : 500;
+if (addr === undefined || !args.includes("-") || !(linger >= 0)) {
+  console.error("socat stand-in: only 'socat [-t seconds] - UNIX-CONNECT:<path>'");
   process.exit(2);
 }
 const sock = net.createConnection(addr.slice("UNIX-CONNECT:".length));
@@ -43,7 +47,7 @@ sock.on("error", (e) => {
 sock.on("connect", () => process.stdin.pipe(sock));
 sock.on("data", (d) => process.stdout.write(d));
 sock.on("close", () => process.exit(0));
-process.stdin.on("end", () => setTimeout(() => process.exit(0), 500));
+process.stdin.on("end", () => setTimeout(() => process.exit(0), linger));
 `;
 
 describe("README: the two-process demo", () => {
