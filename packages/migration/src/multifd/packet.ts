@@ -4,6 +4,8 @@
  * data. All integers are big-endian. See docs/stream-format.md ("Multifd channels").
  */
 
+import { be32 } from "../stream/be32.js";
+
 /**
  * The target page size multifd packets are made of (4 KiB, `@ferry/core`'s `PAGE_SIZE`). Defined
  * here so that the worker threads load this module without the rest of the framework.
@@ -72,10 +74,6 @@ export interface MultifdPacketHeader {
 const P32 = 4294967296;
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
-
-function be32(b: Uint8Array, p: number): number {
-  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
-}
 
 function put32(b: Uint8Array, p: number, v: number): void {
   b[p] = v >>> 24;

@@ -10,6 +10,7 @@
  * of an older ferry, an integrity-framed stream (`FRRC`), garbage — with CRC-32
  * (`stream/crc32.ts`, Node's `zlib.crc32`), as before version 2.
  */
+import { be32 } from "../stream/be32.js";
 import { STREAM_MAGIC } from "../stream/constants.js";
 import { crc32 } from "../stream/crc32.js";
 import { createFletcher64, type Fletcher64 } from "../stream/fletcher64.js";
@@ -20,9 +21,7 @@ export type DigestKind = "crc32" | "fletcher64";
 /** The digest of a stream that begins with `head` (its first 8 bytes). */
 export function digestKindOf(head: Uint8Array): DigestKind {
   if (head.length < 8) return "crc32";
-  const magic = ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0;
-  const version = ((head[4]! << 24) | (head[5]! << 16) | (head[6]! << 8) | head[7]!) >>> 0;
-  return magic === STREAM_MAGIC && version >= 2 ? "fletcher64" : "crc32";
+  return be32(head, 0) === STREAM_MAGIC && be32(head, 4) >= 2 ? "fletcher64" : "crc32";
 }
 
 /** A running count and digest of stream bytes. */

@@ -8,6 +8,7 @@ import type { MissingPages, RamBackend, VersionedPages } from "@ferry/core";
 import { PAGE_SIZE } from "@ferry/core";
 import { MAX_RAM_BYTES, RAM_FLAG_MASK, RamFlag, TWO_POW_32 } from "../stream/constants";
 import { createRamRecordRegistry, type RamRecordRegistry } from "../stream/records";
+import { be32 } from "../stream/be32";
 
 /** A destination RAM block (a core `RamRegion` fits). */
 export interface RamBlockTarget {
@@ -52,10 +53,6 @@ const COMPACT = RamFlag.COMPACT;
 const TYPE_MASK = ~(CONTINUE | COMPACT);
 const PS = PAGE_SIZE;
 const P32 = TWO_POW_32;
-
-function be32(b: Uint8Array, p: number): number {
-  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
-}
 
 interface BlockSlot {
   readonly target: RamBlockTarget;

@@ -16,6 +16,7 @@ import {
   SectionType,
 } from "./constants";
 import type { RamRecordRegistry } from "./records";
+import { be32 } from "./be32";
 
 export type { ReceivedDeviceState } from "../sections/machine-state";
 export type { RamBlockTarget } from "../sections/ram-loader";
@@ -77,10 +78,6 @@ const enum St {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-function be32(b: Uint8Array, p: number): number {
-  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
-}
 
 /**
  * Synchronous incremental parser and loader of a ferry migration stream. It parses the QEMU
