@@ -14,6 +14,7 @@ import {
   PageSender,
   StreamWriter,
 } from "../src/index";
+import { concatBytes } from "./helpers";
 
 const PS = PAGE_SIZE;
 
@@ -32,16 +33,7 @@ function collector(): {
       gathers.push(spans.count);
       forEachGathered(own, spans, (src, off, len) => parts.push(src.slice(off, off + len)));
     },
-    bytes: () => {
-      const n = parts.reduce((a, p) => a + p.length, 0);
-      const out = new Uint8Array(n);
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return out;
-    },
+    bytes: () => concatBytes(parts),
     gathers,
   };
 }

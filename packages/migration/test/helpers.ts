@@ -84,3 +84,14 @@ export function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[
   out.push(bytes.subarray(from));
   return out;
 }
+
+/** The bytes of `parts`, back to back, in one array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import {
   StreamReader,
   StreamWriter,
 } from "../src/index";
-import { guardedBlocks, splitAt } from "./helpers";
+import { concatBytes, guardedBlocks, splitAt } from "./helpers";
 
 const PS = PAGE_SIZE;
 const PAGES = [40, 24];
@@ -47,15 +47,7 @@ function gatherer() {
       for (let i = 0; i < spans.count; i++) spanBytes += spans.len[i]!;
       flushes.push({ spans: spans.count, bytes, spanBytes });
     },
-    bytes: () => {
-      const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return out;
-    },
+    bytes: () => concatBytes(parts),
     flushes,
   };
 }

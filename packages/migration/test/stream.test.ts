@@ -10,7 +10,7 @@ import {
   StreamReader,
   StreamWriter,
 } from "../src/index";
-import { guardedBlocks } from "./helpers";
+import { concatBytes, guardedBlocks } from "./helpers";
 
 /** One operation of a random stream. */
 type Op =
@@ -23,16 +23,6 @@ const PAGES = [3, 5, 1];
 function collect(): { chunks: Uint8Array[]; sink: (c: Uint8Array) => void } {
   const chunks: Uint8Array[] = [];
   return { chunks, sink: (c) => chunks.push(c.slice()) };
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 /** Write a stream for `ops` (pages go into RAM parts; devices at the end). */
@@ -76,7 +66,7 @@ function writeStream(ops: readonly Op[], capacity = 512): Uint8Array {
   }
   w.eof();
   w.flush();
-  return concat(chunks);
+  return concatBytes(chunks);
 }
 
 /** Expected RAM after applying `ops`. */
@@ -165,7 +155,7 @@ describe("stream writer → reader", () => {
     w.ramRecord(block, PAGE_SIZE, RamFlag.ZERO);
     w.u8(0);
     w.flush();
-    const data = concat(chunks);
+    const data = concatBytes(chunks);
     expect(first).toBe(8 + 1 + 3 + 1);
     expect(data.length - first).toBe(9);
     expect([...data.subarray(first, first + 8)]).toEqual([0, 0, 0, 0, 0, 0, 0x10, 0x22]);
@@ -215,9 +205,9 @@ describe("stream writer → reader", () => {
             else if (m.kind === "set" && at < data.length) data[at] = m.value;
             else if (m.kind === "cut") data = data.slice(0, at);
             else if (m.kind === "insert")
-              data = concat([data.subarray(0, at), m.bytes, data.subarray(at)]);
+              data = concatBytes([data.subarray(0, at), m.bytes, data.subarray(at)]);
             else if (m.kind === "delete")
-              data = concat([data.subarray(0, at), data.subarray(at + m.len)]);
+              data = concatBytes([data.subarray(0, at), data.subarray(at + m.len)]);
           }
           const blocks = guardedBlocks(PAGES);
           const reader = new StreamReader({ blocks });
@@ -259,7 +249,7 @@ function errorFor(build: (w: StreamWriter, id: number) => void): StreamError {
   w.flush();
   const reader = new StreamReader({ blocks: guardedBlocks(PAGES) });
   try {
-    reader.push(concat(chunks));
+    reader.push(concatBytes(chunks));
     reader.end();
   } catch (e) {
     expect(e).toBeInstanceOf(StreamError);
@@ -342,16 +332,16 @@ describe("stream reader validation", () => {
     w.be32(0x46525259);
     w.be32(4);
     w.flush();
-    expect(() => new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concat(chunks))).toThrow(
-      /unsupported stream version 4, expected 1, 2 or 3/,
-    );
+    expect(() =>
+      new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concatBytes(chunks)),
+    ).toThrow(/unsupported stream version 4, expected 1, 2 or 3/);
     const c2 = collect();
     const w2 = new StreamWriter(c2.sink);
     w2.header();
     w2.ramSetupSection([{ name: "ram0", size: PAGE_SIZE }]);
     w2.flush();
     expect(() =>
-      new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concat(c2.chunks)),
+      new StreamReader({ blocks: guardedBlocks(PAGES) }).push(concatBytes(c2.chunks)),
     ).toThrow(/RAM block "ram0" length 4096, destination has 12288/);
   });
 
@@ -395,7 +385,7 @@ describe("RAM record registry", () => {
     w.footer(id);
     w.eof();
     w.flush();
-    const data = concat(chunks);
+    const data = concatBytes(chunks);
     const plain = new StreamReader({ blocks: guardedBlocks(PAGES) });
     expect(() => plain.push(data)).toThrow(/unknown RAM record flags 0x80/);
     const target = guardedBlocks(PAGES);

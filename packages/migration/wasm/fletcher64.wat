@@ -1,4 +1,4 @@
-;; Fletcher-64 stream digest: the switchover acknowledgement's digest of a ferry stream (version 2).
+;; Fletcher-64 stream digest: the switchover acknowledgement's digest of a ferry stream (version 2 and later).
 ;;
 ;; The stream's bytes are read as little-endian 32-bit words at stream offsets 0, 4, 8, ...; with
 ;; a and b 64-bit sums (modulo 2^64), each word w does  a += w; b += a.  A last partial word is

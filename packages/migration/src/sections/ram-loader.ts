@@ -7,7 +7,7 @@
 import type { MissingPages, RamBackend, VersionedPages } from "@ferry/core";
 import { PAGE_SIZE } from "@ferry/core";
 import { MAX_RAM_BYTES, RAM_FLAG_MASK, RamFlag, TWO_POW_32 } from "../stream/constants";
-import { createRamRecordRegistry, type RamRecordRegistry } from "../stream/records";
+import { createRamRecordRegistry, pageRecord, type RamRecordRegistry } from "../stream/records";
 import { be32 } from "../stream/be32";
 
 /** A destination RAM block (a core `RamRegion` fits). */
@@ -237,17 +237,16 @@ export class RamLoader {
         pos += 8;
         continue;
       }
-      if ((flags & TYPE_MASK) === PAGE_RUN) {
-        const p = this.beginRun(buf, pos, end, flags, addr);
-        if (p < 0) return pos;
-        pos = p;
-        continue;
-      }
-      const rec = records.get(flags & TYPE_MASK);
+      const run = (flags & TYPE_MASK) === PAGE_RUN;
+      // (A run is raw pages: its block and offset are read as a PAGE record's.)
+      const rec = run ? pageRecord : records.get(flags & TYPE_MASK);
       if (rec === undefined) {
         this.fail(pos + 4, `unknown RAM record flags 0x${flags.toString(16)}`);
       }
       const compact = (flags & COMPACT) !== 0;
+      if (compact && run) {
+        this.fail(pos + 4, `a page run cannot be compact (flags 0x${flags.toString(16)})`);
+      }
       if (compact && !this.compact) {
         this.fail(
           pos + 4,
@@ -274,6 +273,11 @@ export class RamLoader {
           pos,
           `page offset ${addr} outside RAM block "${slot.target.name}" of ${slot.target.size} bytes`,
         );
+      }
+      if (run) {
+        if (end - p < 4) return pos;
+        pos = this.beginRun(buf, p, slot, addr);
+        continue;
       }
       const missing = slot.target.missing ?? null;
       const postcopy = missing?.armed === true;
@@ -334,32 +338,14 @@ export class RamLoader {
   }
 
   /**
-   * The header of a PAGE_RUN record at `pos` (flags and offset already read): checks it and opens
-   * the run. Returns the position of its first page, or -1 when the header is incomplete.
+   * Open the run whose `be32 count` is at `p` (the header and block are checked): the count must
+   * be at least 1 and the run inside `slot`. Returns the position of its first page.
    */
-  private beginRun(buf: Uint8Array, pos: number, end: number, flags: number, addr: number): number {
-    if ((flags & COMPACT) !== 0) {
-      this.fail(pos + 4, `a page run cannot be compact (flags 0x${flags.toString(16)})`);
-    }
-    let p = pos + 8;
-    let slot: BlockSlot | null;
-    if ((flags & CONTINUE) !== 0) {
-      slot = this.curBlock;
-      if (slot === null) this.fail(pos + 4, "CONTINUE flag with no previous block in this section");
-    } else {
-      if (end - p < 1) return -1;
-      const len = buf[p];
-      if (len === 0) this.fail(p, "empty RAM block idstr");
-      if (end - p < 1 + len) return -1;
-      slot = this.findBlock(buf, p + 1, len);
-      if (slot === null) this.fail(p + 1, `unknown RAM block "${this.nameAt(buf, p + 1, len)}"`);
-      p += 1 + len;
-    }
-    if (end - p < 4) return -1;
+  private beginRun(buf: Uint8Array, p: number, slot: BlockSlot, addr: number): number {
     const count = be32(buf, p);
     if (count === 0) this.fail(p, "page run of 0 pages");
     const size = slot.target.size;
-    if (addr >= size || count > (size - addr) / PS) {
+    if (count > (size - addr) / PS) {
       this.fail(
         p,
         `page run of ${count} pages at offset ${addr} outside RAM block "${slot.target.name}" of ${size} bytes`,

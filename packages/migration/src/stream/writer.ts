@@ -98,6 +98,14 @@ const PS = PAGE_SIZE;
 const RUN_HEAD = 12;
 const P32 = TWO_POW_32;
 
+/** Store `v` as a big-endian u32 at `b[p, p + 4)`. */
+function putBe32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}
+
 /** Encode an idstr as ASCII bytes, 1..255 long. */
 function idBytes(idstr: string): Uint8Array {
   const b = textEncoder.encode(idstr);
@@ -232,12 +240,7 @@ export class StreamWriter {
         spans.at[this.runSpan] = pos + 4;
         this.runEnd = pos + 4;
       }
-      const b = this.buf;
-      const c = this.runCountPos;
-      b[c] = count >>> 24;
-      b[c + 1] = count >>> 16;
-      b[c + 2] = count >>> 8;
-      b[c + 3] = count;
+      putBe32(this.buf, this.runCountPos, count);
       this.runCount = count;
       spans.len[this.runSpan] += PS;
       this.spanBytes += PS;
@@ -347,13 +350,8 @@ export class StreamWriter {
   /** Append a big-endian u32. */
   be32(v: number): void {
     this.ensure(4);
-    const b = this.buf;
-    const p = this.pos;
-    b[p] = v >>> 24;
-    b[p + 1] = v >>> 16;
-    b[p + 2] = v >>> 8;
-    b[p + 3] = v;
-    this.pos = p + 4;
+    putBe32(this.buf, this.pos, v);
+    this.pos += 4;
   }
 
   /** Append a big-endian u64 given as a non-negative safe integer. */

@@ -268,7 +268,7 @@ export function socketSink(socket: Socket, label = "socket"): OutgoingTransport 
       else {
         const rest = done === 0 ? p : p.subarray(done);
         done = 0;
-        if (byRef && p.buffer !== own.buffer) {
+        if (byRef && p.buffer !== ownViewsOf) {
           flushStage();
           if (!socket.destroyed) socket.write(rest, wakeIfLow);
         } else stageBytes(rest);
